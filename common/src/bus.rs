@@ -1,0 +1,207 @@
+//! The Redis bus contract (DESIGN §4): key names and versioned message shapes.
+//!
+//! Every key and channel takes a configurable prefix (default `rategate:`) so tests and
+//! deployments can share one Redis. Messages carry `"v":1`; decimals are JSON strings.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::pair::Pair;
+
+/// Current version of the bus messages.
+pub const BUS_VERSION: u32 = 1;
+
+/// The names of everything on the bus under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusKeys {
+    prefix: String,
+}
+
+impl BusKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        BusKeys {
+            prefix: prefix.into(),
+        }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    /// Pub/sub channel: one [`RateMsg`] per tick.
+    pub fn rates(&self) -> String {
+        format!("{}rates", self.prefix)
+    }
+    /// Hash pair → [`RateMsg`] JSON: the last-value cache.
+    pub fn rates_last(&self) -> String {
+        format!("{}rates:last", self.prefix)
+    }
+    /// Pub/sub channel and key (short TTL) holding [`StatusMsg`].
+    pub fn status(&self) -> String {
+        format!("{}status", self.prefix)
+    }
+    /// Hash pair → [`PairMeta`] JSON.
+    pub fn pairs(&self) -> String {
+        format!("{}pairs", self.prefix)
+    }
+}
+
+/// One tick on `{prefix}rates`, and the value in `{prefix}rates:last`.
+///
+/// `ts` is the exchange's time when it sent one, otherwise our receive time (Kraken v2 omits
+/// `timestamp` on some frames). `last` is the last trade price when the source gives one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateMsg {
+    pub v: u32,
+    pub source: String,
+    pub pair: Pair,
+    #[serde(with = "crate::decimal::string")]
+    pub bid: Decimal,
+    #[serde(with = "crate::decimal::string")]
+    pub ask: Decimal,
+    #[serde(
+        default,
+        with = "crate::decimal::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last: Option<Decimal>,
+    #[serde(with = "crate::time::micros")]
+    pub ts: DateTime<Utc>,
+    #[serde(with = "crate::time::micros")]
+    pub received_at: DateTime<Utc>,
+    pub seq: u64,
+    pub epoch: String,
+}
+
+/// The feed's state as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedState {
+    Online,
+    Connecting,
+    Maintenance,
+    CancelOnly,
+    PostOnly,
+    Down,
+}
+
+impl FeedState {
+    /// Only `online` is quotable (DESIGN §3).
+    pub fn is_quotable(self) -> bool {
+        self == FeedState::Online
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedState::Online => "online",
+            FeedState::Connecting => "connecting",
+            FeedState::Maintenance => "maintenance",
+            FeedState::CancelOnly => "cancel_only",
+            FeedState::PostOnly => "post_only",
+            FeedState::Down => "down",
+        }
+    }
+}
+
+/// One pair's state in the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairState {
+    /// Subscribed and ticking.
+    Ok,
+    /// The exchange refused the subscription (unknown pair, ...).
+    Rejected,
+    /// Not acknowledged, or no tick for a while, or the connection is down.
+    Silent,
+}
+
+/// `{prefix}status`: published at least once a second and on every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusMsg {
+    pub v: u32,
+    pub source: String,
+    pub state: FeedState,
+    #[serde(with = "crate::time::micros")]
+    pub since: DateTime<Utc>,
+    pub pairs: BTreeMap<Pair, PairState>,
+    /// Publisher run id, as in [`RateMsg::epoch`].
+    pub epoch: String,
+}
+
+/// `{prefix}pairs`: what a pair's prices and amounts may look like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairMeta {
+    pub pair: Pair,
+    pub base: String,
+    pub quote: String,
+    /// Smallest price increment.
+    #[serde(with = "crate::decimal::string")]
+    pub price_tick: Decimal,
+    /// Smallest amount increment (in the base asset).
+    #[serde(with = "crate::decimal::string")]
+    pub amount_step: Decimal,
+    /// Minimum order amount (in the base asset).
+    #[serde(with = "crate::decimal::string")]
+    pub min_amount: Decimal,
+}
+
+impl PairMeta {
+    pub fn new(pair: Pair, price_tick: Decimal, amount_step: Decimal, min_amount: Decimal) -> Self {
+        PairMeta {
+            base: pair.base().to_string(),
+            quote: pair.quote().to_string(),
+            pair,
+            price_tick,
+            amount_step,
+            min_amount,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn rate_message_has_the_contract_shape() {
+        let msg = RateMsg {
+            v: BUS_VERSION,
+            source: "kraken".into(),
+            pair: Pair::parse("BTC/USD").unwrap(),
+            bid: Decimal::from_str("97000.1").unwrap(),
+            ask: Decimal::from_str("97000.2").unwrap(),
+            last: Some(Decimal::from_str("97000.1").unwrap()),
+            ts: "2026-09-25T17:48:26.844359Z".parse().unwrap(),
+            received_at: "2026-09-25T17:48:26.900001Z".parse().unwrap(),
+            seq: 1042,
+            epoch: "e1".into(),
+        };
+        let json = serde_json::to_string(&msg).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"source":"kraken","pair":"BTC/USD","bid":"97000.1","ask":"97000.2","last":"97000.1","ts":"2026-09-25T17:48:26.844359Z","received_at":"2026-09-25T17:48:26.900001Z","seq":1042,"epoch":"e1"}"#
+        );
+        let back: RateMsg = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn keys_take_the_prefix() {
+        let k = BusKeys::new("t1:");
+        assert_eq!(k.rates(), "t1:rates");
+        assert_eq!(k.rates_last(), "t1:rates:last");
+        assert_eq!(k.status(), "t1:status");
+        assert_eq!(k.pairs(), "t1:pairs");
+    }
+
+    #[test]
+    fn feed_states_serialize_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&FeedState::CancelOnly).unwrap(),
+            "\"cancel_only\""
+        );
+        assert!(FeedState::Online.is_quotable());
+        assert!(!FeedState::Maintenance.is_quotable());
+    }
+}

@@ -1,0 +1,86 @@
+//! Reading configuration from the environment.
+//!
+//! Each service has one config struct built with these helpers; any invalid value becomes a
+//! [`ConfigError`] naming the variable, which `main` prints as one line before exiting with
+//! code 2 (DESIGN §9). Values are never echoed for secret variables.
+
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &str, reason: impl Display) -> Self {
+        ConfigError {
+            var: var.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The variable's value, or `None` when unset or empty.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Parses `name` if set, otherwise returns `default`.
+pub fn parse_or<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError::new(name, format!("{v:?}: {e}"))),
+    }
+}
+
+/// A duration in milliseconds (`name` ends in `_MS` by convention), at least `min_ms`.
+pub fn millis_or(name: &str, default_ms: u64, min_ms: u64) -> Result<Duration, ConfigError> {
+    let ms: u64 = parse_or(name, default_ms)?;
+    if ms < min_ms {
+        return Err(ConfigError::new(
+            name,
+            format!("{ms} ms is below the minimum of {min_ms} ms"),
+        ));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// Prints the error as one line and exits with code 2.
+pub fn exit_on_error<T>(result: Result<T, ConfigError>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_or_names_the_variable() {
+        // Variables unique to this test, so parallel tests do not interfere.
+        std::env::set_var("RG_TEST_CFG_A", "12x");
+        let err = parse_or::<u32>("RG_TEST_CFG_A", 1).unwrap_err();
+        assert!(err.to_string().contains("RG_TEST_CFG_A"));
+        std::env::set_var("RG_TEST_CFG_B", " 42 ");
+        assert_eq!(parse_or::<u32>("RG_TEST_CFG_B", 1).unwrap(), 42);
+        assert_eq!(parse_or::<u32>("RG_TEST_CFG_UNSET", 7).unwrap(), 7);
+        std::env::set_var("RG_TEST_CFG_C", "10");
+        assert!(millis_or("RG_TEST_CFG_C", 500, 100).is_err());
+    }
+}

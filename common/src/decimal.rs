@@ -1,0 +1,149 @@
+//! Decimals on the wire, never through `f64`.
+//!
+//! - [`string`]: `#[serde(with = "common::decimal::string")]` writes a `Decimal` as a JSON string
+//!   (`"97000.1"`) and reads only strings. Every interface we own uses it (DESIGN §2), so no
+//!   client's JSON parser can round a price.
+//! - [`opt_string`]: the same for `Option<Decimal>`.
+//! - [`from_json_number`]: reads the raw text of an exchange's JSON number (`0.10000000`,
+//!   `1e-5`) exactly. serde_json's `arbitrary_precision` feature would do this too, but it is
+//!   unified across the whole build and breaks untagged/flattened deserialization everywhere, so
+//!   we read the raw token (`serde_json::value::RawValue`) instead.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a decimal number: {0:?}")]
+pub struct DecimalError(pub String);
+
+/// Parses the text of a JSON number (or of a JSON string holding a number) exactly.
+///
+/// Accepts plain (`65972.8`, `-0.00017`) and scientific (`1.5e-7`) forms; keeps the scale the
+/// exchange sent (`0.10000000` stays at 8 decimal places).
+pub fn from_json_number(raw: &str) -> Result<Decimal, DecimalError> {
+    let text = raw.trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let err = || DecimalError(text.chars().take(40).collect());
+    if text.is_empty() || text.len() > 64 {
+        return Err(err());
+    }
+    if text.bytes().any(|b| b == b'e' || b == b'E') {
+        Decimal::from_scientific(text).map_err(|_| err())
+    } else {
+        Decimal::from_str(text).map_err(|_| err())
+    }
+}
+
+/// `Decimal` as a JSON string, both ways.
+pub mod string {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        super::parse_plain(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `Option<Decimal>` as an optional JSON string.
+pub mod opt_string {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Decimal>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => serializer.collect_str(v),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Decimal>, D::Error> {
+        let s = Option::<std::borrow::Cow<str>>::deserialize(deserializer)?;
+        s.map(|s| super::parse_plain(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Strict parse of a decimal string from a client or the bus: plain notation only.
+pub fn parse_plain(s: &str) -> Result<Decimal, DecimalError> {
+    let err = || DecimalError(s.chars().take(40).collect());
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let plain = !digits.is_empty()
+        && s.len() <= 64
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|b| *b == b'.').count() <= 1
+        && digits.bytes().any(|b| b.is_ascii_digit());
+    if !plain {
+        return Err(err());
+    }
+    Decimal::from_str(s).map_err(|_| err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_numbers_keep_their_exact_text() {
+        // TC0..: (raw token, expected Display)
+        for (raw, shown) in [
+            ("0.10000000", "0.10000000"),
+            ("65972.8", "65972.8"),
+            ("-0.00017", "-0.00017"),
+            ("1087605.70466858", "1087605.70466858"),
+            ("\"0.99980\"", "0.99980"),
+            ("1.5e-7", "0.00000015"),
+            ("2E3", "2000"),
+            ("740.0", "740.0"),
+        ] {
+            assert_eq!(from_json_number(raw).unwrap().to_string(), shown, "{raw}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for raw in ["", "abc", "1.2.3", "\"\"", "null", "true", "1e99999", "--1", "[1]"] {
+            assert!(from_json_number(raw).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn string_serde_round_trips_and_refuses_numbers() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct T {
+            #[serde(with = "super::string")]
+            p: Decimal,
+        }
+        let t: T = serde_json::from_str(r#"{"p":"97000.10"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"p":"97000.10"}"#);
+        assert!(serde_json::from_str::<T>(r#"{"p":97000.1}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"p":" 1"}"#).is_err());
+        for bad in ["1e5", "1_000", "+1", "", ".", "-", "1.2.3", "0x10"] {
+            let json = format!(r#"{{"p":"{bad}"}}"#);
+            assert!(serde_json::from_str::<T>(&json).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_decimal_survives_json_number_text(mantissa in proptest::num::i64::ANY, scale in 0u32..=18) {
+            let d = Decimal::new(mantissa, scale);
+            let text = d.to_string();
+            proptest::prop_assert_eq!(from_json_number(&text).unwrap(), d);
+            proptest::prop_assert_eq!(from_json_number(&text).unwrap().to_string(), text);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Types and helpers shared by rategate's services.
+//!
+//! A guided tour:
+//! - [`pair`]: [`Pair`], a validated trading pair (`BTC/USD`) that knows its base and quote.
+//! - [`decimal`]: decimals as JSON strings on every interface we own, and exact parsing of
+//!   exchange JSON numbers without going through `f64`.
+//! - [`bus`]: the versioned messages and key names on the Redis bus (DESIGN §4).
+//! - [`config`]: small helpers for reading configuration from the environment; bad config is a
+//!   one-line message and exit code 2.
+//! - [`telemetry`]: tracing set up once per process.
+//! - [`shutdown`]: one shutdown signal (SIGTERM / Ctrl-C) shared by servers and tasks.
+//! - [`sim`]: the random walk behind `FEED=sim` and the mock exchange.
+//! - [`time`]: RFC 3339 timestamps with microseconds, as on the bus.
+
+pub mod bus;
+pub mod config;
+pub mod decimal;
+pub mod pair;
+pub mod shutdown;
+pub mod sim;
+pub mod telemetry;
+pub mod time;
+pub mod tls;
+
+pub use pair::Pair;
+pub use rust_decimal::Decimal;

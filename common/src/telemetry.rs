@@ -1,0 +1,27 @@
+//! Tracing, set up once per process from `RUST_LOG` (default `info`).
+//! `LOG_FORMAT=json` switches to one JSON object per line for log shippers.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+/// Installs the global subscriber. Safe to call more than once (later calls do nothing).
+pub fn init(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = fmt().with_env_filter(filter).with_target(true);
+    // try_init fails only if a subscriber is already set (tests, or the all-in-one binary).
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// For tests: logs to the test writer at `RUST_LOG` or `warn`.
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
