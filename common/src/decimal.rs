@@ -115,7 +115,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for raw in ["", "abc", "1.2.3", "\"\"", "null", "true", "1e99999", "--1", "[1]"] {
+        for raw in [
+            "", "abc", "1.2.3", "\"\"", "null", "true", "1e99999", "--1", "[1]",
+        ] {
             assert!(from_json_number(raw).is_err(), "{raw:?}");
         }
     }

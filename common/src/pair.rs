@@ -40,12 +40,18 @@ impl Pair {
             return Err(err());
         };
         let valid = |s: &str| {
-            !s.is_empty() && s.len() <= MAX_ASSET_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            !s.is_empty()
+                && s.len() <= MAX_ASSET_LEN
+                && s.bytes().all(|b| b.is_ascii_alphanumeric())
         };
         if !valid(base) || !valid(quote) {
             return Err(err());
         }
-        let symbol = format!("{}/{}", base.to_ascii_uppercase(), quote.to_ascii_uppercase());
+        let symbol = format!(
+            "{}/{}",
+            base.to_ascii_uppercase(),
+            quote.to_ascii_uppercase()
+        );
         Ok(Pair {
             slash: base.len(),
             symbol: symbol.into(),
@@ -147,8 +153,16 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_pair() {
         for input in [
-            "", "BTC", "BTCUSD", "BTC/", "/USD", "BTC/USD/EUR", "BT C/USD", "BTC/US$",
-            "ÄBC/USD", "AAAAAAAAAAAAAAAAA/USD",
+            "",
+            "BTC",
+            "BTCUSD",
+            "BTC/",
+            "/USD",
+            "BTC/USD/EUR",
+            "BT C/USD",
+            "BTC/US$",
+            "ÄBC/USD",
+            "AAAAAAAAAAAAAAAAA/USD",
         ] {
             assert!(Pair::parse(input).is_err(), "{input:?} should be rejected");
         }

@@ -59,7 +59,10 @@ impl RandomWalk {
 
     /// Current (bid, ask).
     pub fn quote(&self) -> (Decimal, Decimal) {
-        (self.bid, self.bid + self.tick * Decimal::from(self.spread_ticks))
+        (
+            self.bid,
+            self.bid + self.tick * Decimal::from(self.spread_ticks),
+        )
     }
 
     /// Moves one step and returns the new (bid, ask).

@@ -20,8 +20,5 @@ pub fn init(default_filter: &str) {
 /// For tests: logs to the test writer at `RUST_LOG` or `warn`.
 pub fn init_for_tests() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    let _ = fmt().with_env_filter(filter).with_test_writer().try_init();
 }

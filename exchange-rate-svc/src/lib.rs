@@ -1,1 +1,203 @@
-//! stub
+//! exchange-rate-svc: live exchange rates into Redis.
+//!
+//! A guided tour, in the order a tick travels:
+//! - [`kraken`]: the Kraken WebSocket v2 connector ([`kraken::wire`] parses frames exactly,
+//!   [`kraken::connector`] keeps the connection alive, [`kraken::rest`] reads `AssetPairs` and
+//!   `Ticker`). [`sim`] is the labelled offline alternative. Both implement
+//!   [`connector::Connector`], the seam for further exchanges.
+//! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
+//!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
+//! - [`publisher`]: pipelines ticks into Redis (`HSET rates:last` then `PUBLISH rates`), publishes
+//!   status every second, and resyncs everything after a Redis outage.
+//! - [`metadata`] and [`jobs`]: pair metadata with fallbacks; hourly refresh and per-minute REST
+//!   cross-check on tokio-cron-scheduler.
+//! - [`http`]: `/rates`, `/rates/{pair}`, `/status`, `/health`, `/ready`, `/metrics`.
+//! - [`Application`]: wires it all together; binds port 0 in tests and reports its address.
+
+pub mod backoff;
+pub mod config;
+pub mod connector;
+pub mod error;
+pub mod feed;
+pub mod http;
+pub mod jobs;
+pub mod kraken;
+pub mod metadata;
+pub mod publisher;
+pub mod sim;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use common::bus::BusKeys;
+use common::shutdown::Shutdown;
+use fred::prelude::ClientLike;
+use tokio::task::JoinHandle;
+
+pub use config::{Config, FeedKind};
+use connector::Connector;
+pub use feed::Feed;
+
+/// A running exchange-rate-svc.
+pub struct Application {
+    addr: SocketAddr,
+    feed: Feed,
+    shutdown: Shutdown,
+    tasks: Vec<JoinHandle<()>>,
+    scheduler: Option<tokio_cron_scheduler::JobScheduler>,
+    redis: fred::prelude::Client,
+    jobs: Option<jobs::JobContext>,
+}
+
+impl Application {
+    /// Builds and starts everything; returns once the HTTP listener is bound.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        common::tls::install_crypto_provider();
+        let _ = telemetry::metrics_handle();
+        let shutdown = Shutdown::new();
+
+        let redis = publisher::redis_client(&config.redis_url, config.redis_command_timeout)
+            .context("invalid REDIS_URL")?;
+        let _connection = redis.connect();
+        // Do not wait for Redis: the feed runs without it and the publisher catches up.
+
+        let connector: Box<dyn Connector> = match config.feed {
+            FeedKind::Kraken => Box::new(kraken::KrakenConnector::new(config.kraken_settings())),
+            FeedKind::Sim => Box::new(sim::SimConnector::new(
+                config.pairs.clone(),
+                config.sim_interval,
+            )),
+        };
+        let (feed, queue) = Feed::new(
+            connector.source(),
+            &config.pairs,
+            config.silent_after,
+            config.publish_queue,
+        );
+
+        // Pair metadata before the first tick is published; fallbacks when REST is away.
+        let fallbacks = Arc::new(config.fallbacks.clone());
+        let mut job_ctx = None;
+        match config.feed {
+            FeedKind::Kraken => {
+                let rest =
+                    kraken::rest::KrakenRest::new(&config.kraken_rest_url, config.rest_timeout)
+                        .context("cannot build the REST client")?;
+                let ctx = jobs::JobContext {
+                    rest,
+                    feed: feed.clone(),
+                    fallbacks: fallbacks.clone(),
+                    rest_pairs: Arc::new(Mutex::new(Vec::new())),
+                    max_bps: config.crosscheck_max_bps,
+                };
+                ctx.refresh_metadata().await;
+                job_ctx = Some(ctx);
+            }
+            FeedKind::Sim => {
+                feed.set_meta(
+                    config
+                        .pairs
+                        .iter()
+                        .map(|p| metadata::fallback(p, &fallbacks))
+                        .collect(),
+                );
+            }
+        }
+
+        let mut tasks = Vec::new();
+        let keys = BusKeys::new(config.redis_prefix.clone());
+        let publisher = publisher::Publisher::new(redis.clone(), keys, feed.clone(), queue);
+        tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
+        tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
+
+        let scheduler = match &job_ctx {
+            Some(ctx) => Some(
+                jobs::start(ctx.clone(), &config.metadata_cron, &config.crosscheck_cron)
+                    .await
+                    .context(
+                        "cannot start the job scheduler (check METADATA_CRON / CROSSCHECK_CRON)",
+                    )?,
+            ),
+            None => None,
+        };
+
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        let addr = listener.local_addr()?;
+        let app = http::router(http::AppState {
+            feed: feed.clone(),
+            redis: redis.clone(),
+        });
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http server failed");
+            }
+        }));
+        tracing::info!(%addr, feed = feed.source(), pairs = config.pairs.len(), prefix = %config.redis_prefix, "exchange-rate-svc listening");
+        Ok(Application {
+            addr,
+            feed,
+            shutdown,
+            tasks,
+            scheduler,
+            redis,
+            jobs: job_ctx,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// The shutdown handle: trigger it to stop the application.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// The name our Redis connection carries in `CLIENT LIST`.
+    pub fn redis_client_name(&self) -> String {
+        self.redis.id().to_string()
+    }
+
+    /// Runs the cross-check now (tests and operators; normally the scheduler does).
+    pub async fn crosscheck_now(&self) -> bool {
+        match &self.jobs {
+            Some(j) => j.crosscheck().await,
+            None => false,
+        }
+    }
+
+    /// Waits until shutdown is triggered, then stops everything in order: connector (closing
+    /// upstream), publisher (a last status), HTTP (in-flight requests finish), scheduler, Redis.
+    pub async fn run_until_stopped(mut self) {
+        self.shutdown.wait().await;
+        self.stop_inner().await;
+    }
+
+    /// Triggers shutdown and waits for every task to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.shutdown().await;
+        }
+        let _ = self.redis.quit().await;
+    }
+}

@@ -1,0 +1,166 @@
+//! [`Config`]: every setting of exchange-rate-svc, read once from the environment.
+//! `.env.example` at the repository root documents each variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::bus::PairMeta;
+use common::config::{millis_or, parse_or, var, ConfigError};
+use common::{Decimal, Pair};
+
+use crate::kraken::connector::KrakenSettings;
+
+/// Which upstream to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedKind {
+    /// The real Kraken WebSocket v2 feed (the default).
+    Kraken,
+    /// A labelled random walk for offline demos.
+    Sim,
+}
+
+pub const DEFAULT_PAIRS: &str = "BTC/USD,ETH/USD,SOL/USD,XRP/USD,ADA/USD,DOGE/USD";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub http_addr: SocketAddr,
+    pub feed: FeedKind,
+    pub kraken_ws_url: String,
+    pub kraken_rest_url: String,
+    pub pairs: Vec<Pair>,
+    /// No frame for this long ends the connection (`FEED_LIVENESS_MS`, default 5000).
+    pub liveness: Duration,
+    /// Per-symbol subscribe acks must arrive within this (`ACK_TIMEOUT_MS`, default 10000).
+    pub ack_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub maintenance_delay: Duration,
+    /// A pair with no tick for this long is `silent` (`PAIR_SILENT_AFTER_MS`, default 60000).
+    pub silent_after: Duration,
+    /// `FEED=sim`: time between two ticks of one pair (`SIM_INTERVAL_MS`, default 250).
+    pub sim_interval: Duration,
+    pub rest_timeout: Duration,
+    pub redis_command_timeout: Duration,
+    /// Cron expressions (with seconds) of the scheduled jobs.
+    pub metadata_cron: String,
+    pub crosscheck_cron: String,
+    /// Live vs REST mid divergence that is reported (`CROSSCHECK_MAX_BPS`, default 50).
+    pub crosscheck_max_bps: Decimal,
+    pub fallbacks: HashMap<Pair, PairMeta>,
+    /// Ticks the publisher may be behind before it switches to resync mode.
+    pub publish_queue: usize,
+}
+
+impl Config {
+    /// Defaults for local use: Redis on localhost, the real Kraken feed.
+    pub fn local() -> Config {
+        Config {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "rategate:".into(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            feed: FeedKind::Kraken,
+            kraken_ws_url: "wss://ws.kraken.com/v2".into(),
+            kraken_rest_url: "https://api.kraken.com".into(),
+            // The default list is valid by construction.
+            pairs: Pair::parse_list(DEFAULT_PAIRS).unwrap_or_default(),
+            liveness: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            maintenance_delay: Duration::from_secs(5),
+            silent_after: Duration::from_secs(60),
+            sim_interval: Duration::from_millis(250),
+            rest_timeout: Duration::from_secs(5),
+            redis_command_timeout: Duration::from_secs(2),
+            metadata_cron: "0 0 * * * *".into(),
+            crosscheck_cron: "0 * * * * *".into(),
+            crosscheck_max_bps: Decimal::from(50),
+            fallbacks: HashMap::new(),
+            publish_queue: 65_536,
+        }
+    }
+
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let d = Config::local();
+        let feed = match var("FEED")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("kraken") => FeedKind::Kraken,
+            Some("sim") => FeedKind::Sim,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "FEED",
+                    format!("{other:?} is not one of kraken, sim"),
+                ))
+            }
+        };
+        let pairs = match var("PAIRS") {
+            None => d.pairs,
+            Some(list) => Pair::parse_list(&list).map_err(|e| ConfigError::new("PAIRS", e))?,
+        };
+        let fallbacks = match var("PAIR_FALLBACKS") {
+            None => HashMap::new(),
+            Some(spec) => crate::metadata::parse_fallbacks(&spec)?,
+        };
+        let crosscheck_max_bps: Decimal = parse_or("CROSSCHECK_MAX_BPS", d.crosscheck_max_bps)?;
+        if crosscheck_max_bps < Decimal::ZERO {
+            return Err(ConfigError::new("CROSSCHECK_MAX_BPS", "must be >= 0"));
+        }
+        let cfg = Config {
+            redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
+            redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
+            http_addr: parse_or("HTTP_ADDR", d.http_addr)?,
+            feed,
+            kraken_ws_url: var("KRAKEN_WS_URL").unwrap_or(d.kraken_ws_url),
+            kraken_rest_url: var("KRAKEN_REST_URL").unwrap_or(d.kraken_rest_url),
+            pairs,
+            liveness: millis_or("FEED_LIVENESS_MS", 5_000, 200)?,
+            ack_timeout: millis_or("ACK_TIMEOUT_MS", 10_000, 100)?,
+            backoff_min: millis_or("BACKOFF_MIN_MS", 500, 10)?,
+            backoff_max: millis_or("BACKOFF_MAX_MS", 30_000, 10)?,
+            maintenance_delay: millis_or("MAINTENANCE_RECONNECT_MS", 5_000, 0)?,
+            silent_after: millis_or("PAIR_SILENT_AFTER_MS", 60_000, 100)?,
+            sim_interval: millis_or("SIM_INTERVAL_MS", 250, 1)?,
+            rest_timeout: millis_or("KRAKEN_REST_TIMEOUT_MS", 5_000, 100)?,
+            redis_command_timeout: millis_or("REDIS_COMMAND_TIMEOUT_MS", 2_000, 50)?,
+            metadata_cron: var("METADATA_CRON").unwrap_or(d.metadata_cron),
+            crosscheck_cron: var("CROSSCHECK_CRON").unwrap_or(d.crosscheck_cron),
+            crosscheck_max_bps,
+            fallbacks,
+            publish_queue: parse_or("PUBLISH_QUEUE", d.publish_queue)?,
+        };
+        for (name, url) in [
+            ("REDIS_URL", &cfg.redis_url),
+            ("KRAKEN_WS_URL", &cfg.kraken_ws_url),
+        ] {
+            if !url.contains("://") {
+                return Err(ConfigError::new(name, format!("{url:?} is not a URL")));
+            }
+        }
+        if cfg.backoff_max < cfg.backoff_min {
+            return Err(ConfigError::new(
+                "BACKOFF_MAX_MS",
+                "must be >= BACKOFF_MIN_MS",
+            ));
+        }
+        Ok(cfg)
+    }
+
+    pub fn kraken_settings(&self) -> KrakenSettings {
+        KrakenSettings {
+            ws_url: self.kraken_ws_url.clone(),
+            pairs: self.pairs.clone(),
+            liveness: self.liveness,
+            ack_timeout: self.ack_timeout,
+            connect_timeout: Duration::from_secs(10),
+            backoff_min: self.backoff_min,
+            backoff_max: self.backoff_max,
+            maintenance_delay: self.maintenance_delay,
+        }
+    }
+}

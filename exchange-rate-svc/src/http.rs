@@ -1,0 +1,132 @@
+//! The HTTP API of exchange-rate-svc: rates, feed status and ops endpoints.
+//!
+//! - `GET /rates` → `{"rates": {"BTC_USD": <bus message + age_ms>, ...}}`
+//! - `GET /rates/{pair}` → one bus message plus `age_ms` (`{pair}` as `BTC_USD`, `BTC-USD` or
+//!   URL-encoded `BTC/USD`)
+//! - `GET /status` → the bus status plus operator details
+//! - `GET /health` (process alive), `GET /ready` (Redis connected and feed online), `GET /metrics`
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use common::bus::RateMsg;
+use common::Pair;
+use fred::prelude::{Client, ClientLike};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::feed::{Feed, StatusView};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub feed: Feed,
+    pub redis: Client,
+}
+
+/// A rate as the HTTP API shows it: the bus message and its age.
+#[derive(Serialize)]
+pub struct RateView {
+    #[serde(flatten)]
+    pub msg: RateMsg,
+    pub age_ms: i64,
+}
+
+impl RateView {
+    fn new(msg: &Arc<RateMsg>) -> Self {
+        RateView {
+            age_ms: (Utc::now() - msg.received_at).num_milliseconds().max(0),
+            msg: msg.as_ref().clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Rates {
+    rates: BTreeMap<String, RateView>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/rates", get(rates))
+        .route("/rates/{pair}", get(rate))
+        .route("/status", get(status))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}
+
+async fn rates(State(s): State<AppState>) -> Json<Rates> {
+    let rates = s
+        .feed
+        .last_values()
+        .iter()
+        .map(|m| (m.pair.key(), RateView::new(m)))
+        .collect();
+    Json(Rates { rates })
+}
+
+async fn rate(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<RateView>, ApiError> {
+    let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
+    if !s.feed.has_pair(&pair) {
+        return Err(ApiError::UnknownPair(pair.to_string()));
+    }
+    let msg = s
+        .feed
+        .last_value(&pair)
+        .ok_or_else(|| ApiError::NoRateYet(pair.to_string()))?;
+    Ok(Json(RateView::new(&msg)))
+}
+
+async fn status(State(s): State<AppState>) -> Json<StatusView> {
+    Json(s.feed.status_view())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    let redis = s.redis.is_connected();
+    let feed = s.feed.state();
+    let ok = redis && feed.is_quotable();
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "ready": ok,
+        "redis": if redis { "connected" } else { "disconnected" },
+        "feed": feed.as_str(),
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn metrics() -> Response {
+    match crate::telemetry::metrics_handle() {
+        Some(h) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,309 @@
+//! The Kraken v2 connection loop (DESIGN §3).
+//!
+//! One session = connect, one `subscribe` for all pairs (`ticker`, `event_trigger: bbo`,
+//! `snapshot: true`), then read frames until something ends it:
+//! - no frame at all for `liveness` (default 5 s): the connection is presumed dead;
+//! - the server closes or the socket errors;
+//! - no subscribe ack at all within `ack_timeout`;
+//! - shutdown (a close frame is sent).
+//!
+//! Between sessions we wait a full-jitter exponential backoff (≥ 5 s while Kraken reports
+//! `maintenance`), and the backoff only resets after a session that delivered ticks for at least
+//! `liveness`, so a server that accepts and drops at once cannot make us storm it. Kraken
+//! restores nothing on a new connection, so every session subscribes again. While idle we send an
+//! application-level `ping` every `liveness / 2` so a quiet but healthy connection answers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::bus::FeedState;
+use common::shutdown::Shutdown;
+use common::Pair;
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::wire::{self, KrakenEvent, SystemStatus};
+use crate::backoff::Backoff;
+use crate::connector::{BoxFuture, Connector};
+use crate::feed::{Feed, Tick};
+
+/// Settings of the connection loop.
+#[derive(Debug, Clone)]
+pub struct KrakenSettings {
+    pub ws_url: String,
+    pub pairs: Vec<Pair>,
+    pub liveness: Duration,
+    pub ack_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Minimum wait between attempts while the exchange reports maintenance.
+    pub maintenance_delay: Duration,
+}
+
+pub struct KrakenConnector {
+    settings: KrakenSettings,
+    by_symbol: HashMap<String, Pair>,
+}
+
+impl KrakenConnector {
+    pub fn new(settings: KrakenSettings) -> Self {
+        let by_symbol = settings
+            .pairs
+            .iter()
+            .map(|p| (p.as_str().to_string(), p.clone()))
+            .collect();
+        KrakenConnector {
+            settings,
+            by_symbol,
+        }
+    }
+
+    /// The subscribe request: all pairs in one message.
+    pub fn subscribe_request(&self, req_id: u64) -> String {
+        let symbols: Vec<&str> = self.settings.pairs.iter().map(Pair::as_str).collect();
+        serde_json::json!({
+            "method": "subscribe",
+            "params": {
+                "channel": "ticker",
+                "symbol": symbols,
+                "event_trigger": "bbo",
+                "snapshot": true
+            },
+            "req_id": req_id
+        })
+        .to_string()
+    }
+}
+
+/// How a session ended.
+struct SessionEnd {
+    reason: String,
+    /// Delivered ticks for at least `liveness`: resets the backoff.
+    healthy: bool,
+}
+
+impl Connector for KrakenConnector {
+    fn source(&self) -> &'static str {
+        "kraken"
+    }
+
+    fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture {
+        Box::pin(async move {
+            let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
+            loop {
+                let end = self.session(&feed, &shutdown).await;
+                let was_maintenance = feed.state() == FeedState::Maintenance;
+                feed.disconnected(&end.reason);
+                if shutdown.is_triggered() {
+                    break;
+                }
+                if end.healthy {
+                    backoff.reset();
+                }
+                let mut delay = backoff.next_delay();
+                if was_maintenance {
+                    delay = delay.max(self.settings.maintenance_delay);
+                }
+                tracing::info!(delay_ms = delay.as_millis() as u64, reason = %end.reason, "kraken reconnect scheduled");
+                metrics::counter!("rategate_feed_reconnects_total").increment(1);
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = sleep(delay) => {}
+                }
+            }
+        })
+    }
+}
+
+impl KrakenConnector {
+    async fn session(&self, feed: &Feed, shutdown: &Shutdown) -> SessionEnd {
+        let s = &self.settings;
+        let ended = |reason: String| SessionEnd {
+            reason,
+            healthy: false,
+        };
+        if feed.state() != FeedState::Down {
+            feed.connecting();
+        }
+        let connect = tokio::select! {
+            _ = shutdown.wait() => return ended("shutdown".into()),
+            r = timeout(s.connect_timeout, tokio_tungstenite::connect_async(s.ws_url.as_str())) => r,
+        };
+        let mut ws = match connect {
+            Ok(Ok((ws, _response))) => ws,
+            Ok(Err(e)) => return ended(format!("connect failed: {e}")),
+            Err(_) => return ended("connect timed out".into()),
+        };
+        feed.connected();
+        feed.subscribing();
+        let mut req_id: u64 = 1;
+        if let Err(e) = ws.send(Message::text(self.subscribe_request(req_id))).await {
+            return ended(format!("subscribe send failed: {e}"));
+        }
+
+        let started = Instant::now();
+        let mut first_tick_at: Option<Instant> = None;
+        let mut deadline = Instant::now() + s.liveness;
+        let ping_every = s.liveness / 2;
+        let mut next_ping = Instant::now() + ping_every;
+        let mut ack_deadline = Some(started + s.ack_timeout);
+        let healthy = |first: Option<Instant>| first.is_some_and(|t| t.elapsed() >= s.liveness);
+
+        let reason = loop {
+            tokio::select! {
+                _ = shutdown.wait() => {
+                    let _ = ws.close(None).await;
+                    break "shutdown".to_string();
+                }
+                _ = sleep_until(deadline) => {
+                    metrics::counter!("rategate_feed_liveness_timeouts_total").increment(1);
+                    break format!("no frame for {} ms", s.liveness.as_millis());
+                }
+                _ = sleep_until(next_ping) => {
+                    req_id += 1;
+                    let ping = format!(r#"{{"method":"ping","req_id":{req_id}}}"#);
+                    if let Err(e) = ws.send(Message::text(ping)).await {
+                        break format!("ping send failed: {e}");
+                    }
+                    next_ping = Instant::now() + ping_every;
+                }
+                _ = sleep_until(ack_deadline.unwrap_or(deadline)), if ack_deadline.is_some() => {
+                    ack_deadline = None;
+                    let unacked = feed.unacked_pairs();
+                    if unacked.len() == s.pairs.len() {
+                        break format!("no subscribe ack within {} ms", s.ack_timeout.as_millis());
+                    }
+                    for pair in unacked {
+                        tracing::warn!(%pair, "no subscribe ack for pair; it stays silent");
+                    }
+                }
+                frame = ws.next() => {
+                    let Some(frame) = frame else { break "connection closed".to_string() };
+                    let frame = match frame {
+                        Ok(f) => f,
+                        Err(e) => break format!("read failed: {e}"),
+                    };
+                    deadline = Instant::now() + s.liveness;
+                    next_ping = Instant::now() + ping_every;
+                    match frame {
+                        Message::Text(text) => {
+                            let had_ticks = self.handle_text(feed, text.as_str());
+                            if had_ticks {
+                                first_tick_at.get_or_insert_with(Instant::now);
+                            }
+                        }
+                        Message::Close(close) => {
+                            break format!("server closed: {close:?}");
+                        }
+                        // tungstenite answers pings itself; binary is not part of v2.
+                        _ => {}
+                    }
+                }
+            }
+        };
+        SessionEnd {
+            healthy: healthy(first_tick_at),
+            reason,
+        }
+    }
+
+    /// Handles one text frame; true if it carried ticks.
+    fn handle_text(&self, feed: &Feed, text: &str) -> bool {
+        let event = match wire::parse(text) {
+            Ok(e) => e,
+            Err(e) => {
+                metrics::counter!("rategate_feed_bad_frames_total").increment(1);
+                let head: String = text.chars().take(120).collect();
+                tracing::warn!(error = %e, frame = %head, "unusable frame from kraken");
+                return false;
+            }
+        };
+        match event {
+            KrakenEvent::Ticker { tickers, .. } => {
+                let received_at = Utc::now();
+                for t in tickers {
+                    let Some(pair) = self.by_symbol.get(t.symbol.as_ref()) else {
+                        tracing::debug!(symbol = %t.symbol, "ticker for a pair we did not ask for");
+                        continue;
+                    };
+                    let _ = feed.tick(Tick {
+                        pair: pair.clone(),
+                        bid: t.bid,
+                        ask: t.ask,
+                        last: t.last,
+                        exchange_ts: t.timestamp,
+                        received_at,
+                    });
+                }
+                return true;
+            }
+            KrakenEvent::Status {
+                system,
+                connection_id,
+            } => {
+                let state = match system {
+                    SystemStatus::Online => FeedState::Online,
+                    SystemStatus::Maintenance => FeedState::Maintenance,
+                    SystemStatus::CancelOnly => FeedState::CancelOnly,
+                    SystemStatus::PostOnly => FeedState::PostOnly,
+                };
+                feed.exchange_state(state, connection_id);
+            }
+            KrakenEvent::Subscribed { symbol, channel } => {
+                match symbol.as_deref().and_then(|s| self.by_symbol.get(s)) {
+                    Some(pair) if channel == "ticker" || channel.is_empty() => {
+                        feed.pair_acked(pair)
+                    }
+                    _ => tracing::debug!(?symbol, %channel, "ack for something we did not ask for"),
+                }
+            }
+            KrakenEvent::RequestFailed {
+                method,
+                symbol,
+                error,
+                ..
+            } => match symbol.as_deref().and_then(|s| self.by_symbol.get(s)) {
+                // Subscribed already (e.g. a duplicate request): the subscription exists.
+                Some(pair) if error.contains("Already subscribed") => feed.pair_acked(pair),
+                Some(pair) => feed.pair_rejected(pair, &error),
+                None => feed.request_error(&format!(
+                    "{}: {error}",
+                    method.as_deref().unwrap_or("request")
+                )),
+            },
+            KrakenEvent::Heartbeat | KrakenEvent::Pong { .. } | KrakenEvent::OtherAck { .. } => {}
+            KrakenEvent::Ignored { channel } => {
+                tracing::debug!(?channel, "ignored frame");
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_subscribe_for_all_pairs_with_bbo_and_snapshot() {
+        let c = KrakenConnector::new(KrakenSettings {
+            ws_url: "ws://127.0.0.1:1/v2".into(),
+            pairs: Pair::parse_list("BTC/USD,ETH/USD").unwrap(),
+            liveness: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            maintenance_delay: Duration::from_secs(5),
+        });
+        let req: serde_json::Value = serde_json::from_str(&c.subscribe_request(7)).unwrap();
+        assert_eq!(
+            req,
+            serde_json::json!({"method":"subscribe","req_id":7,"params":{
+                "channel":"ticker","symbol":["BTC/USD","ETH/USD"],"event_trigger":"bbo","snapshot":true}})
+        );
+    }
+}

@@ -1,0 +1,469 @@
+//! Kraken WebSocket v2 frames as they arrive, and their translation into [`KrakenEvent`].
+//!
+//! Parsing borrows from the frame text and reads every price from the JSON number's raw text
+//! (`RawValue` + `Decimal::from_str`), so `0.10000000` keeps its precision and nothing passes
+//! through `f64`. Unknown fields are ignored (the feed adds them: `trades`,
+//! `upcoming_maintenance`, ...); `connection_id` stays text (it exceeds 2^63); a frame that is
+//! not JSON (`CloudFlare WebSocket proxy restarting`) is a [`WireError::NotJson`], never a
+//! panic. The captured frames in `tests/fixtures/kraken-v2-frames.txt` are the test table.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Kraken's `status` channel `system` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemStatus {
+    Online,
+    Maintenance,
+    CancelOnly,
+    PostOnly,
+}
+
+impl SystemStatus {
+    fn parse(s: &str) -> Option<SystemStatus> {
+        Some(match s {
+            "online" => SystemStatus::Online,
+            "maintenance" => SystemStatus::Maintenance,
+            "cancel_only" => SystemStatus::CancelOnly,
+            "post_only" => SystemStatus::PostOnly,
+            _ => return None,
+        })
+    }
+}
+
+/// One best bid/ask from a `ticker` snapshot or update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticker<'a> {
+    pub symbol: Cow<'a, str>,
+    pub bid: Decimal,
+    pub ask: Decimal,
+    pub last: Option<Decimal>,
+    /// Exchange time; Kraken omits it on some frames.
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// What a frame means to us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KrakenEvent<'a> {
+    /// `{"channel":"ticker","type":"snapshot"|"update","data":[...]}`
+    Ticker {
+        snapshot: bool,
+        tickers: Vec<Ticker<'a>>,
+    },
+    /// `{"channel":"status","data":[{"system":"online","connection_id":...}]}`
+    Status {
+        system: SystemStatus,
+        /// Raw text of `connection_id` (may exceed 2^63), when present.
+        connection_id: Option<&'a str>,
+    },
+    /// `{"channel":"heartbeat"}`
+    Heartbeat,
+    /// `{"method":"pong","req_id":1,...}`
+    Pong { req_id: Option<u64> },
+    /// A successful `subscribe` ack for one symbol.
+    Subscribed {
+        channel: Cow<'a, str>,
+        symbol: Option<Cow<'a, str>>,
+    },
+    /// A failed request. `symbol` is set for per-symbol failures
+    /// (`Currency pair not supported XBT/USD`).
+    RequestFailed {
+        method: Option<Cow<'a, str>>,
+        symbol: Option<Cow<'a, str>>,
+        error: Cow<'a, str>,
+        req_id: Option<u64>,
+    },
+    /// A successful ack of something else (`unsubscribe`, ...).
+    OtherAck { method: Cow<'a, str> },
+    /// Valid JSON on a channel we do not use (tolerated, counted).
+    Ignored { channel: Option<Cow<'a, str>> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("frame is not JSON")]
+    NotJson,
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("bad number in field {field}: {text:?}")]
+    BadNumber { field: &'static str, text: String },
+    #[error("unknown system status {0:?}")]
+    UnknownStatus(String),
+}
+
+#[derive(Deserialize)]
+struct FrameWire<'a> {
+    #[serde(borrow, default)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(borrow, default)]
+    error: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    symbol: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    req_id: Option<&'a RawValue>,
+}
+
+/// `{"symbol":"BTC/USD","bid":65972.8,"bid_qty":0.10000000,"ask":65972.9,"ask_qty":39.67506683,
+///   "last":65972.9,"volume":4216.6,"vwap":64275.2,"low":61325.4,"high":66450.0,"change":4412.1,
+///   "change_pct":7.17,"trades":135262,"timestamp":"2026-09-25T17:48:26.844359Z"}`
+#[derive(Deserialize)]
+struct TickerWire<'a> {
+    #[serde(borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(borrow)]
+    bid: &'a RawValue,
+    #[serde(borrow)]
+    ask: &'a RawValue,
+    #[serde(borrow, default)]
+    last: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+}
+
+/// `{"api_version":"v2","connection_id":13834774380200032777,"system":"online","version":"2.0.0"}`
+#[derive(Deserialize)]
+struct StatusWire<'a> {
+    #[serde(borrow)]
+    system: Cow<'a, str>,
+    #[serde(borrow, default)]
+    connection_id: Option<&'a RawValue>,
+}
+
+/// `{"channel":"ticker","snapshot":true,"symbol":"ALGO/USD","event_trigger":"bbo"}`
+#[derive(Deserialize)]
+struct AckResultWire<'a> {
+    #[serde(borrow, default)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    symbol: Option<Cow<'a, str>>,
+}
+
+fn number(field: &'static str, raw: &RawValue) -> Result<Decimal, WireError> {
+    common::decimal::from_json_number(raw.get()).map_err(|_| WireError::BadNumber {
+        field,
+        text: raw.get().chars().take(40).collect(),
+    })
+}
+
+fn req_id(raw: Option<&RawValue>) -> Option<u64> {
+    raw.and_then(|r| r.get().parse().ok())
+}
+
+fn malformed(e: serde_json::Error) -> WireError {
+    WireError::Malformed(e.to_string())
+}
+
+impl<'a> TryFrom<TickerWire<'a>> for Ticker<'a> {
+    type Error = WireError;
+    fn try_from(w: TickerWire<'a>) -> Result<Self, WireError> {
+        let timestamp = match w.timestamp {
+            None => None,
+            Some(t) => Some(
+                DateTime::parse_from_rfc3339(&t)
+                    .map_err(|_| WireError::Malformed(format!("bad timestamp {t:?}")))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        Ok(Ticker {
+            symbol: w.symbol,
+            bid: number("bid", w.bid)?,
+            ask: number("ask", w.ask)?,
+            last: w.last.map(|l| number("last", l)).transpose()?,
+            timestamp,
+        })
+    }
+}
+
+/// Parses one text frame.
+pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(WireError::NotJson);
+    }
+    let frame: FrameWire<'_> = serde_json::from_str(text).map_err(malformed)?;
+
+    if let Some(channel) = frame.channel.as_deref() {
+        match channel {
+            "ticker" => {
+                let data = frame
+                    .data
+                    .ok_or_else(|| WireError::Malformed("ticker frame without data".into()))?;
+                let wires: Vec<TickerWire<'_>> =
+                    serde_json::from_str(data.get()).map_err(malformed)?;
+                let tickers = wires
+                    .into_iter()
+                    .map(Ticker::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let snapshot = frame.kind.as_deref() == Some("snapshot");
+                return Ok(KrakenEvent::Ticker { snapshot, tickers });
+            }
+            "status" => {
+                let data = frame
+                    .data
+                    .ok_or_else(|| WireError::Malformed("status frame without data".into()))?;
+                let mut items: Vec<StatusWire<'_>> =
+                    serde_json::from_str(data.get()).map_err(malformed)?;
+                let item = items
+                    .pop()
+                    .ok_or_else(|| WireError::Malformed("status frame with empty data".into()))?;
+                let system = SystemStatus::parse(&item.system)
+                    .ok_or_else(|| WireError::UnknownStatus(item.system.to_string()))?;
+                return Ok(KrakenEvent::Status {
+                    system,
+                    connection_id: item.connection_id.map(RawValue::get),
+                });
+            }
+            "heartbeat" => return Ok(KrakenEvent::Heartbeat),
+            _ => {
+                return Ok(KrakenEvent::Ignored {
+                    channel: frame.channel,
+                })
+            }
+        }
+    }
+
+    let Some(method) = frame.method else {
+        return Ok(KrakenEvent::Ignored { channel: None });
+    };
+    if method == "pong" {
+        return Ok(KrakenEvent::Pong {
+            req_id: req_id(frame.req_id),
+        });
+    }
+    match frame.success {
+        Some(false) => Ok(KrakenEvent::RequestFailed {
+            symbol: frame.symbol,
+            error: frame.error.unwrap_or(Cow::Borrowed("unspecified error")),
+            req_id: req_id(frame.req_id),
+            method: Some(method),
+        }),
+        _ if method == "subscribe" => {
+            let result: AckResultWire<'_> = match frame.result {
+                Some(raw) => serde_json::from_str(raw.get()).map_err(malformed)?,
+                None => AckResultWire {
+                    channel: None,
+                    symbol: None,
+                },
+            };
+            Ok(KrakenEvent::Subscribed {
+                channel: result.channel.unwrap_or(Cow::Borrowed("")),
+                symbol: result.symbol.or(frame.symbol),
+            })
+        }
+        _ => Ok(KrakenEvent::OtherAck { method }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/kraken-v2-frames.txt");
+
+    /// What each captured frame must become, in file order.
+    #[derive(Debug, PartialEq)]
+    enum Kind {
+        Ticker(&'static str, bool),
+        Status(SystemStatus),
+        Heartbeat,
+        Pong,
+        Subscribed(&'static str),
+        Failed(Option<&'static str>),
+        OtherAck,
+        NotJson,
+        Malformed,
+    }
+
+    fn kind(r: &Result<KrakenEvent<'_>, WireError>) -> Kind {
+        match r {
+            Ok(KrakenEvent::Ticker { snapshot, tickers }) => {
+                let s: &'static str = Box::leak(tickers[0].symbol.to_string().into_boxed_str());
+                Kind::Ticker(s, *snapshot)
+            }
+            Ok(KrakenEvent::Status { system, .. }) => Kind::Status(*system),
+            Ok(KrakenEvent::Heartbeat) => Kind::Heartbeat,
+            Ok(KrakenEvent::Pong { .. }) => Kind::Pong,
+            Ok(KrakenEvent::Subscribed { symbol, .. }) => Kind::Subscribed(Box::leak(
+                symbol
+                    .clone()
+                    .unwrap_or_default()
+                    .to_string()
+                    .into_boxed_str(),
+            )),
+            Ok(KrakenEvent::RequestFailed { symbol, .. }) => Kind::Failed(
+                symbol
+                    .as_ref()
+                    .map(|s| &*Box::leak(s.to_string().into_boxed_str())),
+            ),
+            Ok(KrakenEvent::OtherAck { .. }) => Kind::OtherAck,
+            Ok(KrakenEvent::Ignored { .. }) => panic!("no fixture frame should be ignored"),
+            Err(WireError::NotJson) => Kind::NotJson,
+            Err(_) => Kind::Malformed,
+        }
+    }
+
+    #[test]
+    fn every_captured_frame_is_understood() {
+        use Kind::*;
+        use SystemStatus::*;
+        let expected = [
+            /* TC0 */ Subscribed("ALGO/USD"),
+            /* TC1 */ Ticker("ALGO/USD", true),
+            /* TC2 */ Ticker("ALGO/USD", false),
+            /* TC3 unsubscribe ack */ OtherAck,
+            /* TC4 */ Status(Online),
+            /* TC5 */ Pong,
+            /* TC6 */ Pong,
+            /* TC7 */ Subscribed("BTC/USD"),
+            /* TC8 */ Heartbeat,
+            /* TC9 */ Status(Online),
+            /* TC10 */ NotJson,
+            /* TC11 ping error */ Failed(None),
+            /* TC12 */ Failed(None),
+            /* TC13 no timestamp */ Ticker("BTC/USD", true),
+            /* TC14 */ Ticker("BTC/USD", false),
+            /* TC15 */ Status(Online),
+            /* TC16 no connection_id */ Status(Maintenance),
+            /* TC17 */ Failed(Some("WWW/USD")),
+            /* TC18 */ Status(Online),
+            /* TC19 upcoming_maintenance */ Status(Online),
+            /* TC20 */ Failed(Some("XBT/USD")),
+            /* TC21 private on public */ Failed(None),
+            /* TC22 trades field */ Ticker("BTC/USD", false),
+            /* TC23 */ Status(Online),
+            /* TC24 */ Subscribed("USDT/USD"),
+            /* TC25 */ Failed(Some("NOPE/USD")),
+            /* TC26 */ Ticker("USDT/USD", true),
+            /* TC27 */ Status(Online),
+            /* TC28 */ Failed(Some("XBT/USD")),
+            /* TC29 */ Failed(Some("BTC/USD")),
+            /* TC30 */ Failed(Some("BTC/USD")),
+            /* TC31 truncated capture */ Malformed,
+        ];
+        let lines: Vec<&str> = FIXTURE.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines.len(),
+            expected.len(),
+            "fixture and table differ in length"
+        );
+        for (i, (line, want)) in lines.iter().zip(expected).enumerate() {
+            assert_eq!(kind(&parse(line)), want, "TC{i}: {line}");
+        }
+    }
+
+    #[test]
+    fn prices_keep_exact_precision() {
+        let lines: Vec<&str> = FIXTURE.lines().collect();
+        // TC1: ALGO snapshot with timestamp.
+        let KrakenEvent::Ticker { tickers, .. } = parse(lines[1]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(tickers[0].bid, d("0.10025"));
+        assert_eq!(tickers[0].ask.to_string(), "0.10036");
+        assert_eq!(tickers[0].last, Some(d("0.10035")));
+        assert_eq!(
+            tickers[0].timestamp.unwrap().to_rfc3339(),
+            "2023-09-25T09:04:31.742648+00:00"
+        );
+        // TC13: no timestamp at all.
+        let KrakenEvent::Ticker { tickers, .. } = parse(lines[13]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(tickers[0].bid.to_string(), "65972.8");
+        assert_eq!(tickers[0].timestamp, None);
+        // TC26: trailing zeros survive.
+        let KrakenEvent::Ticker { tickers, .. } = parse(lines[26]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(tickers[0].bid.to_string(), "0.99980");
+    }
+
+    #[test]
+    fn huge_connection_ids_stay_exact() {
+        let lines: Vec<&str> = FIXTURE.lines().collect();
+        let KrakenEvent::Status { connection_id, .. } = parse(lines[15]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(connection_id, Some("18266300427528990701"));
+        let KrakenEvent::Status { connection_id, .. } = parse(lines[16]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(connection_id, None);
+    }
+
+    #[test]
+    fn hostile_frames_are_errors_not_panics() {
+        for text in [
+            "",
+            "   ",
+            "[]",
+            "null",
+            "{",
+            "{}",
+            r#"{"channel":"ticker"}"#,
+            r#"{"channel":"ticker","data":{}}"#,
+            r#"{"channel":"ticker","data":[{"symbol":"BTC/USD","bid":"x","ask":1}]}"#,
+            r#"{"channel":"ticker","data":[{"symbol":"BTC/USD","bid":1e999999,"ask":1}]}"#,
+            r#"{"channel":"ticker","data":[{"symbol":"BTC/USD","bid":1,"ask":2,"timestamp":"yesterday"}]}"#,
+            r#"{"channel":"status","data":[]}"#,
+            r#"{"channel":"status","data":[{"system":"on fire"}]}"#,
+            r#"{"channel":7}"#,
+            "\u{0}\u{1}garbage",
+        ] {
+            let _ = parse(text); // must not panic
+        }
+        assert!(parse(r#"{"channel":"status","data":[{"system":"on fire"}]}"#).is_err());
+        assert_eq!(
+            parse(r#"{"channel":"book","data":[]}"#).unwrap(),
+            KrakenEvent::Ignored {
+                channel: Some(Cow::Borrowed("book"))
+            }
+        );
+    }
+
+    #[test]
+    fn escaped_symbols_still_parse() {
+        let text = r#"{"channel":"ticker","type":"update","data":[{"symbol":"BTC\/USD","bid":1.5,"ask":1.6}]}"#;
+        let KrakenEvent::Ticker { tickers, .. } = parse(text).unwrap() else {
+            panic!()
+        };
+        assert_eq!(tickers[0].symbol, "BTC/USD");
+        assert_eq!(tickers[0].last, None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC*") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn any_price_text_round_trips(m in 1i64..i64::MAX, scale in 0u32..=12) {
+            let price = Decimal::new(m, scale);
+            let text = format!(
+                r#"{{"channel":"ticker","type":"update","data":[{{"symbol":"X/Y","bid":{price},"ask":{price}}}]}}"#
+            );
+            let KrakenEvent::Ticker { tickers, .. } = parse(&text).unwrap() else { panic!() };
+            proptest::prop_assert_eq!(tickers[0].bid.to_string(), price.to_string());
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! `exchange-rate-svc`: reads config from the environment, runs until SIGTERM / Ctrl-C.
+
+use exchange_rate_svc::{Application, Config};
+
+#[tokio::main]
+async fn main() {
+    common::telemetry::init("info");
+    let config = common::config::exit_on_error(Config::from_env());
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("exchange-rate-svc: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let stop = app.shutdown_handle();
+    tokio::spawn(async move {
+        common::shutdown::wait_for_signal().await;
+        stop.trigger();
+    });
+    app.run_until_stopped().await;
+}

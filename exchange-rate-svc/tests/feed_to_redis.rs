@@ -1,0 +1,367 @@
+//! mock Kraken → exchange-rate-svc → the real Redis: rates, status, metadata and every fault
+//! the feed must survive. Each test has its own mock, its own service and its own key prefix.
+
+mod support;
+
+use std::time::Duration;
+
+use common::bus::{FeedState, PairState};
+use fred::prelude::*;
+use support::{eventually, recv_until, TestEnv};
+
+#[tokio::test]
+async fn exact_decimals_reach_subscribers_and_the_last_value_hash() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+
+    env.mock.push_ticker("BTC/USD", "97000.1", "97000.2");
+    let msg = recv_until(&mut rates, "BTC tick", |m| m.bid.to_string() == "97000.1").await;
+    assert_eq!(msg.pair.as_str(), "BTC/USD");
+    assert_eq!(msg.ask.to_string(), "97000.2");
+    assert_eq!(msg.source, "kraken");
+    assert_eq!(msg.v, 1);
+
+    // Trailing zeros are the exchange's precision and survive the whole way.
+    env.mock
+        .push_ticker("ETH/USD", "3450.10000000", "3450.20000000");
+    let eth = recv_until(&mut rates, "ETH tick", |m| {
+        m.pair.as_str() == "ETH/USD" && m.seq > msg.seq
+    })
+    .await;
+    assert_eq!(eth.bid.to_string(), "3450.10000000");
+    assert!(eth.seq > msg.seq, "seq increases");
+    assert_eq!(eth.epoch, msg.epoch, "one publisher run, one epoch");
+
+    // The hash holds the newest value per pair (written before the publish).
+    assert_eq!(env.hget_rate("BTC/USD").await.unwrap(), msg);
+    assert_eq!(env.hget_rate("ETH/USD").await.unwrap(), eth);
+
+    // The raw JSON on the bus carries decimals as strings.
+    let raw: String = env
+        .redis
+        .hget(env.keys.rates_last(), "ETH/USD")
+        .await
+        .unwrap();
+    assert!(raw.contains(r#""bid":"3450.10000000""#), "{raw}");
+
+    // Pair metadata from the (mock) AssetPairs, mapped from XBT/USD to BTC/USD.
+    let meta: String = env.redis.hget(env.keys.pairs(), "BTC/USD").await.unwrap();
+    let meta: common::bus::PairMeta = serde_json::from_str(&meta).unwrap();
+    assert_eq!(meta.price_tick.to_string(), "0.1");
+    assert_eq!(meta.amount_step.to_string(), "0.00000001");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn status_is_published_every_second_and_kept_with_a_ttl() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut status = env.subscribe_status().await;
+    env.wait_online().await;
+    let first = recv_until(&mut status, "online status", |s| {
+        s.state == FeedState::Online
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let _second = recv_until(&mut status, "second status", |_| true).await;
+    assert!(started.elapsed() < Duration::from_millis(2_500));
+    assert_eq!(first.pairs.len(), 2);
+    let ttl: i64 = env.redis.ttl(env.keys.status()).await.unwrap();
+    assert!((1..=5).contains(&ttl), "status key TTL {ttl}");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn dropped_connection_reconnects_resubscribes_and_rates_flow_again() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+    assert_eq!(env.mock.stats().subscribes, 1);
+
+    env.mock.drop_connections();
+    eventually("a second connection and subscribe", || async {
+        let s = env.mock.stats();
+        s.connections >= 2 && s.subscribes >= 2
+    })
+    .await;
+    env.wait_online().await;
+    env.mock.push_ticker("BTC/USD", "65000.5", "65000.6");
+    recv_until(&mut rates, "tick after reconnect", |m| {
+        m.bid.to_string() == "65000.5"
+    })
+    .await;
+    let (_, status) = env.get_json("/status").await;
+    assert!(status["disconnects"].as_u64().unwrap() >= 1);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_silent_exchange_is_abandoned_after_the_liveness_deadline() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |c| {
+        c.liveness = Duration::from_millis(600);
+    })
+    .await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+    env.mock.set_silent(true);
+    eventually("reconnect after silence", || async {
+        env.mock.stats().connections >= 2
+    })
+    .await;
+    let (_, status) = env.get_json("/status").await;
+    assert!(
+        status["last_disconnect"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no frame"),
+        "{status}"
+    );
+    env.mock.set_silent(false);
+    env.wait_online().await;
+    env.mock.push_ticker("ETH/USD", "3000.01", "3000.02");
+    recv_until(&mut rates, "tick after silence", |m| {
+        m.bid.to_string() == "3000.01"
+    })
+    .await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn maintenance_shows_in_status_on_http_and_on_the_bus() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut status = env.subscribe_status().await;
+    env.wait_online().await;
+    env.mock.set_system("maintenance");
+    recv_until(&mut status, "maintenance on the bus", |s| {
+        s.state == FeedState::Maintenance
+    })
+    .await;
+    let (_, s) = env.get_json("/status").await;
+    assert_eq!(s["state"], "maintenance");
+    let (code, ready) = env.get_json("/ready").await;
+    assert_eq!(code, 503, "not ready in maintenance: {ready}");
+    let key: String = env.redis.get(env.keys.status()).await.unwrap();
+    assert!(key.contains(r#""state":"maintenance""#), "{key}");
+
+    env.mock.set_system("online");
+    recv_until(&mut status, "online again", |s| {
+        s.state == FeedState::Online
+    })
+    .await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn an_unknown_pair_is_rejected_while_the_others_flow() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |c| {
+        c.pairs = common::Pair::parse_list("BTC/USD,NOPE/USD").unwrap();
+    })
+    .await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+    eventually("NOPE/USD rejected", || async {
+        let (_, s) = env.get_json("/status").await;
+        s["pairs"]["NOPE/USD"] == "rejected"
+    })
+    .await;
+    let (_, s) = env.get_json("/status").await;
+    assert_eq!(
+        s["rejections"]["NOPE/USD"],
+        "Currency pair not supported NOPE/USD"
+    );
+    env.mock.push_ticker("BTC/USD", "1.5", "1.6");
+    recv_until(&mut rates, "BTC still flows", |m| {
+        m.bid.to_string() == "1.5"
+    })
+    .await;
+    let (_, s) = env.get_json("/status").await;
+    assert_eq!(s["pairs"]["BTC/USD"], "ok");
+    let status = env.app().feed().status();
+    assert_eq!(
+        status.pairs[&common::Pair::parse("NOPE/USD").unwrap()],
+        PairState::Rejected
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn crossed_and_non_positive_ticks_never_reach_redis() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+    env.mock.push_ticker("BTC/USD", "100.2", "100.1"); // crossed
+    env.mock.push_ticker("BTC/USD", "100.1", "100.1"); // locked
+    env.mock.push_ticker("BTC/USD", "0", "100.1"); // zero bid
+    env.mock.push_ticker("BTC/USD", "100.0", "100.1"); // fine
+    let good = recv_until(&mut rates, "the valid tick", |m| {
+        assert!(
+            m.bid < m.ask && m.bid > common::Decimal::ZERO,
+            "bad tick on the bus: {m:?}"
+        );
+        m.bid.to_string() == "100.0"
+    })
+    .await;
+    assert_eq!(env.hget_rate("BTC/USD").await.unwrap(), good);
+    let (_, s) = env.get_json("/status").await;
+    assert_eq!(s["ticks_dropped"], 3);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn garbage_frames_are_survived_without_a_reconnect() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+    env.mock.send_garbage();
+    env.mock.push_raw(
+        r#"{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":"NaN","ask":1}]}"#,
+    );
+    env.mock.push_ticker("BTC/USD", "42.1", "42.2");
+    recv_until(&mut rates, "tick after garbage", |m| {
+        m.bid.to_string() == "42.1"
+    })
+    .await;
+    assert_eq!(
+        env.mock.stats().connections,
+        1,
+        "garbage must not cost a reconnect"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn killed_redis_connection_resumes_publishing_with_a_current_hash() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    let mut rates = env.subscribe_rates().await;
+    env.wait_online().await;
+    env.mock.push_ticker("BTC/USD", "10.1", "10.2");
+    recv_until(&mut rates, "first tick", |m| m.bid.to_string() == "10.1").await;
+
+    let name = env.app().redis_client_name();
+    let list: String = env
+        .redis
+        .client_list::<String, String>(None, None)
+        .await
+        .unwrap();
+    let ids: Vec<String> = list
+        .lines()
+        .filter(|l| l.contains(&format!(" name={name} ")))
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("id="))
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(
+        !ids.is_empty(),
+        "our connection is in CLIENT LIST as {name}"
+    );
+    for id in ids {
+        let _: Value = env
+            .redis
+            .client_kill(vec![fred::types::client::ClientKillFilter::ID(id)])
+            .await
+            .unwrap();
+    }
+    // Ticks during and after the outage: the newest must end up on the bus and in the hash.
+    env.mock.push_ticker("BTC/USD", "11.1", "11.2");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    env.mock.push_ticker("BTC/USD", "12.1", "12.2");
+    recv_until(&mut rates, "publishing resumed", |m| {
+        m.bid.to_string() == "12.1"
+    })
+    .await;
+    eventually("hash is current", || async {
+        env.hget_rate("BTC/USD")
+            .await
+            .is_some_and(|m| m.bid.to_string() == "12.1")
+    })
+    .await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn http_serves_rates_by_any_pair_spelling_and_problem_json_errors() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    env.wait_online().await;
+    env.mock.push_ticker("BTC/USD", "97000.1", "97000.2");
+    eventually("rate visible over HTTP", || async {
+        env.get_json("/rates/BTC_USD").await.1["bid"] == "97000.1"
+    })
+    .await;
+    for spelling in ["BTC-USD", "btc_usd", "BTC%2FUSD"] {
+        let (code, body) = env.get_json(&format!("/rates/{spelling}")).await;
+        assert_eq!(code, 200, "{spelling}");
+        assert_eq!(body["pair"], "BTC/USD");
+        assert!(body["age_ms"].as_i64().unwrap() >= 0);
+    }
+    let (code, all) = env.get_json("/rates").await;
+    assert_eq!(code, 200);
+    assert_eq!(all["rates"]["BTC_USD"]["ask"], "97000.2");
+
+    let r = env
+        .http
+        .get(format!("{}/rates/DOGE_USD", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unknown_pair");
+    let (code, body) = env.get_json("/rates/not-a-pair-at-all").await;
+    assert_eq!((code, body["code"].as_str()), (400, Some("invalid_pair")));
+
+    assert_eq!(env.get_json("/health").await.0, 200);
+    eventually("ready", || async { env.get_json("/ready").await.0 == 200 }).await;
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rategate_ticks_published_total"),
+        "{metrics}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn crosscheck_compares_live_rates_with_the_rest_ticker() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |_| {}).await;
+    env.wait_online().await;
+    env.mock.push_ticker("BTC/USD", "50000.0", "50000.2");
+    eventually("rate arrives", || async {
+        env.get_json("/rates/BTC_USD").await.1["bid"] == "50000.0"
+    })
+    .await;
+    assert!(env.app().crosscheck_now().await);
+    let (_, s) = env.get_json("/status").await;
+    assert_eq!(s["crosscheck"]["BTC/USD"]["divergence_bps"], "0");
+    assert_eq!(s["crosscheck"]["BTC/USD"]["within_limit"], true);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn sim_feed_is_labelled_and_needs_no_exchange() {
+    let env = TestEnv::start(&["BTC/USD"], |c| {
+        c.feed = exchange_rate_svc::FeedKind::Sim;
+        c.kraken_ws_url = "ws://127.0.0.1:9/unused".into();
+        c.sim_interval = Duration::from_millis(20);
+    })
+    .await;
+    let mut rates = env.subscribe_rates().await;
+    let m = recv_until(&mut rates, "sim tick", |_| true).await;
+    assert_eq!(m.source, "sim");
+    assert!(m.bid < m.ask);
+    assert_eq!(
+        env.mock.stats().connections,
+        0,
+        "sim never touches the exchange"
+    );
+    env.finish().await;
+}

@@ -1,0 +1,207 @@
+//! Test support: a mock Kraken, a real Redis with a private key prefix, and the service under
+//! test bound to port 0. Redis must be running (REDIS_URL or redis://127.0.0.1:6379): if it is
+//! not, every test fails loudly; nothing is skipped.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use common::bus::{BusKeys, RateMsg, StatusMsg};
+use exchange_rate_svc::{Application, Config};
+use fred::prelude::*;
+use kraken_mock::{MockConfig, MockKraken};
+use tokio::sync::mpsc;
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A connected plain client; panics with a clear message when Redis is not reachable.
+pub async fn redis() -> Client {
+    let client =
+        Builder::from_config(fred::prelude::Config::from_url(&redis_url()).expect("REDIS_URL"))
+            .build()
+            .expect("redis client");
+    tokio::time::timeout(Duration::from_secs(5), client.init())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "Redis at {} did not answer within 5 s: start it (see README)",
+                redis_url()
+            )
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "Redis at {} is not reachable: {e}: start it (see README)",
+                redis_url()
+            )
+        });
+    client
+}
+
+pub struct TestEnv {
+    pub mock: MockKraken,
+    pub app: Option<Application>,
+    pub keys: BusKeys,
+    pub redis: Client,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+/// Fast timings so fault tests take seconds, not minutes.
+pub fn test_config(mock: &MockKraken, prefix: &str) -> Config {
+    let mut c = Config::local();
+    c.redis_url = redis_url();
+    c.redis_prefix = prefix.to_string();
+    c.http_addr = "127.0.0.1:0".parse().unwrap();
+    c.kraken_ws_url = mock.ws_url();
+    c.kraken_rest_url = mock.rest_url();
+    c.pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
+    c.liveness = Duration::from_millis(1_500);
+    c.ack_timeout = Duration::from_secs(3);
+    c.backoff_min = Duration::from_millis(50);
+    c.backoff_max = Duration::from_millis(400);
+    c.maintenance_delay = Duration::from_millis(300);
+    c
+}
+
+impl TestEnv {
+    /// Starts a mock with `pairs` and the service with `tweak` applied to its config.
+    pub async fn start(pairs: &[&str], tweak: impl FnOnce(&mut Config)) -> TestEnv {
+        common::telemetry::init_for_tests();
+        let redis = redis().await;
+        let mock = MockKraken::start(MockConfig {
+            pairs: pairs.iter().map(|s| s.to_string()).collect(),
+            ..MockConfig::default()
+        })
+        .await
+        .expect("mock kraken");
+        let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+        let mut config = test_config(&mock, &prefix);
+        tweak(&mut config);
+        let app = Application::build(config).await.expect("app starts");
+        let base = format!("http://{}", app.addr());
+        TestEnv {
+            mock,
+            app: Some(app),
+            keys: BusKeys::new(prefix),
+            redis,
+            http: reqwest::Client::new(),
+            base,
+        }
+    }
+
+    pub fn app(&self) -> &Application {
+        self.app.as_ref().expect("app running")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("http");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Subscribes to `{prefix}rates`; returns parsed messages.
+    pub async fn subscribe_rates(&self) -> mpsc::UnboundedReceiver<RateMsg> {
+        subscribe(&self.keys.rates()).await
+    }
+
+    pub async fn subscribe_status(&self) -> mpsc::UnboundedReceiver<StatusMsg> {
+        subscribe(&self.keys.status()).await
+    }
+
+    pub async fn hget_rate(&self, pair: &str) -> Option<RateMsg> {
+        let raw: Option<String> = self.redis.hget(self.keys.rates_last(), pair).await.unwrap();
+        raw.map(|r| serde_json::from_str(&r).expect("rates:last holds bus messages"))
+    }
+
+    /// Waits until the feed is online with every listed pair acked.
+    pub async fn wait_online(&self) {
+        eventually("feed online", || async {
+            let (_, s) = self.get_json("/status").await;
+            s["state"] == "online"
+        })
+        .await;
+    }
+
+    /// Stops the service and removes this test's keys.
+    pub async fn finish(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        self.mock.stop();
+        let _: i64 = self
+            .redis
+            .del(vec![
+                self.keys.rates_last(),
+                self.keys.status(),
+                self.keys.pairs(),
+            ])
+            .await
+            .unwrap();
+    }
+}
+
+pub async fn subscribe<T: serde::de::DeserializeOwned + Send + 'static>(
+    channel: &str,
+) -> mpsc::UnboundedReceiver<T> {
+    let sub = Builder::from_config(fred::prelude::Config::from_url(&redis_url()).unwrap())
+        .build_subscriber_client()
+        .unwrap();
+    sub.init()
+        .await
+        .expect("Redis must be running for the tests");
+    let mut messages = sub.message_rx();
+    sub.subscribe(channel).await.unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _keep = sub;
+        while let Ok(m) = messages.recv().await {
+            let text: String = m.value.convert().unwrap();
+            let parsed: T = serde_json::from_str(&text).expect("bus message parses");
+            if tx.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Polls `check` every 50 ms until it holds; panics after 15 s naming `what`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Receives until a message matches `pred`; panics after 15 s.
+pub async fn recv_until<T, F>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str, mut pred: F) -> T
+where
+    F: FnMut(&T) -> bool,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(m)) if pred(&m) => return m,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("channel closed waiting for: {what}"),
+            Err(_) => panic!("timed out waiting for: {what}"),
+        }
+    }
+}
