@@ -96,6 +96,7 @@ struct Inner {
     changed: Notify,
     meta_dirty: AtomicBool,
     dropped: AtomicU64,
+    queue_overflows: AtomicU64,
     published: AtomicU64,
     reconnects: AtomicU64,
 }
@@ -152,6 +153,7 @@ impl Feed {
             changed: Notify::new(),
             meta_dirty: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            queue_overflows: AtomicU64::new(0),
             published: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
         };
@@ -218,6 +220,7 @@ impl Feed {
             // The publisher is behind (or Redis is away): the value is kept above, and the
             // publisher rewrites the hash from it.
             self.inner.needs_resync.store(true, Ordering::Release);
+            self.inner.queue_overflows.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("rategate_feed_queue_full_total").increment(1);
         }
         Ok(())
@@ -430,6 +433,7 @@ impl Feed {
             seq: self.inner.seq.load(Ordering::Relaxed),
             ticks_dropped: self.inner.dropped.load(Ordering::Relaxed),
             ticks_published: self.inner.published.load(Ordering::Relaxed),
+            queue_overflows: self.inner.queue_overflows.load(Ordering::Relaxed),
             disconnects: self.inner.reconnects.load(Ordering::Relaxed),
             crosscheck: lock(&self.inner.crosscheck).clone(),
         }
@@ -465,6 +469,9 @@ pub struct StatusView {
     pub seq: u64,
     pub ticks_dropped: u64,
     pub ticks_published: u64,
+    /// Ticks that went to Redis only as part of a resync (not individually published) because
+    /// the publisher was behind or Redis was away.
+    pub queue_overflows: u64,
     pub disconnects: u64,
     pub crosscheck: BTreeMap<Pair, CrossCheck>,
 }

@@ -227,11 +227,16 @@ impl Publisher {
 
 /// Builds a fred client that reconnects forever (fast at first, then every 2 s at most) and
 /// never lets one command hang: a publish that cannot complete fails after `command_timeout`.
+///
+/// fred sleeps one policy delay even before the very first connection attempt, so the
+/// policy starts at 10 ms with little jitter: startup is not held up, reconnects still back off.
 pub fn redis_client(url: &str, command_timeout: Duration) -> Result<Client, Error> {
     let mut config = Config::from_url(url)?;
     config.fail_fast = false;
+    let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
+    policy.set_jitter(20);
     Builder::from_config(config)
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .set_policy(policy)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(2);
             c.internal_command_timeout = Duration::from_secs(2);

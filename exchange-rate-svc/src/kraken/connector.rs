@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use common::bus::FeedState;
 use common::shutdown::Shutdown;
 use common::Pair;
@@ -210,6 +210,20 @@ impl KrakenConnector {
         }
     }
 
+    /// Translates one wire ticker into the normalized [`Tick`]; `None` for a symbol we did not
+    /// subscribe to.
+    pub fn normalize(&self, t: wire::Ticker<'_>, received_at: DateTime<Utc>) -> Option<Tick> {
+        let pair = self.by_symbol.get(t.symbol.as_ref())?;
+        Some(Tick {
+            pair: pair.clone(),
+            bid: t.bid,
+            ask: t.ask,
+            last: t.last,
+            exchange_ts: t.timestamp,
+            received_at,
+        })
+    }
+
     /// Handles one text frame; true if it carried ticks.
     fn handle_text(&self, feed: &Feed, text: &str) -> bool {
         let event = match wire::parse(text) {
@@ -225,18 +239,12 @@ impl KrakenConnector {
             KrakenEvent::Ticker { tickers, .. } => {
                 let received_at = Utc::now();
                 for t in tickers {
-                    let Some(pair) = self.by_symbol.get(t.symbol.as_ref()) else {
-                        tracing::debug!(symbol = %t.symbol, "ticker for a pair we did not ask for");
-                        continue;
-                    };
-                    let _ = feed.tick(Tick {
-                        pair: pair.clone(),
-                        bid: t.bid,
-                        ask: t.ask,
-                        last: t.last,
-                        exchange_ts: t.timestamp,
-                        received_at,
-                    });
+                    match self.normalize(t, received_at) {
+                        Some(tick) => {
+                            let _ = feed.tick(tick);
+                        }
+                        None => tracing::debug!("ticker for a pair we did not ask for"),
+                    }
                 }
                 return true;
             }

@@ -102,7 +102,7 @@ struct FrameWire<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    data: Option<Vec<DataItem<'a>>>,
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -117,28 +117,30 @@ struct FrameWire<'a> {
     req_id: Option<&'a RawValue>,
 }
 
-/// `{"symbol":"BTC/USD","bid":65972.8,"bid_qty":0.10000000,"ask":65972.9,"ask_qty":39.67506683,
-///   "last":65972.9,"volume":4216.6,"vwap":64275.2,"low":61325.4,"high":66450.0,"change":4412.1,
-///   "change_pct":7.17,"trades":135262,"timestamp":"2026-09-25T17:48:26.844359Z"}`
+/// One element of `data`, read in the same pass as the frame. It is the union of what the
+/// channels we use put there, so the frame is scanned once whatever its channel:
+///
+/// ticker: `{"symbol":"BTC/USD","bid":65972.8,"bid_qty":0.10000000,"ask":65972.9,
+///   "ask_qty":39.67506683,"last":65972.9,"volume":4216.6,"vwap":64275.2,"low":61325.4,
+///   "high":66450.0,"change":4412.1,"change_pct":7.17,"trades":135262,
+///   "timestamp":"2026-09-25T17:48:26.844359Z"}`
+///
+/// status: `{"api_version":"v2","connection_id":13834774380200032777,"system":"online",
+///   "version":"2.0.0"}`
 #[derive(Deserialize)]
-struct TickerWire<'a> {
-    #[serde(borrow)]
-    symbol: Cow<'a, str>,
-    #[serde(borrow)]
-    bid: &'a RawValue,
-    #[serde(borrow)]
-    ask: &'a RawValue,
+struct DataItem<'a> {
+    #[serde(borrow, default)]
+    symbol: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    bid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    ask: Option<&'a RawValue>,
     #[serde(borrow, default)]
     last: Option<&'a RawValue>,
     #[serde(borrow, default)]
     timestamp: Option<Cow<'a, str>>,
-}
-
-/// `{"api_version":"v2","connection_id":13834774380200032777,"system":"online","version":"2.0.0"}`
-#[derive(Deserialize)]
-struct StatusWire<'a> {
-    #[serde(borrow)]
-    system: Cow<'a, str>,
+    #[serde(borrow, default)]
+    system: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     connection_id: Option<&'a RawValue>,
 }
@@ -167,25 +169,68 @@ fn malformed(e: serde_json::Error) -> WireError {
     WireError::Malformed(e.to_string())
 }
 
-impl<'a> TryFrom<TickerWire<'a>> for Ticker<'a> {
+impl<'a> TryFrom<DataItem<'a>> for Ticker<'a> {
     type Error = WireError;
-    fn try_from(w: TickerWire<'a>) -> Result<Self, WireError> {
+    fn try_from(w: DataItem<'a>) -> Result<Self, WireError> {
+        let missing = |f: &str| WireError::Malformed(format!("ticker without {f}"));
         let timestamp = match w.timestamp {
             None => None,
             Some(t) => Some(
-                DateTime::parse_from_rfc3339(&t)
-                    .map_err(|_| WireError::Malformed(format!("bad timestamp {t:?}")))?
-                    .with_timezone(&Utc),
+                parse_timestamp(&t)
+                    .ok_or_else(|| WireError::Malformed(format!("bad timestamp {t:?}")))?,
             ),
         };
         Ok(Ticker {
-            symbol: w.symbol,
-            bid: number("bid", w.bid)?,
-            ask: number("ask", w.ask)?,
+            symbol: w.symbol.ok_or_else(|| missing("symbol"))?,
+            bid: number("bid", w.bid.ok_or_else(|| missing("bid"))?)?,
+            ask: number("ask", w.ask.ok_or_else(|| missing("ask"))?)?,
             last: w.last.map(|l| number("last", l)).transpose()?,
             timestamp,
         })
     }
+}
+
+/// Kraken's timestamps are `2026-09-25T17:48:26.844359Z`; that exact layout is read directly
+/// (it is on every tick), anything else goes through chrono's general RFC 3339 parser.
+pub fn parse_timestamp(t: &str) -> Option<DateTime<Utc>> {
+    fast_timestamp(t).or_else(|| {
+        DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    })
+}
+
+fn fast_timestamp(t: &str) -> Option<DateTime<Utc>> {
+    let b = t.as_bytes();
+    if b.len() < 20
+        || b.len() > 30
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[b.len() - 1] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let frac = &b[19..b.len() - 1];
+    let nanos = match frac {
+        [] => 0,
+        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
+            let n = num(20..20 + digits.len())?;
+            n * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time =
+        chrono::NaiveTime::from_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, nanos)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// Parses one text frame.
@@ -202,9 +247,7 @@ pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
                 let data = frame
                     .data
                     .ok_or_else(|| WireError::Malformed("ticker frame without data".into()))?;
-                let wires: Vec<TickerWire<'_>> =
-                    serde_json::from_str(data.get()).map_err(malformed)?;
-                let tickers = wires
+                let tickers = data
                     .into_iter()
                     .map(Ticker::try_from)
                     .collect::<Result<Vec<_>, _>>()?;
@@ -212,16 +255,15 @@ pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
                 return Ok(KrakenEvent::Ticker { snapshot, tickers });
             }
             "status" => {
-                let data = frame
+                let item = frame
                     .data
+                    .and_then(|mut d| d.pop())
                     .ok_or_else(|| WireError::Malformed("status frame without data".into()))?;
-                let mut items: Vec<StatusWire<'_>> =
-                    serde_json::from_str(data.get()).map_err(malformed)?;
-                let item = items
-                    .pop()
-                    .ok_or_else(|| WireError::Malformed("status frame with empty data".into()))?;
-                let system = SystemStatus::parse(&item.system)
-                    .ok_or_else(|| WireError::UnknownStatus(item.system.to_string()))?;
+                let system = item
+                    .system
+                    .ok_or_else(|| WireError::Malformed("status without system".into()))?;
+                let system = SystemStatus::parse(&system)
+                    .ok_or_else(|| WireError::UnknownStatus(system.to_string()))?;
                 return Ok(KrakenEvent::Status {
                     system,
                     connection_id: item.connection_id.map(RawValue::get),
@@ -448,6 +490,32 @@ mod tests {
         };
         assert_eq!(tickers[0].symbol, "BTC/USD");
         assert_eq!(tickers[0].last, None);
+    }
+
+    #[test]
+    fn timestamps_fast_path_agrees_with_chrono() {
+        for t in [
+            "2026-09-25T17:48:26.844359Z",
+            "2023-09-25T09:04:31.742648Z",
+            "2024-02-29T23:59:59Z",
+            "2024-02-29T23:59:59.1Z",
+            "2024-02-29T23:59:59.123456789Z",
+        ] {
+            let slow = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            assert_eq!(fast_timestamp(t), Some(slow), "{t}");
+        }
+        // Offsets are left to chrono; nonsense is refused by both.
+        assert!(fast_timestamp("2024-02-29T23:59:59+01:00").is_none());
+        assert!(parse_timestamp("2024-02-29T23:59:59+01:00").is_some());
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "yesterday",
+        ] {
+            assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
     }
 
     proptest::proptest! {

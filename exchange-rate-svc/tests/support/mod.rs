@@ -162,7 +162,14 @@ pub async fn subscribe<T: serde::de::DeserializeOwned + Send + 'static>(
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let _keep = sub;
-        while let Ok(m) = messages.recv().await {
+        loop {
+            let m = match messages.recv().await {
+                Ok(m) => m,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    panic!("test subscriber lagged by {n} messages")
+                }
+                Err(_) => break,
+            };
             let text: String = m.value.convert().unwrap();
             let parsed: T = serde_json::from_str(&text).expect("bus message parses");
             if tx.send(parsed).is_err() {

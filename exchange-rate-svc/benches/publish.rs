@@ -1,0 +1,166 @@
+//! End-to-end publish rate: kraken-mock → exchange-rate-svc → Redis → a subscriber.
+//!
+//! `cargo bench -p exchange-rate-svc --bench publish`
+//! (env: `BENCH_RATE` ticks/s, default 100000; `BENCH_SECS`, default 10; `BENCH_PAIRS`, default
+//! 10; `REDIS_URL`). The mock generates ticks at the given rate over a real WebSocket; the
+//! service parses, validates and publishes them to the real Redis; a subscriber counts what
+//! arrives and checks `seq` for gaps. Nothing dropped means: no gap in `seq`, no frame the mock
+//! could not send, no tick the service published only as part of a resync.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exchange_rate_svc::{Application, Config};
+use fred::prelude::*;
+use kraken_mock::{MockConfig, MockKraken};
+
+const SYMBOLS: &[&str] = &[
+    "BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "LTC/USD", "USDT/USD",
+    "ALGO/USD", "DOT/USD", "LINK/USD", "AVAX/USD", "ATOM/USD", "XLM/USD", "UNI/USD", "BCH/USD",
+    "ETC/USD", "FIL/USD", "AAVE/USD", "NEAR/USD",
+];
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn seq_of(msg: &str) -> Option<u64> {
+    let at = msg.find("\"seq\":")? + 6;
+    let digits: String = msg[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let rate = env_u64("BENCH_RATE", 100_000);
+    let secs = env_u64("BENCH_SECS", 10);
+    let npairs = env_u64("BENCH_PAIRS", 10).clamp(1, SYMBOLS.len() as u64) as usize;
+    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let pairs: Vec<String> = SYMBOLS[..npairs].iter().map(|s| s.to_string()).collect();
+
+    let mock = MockKraken::start(MockConfig {
+        pairs: pairs.clone(),
+        rate,
+        ..MockConfig::default()
+    })
+    .await
+    .expect("mock");
+    let prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
+    let mut config = Config::local();
+    config.redis_url = redis_url.clone();
+    config.redis_prefix = prefix.clone();
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.kraken_ws_url = mock.ws_url();
+    config.kraken_rest_url = mock.rest_url();
+    config.pairs = common::Pair::parse_list(&pairs.join(",")).unwrap();
+
+    // Subscribe before the service starts, so the first tick is counted too.
+    let sub = Builder::from_config(fred::prelude::Config::from_url(&redis_url).unwrap())
+        .with_performance_config(|p| p.broadcast_channel_capacity = 1 << 18)
+        .build_subscriber_client()
+        .unwrap();
+    sub.init().await.expect("Redis must be running");
+    let received = Arc::new(AtomicU64::new(0));
+    let gaps = Arc::new(AtomicU64::new(0));
+    let sub_lagged = Arc::new(AtomicU64::new(0));
+    let mut rx = sub.message_rx();
+    sub.subscribe(format!("{prefix}rates")).await.unwrap();
+    {
+        let (received, gaps, sub_lagged) = (received.clone(), gaps.clone(), sub_lagged.clone());
+        tokio::spawn(async move {
+            let mut last_seq = 0u64;
+            loop {
+                let m = match rx.recv().await {
+                    Ok(m) => m,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // The bench's own subscriber fell behind: not the service's loss.
+                        sub_lagged.fetch_add(n, Ordering::Relaxed);
+                        last_seq = 0;
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                let text: String = m.value.convert().unwrap_or_default();
+                if let Some(seq) = seq_of(&text) {
+                    if last_seq != 0 && seq != last_seq + 1 {
+                        gaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                    last_seq = seq;
+                }
+                received.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    let app = Application::build(config).await.expect("service starts");
+    // Warm up: connection, subscribe, Redis connect.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (r0, g0, m0, t0) = (
+        received.load(Ordering::Relaxed),
+        gaps.load(Ordering::Relaxed),
+        mock.stats(),
+        Instant::now(),
+    );
+    let mut per_second = Vec::new();
+    let mut prev = r0;
+    for _ in 0..secs {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = received.load(Ordering::Relaxed);
+        per_second.push(now - prev);
+        prev = now;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (r1, g1, m1) = (
+        received.load(Ordering::Relaxed),
+        gaps.load(Ordering::Relaxed),
+        mock.stats(),
+    );
+    let gaps = g1 - g0;
+    let status = app.feed().status_view();
+    let got = (r1 - r0) as f64 / elapsed;
+    let sent = (m1.frames_sent - m0.frames_sent) as f64 / elapsed;
+    per_second.sort_unstable();
+    println!("pairs {npairs}, mock rate {rate}/s, {secs} s measured");
+    println!(
+        "  mock frames sent       {sent:>10.0}/s (lagged frames: {})",
+        m1.frames_lagged
+    );
+    println!(
+        "  received from Redis    {got:>10.0}/s (slowest second {}, fastest {})",
+        per_second[0],
+        per_second[per_second.len() - 1]
+    );
+    println!("  seq gaps at subscriber {gaps:>10} (during the measured window)");
+    println!(
+        "  subscriber-side lag    {:>10} (bench client too slow, not counted as loss)",
+        sub_lagged.load(Ordering::Relaxed)
+    );
+    println!("  ticks dropped (invalid){:>10}", status.ticks_dropped);
+    println!("  publish queue overflows{:>10}", status.queue_overflows);
+    println!("  service seq            {:>10}", status.seq);
+    let nothing_dropped = gaps == 0 && m1.frames_lagged == 0 && status.queue_overflows == 0;
+    println!(
+        "RESULT: {got:.0} ticks/s end to end, nothing dropped: {nothing_dropped} (target >= 100000/s)"
+    );
+    app.stop().await;
+    mock.stop();
+    let cleanup = Builder::from_config(fred::prelude::Config::from_url(&redis_url).unwrap())
+        .build()
+        .unwrap();
+    if cleanup.init().await.is_ok() {
+        let _: Result<i64, _> = cleanup
+            .del(vec![
+                format!("{prefix}rates:last"),
+                format!("{prefix}status"),
+                format!("{prefix}pairs"),
+            ])
+            .await;
+    }
+}
