@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, against the real local Redis and MariaDB (started if they are down).
 # Extra arguments go to cargo test, e.g. scripts/test.sh -p exchange-rate-svc
+# Ends with one total line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
 # Two cores: one test binary at a time, a few tests in parallel inside it.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
-exec cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
