@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
 [ -f .env ] && set -a && . ./.env && set +a
-cargo build --release --locked --bin exchange-rate-svc
+cargo build --release --locked -p exchange-rate-svc
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
 HTTP_ADDR="${EXCHANGE_HTTP_ADDR:-127.0.0.1:8081}" target/release/exchange-rate-svc &

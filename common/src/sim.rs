@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 pub fn seed_price(symbol: &str) -> (Decimal, Decimal) {
     // (start bid, price tick), as decimal mantissa/scale to stay exact.
     let (m, s, tm, ts) = match symbol {
-        "BTC/USD" => (9700010, 1, 1, 1),
+        "BTC/USD" => (970001, 1, 1, 1),
         "ETH/USD" => (345012, 2, 1, 2),
         "SOL/USD" => (18734, 2, 1, 2),
         "XRP/USD" => (231450, 5, 1, 5),
