@@ -1,1 +1,198 @@
-//! stub
+//! user-api-svc: spread-adjusted rates, accounts and spreads for people.
+//!
+//! A guided tour:
+//! - [`rates`]: the bus subscription ([`rates::bus`]), the pure [`rates::book::RateBook`] that
+//!   prices raw rates with spreads and judges staleness, and [`rates::fanout`], which delivers
+//!   `rates:live` to sockets with latest-value semantics.
+//! - [`pricing`]: spread arithmetic and tick rounding in the house's favour.
+//! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe/unsubscribe).
+//! - [`auth`]: register/login/refresh/logout/me, argon2id, JWTs, refresh-token families,
+//!   throttling.
+//! - [`spreads`]: admin spreads with an append-only audit trail.
+//! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB.
+//! - [`http`]: the router, ops endpoints, OpenAPI and pages.
+//! - [`Application`]: wires it together; binds port 0 in tests and reports its address.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod pricing;
+pub mod rates;
+pub mod socket;
+pub mod spreads;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use common::bus::BusKeys;
+use common::shutdown::Shutdown;
+use fred::prelude::ClientLike;
+use socketioxide::SocketIo;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+use state::{AppState, Inner};
+use store::mysql::MySqlStore;
+use store::Store;
+
+/// A running user-api-svc.
+pub struct Application {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: Shutdown,
+    tasks: Vec<JoinHandle<()>>,
+    scheduler: Option<tokio_cron_scheduler::JobScheduler>,
+}
+
+impl Application {
+    /// Connects to MySQL (creating the database and applying migrations) and builds the app.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let store = MySqlStore::connect(&config.database_url, config.db_max_connections)
+            .await
+            .context("cannot open the database (DATABASE_URL)")?;
+        Self::build_with_store(config, Arc::new(store)).await
+    }
+
+    /// Builds the app on a given store (tests, and later the embedded SQLite store).
+    pub async fn build_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Application> {
+        let _ = http::ops::metrics_handle();
+        let shutdown = Shutdown::new();
+        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
+            auth::ensure_admin(store.as_ref(), email, password).await?;
+        }
+
+        let builder = rates::bus::client_builder(&config.redis_url).context("invalid REDIS_URL")?;
+        let redis = builder.build().context("redis client")?;
+        let subscriber = builder
+            .build_subscriber_client()
+            .context("redis subscriber")?;
+        // The connection tasks run on their own (reconnecting forever); their handles are not
+        // needed, and dropping a JoinHandle detaches, it does not cancel.
+        drop(redis.connect());
+        drop(subscriber.connect());
+
+        let bus = BusKeys::new(config.redis_prefix.clone());
+        let hub = Arc::new(rates::RateHub::new(&config.pairs, config.stale_after));
+        let state = AppState(Arc::new(Inner {
+            keys: auth::tokens::TokenKeys::new(
+                &config.jwt_secret,
+                &config.jwt_issuer,
+                &config.jwt_audience,
+                config.access_ttl,
+            ),
+            throttle: auth::throttle::LoginThrottle::new(
+                config.login_per_account_per_min,
+                config.login_per_ip_per_min,
+            ),
+            store,
+            hub: hub.clone(),
+            redis: redis.clone(),
+            bus: bus.clone(),
+            node_id: uuid::Uuid::new_v4().to_string(),
+            config,
+        }));
+        state
+            .reload_spreads()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading spreads: {e}"))?;
+
+        let mut tasks = Vec::new();
+        {
+            let (state2, hub, stop) = (state.clone(), hub.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let reload = |node: String| {
+                    let state = state2.clone();
+                    async move {
+                        if node != state.node_id {
+                            if let Err(e) = state.reload_spreads().await {
+                                tracing::warn!(error = %e, "reloading spreads after another node's change failed");
+                            }
+                        }
+                    }
+                };
+                rates::bus::run(hub, redis, subscriber, bus, stop, reload).await;
+            }));
+        }
+        {
+            let (hub, stop) = (hub.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(
+                async move { hub.run_housekeeping(stop).await },
+            ));
+        }
+        let scheduler = jobs::start(state.clone())
+            .await
+            .context("cannot start the job scheduler")?;
+
+        let (layer, io) = SocketIo::builder()
+            .with_state(state.clone())
+            .max_buffer_size(64)
+            .build_layer();
+        socket::register(&io);
+        let app = http::router(state.clone()).layer(layer);
+        let listener = tokio::net::TcpListener::bind(state.config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", state.config.http_addr))?;
+        let addr = listener.local_addr()?;
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http server failed");
+            }
+        }));
+        tracing::info!(%addr, prefix = %state.bus.prefix(), "user-api-svc listening");
+        Ok(Application {
+            addr,
+            state,
+            shutdown,
+            tasks,
+            scheduler: Some(scheduler),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Waits for shutdown, then stops: HTTP finishes in-flight requests, tasks end, Redis closes.
+    pub async fn run_until_stopped(mut self) {
+        self.shutdown.wait().await;
+        self.stop_inner().await;
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.shutdown().await;
+        }
+        let _ = self.state.redis.quit().await;
+    }
+}

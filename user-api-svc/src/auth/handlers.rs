@@ -1,0 +1,200 @@
+//! `/api/auth/*` and `/api/me`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{normalize_email, password, tokens, AuthUser};
+use crate::error::{ApiError, ApiJson, Problem};
+use crate::state::AppState;
+use crate::store::{NewRefreshToken, Role, RotateOutcome, StoreError, User};
+
+#[derive(Deserialize, ToSchema)]
+pub struct CredentialsBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: u64,
+    pub email: String,
+    pub role: Role,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email.clone(),
+            role: u.role,
+        }
+    }
+}
+
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if state.config.trust_forwarded_for {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+async fn issue_pair(
+    state: &AppState,
+    user: &User,
+    family: Option<(String, [u8; 32])>,
+) -> Result<TokenPair, ApiError> {
+    let access_token = state.keys.issue(user).map_err(ApiError::internal)?;
+    let refresh_token = match family {
+        // Rotation already stored the next token (in the same transaction).
+        Some((token, _)) => token,
+        None => {
+            let (token, hash) = tokens::new_refresh_token();
+            state
+                .store
+                .insert_refresh_token(&NewRefreshToken {
+                    user_id: user.id,
+                    family_id: uuid::Uuid::new_v4().to_string(),
+                    token_hash: hash,
+                    expires_at: Utc::now() + state.config.refresh_ttl,
+                })
+                .await?;
+            token
+        }
+    };
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: state.keys.access_ttl.as_secs(),
+    })
+}
+
+/// Register a trading account (always with role `user`).
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = CredentialsBody,
+    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CredentialsBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = normalize_email(&body.email)?;
+    password::check_policy(&body.password, &email)?;
+    let hash = password::hash(body.password).await?;
+    let user = match state.store.create_user(&email, &hash, Role::User).await {
+        Ok(u) => u,
+        Err(StoreError::Conflict) => return Err(ApiError::EmailTaken),
+        Err(e) => return Err(e.into()),
+    };
+    metrics::counter!("rategate_registrations_total").increment(1);
+    Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
+}
+
+/// Log in: a short-lived access token and a rotating refresh token.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = CredentialsBody,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CredentialsBody>,
+) -> Result<ApiJson<TokenPair>, ApiError> {
+    // A malformed email cannot match an account: same answer as a wrong password.
+    let email = normalize_email(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(wait) = state.throttle.attempt(&email, ip) {
+        metrics::counter!("rategate_login_throttled_total").increment(1);
+        return Err(ApiError::TooManyAttempts(wait));
+    }
+    let creds = state.store.credentials(&email).await?;
+    let ok = password::verify(
+        body.password,
+        creds.as_ref().map(|c| c.password_hash.clone()),
+    )
+    .await?;
+    let Some(creds) = creds.filter(|_| ok) else {
+        metrics::counter!("rategate_login_failures_total").increment(1);
+        return Err(ApiError::InvalidCredentials);
+    };
+    Ok(ApiJson(issue_pair(&state, &creds.user, None).await?))
+}
+
+/// Exchange a refresh token for a new pair. A token already used revokes its whole family.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<ApiJson<TokenPair>, ApiError> {
+    let presented = tokens::hash_refresh_token(&body.refresh_token);
+    let (next, next_hash) = tokens::new_refresh_token();
+    let now = Utc::now();
+    match state
+        .store
+        .rotate_refresh_token(&presented, &next_hash, now + state.config.refresh_ttl, now)
+        .await?
+    {
+        RotateOutcome::Rotated { user } => Ok(ApiJson(
+            issue_pair(&state, &user, Some((next, next_hash))).await?,
+        )),
+        RotateOutcome::Reused => {
+            metrics::counter!("rategate_refresh_reuse_total").increment(1);
+            tracing::warn!("refresh token reuse detected; its family is revoked");
+            Err(ApiError::InvalidRefreshToken)
+        }
+        RotateOutcome::Invalid => Err(ApiError::InvalidRefreshToken),
+    }
+}
+
+/// Log out: revokes the refresh token's family. Always 204 (says nothing about the token).
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshBody,
+    responses((status = 204)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
+    let presented = tokens::hash_refresh_token(&body.refresh_token);
+    state
+        .store
+        .revoke_refresh_family(&presented, Utc::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+pub async fn me(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<ApiJson<UserView>, ApiError> {
+    let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
+    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(ApiJson(UserView::from(&user)))
+}

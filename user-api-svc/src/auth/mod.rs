@@ -1,0 +1,149 @@
+//! Accounts and authentication (DESIGN §7).
+//!
+//! - [`password`]: argon2id hashing off the runtime, and the password policy.
+//! - [`tokens`]: short-lived access JWTs (strictly validated) and hashed refresh tokens.
+//! - [`throttle`]: failed-login throttling per account and per IP.
+//! - [`handlers`]: register, login, refresh, logout, me.
+//! - [`AuthUser`] / [`AdminUser`]: extractors that turn a `Bearer` token into the caller, or a
+//!   401/403 problem.
+//!
+//! Roles are never taken from a request. The first admin comes from `ADMIN_EMAIL` /
+//! `ADMIN_PASSWORD` ([`ensure_admin`]) or the `create-admin` subcommand.
+
+pub mod handlers;
+pub mod password;
+pub mod throttle;
+pub mod tokens;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{Role, Store, StoreError};
+pub use tokens::Claims;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Claims);
+
+/// The authenticated caller, who is an admin.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub Claims);
+
+/// The token of an `Authorization: Bearer <token>` header, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        state
+            .keys
+            .verify(token)
+            .map(AuthUser)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser(claims) = AuthUser::from_request_parts(parts, state).await?;
+        if claims.role != Role::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(AdminUser(claims))
+    }
+}
+
+/// Lower-cases and checks an email address (a pragmatic check: one `@`, a dotted domain, no
+/// spaces, at most 254 characters).
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let bad = || ApiError::Validation("email is not a valid address".into());
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+/// Creates the configured admin if there is no account with that email. An existing *user*
+/// account with that email is never promoted (someone could have registered it first): that is
+/// refused with an error, and an operator uses `create-admin` with another email.
+pub async fn ensure_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<()> {
+    let email = normalize_email(email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL: {e}"))?;
+    if let Some(existing) = store.credentials(&email).await? {
+        if existing.user.role == Role::Admin {
+            tracing::info!(%email, "admin account present");
+            return Ok(());
+        }
+        anyhow::bail!(
+            "ADMIN_EMAIL {email} belongs to an ordinary user account; refusing to promote it \
+             (choose another ADMIN_EMAIL or use the create-admin subcommand)"
+        );
+    }
+    create_admin(store, &email, password).await
+}
+
+/// Creates an admin account (policy-checked password).
+pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<()> {
+    let email = normalize_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    password::check_policy(password, &email).map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
+    let hash = password::hash(password.to_string())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match store.create_user(&email, &hash, Role::Admin).await {
+        Ok(u) => {
+            tracing::info!(email = %u.email, id = u.id, "admin account created");
+            Ok(())
+        }
+        Err(StoreError::Conflict) => anyhow::bail!("an account with email {email} already exists"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@x.io",
+            "a@b",
+            "a@@b.io",
+            "a b@c.io",
+            "a@.io",
+            "a@io.",
+            &format!("{}@x.io", "a".repeat(250)),
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

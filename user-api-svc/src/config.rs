@@ -1,0 +1,136 @@
+//! [`Config`]: every setting of user-api-svc, read once from the environment
+//! (documented in `.env.example`). Secrets are never logged: `Debug` redacts them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::config::{millis_or, parse_or, var, ConfigError};
+use common::Pair;
+
+#[derive(Clone)]
+pub struct Config {
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub database_url: String,
+    pub http_addr: SocketAddr,
+    /// Pairs users may see, subscribe to and get spreads for (others appear if the bus has them).
+    pub pairs: Vec<Pair>,
+    pub jwt_secret: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    /// No status from the feed for this long: every rate is stale (DESIGN §4: 3 s).
+    pub stale_after: Duration,
+    /// Login attempts per minute per account and per client IP before 429.
+    pub login_per_account_per_min: u32,
+    pub login_per_ip_per_min: u32,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub quote_ttl: Duration,
+    pub db_max_connections: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("redis_prefix", &self.redis_prefix)
+            .field("http_addr", &self.http_addr)
+            .field("pairs", &self.pairs)
+            .field("jwt_secret", &"<redacted>")
+            .field("admin_email", &self.admin_email)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Minimum length of `JWT_SECRET` in bytes (HS256 wants at least 256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Local defaults; `jwt_secret` must still be set (tests pass their own).
+    pub fn local(jwt_secret: &str) -> Config {
+        Config {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "rategate:".into(),
+            database_url: "mysql://root@127.0.0.1:3306/rategate".into(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            pairs: Pair::parse_list("BTC/USD,ETH/USD,SOL/USD,XRP/USD,ADA/USD,DOGE/USD")
+                .unwrap_or_default(),
+            jwt_secret: jwt_secret.to_string(),
+            jwt_issuer: "rategate".into(),
+            jwt_audience: "rategate-api".into(),
+            access_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            admin_email: None,
+            admin_password: None,
+            stale_after: Duration::from_secs(3),
+            login_per_account_per_min: 5,
+            login_per_ip_per_min: 30,
+            trust_forwarded_for: false,
+            quote_ttl: Duration::from_secs(10),
+            db_max_connections: 16,
+        }
+    }
+
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let jwt_secret = var("JWT_SECRET").ok_or_else(|| {
+            ConfigError::new("JWT_SECRET", "is required (at least 32 random bytes)")
+        })?;
+        if jwt_secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::new(
+                "JWT_SECRET",
+                format!("must be at least {MIN_SECRET_LEN} bytes"),
+            ));
+        }
+        let d = Config::local(&jwt_secret);
+        let admin_email = var("ADMIN_EMAIL");
+        let admin_password = var("ADMIN_PASSWORD");
+        if admin_email.is_some() != admin_password.is_some() {
+            return Err(ConfigError::new(
+                "ADMIN_EMAIL",
+                "ADMIN_EMAIL and ADMIN_PASSWORD go together",
+            ));
+        }
+        let access_ttl = Duration::from_secs(parse_or("ACCESS_TOKEN_TTL_S", 300u64)?);
+        if access_ttl.is_zero() || access_ttl > Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                "ACCESS_TOKEN_TTL_S",
+                "must be 1..=3600 seconds",
+            ));
+        }
+        let pairs = match var("PAIRS") {
+            None => d.pairs,
+            Some(list) => Pair::parse_list(&list).map_err(|e| ConfigError::new("PAIRS", e))?,
+        };
+        let database_url = var("DATABASE_URL").unwrap_or(d.database_url);
+        if !database_url.starts_with("mysql://") && !database_url.starts_with("mariadb://") {
+            return Err(ConfigError::new("DATABASE_URL", "must be a mysql:// URL"));
+        }
+        Ok(Config {
+            redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
+            redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
+            database_url,
+            http_addr: parse_or("HTTP_ADDR", d.http_addr)?,
+            pairs,
+            jwt_secret,
+            jwt_issuer: d.jwt_issuer,
+            jwt_audience: d.jwt_audience,
+            access_ttl,
+            refresh_ttl: Duration::from_secs(parse_or("REFRESH_TOKEN_TTL_S", 30u64 * 24 * 3600)?),
+            admin_email,
+            admin_password,
+            stale_after: millis_or("STALE_AFTER_MS", 3_000, 500)?,
+            login_per_account_per_min: parse_or("LOGIN_PER_ACCOUNT_PER_MIN", 5u32)?.max(1),
+            login_per_ip_per_min: parse_or("LOGIN_PER_IP_PER_MIN", 30u32)?.max(1),
+            trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
+            quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
+            db_max_connections: parse_or("DB_MAX_CONNECTIONS", 16u32)?.max(1),
+        })
+    }
+}

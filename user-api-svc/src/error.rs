@@ -1,0 +1,204 @@
+//! [`ApiError`]: the one error type of user-api-svc. Every variant documents its status and
+//! stable machine `code`; responses are RFC 9457 `application/problem+json`. Internal errors
+//! (database, Redis) are logged with their cause and returned as an opaque 500/503.
+//!
+//! [`ApiJson`] is the JSON extractor to use in handlers: a malformed body becomes our
+//! problem+json (`invalid_body`), never axum's plain-text rejection.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `invalid_body`: the JSON body is malformed or has wrong types.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// 422 `validation_failed`: the body is well-formed but a value is not acceptable.
+    #[error("{0}")]
+    Validation(String),
+    /// 422 `weak_password`: the password does not meet the policy.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// 400 `invalid_pair`.
+    #[error("{0}")]
+    InvalidPair(String),
+    /// 404 `unknown_pair`.
+    #[error("pair {0} is not carried by this gateway")]
+    UnknownPair(String),
+    /// 401 `unauthorized`: no or invalid access token.
+    #[error("authentication required")]
+    Unauthorized,
+    /// 401 `invalid_credentials`: email or password wrong (never says which).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// 401 `invalid_refresh_token`: unknown, expired, revoked or reused refresh token.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// 403 `forbidden`: authenticated but not allowed.
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `email_taken`.
+    #[error("an account with this email cannot be created")]
+    EmailTaken,
+    /// 429 `too_many_attempts`, with `Retry-After`.
+    #[error("too many attempts; retry in {0} s")]
+    TooManyAttempts(u64),
+    /// 503 `rate_unavailable`: no rate for the pair yet.
+    #[error("no rate available yet for {0}")]
+    RateUnavailable(String),
+    /// 503 `unavailable`: a dependency (database, Redis) is down.
+    #[error("service temporarily unavailable")]
+    Unavailable,
+    /// 500 `internal`: logged, never detailed to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Internal(e.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            InvalidBody(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "Invalid request body",
+            ),
+            Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+            ),
+            WeakPassword(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                "Password too weak",
+            ),
+            InvalidPair(_) => (StatusCode::BAD_REQUEST, "invalid_pair", "Invalid pair"),
+            UnknownPair(_) => (StatusCode::NOT_FOUND, "unknown_pair", "Unknown pair"),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
+            InvalidRefreshToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "Invalid refresh token",
+            ),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            EmailTaken => (StatusCode::CONFLICT, "email_taken", "Email taken"),
+            TooManyAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many attempts",
+            ),
+            RateUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rate_unavailable",
+                "Rate unavailable",
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error.cause_chain = ?e, "database unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::Conflict => ApiError::Validation("conflicting change".into()),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable machine-readable code, e.g. `invalid_credentials`.
+    pub code: String,
+    pub detail: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title) = self.parts();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error.cause_chain = ?e, "internal error");
+        }
+        let body = Problem {
+            kind: format!("https://rategate.dev/problems/{code}"),
+            title: title.into(),
+            status: status.as_u16(),
+            code: code.into(),
+            detail: self.to_string(),
+        };
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            serde_json::to_string(&body).unwrap_or_default(),
+        )
+            .into_response();
+        if let ApiError::TooManyAttempts(secs) = self {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// `Json<T>` whose rejection is an [`ApiError`].
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError::InvalidBody(rejection.body_text())),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,51 @@
+//! OpenAPI generated from the handlers' annotations (utoipa), and `/docs`: a small
+//! self-contained page that renders it (no CDN, no build-time download).
+
+use axum::response::Html;
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::auth::handlers as auth;
+use crate::http::rates;
+use crate::spreads::handlers as spreads;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rategate user API", description = "Spread-adjusted crypto rates, accounts and spreads. \
+        Decimals are JSON strings. Errors are application/problem+json with a stable `code`. \
+        Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::logout, auth::me,
+        rates::all, rates::one,
+        spreads::list, spreads::put, spreads::delete, spreads::history,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "rates"), (name = "spreads", description = "admin only"))
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub async fn page() -> Html<&'static str> {
+    Html(include_str!("../../../web/docs.html"))
+}

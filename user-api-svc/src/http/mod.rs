@@ -1,0 +1,44 @@
+//! The HTTP API: routes, ops endpoints, OpenAPI and the pages.
+//!
+//! - [`rates`]: `/api/rates`, `/api/rates/{pair}`.
+//! - [`ops`]: `/health`, `/ready`, `/metrics`.
+//! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs`, a self-contained page.
+//! - `/`: the live rates page from `web/`.
+
+pub mod docs;
+pub mod ops;
+pub mod rates;
+
+use axum::response::Html;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+
+use crate::auth::handlers as auth;
+use crate::error::ApiError;
+use crate::spreads::handlers as spreads;
+use crate::state::AppState;
+
+const INDEX: &str = include_str!("../../../web/index.html");
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(INDEX) }))
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
+        .route("/api/rates", get(rates::all))
+        .route("/api/rates/{pair}", get(rates::one))
+        .route("/api/spreads", get(spreads::list))
+        .route("/api/spreads/{pair}", put(spreads::put))
+        .route("/api/spreads/{pair}", delete(spreads::delete))
+        .route("/api/spreads/{pair}/history", get(spreads::history))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::page))
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .with_state(state)
+}

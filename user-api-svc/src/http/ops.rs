@@ -1,0 +1,61 @@
+//! `/health` (alive), `/ready` (database, Redis and a fresh, online feed), `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fred::prelude::ClientLike;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (installed once; tests build many apps per process).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let db = state.store.ping().await.is_ok();
+    let redis = state.redis.is_connected();
+    let feed = state.hub.book().feed_state(Instant::now());
+    let feed_ok = feed.is_some_and(|f| f.is_quotable());
+    let ok = db && redis && feed_ok;
+    let body = serde_json::json!({
+        "ready": ok,
+        "database": if db { "ok" } else { "unavailable" },
+        "redis": if redis { "connected" } else { "disconnected" },
+        "feed": feed.map(|f| f.as_str()).unwrap_or("silent"),
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+pub async fn metrics() -> Response {
+    match metrics_handle() {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response(),
+    }
+}

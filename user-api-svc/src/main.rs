@@ -1,0 +1,82 @@
+//! `user-api-svc`            run the service (config from the environment)
+//! `user-api-svc create-admin --email EMAIL`   create an admin; the password comes from
+//!                           `ADMIN_PASSWORD` or, if unset, one line on standard input.
+
+use std::io::BufRead;
+
+use user_api_svc::store::mysql::MySqlStore;
+use user_api_svc::{Application, Config};
+
+#[tokio::main]
+async fn main() {
+    common::telemetry::init("info");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => serve().await,
+        Some("create-admin") => create_admin(&args[1..]).await,
+        Some("-h" | "--help") => {
+            println!("usage: user-api-svc [create-admin --email EMAIL]");
+        }
+        Some(other) => {
+            eprintln!(
+                "unknown command {other:?}; usage: user-api-svc [create-admin --email EMAIL]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn serve() {
+    let config = common::config::exit_on_error(Config::from_env());
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("user-api-svc: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let stop = app.shutdown_handle();
+    tokio::spawn(async move {
+        common::shutdown::wait_for_signal().await;
+        stop.trigger();
+    });
+    app.run_until_stopped().await;
+}
+
+async fn create_admin(args: &[String]) {
+    let email = match args {
+        [flag, email] if flag == "--email" => email.clone(),
+        _ => {
+            eprintln!("usage: user-api-svc create-admin --email EMAIL (password from ADMIN_PASSWORD or stdin)");
+            std::process::exit(2);
+        }
+    };
+    let password = match common::config::var("ADMIN_PASSWORD") {
+        Some(p) => p,
+        None => {
+            eprintln!("password for {email} (one line):");
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).is_err() {
+                eprintln!("could not read a password");
+                std::process::exit(2);
+            }
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let url = common::config::var("DATABASE_URL")
+        .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/rategate".into());
+    let store = match MySqlStore::connect(&url, 2).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("create-admin: cannot open the database: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    match user_api_svc::auth::create_admin(&store, &email, &password).await {
+        Ok(()) => println!("admin {email} created"),
+        Err(e) => {
+            eprintln!("create-admin: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! [`RateBook`]: everything needed to turn raw bus rates into what users see, as plain state
+//! with no I/O, so it is tested directly.
+//!
+//! It holds the last raw rate per pair (ignoring out-of-order messages of the same publisher
+//! run), pair metadata (price tick), the spreads, and the feed status with the time it was last
+//! heard. A rate is **stale** when the feed has not been heard for `stale_after` (3 s), when the
+//! feed is not `online`, or when the feed reports the pair as not `ok` (DESIGN §3–§4).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::bus::{FeedState, PairMeta, PairState, RateMsg, StatusMsg};
+use common::{Decimal, Pair};
+use serde::Serialize;
+
+use crate::pricing::{self, Priced, PricingError, Spread};
+
+/// Spreads as configured: a default and per-pair overrides; none at all means zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpreadSet {
+    pub default: Option<Spread>,
+    pub pairs: HashMap<Pair, Spread>,
+}
+
+impl SpreadSet {
+    pub fn for_pair(&self, pair: &Pair) -> Spread {
+        self.pairs
+            .get(pair)
+            .or(self.default.as_ref())
+            .copied()
+            .unwrap_or(Spread::ZERO)
+    }
+}
+
+/// Buy/sell as decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Sides {
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String, example = "97000.2")]
+    pub buy: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String, example = "97000.1")]
+    pub sell: Decimal,
+}
+
+/// One pair as users see it (`rates:live`, `/api/rates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveRate {
+    #[schema(value_type = String, example = "BTC/USD")]
+    pub pair: Pair,
+    /// The exchange's prices: `buy` is the raw ask, `sell` the raw bid.
+    pub original: Sides,
+    /// What a user buys and sells at; `null` when the spread leaves no positive sell price.
+    pub with_spread: Option<Sides>,
+    /// The spread applied per side (incl. rounding to the tick); `null` when unquotable.
+    pub current_spread: Option<Sides>,
+    /// Exchange time of the rate.
+    #[serde(with = "common::time::micros")]
+    #[schema(value_type = String)]
+    pub ts: DateTime<Utc>,
+    pub stale: bool,
+    pub source: String,
+}
+
+/// Why a pair cannot be quoted right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unquotable {
+    NoRate,
+    Stale,
+    Pricing(PricingError),
+}
+
+/// Everything a firm quote needs, captured at one instant.
+#[derive(Debug, Clone)]
+pub struct QuoteBasis {
+    pub raw: RateMsg,
+    pub spread: Spread,
+    pub priced: Priced,
+    pub meta: PairMeta,
+}
+
+pub struct RateBook {
+    raw: HashMap<Pair, RateMsg>,
+    meta: HashMap<Pair, PairMeta>,
+    fallback_meta: HashMap<Pair, PairMeta>,
+    spreads: SpreadSet,
+    status: Option<StatusMsg>,
+    status_heard: Option<Instant>,
+    stale_after: Duration,
+    known: BTreeSet<Pair>,
+    /// Staleness as last reported to clients, to emit only changes.
+    stale_shown: HashMap<Pair, bool>,
+}
+
+/// Metadata used for a pair the bus has not described (conservative: a fine tick).
+fn default_meta(pair: &Pair) -> PairMeta {
+    PairMeta::new(
+        pair.clone(),
+        Decimal::new(1, 8),
+        Decimal::new(1, 8),
+        Decimal::ZERO,
+    )
+}
+
+impl RateBook {
+    pub fn new(configured: &[Pair], stale_after: Duration) -> RateBook {
+        RateBook {
+            raw: HashMap::new(),
+            meta: HashMap::new(),
+            fallback_meta: configured
+                .iter()
+                .map(|p| (p.clone(), default_meta(p)))
+                .collect(),
+            spreads: SpreadSet::default(),
+            status: None,
+            status_heard: None,
+            stale_after,
+            known: configured.iter().cloned().collect(),
+            stale_shown: HashMap::new(),
+        }
+    }
+
+    /// Pairs this gateway carries: configured ones and any the bus brought.
+    pub fn known_pairs(&self) -> &BTreeSet<Pair> {
+        &self.known
+    }
+
+    pub fn is_known(&self, pair: &Pair) -> bool {
+        self.known.contains(pair)
+    }
+
+    pub fn meta(&self, pair: &Pair) -> PairMeta {
+        self.meta
+            .get(pair)
+            .or_else(|| self.fallback_meta.get(pair))
+            .cloned()
+            .unwrap_or_else(|| default_meta(pair))
+    }
+
+    pub fn set_meta(&mut self, meta: PairMeta) {
+        self.meta.insert(meta.pair.clone(), meta);
+    }
+
+    pub fn spreads(&self) -> &SpreadSet {
+        &self.spreads
+    }
+
+    pub fn set_spreads(&mut self, spreads: SpreadSet) {
+        self.spreads = spreads;
+    }
+
+    /// Takes a rate from the bus; false if it is older than what we have.
+    pub fn apply_rate(&mut self, msg: RateMsg) -> bool {
+        if let Some(cur) = self.raw.get(&msg.pair) {
+            if cur.epoch == msg.epoch && msg.seq <= cur.seq {
+                return false;
+            }
+        }
+        self.known.insert(msg.pair.clone());
+        self.raw.insert(msg.pair.clone(), msg);
+        true
+    }
+
+    pub fn apply_status(&mut self, status: StatusMsg, now: Instant) {
+        self.status = Some(status);
+        self.status_heard = Some(now);
+    }
+
+    pub fn feed_state(&self, now: Instant) -> Option<FeedState> {
+        if !self.status_fresh(now) {
+            return None;
+        }
+        self.status.as_ref().map(|s| s.state)
+    }
+
+    fn status_fresh(&self, now: Instant) -> bool {
+        self.status_heard
+            .is_some_and(|t| now.saturating_duration_since(t) < self.stale_after)
+    }
+
+    pub fn is_stale(&self, pair: &Pair, now: Instant) -> bool {
+        let Some(status) = self.status.as_ref().filter(|_| self.status_fresh(now)) else {
+            return true;
+        };
+        if !status.state.is_quotable() {
+            return true;
+        }
+        // A pair the feed does not list is judged by the feed alone.
+        !matches!(status.pairs.get(pair), None | Some(PairState::Ok))
+    }
+
+    pub fn live(&self, pair: &Pair, now: Instant) -> Option<LiveRate> {
+        let raw = self.raw.get(pair)?;
+        let spread = self.spreads.for_pair(pair);
+        let priced = pricing::price(raw.bid, raw.ask, spread, self.meta(pair).price_tick).ok();
+        Some(LiveRate {
+            pair: pair.clone(),
+            original: Sides {
+                buy: raw.ask,
+                sell: raw.bid,
+            },
+            with_spread: priced.map(|p| Sides {
+                buy: p.buy,
+                sell: p.sell,
+            }),
+            current_spread: priced.map(|p| Sides {
+                buy: p.buy_spread,
+                sell: p.sell_spread,
+            }),
+            ts: raw.ts,
+            stale: self.is_stale(pair, now),
+            source: raw.source.clone(),
+        })
+    }
+
+    /// All pairs with a rate, keyed `BTC_USD`, optionally narrowed.
+    pub fn snapshot(
+        &self,
+        only: Option<&BTreeSet<Pair>>,
+        now: Instant,
+    ) -> BTreeMap<String, LiveRate> {
+        self.raw
+            .keys()
+            .filter(|p| only.is_none_or(|set| set.contains(*p)))
+            .filter_map(|p| self.live(p, now).map(|r| (p.key(), r)))
+            .collect()
+    }
+
+    /// Pairs whose staleness changed since last asked (and records the new state).
+    pub fn staleness_changes(&mut self, now: Instant) -> Vec<Pair> {
+        let pairs: Vec<Pair> = self.raw.keys().cloned().collect();
+        let mut changed = Vec::new();
+        for pair in pairs {
+            let stale = self.is_stale(&pair, now);
+            if self.stale_shown.insert(pair.clone(), stale) != Some(stale) {
+                changed.push(pair);
+            }
+        }
+        changed
+    }
+
+    /// Marks `pair`'s staleness as shown (after emitting it with a tick).
+    pub fn shown(&mut self, pair: &Pair, stale: bool) {
+        self.stale_shown.insert(pair.clone(), stale);
+    }
+
+    /// The basis of a firm quote, refused when there is no fresh, quotable rate.
+    pub fn quote_basis(&self, pair: &Pair, now: Instant) -> Result<QuoteBasis, Unquotable> {
+        let raw = self.raw.get(pair).ok_or(Unquotable::NoRate)?;
+        if self.is_stale(pair, now) {
+            return Err(Unquotable::Stale);
+        }
+        let spread = self.spreads.for_pair(pair);
+        let meta = self.meta(pair);
+        let priced = pricing::price(raw.bid, raw.ask, spread, meta.price_tick)
+            .map_err(Unquotable::Pricing)?;
+        Ok(QuoteBasis {
+            raw: raw.clone(),
+            spread,
+            priced,
+            meta,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::SpreadKind;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+    fn p(s: &str) -> Pair {
+        Pair::parse(s).unwrap()
+    }
+    fn rate(pair: &str, bid: &str, ask: &str, seq: u64, epoch: &str) -> RateMsg {
+        RateMsg {
+            v: 1,
+            source: "kraken".into(),
+            pair: p(pair),
+            bid: d(bid),
+            ask: d(ask),
+            last: None,
+            ts: Utc::now(),
+            received_at: Utc::now(),
+            seq,
+            epoch: epoch.into(),
+        }
+    }
+    fn status(state: FeedState, pairs: &[(&str, PairState)]) -> StatusMsg {
+        StatusMsg {
+            v: 1,
+            source: "kraken".into(),
+            state,
+            since: Utc::now(),
+            pairs: pairs.iter().map(|(k, v)| (p(k), *v)).collect(),
+            epoch: "e".into(),
+        }
+    }
+
+    #[test]
+    fn works_with_no_spread_set_at_all() {
+        let mut book = RateBook::new(&[p("BTC/USD")], Duration::from_secs(3));
+        book.set_meta(PairMeta::new(
+            p("BTC/USD"),
+            d("0.1"),
+            d("0.00000001"),
+            d("0.0001"),
+        ));
+        let now = Instant::now();
+        book.apply_status(
+            status(FeedState::Online, &[("BTC/USD", PairState::Ok)]),
+            now,
+        );
+        assert!(book.apply_rate(rate("BTC/USD", "97000.1", "97000.2", 1, "e")));
+        let live = book.live(&p("BTC/USD"), now).unwrap();
+        assert_eq!(
+            live.with_spread.clone().unwrap(),
+            Sides {
+                buy: d("97000.2"),
+                sell: d("97000.1")
+            }
+        );
+        assert_eq!(
+            live.current_spread.clone().unwrap(),
+            Sides {
+                buy: d("0"),
+                sell: d("0")
+            }
+        );
+        assert!(!live.stale);
+        let json = serde_json::to_value(&live).unwrap();
+        assert_eq!(json["original"]["buy"], "97000.2");
+        assert_eq!(json["withSpread"]["sell"], "97000.1");
+        assert_eq!(json["currentSpread"]["buy"], "0");
+        assert_eq!(json["stale"], false);
+    }
+
+    #[test]
+    fn pair_spread_beats_default_which_beats_zero() {
+        let mut book = RateBook::new(&[p("BTC/USD"), p("ETH/USD")], Duration::from_secs(3));
+        let now = Instant::now();
+        book.apply_status(status(FeedState::Online, &[]), now);
+        book.apply_rate(rate("BTC/USD", "100", "101", 1, "e"));
+        book.apply_rate(rate("ETH/USD", "10", "11", 2, "e"));
+        let mut spreads = SpreadSet {
+            default: Some(Spread {
+                kind: SpreadKind::Absolute,
+                buy: d("1"),
+                sell: d("1"),
+            }),
+            ..Default::default()
+        };
+        spreads.pairs.insert(
+            p("BTC/USD"),
+            Spread {
+                kind: SpreadKind::Absolute,
+                buy: d("5"),
+                sell: d("5"),
+            },
+        );
+        book.set_spreads(spreads);
+        assert_eq!(
+            book.live(&p("BTC/USD"), now)
+                .unwrap()
+                .with_spread
+                .unwrap()
+                .buy,
+            d("106")
+        );
+        assert_eq!(
+            book.live(&p("ETH/USD"), now)
+                .unwrap()
+                .with_spread
+                .unwrap()
+                .buy,
+            d("12")
+        );
+    }
+
+    #[test]
+    fn out_of_order_messages_are_ignored_within_an_epoch() {
+        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        assert!(book.apply_rate(rate("BTC/USD", "1", "2", 5, "a")));
+        assert!(!book.apply_rate(rate("BTC/USD", "3", "4", 4, "a")));
+        assert!(
+            book.apply_rate(rate("BTC/USD", "3", "4", 1, "b")),
+            "a new publisher run starts over"
+        );
+        assert!(
+            book.is_known(&p("BTC/USD")),
+            "pairs from the bus become known"
+        );
+    }
+
+    #[test]
+    fn staleness_follows_status_freshness_state_and_pair_state() {
+        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        let t0 = Instant::now();
+        book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
+        assert!(book.is_stale(&p("BTC/USD"), t0), "no status heard yet");
+        book.apply_status(status(FeedState::Online, &[("BTC/USD", PairState::Ok)]), t0);
+        assert!(!book.is_stale(&p("BTC/USD"), t0));
+        assert!(
+            book.is_stale(&p("BTC/USD"), t0 + Duration::from_secs(4)),
+            "status silent for 4 s"
+        );
+        book.apply_status(
+            status(FeedState::Maintenance, &[("BTC/USD", PairState::Ok)]),
+            t0,
+        );
+        assert!(book.is_stale(&p("BTC/USD"), t0));
+        book.apply_status(
+            status(FeedState::Online, &[("BTC/USD", PairState::Silent)]),
+            t0,
+        );
+        assert!(book.is_stale(&p("BTC/USD"), t0));
+        assert_eq!(
+            book.quote_basis(&p("BTC/USD"), t0).unwrap_err(),
+            Unquotable::Stale
+        );
+    }
+
+    #[test]
+    fn staleness_changes_are_reported_once() {
+        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        let t0 = Instant::now();
+        book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
+        book.apply_status(status(FeedState::Online, &[]), t0);
+        assert_eq!(book.staleness_changes(t0), vec![p("BTC/USD")]);
+        assert!(book.staleness_changes(t0).is_empty());
+        assert_eq!(
+            book.staleness_changes(t0 + Duration::from_secs(5)),
+            vec![p("BTC/USD")]
+        );
+    }
+
+    #[test]
+    fn an_unquotable_spread_shows_null_prices() {
+        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        let now = Instant::now();
+        book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
+        book.set_spreads(SpreadSet {
+            default: Some(Spread {
+                kind: SpreadKind::Absolute,
+                buy: d("0"),
+                sell: d("5"),
+            }),
+            ..Default::default()
+        });
+        let live = book.live(&p("BTC/USD"), now).unwrap();
+        assert!(live.with_spread.is_none() && live.current_spread.is_none());
+        let json = serde_json::to_value(&live).unwrap();
+        assert!(json["withSpread"].is_null());
+    }
+}

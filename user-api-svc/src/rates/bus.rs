@@ -1,0 +1,157 @@
+//! The Redis side of live rates: subscribe to `{prefix}rates`, `{prefix}status` and
+//! `{prefix}spreads:changed`; bootstrap from `{prefix}rates:last`, `{prefix}pairs` and the status
+//! key at start and again after every reconnect (pub/sub is at-most-once, DESIGN §4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::bus::{BusKeys, PairMeta, RateMsg, StatusMsg};
+use common::shutdown::Shutdown;
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+
+use super::RateHub;
+
+/// The channel on which nodes tell each other that spreads changed (payload: the node id).
+pub fn spreads_channel(keys: &BusKeys) -> String {
+    format!("{}spreads:changed", keys.prefix())
+}
+
+/// A client that reconnects forever and fails commands fast while Redis is away.
+pub fn client_builder(url: &str) -> Result<Builder, Error> {
+    let mut config = Config::from_url(url)?;
+    config.fail_fast = false;
+    let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
+    policy.set_jitter(20);
+    let mut builder = Builder::from_config(config);
+    builder
+        .set_policy(policy)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 1;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = Duration::from_secs(2);
+            p.broadcast_channel_capacity = 1 << 14;
+        });
+    Ok(builder)
+}
+
+/// Reads the last values, pair metadata and status into the hub.
+pub async fn bootstrap(redis: &Client, keys: &BusKeys, hub: &RateHub) -> Result<usize, Error> {
+    let metas: std::collections::HashMap<String, String> = redis.hgetall(keys.pairs()).await?;
+    for raw in metas.values() {
+        match serde_json::from_str::<PairMeta>(raw) {
+            Ok(m) => hub.on_meta(m),
+            Err(e) => tracing::warn!(error = %e, "unreadable pair metadata on the bus"),
+        }
+    }
+    let status: Option<String> = redis.get(keys.status()).await?;
+    if let Some(s) = status.and_then(|s| serde_json::from_str::<StatusMsg>(&s).ok()) {
+        hub.on_status(s);
+    }
+    let last: std::collections::HashMap<String, String> = redis.hgetall(keys.rates_last()).await?;
+    let mut n = 0;
+    for raw in last.values() {
+        match serde_json::from_str::<RateMsg>(raw) {
+            Ok(m) => {
+                hub.on_rate(m);
+                n += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable rate in rates:last"),
+        }
+    }
+    Ok(n)
+}
+
+/// Runs the subscription until shutdown. `on_spreads_changed` is called with the sending node's
+/// id when any node changed spreads.
+pub async fn run<F, Fut>(
+    hub: Arc<RateHub>,
+    redis: Client,
+    subscriber: SubscriberClient,
+    keys: BusKeys,
+    shutdown: Shutdown,
+    on_spreads_changed: F,
+) where
+    F: Fn(String) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut messages = subscriber.message_rx();
+    let mut reconnects = subscriber.reconnect_rx();
+    let (rates, status, spreads) = (keys.rates(), keys.status(), spreads_channel(&keys));
+    let _manager = subscriber.manage_subscriptions();
+    let mut subscribed = false;
+    let mut meta_every = tokio::time::interval(Duration::from_secs(60));
+    let mut retry = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        if !subscribed && subscriber.is_connected() {
+            match subscriber
+                .subscribe(vec![rates.clone(), status.clone(), spreads.clone()])
+                .await
+            {
+                Ok(()) => {
+                    subscribed = true;
+                    match bootstrap(&redis, &keys, &hub).await {
+                        Ok(n) => tracing::info!(
+                            rates = n,
+                            "subscribed to the bus and loaded last values"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "bootstrap from rates:last failed; will retry on reconnect")
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "subscribe failed; retrying"),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = retry.tick(), if !subscribed => {}
+            Ok(_) = reconnects.recv() => {
+                tracing::info!("redis reconnected; re-reading rates:last");
+                metrics::counter!("rategate_bus_reconnects_total").increment(1);
+                if let Err(e) = bootstrap(&redis, &keys, &hub).await {
+                    tracing::warn!(error = %e, "bootstrap after reconnect failed");
+                }
+            }
+            _ = meta_every.tick() => {
+                // Metadata is refreshed hourly upstream; picking it up every minute is plenty.
+                if let Ok(metas) = redis.hgetall::<std::collections::HashMap<String, String>, _>(keys.pairs()).await {
+                    for m in metas.values().filter_map(|raw| serde_json::from_str::<PairMeta>(raw).ok()) {
+                        hub.on_meta(m);
+                    }
+                }
+            }
+            msg = messages.recv() => match msg {
+                Ok(m) => {
+                    let channel = m.channel.to_string();
+                    let Some(text) = m.value.as_str() else { continue };
+                    if channel == rates {
+                        match serde_json::from_str::<RateMsg>(&text) {
+                            Ok(r) => hub.on_rate(r),
+                            Err(e) => {
+                                metrics::counter!("rategate_bus_bad_messages_total").increment(1);
+                                tracing::warn!(error = %e, "unreadable rate message");
+                            }
+                        }
+                    } else if channel == status {
+                        match serde_json::from_str::<StatusMsg>(&text) {
+                            Ok(s) => hub.on_status(s),
+                            Err(e) => tracing::warn!(error = %e, "unreadable status message"),
+                        }
+                    } else if channel == spreads {
+                        on_spreads_changed(text.to_string()).await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    // We fell behind the bus: the hash has the newest values.
+                    tracing::warn!(missed = n, "bus subscriber lagged; re-reading rates:last");
+                    let _ = bootstrap(&redis, &keys, &hub).await;
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    let _ = subscriber.unsubscribe(vec![rates, status, spreads]).await;
+}

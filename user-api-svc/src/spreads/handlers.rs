@@ -1,0 +1,237 @@
+//! `/api/spreads` (admin only).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{validate, SpreadTarget};
+use crate::auth::AdminUser;
+use crate::error::{ApiError, ApiJson, Problem};
+use crate::pricing::{Spread, SpreadKind};
+use crate::state::AppState;
+use crate::store::{Actor, SpreadAudit};
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+pub struct SpreadValue {
+    pub kind: SpreadKind,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String, example = "25")]
+    pub buy: common::Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String, example = "25")]
+    pub sell: common::Decimal,
+}
+
+impl From<Spread> for SpreadValue {
+    fn from(s: Spread) -> Self {
+        SpreadValue {
+            kind: s.kind,
+            buy: s.buy,
+            sell: s.sell,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpreadView {
+    pub pair: String,
+    #[serde(flatten)]
+    pub value: SpreadValue,
+    #[schema(value_type = String)]
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpreadList {
+    /// Applies to pairs without their own spread; `null` = zero.
+    pub default: Option<SpreadView>,
+    pub pairs: BTreeMap<String, SpreadView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SpreadBody {
+    /// `absolute` (quote-currency units) or `bps`.
+    pub kind: String,
+    /// Decimal string ≥ 0.
+    #[schema(value_type = String, example = "25")]
+    pub buy: Value,
+    #[schema(value_type = String, example = "25")]
+    pub sell: Value,
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams, ToSchema, Default)]
+pub struct DeleteQuery {
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// At most this many entries, newest first (default 50, at most 500).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditActor {
+    pub id: u64,
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: u64,
+    /// `set` or `delete`.
+    pub action: String,
+    pub actor: AuditActor,
+    #[schema(value_type = String)]
+    pub at: DateTime<Utc>,
+    pub old: Option<SpreadValue>,
+    pub new: Option<SpreadValue>,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    pub pair: String,
+    pub entries: Vec<AuditEntry>,
+}
+
+impl From<SpreadAudit> for AuditEntry {
+    fn from(a: SpreadAudit) -> Self {
+        AuditEntry {
+            id: a.id,
+            action: a.action,
+            actor: AuditActor {
+                id: a.actor_id,
+                email: a.actor_email,
+            },
+            at: a.at,
+            old: a.old.map(Into::into),
+            new: a.new.map(Into::into),
+            reason: a.reason,
+        }
+    }
+}
+
+/// A target this gateway carries (or `default`).
+fn target(state: &AppState, raw: &str) -> Result<SpreadTarget, ApiError> {
+    let target = SpreadTarget::parse(raw)?;
+    if let SpreadTarget::Pair(pair) = &target {
+        if !state.hub.book().is_known(pair) {
+            return Err(ApiError::UnknownPair(pair.to_string()));
+        }
+    }
+    Ok(target)
+}
+
+fn actor(admin: &AdminUser) -> Result<Actor, ApiError> {
+    Ok(Actor {
+        id: admin.0.user_id().ok_or(ApiError::Unauthorized)?,
+        email: admin.0.email.clone(),
+    })
+}
+
+/// Every spread (admin).
+#[utoipa::path(get, path = "/api/spreads", tag = "spreads", security(("bearer" = [])),
+    responses((status = 200, body = SpreadList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<ApiJson<SpreadList>, ApiError> {
+    let mut out = SpreadList {
+        default: None,
+        pairs: BTreeMap::new(),
+    };
+    for row in state.store.spreads().await? {
+        let view = SpreadView {
+            pair: row.pair.clone(),
+            value: row.spread.into(),
+            updated_at: row.updated_at,
+            updated_by: row.updated_by,
+        };
+        if row.pair == super::DEFAULT {
+            out.default = Some(view);
+        } else {
+            out.pairs.insert(row.pair, view);
+        }
+    }
+    Ok(ApiJson(out))
+}
+
+/// Set a pair's (or the `default`) spread (admin). Applies to clients at once.
+#[utoipa::path(put, path = "/api/spreads/{pair}", tag = "spreads", security(("bearer" = [])),
+    params(("pair" = String, Path, description = "BTC_USD, BTC-USD, BTC%2FUSD or default")),
+    request_body = SpreadBody,
+    responses((status = 200, body = SpreadValue), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<SpreadBody>,
+) -> Result<ApiJson<SpreadValue>, ApiError> {
+    let target = target(&state, &raw)?;
+    let spread = validate(&body.kind, &body.buy, &body.sell, body.reason.as_deref())?;
+    let actor = actor(&admin)?;
+    let old = state
+        .store
+        .set_spread(&target.key(), spread, &actor, body.reason.as_deref())
+        .await?;
+    tracing::info!(pair = %target.key(), admin = %actor.email, ?old, new = ?spread, "spread set");
+    state.reload_spreads().await?;
+    state.announce_spreads_changed().await;
+    Ok(ApiJson(spread.into()))
+}
+
+/// Remove a pair's (or the default) spread (admin).
+#[utoipa::path(delete, path = "/api/spreads/{pair}", tag = "spreads", security(("bearer" = [])),
+    params(("pair" = String, Path), DeleteQuery),
+    responses((status = 204), (status = 404, body = Problem), (status = 403, body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(raw): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    let target = target(&state, &raw)?;
+    let actor = actor(&admin)?;
+    let removed = state
+        .store
+        .delete_spread(&target.key(), &actor, q.reason.as_deref())
+        .await?;
+    if removed.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no spread is set for {}",
+            target.key()
+        )));
+    }
+    tracing::info!(pair = %target.key(), admin = %actor.email, "spread deleted");
+    state.reload_spreads().await?;
+    state.announce_spreads_changed().await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The audit trail of a pair's (or the default) spread, newest first (admin).
+#[utoipa::path(get, path = "/api/spreads/{pair}/history", tag = "spreads", security(("bearer" = [])),
+    params(("pair" = String, Path), HistoryQuery),
+    responses((status = 200, body = History), (status = 403, body = Problem)))]
+pub async fn history(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(raw): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<ApiJson<History>, ApiError> {
+    let target = target(&state, &raw)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let entries = state.store.spread_history(&target.key(), limit).await?;
+    Ok(ApiJson(History {
+        pair: target.key(),
+        entries: entries.into_iter().map(Into::into).collect(),
+    }))
+}

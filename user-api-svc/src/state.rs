@@ -1,0 +1,67 @@
+//! [`AppState`]: what every handler and socket shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use common::bus::BusKeys;
+use common::Pair;
+use fred::prelude::{Client, PubsubInterface};
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::rates::{RateHub, SpreadSet};
+use crate::store::Store;
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub keys: TokenKeys,
+    pub throttle: LoginThrottle,
+    pub hub: Arc<RateHub>,
+    pub redis: Client,
+    pub bus: BusKeys,
+    /// This node's id, so it can ignore its own spread-change announcements.
+    pub node_id: String,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Reads spreads from the database (the source of truth) into the hub, which pushes the new
+    /// prices to every client at once.
+    pub async fn reload_spreads(&self) -> Result<(), ApiError> {
+        let rows = self.store.spreads().await?;
+        let mut set = SpreadSet::default();
+        for row in rows {
+            if row.pair == crate::spreads::DEFAULT {
+                set.default = Some(row.spread);
+            } else if let Ok(pair) = Pair::parse(&row.pair) {
+                set.pairs.insert(pair, row.spread);
+            }
+        }
+        self.hub.set_spreads(set);
+        Ok(())
+    }
+
+    /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).
+    pub async fn announce_spreads_changed(&self) {
+        let channel = crate::rates::bus::spreads_channel(&self.bus);
+        if let Err(e) = self
+            .redis
+            .publish::<(), _, _>(channel, self.node_id.as_str())
+            .await
+        {
+            tracing::warn!(error = %e, "could not announce the spread change to other nodes");
+        }
+    }
+}
