@@ -63,6 +63,7 @@ impl Application {
         config: Config,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Application> {
+        common::tls::install_crypto_provider();
         let _ = http::ops::metrics_handle();
         let shutdown = Shutdown::new();
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
@@ -97,6 +98,7 @@ impl Application {
             redis: redis.clone(),
             bus: bus.clone(),
             node_id: uuid::Uuid::new_v4().to_string(),
+            io: std::sync::OnceLock::new(),
             config,
         }));
         state
@@ -136,6 +138,7 @@ impl Application {
             .max_buffer_size(64)
             .build_layer();
         socket::register(&io);
+        let _ = state.io.set(io);
         let app = http::router(state.clone()).layer(layer);
         let listener = tokio::net::TcpListener::bind(state.config.http_addr)
             .await

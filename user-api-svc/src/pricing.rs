@@ -77,7 +77,7 @@ pub enum PricingError {
 
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
-/// Rounds `x` up to a multiple of `tick`.
+/// Rounds `x` up to a multiple of `tick`, shown at the tick's precision.
 pub fn round_up(x: Decimal, tick: Decimal) -> Result<Decimal, PricingError> {
     to_tick(x, tick, true)
 }
@@ -102,7 +102,11 @@ fn to_tick(x: Decimal, tick: Decimal, up: bool) -> Result<Decimal, PricingError>
         }
         _ => out,
     };
-    Ok(out.normalize())
+    // Show prices at the tick's precision (3001.60 on a 0.01 tick). `out` is a multiple of the
+    // tick, so this only adds or removes zeros.
+    let mut out = out;
+    out.rescale(tick.normalize().scale());
+    Ok(out)
 }
 
 /// Prices a raw bid/ask with `spread` on a pair whose price tick is `tick`.
@@ -218,9 +222,35 @@ mod tests {
         ];
         for (i, (bid, ask, s, tick, buy, sell)) in cases.into_iter().enumerate() {
             let p = price(d(bid), d(ask), s, d(tick)).unwrap();
-            assert_eq!((p.buy, p.sell), (d(buy), d(sell)), "TC{i}");
+            assert_eq!(
+                (p.buy.to_string(), p.sell.to_string()),
+                (buy.to_string(), sell.to_string()),
+                "TC{i}"
+            );
             assert_eq!(p.buy - d(ask), p.buy_spread, "TC{i}");
         }
+    }
+
+    #[test]
+    fn prices_show_the_tick_precision() {
+        let p = price(
+            d("3000.00"),
+            d("3000.10"),
+            spread(SpreadKind::Absolute, "1.5", "0.5"),
+            d("0.01"),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.buy.to_string(), p.sell.to_string()),
+            ("3001.60".into(), "2999.50".into())
+        );
+        assert_eq!(
+            (p.buy_spread.to_string(), p.sell_spread.to_string()),
+            ("1.5".into(), "0.5".into())
+        );
+        let p = price(d("5"), d("6"), Spread::ZERO, d("0.010")).unwrap();
+        assert_eq!(p.buy.to_string(), "6.00");
+        assert_eq!(p.buy_spread.to_string(), "0");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Inner {
     pub bus: BusKeys,
     /// This node's id, so it can ignore its own spread-change announcements.
     pub node_id: String,
+    /// The Socket.IO server, set once it is built (it needs the state first).
+    pub io: std::sync::OnceLock<socketioxide::SocketIo>,
 }
 
 #[derive(Clone)]
@@ -37,6 +39,11 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// The Socket.IO server (for private events to `user:{id}` rooms).
+    pub fn io(&self) -> Option<&socketioxide::SocketIo> {
+        self.io.get()
+    }
+
     /// Reads spreads from the database (the source of truth) into the hub, which pushes the new
     /// prices to every client at once.
     pub async fn reload_spreads(&self) -> Result<(), ApiError> {

@@ -1,0 +1,332 @@
+//! Accounts and authentication against the real MariaDB: the original system let anyone
+//! register as admin; these tests make sure nothing like that is possible.
+
+mod support;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use support::{TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
+
+const PW: &str = "correct horse battery staple";
+
+#[tokio::test]
+async fn registering_never_grants_admin_whatever_the_body_says() {
+    let api = TestApi::start(|_| {}).await;
+    let (code, body) = api
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "Mallory@Example.com", "password": PW, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["role"], "user");
+    assert_eq!(body["email"], "mallory@example.com");
+    let (_, tokens) = api.login("mallory@example.com", PW).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let (code, me) = api.get("/api/me", Some(token)).await;
+    assert_eq!((code, me["role"].as_str()), (200, Some("user")));
+    let (code, body) = api
+        .put(
+            "/api/spreads/BTC_USD",
+            Some(token),
+            json!({"kind": "bps", "buy": "1", "sell": "1"}),
+        )
+        .await;
+    assert_eq!((code, body["code"].as_str()), (403, Some("forbidden")));
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn registration_validates_email_password_and_uniqueness() {
+    let api = TestApi::start(|_| {}).await;
+    for (email, password, code, problem) in [
+        ("not-an-email", PW, 422, "validation_failed"),
+        ("a@b.io", "short", 422, "weak_password"),
+        ("a@b.io", "password1234", 422, "weak_password"),
+        ("a@b.io", "a@b.io-a@b.io-a@b.io", 422, "weak_password"),
+    ] {
+        let (c, body) = api
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            (c, body["code"].as_str()),
+            (code, Some(problem)),
+            "{email} {password}: {body}"
+        );
+    }
+    api.register("dup@x.io").await;
+    let (c, body) = api
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "DUP@x.io", "password": PW}),
+        )
+        .await;
+    assert_eq!((c, body["code"].as_str()), (409, Some("email_taken")));
+    // malformed bodies are our problem+json too
+    let r = api
+        .http
+        .post(format!("{}/api/auth/register", api.base))
+        .body("{nope")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn login_failures_never_reveal_whether_the_account_exists() {
+    let api = TestApi::start(|_| {}).await;
+    api.register("real@x.io").await;
+    let (c1, wrong_pw) = api.login("real@x.io", "not the password at all").await;
+    let (c2, no_user) = api.login("ghost@x.io", "not the password at all").await;
+    assert_eq!((c1, c2), (401, 401));
+    assert_eq!(
+        wrong_pw, no_user,
+        "identical answers for a wrong password and a missing account"
+    );
+    let (c, ok) = api.login("REAL@x.io", PW).await;
+    assert_eq!(c, 200);
+    assert_eq!(ok["token_type"], "Bearer");
+    assert!(ok["expires_in"].as_u64().unwrap() <= 3600);
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account() {
+    let api = TestApi::start(|c| c.login_per_account_per_min = 3).await;
+    api.register("victim@x.io").await;
+    for _ in 0..3 {
+        assert_eq!(api.login("victim@x.io", "guess guess guess").await.0, 401);
+    }
+    let r = api
+        .http
+        .post(format!("{}/api/auth/login", api.base))
+        .json(&json!({"email": "victim@x.io", "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        429,
+        "even the right password waits once throttled"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    // the same happens for an account that does not exist (no enumeration via 429 either)
+    for _ in 0..3 {
+        api.login("nobody@x.io", "guess guess guess").await;
+    }
+    assert_eq!(api.login("nobody@x.io", "guess guess guess").await.0, 429);
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_ip() {
+    let api = TestApi::start(|c| c.login_per_ip_per_min = 4).await;
+    for i in 0..4 {
+        assert_eq!(
+            api.login(&format!("u{i}@x.io"), "guess guess guess")
+                .await
+                .0,
+            401
+        );
+    }
+    assert_eq!(api.login("fresh@x.io", "guess guess guess").await.0, 429);
+    api.finish().await;
+}
+
+fn forge(claims: Value, alg_header: Value, secret: Option<&[u8]>) -> String {
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let head = format!("{}.{}", b64(&alg_header), b64(&claims));
+    match secret {
+        None => format!("{head}."),
+        Some(s) => {
+            use jsonwebtoken::{encode, EncodingKey, Header};
+            encode(&Header::default(), &claims, &EncodingKey::from_secret(s)).unwrap()
+        }
+    }
+}
+
+#[tokio::test]
+async fn tampered_expired_foreign_and_unsigned_tokens_are_refused() {
+    let api = TestApi::start(|_| {}).await;
+    let token = api.user_token("t@x.io").await;
+    assert_eq!(api.get("/api/me", Some(&token)).await.0, 200);
+    let now = chrono::Utc::now().timestamp();
+    let admin_claims = |exp: i64, aud: &str| {
+        json!({"sub":"1","email":"root-admin@rategate.test","role":"admin","iss":"rategate","aud":aud,
+               "iat":now,"nbf":now,"exp":exp,"jti":"x"})
+    };
+    let hs = json!({"alg":"HS256","typ":"JWT"});
+    let cases = [
+        ("no token", None),
+        ("garbage", Some("abc.def.ghi".to_string())),
+        (
+            "alg none",
+            Some(forge(
+                admin_claims(now + 300, "rategate-api"),
+                json!({"alg":"none","typ":"JWT"}),
+                None,
+            )),
+        ),
+        (
+            "other secret",
+            Some(forge(
+                admin_claims(now + 300, "rategate-api"),
+                hs.clone(),
+                Some(b"not-the-secret-not-the-secret-00"),
+            )),
+        ),
+        (
+            "expired",
+            Some(forge(
+                admin_claims(now - 120, "rategate-api"),
+                hs.clone(),
+                Some(SECRET.as_bytes()),
+            )),
+        ),
+        (
+            "wrong audience",
+            Some(forge(
+                admin_claims(now + 300, "elsewhere"),
+                hs.clone(),
+                Some(SECRET.as_bytes()),
+            )),
+        ),
+    ];
+    for (name, t) in cases {
+        let (code, body) = api.get("/api/spreads", t.as_deref()).await;
+        assert_eq!(
+            (code, body["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{name}"
+        );
+    }
+    // Tampering with a real token's payload (role → admin) breaks the signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    payload["role"] = "admin".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    assert_eq!(api.get("/api/spreads", Some(&tampered)).await.0, 401);
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let api = TestApi::start(|_| {}).await;
+    api.register("r@x.io").await;
+    let (_, first) = api.login("r@x.io", PW).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_string();
+    let (code, second) = api
+        .post("/api/auth/refresh", None, json!({"refresh_token": r1}))
+        .await;
+    assert_eq!(code, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2, "rotated");
+    assert_eq!(
+        api.get("/api/me", second["access_token"].as_str()).await.0,
+        200
+    );
+    // An attacker replays r1: refused, and the family (r2 too) is revoked.
+    let (code, body) = api
+        .post("/api/auth/refresh", None, json!({"refresh_token": r1}))
+        .await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (401, Some("invalid_refresh_token"))
+    );
+    let (code, _) = api
+        .post("/api/auth/refresh", None, json!({"refresh_token": r2}))
+        .await;
+    assert_eq!(
+        code, 401,
+        "the legitimate holder's newer token died with the family"
+    );
+    // Another login is a new family and works.
+    let (_, other) = api.login("r@x.io", PW).await;
+    assert_eq!(
+        api.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": other["refresh_token"]})
+        )
+        .await
+        .0,
+        200
+    );
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn logout_revokes_the_refresh_token() {
+    let api = TestApi::start(|_| {}).await;
+    api.register("l@x.io").await;
+    let (_, t) = api.login("l@x.io", PW).await;
+    let (code, _) = api
+        .post(
+            "/api/auth/logout",
+            None,
+            json!({"refresh_token": t["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(code, 204);
+    assert_eq!(
+        api.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": t["refresh_token"]})
+        )
+        .await
+        .0,
+        401
+    );
+    // Unknown tokens: the same 204, nothing revealed.
+    assert_eq!(
+        api.post("/api/auth/logout", None, json!({"refresh_token": "nope"}))
+            .await
+            .0,
+        204
+    );
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_config_and_users_are_never_promoted() {
+    let api = TestApi::start(|_| {}).await;
+    let (code, me) = api.get("/api/me", Some(&api.admin_token().await)).await;
+    assert_eq!((code, me["role"].as_str()), (200, Some("admin")));
+    // An ordinary account registered first with the email an operator later configures as
+    // ADMIN_EMAIL must not become admin.
+    api.register("later-admin@x.io").await;
+    let store = api.app().state().store.clone();
+    let err = user_api_svc::auth::ensure_admin(store.as_ref(), "later-admin@x.io", ADMIN_PASSWORD)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refusing to promote"), "{err}");
+    let (_, t) = api.login("later-admin@x.io", PW).await;
+    let (_, me) = api.get("/api/me", t["access_token"].as_str()).await;
+    assert_eq!(me["role"], "user");
+    // ensure_admin on the existing admin is a no-op.
+    user_api_svc::auth::ensure_admin(store.as_ref(), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    api.finish().await;
+}

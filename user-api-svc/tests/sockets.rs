@@ -1,0 +1,227 @@
+//! Socket.IO with a real client (npm socket.io-client under Node) against the real Redis and
+//! MariaDB: snapshot on connect, priced ticks, spread changes pushed at once, subscriptions,
+//! staleness, handshake auth and private rooms.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::TestApi;
+
+async fn ready(api: &TestApi) -> support::StatusPump {
+    let pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    api.feed.meta("BTC/USD", "0.1").await;
+    api.feed.meta("ETH/USD", "0.01").await;
+    pump
+}
+
+#[tokio::test]
+async fn a_new_socket_gets_a_full_snapshot_at_once() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = ready(&api).await;
+    api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
+    api.feed.rate("ETH/USD", "3000.00", "3000.10").await;
+    // wait until the service has both
+    for _ in 0..100 {
+        if api.get("/api/rates", None).await.1["rates"]
+            .as_object()
+            .is_some_and(|m| m.len() == 2)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut s = api.socket(None).await.unwrap();
+    let first = s.next(|v| v["type"] == "event").await;
+    assert_eq!(first["event"], "rates:live");
+    let data = &first["data"];
+    assert_eq!(
+        data["BTC_USD"]["original"],
+        json!({"buy": "97000.2", "sell": "97000.1"})
+    );
+    assert_eq!(data["ETH_USD"]["pair"], "ETH/USD");
+    assert_eq!(data["BTC_USD"]["source"], "kraken");
+    s.close().await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = ready(&api).await;
+    let admin = api.admin_token().await;
+    api.put(
+        "/api/spreads/BTC_USD",
+        Some(&admin),
+        json!({"kind": "absolute", "buy": "10", "sell": "5"}),
+    )
+    .await;
+    let mut s = api.socket(None).await.unwrap();
+
+    api.feed.rate("BTC/USD", "65000.1", "65000.2").await;
+    let r = s
+        .rate("BTC_USD", |r| r["original"]["sell"] == "65000.1")
+        .await;
+    assert_eq!(
+        r["withSpread"],
+        json!({"buy": "65010.2", "sell": "64995.1"})
+    );
+    assert_eq!(r["currentSpread"], json!({"buy": "10", "sell": "5"}));
+
+    // No new tick: the admin's change alone must reach the client.
+    let (code, _) = api
+        .put(
+            "/api/spreads/BTC_USD",
+            Some(&admin),
+            json!({"kind": "bps", "buy": "100", "sell": "100"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let r = s
+        .rate("BTC_USD", |r| r["currentSpread"]["buy"] != "10")
+        .await;
+    // 65000.2 × 1.01 = 65650.202 → up to 65650.3; 65000.1 × 0.99 = 64350.099 → down to 64350.0
+    assert_eq!(
+        r["withSpread"],
+        json!({"buy": "65650.3", "sell": "64350.0"})
+    );
+    s.close().await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn subscribe_narrows_and_acks_unknown_pairs() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = ready(&api).await;
+    let mut s = api.socket(None).await.unwrap();
+    let ack = s
+        .emit_with_ack(
+            "rates:subscribe",
+            json!(["BTC_USD", "NOPE/USD", "garbage!"]),
+        )
+        .await;
+    assert_eq!(ack["subscribed"], json!(["BTC/USD"]));
+    assert_eq!(ack["unknown"], json!(["NOPE/USD", "garbage!"]));
+
+    api.feed.rate("ETH/USD", "3000.00", "3000.10").await;
+    api.feed.rate("BTC/USD", "1.0", "1.1").await;
+    s.rate("BTC_USD", |r| r["original"]["sell"] == "1.0").await;
+    api.feed.rate("ETH/USD", "3001.00", "3001.10").await;
+    api.feed.rate("BTC/USD", "2.0", "2.1").await;
+    let seen = s.drain(Duration::from_millis(700)).await;
+    assert!(
+        seen.iter()
+            .all(|v| v["event"] != "rates:live" || v["data"].get("ETH_USD").is_none()),
+        "ETH must not reach a BTC-only socket: {seen:?}"
+    );
+    assert!(seen
+        .iter()
+        .any(|v| v["data"]["BTC_USD"]["original"]["sell"] == "2.0"));
+
+    let ack = s
+        .emit_with_ack("rates:unsubscribe", json!(["BTC/USD"]))
+        .await;
+    assert_eq!(ack["subscribed"], json!([]));
+    api.feed.rate("BTC/USD", "3.0", "3.1").await;
+    let seen = s.drain(Duration::from_millis(500)).await;
+    assert!(seen.iter().all(|v| v["event"] != "rates:live"), "{seen:?}");
+    s.close().await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn stale_turns_on_when_status_stops_and_off_when_it_returns() {
+    let api = TestApi::start(|_| {}).await;
+    let pump = ready(&api).await;
+    let mut s = api.socket(None).await.unwrap();
+    api.feed.rate("BTC/USD", "10.0", "10.1").await;
+    s.rate("BTC_USD", |r| r["stale"] == false).await;
+    drop(pump); // the feed goes quiet
+    let started = tokio::time::Instant::now();
+    s.rate("BTC_USD", |r| r["stale"] == true).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2_000),
+        "stale only after ~3 s of silence, was {waited:?}"
+    );
+    let (_, r) = api.get("/api/rates/BTC_USD", None).await;
+    assert_eq!(r["stale"], true);
+    let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    s.rate("BTC_USD", |r| r["stale"] == false).await;
+    // a feed in maintenance is stale even while it talks
+    drop(_pump);
+    api.feed
+        .status(common::bus::FeedState::Maintenance, &["BTC/USD"])
+        .await;
+    s.rate("BTC_USD", |r| r["stale"] == true).await;
+    s.close().await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused_and_a_good_one_joins_the_users_room() {
+    let api = TestApi::start(|_| {}).await;
+    let err = api
+        .socket(Some("not-a-token"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.contains("invalid token"), "{err}");
+
+    let token = api.user_token("sock@x.io").await;
+    let (_, me) = api.get("/api/me", Some(&token)).await;
+    let id = me["id"].as_u64().unwrap();
+    let mut s = api.socket(Some(&token)).await.unwrap();
+    let mut anon = api.socket(None).await.unwrap();
+    let io = api.app().state().io().unwrap().clone();
+    let room = user_api_svc::socket::user_room(id);
+    io.to(room)
+        .emit("balance:updated", &json!({"probe": true}))
+        .await
+        .unwrap();
+    let got = s.next(|v| v["event"] == "balance:updated").await;
+    assert_eq!(got["data"]["probe"], true);
+    let seen = anon.drain(Duration::from_millis(400)).await;
+    assert!(
+        seen.iter().all(|v| v["event"] != "balance:updated"),
+        "private events stay private"
+    );
+    s.close().await;
+    anon.close().await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn a_slow_client_gets_the_newest_price_not_a_backlog() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = ready(&api).await;
+    let mut s = api.socket(None).await.unwrap();
+    api.feed.rate("BTC/USD", "1.0", "1.5").await;
+    s.rate("BTC_USD", |r| r["original"]["sell"] == "1.0").await;
+    // The client stops reading while 20,000 ticks (≈8 MB) go by: far more than its socket
+    // buffer (64 packets) and the kernel's socket buffers hold.
+    s.pause(2_500).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = 20_000;
+    let last_bid = api.feed.burst("BTC/USD", n).await;
+    let received = s.drain(Duration::from_secs(6)).await;
+    let ticks: Vec<&serde_json::Value> = received
+        .iter()
+        .filter(|v| v["event"] == "rates:live" && !v["data"]["BTC_USD"].is_null())
+        .collect();
+    let newest =
+        ticks.last().expect("some rates arrived")["data"]["BTC_USD"]["original"]["sell"].clone();
+    assert_eq!(
+        newest,
+        serde_json::Value::String(last_bid),
+        "the last message is the newest price"
+    );
+    assert!(
+        (ticks.len() as u64) < n / 2,
+        "a slow client must not be replayed a backlog: got {} messages for {n} ticks",
+        ticks.len()
+    );
+    s.close().await;
+    api.finish().await;
+}

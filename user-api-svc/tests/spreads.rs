@@ -1,0 +1,250 @@
+//! Spreads over REST against the real MariaDB and Redis: validation, pricing on the API, the
+//! append-only audit trail.
+
+mod support;
+
+use serde_json::json;
+use support::TestApi;
+
+#[tokio::test]
+async fn rates_work_before_any_admin_action_with_zero_spread() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    api.feed.meta("BTC/USD", "0.1").await;
+    api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
+    support_eventually(&api, "/api/rates/BTC_USD", |b| {
+        b["stale"] == false && b["withSpread"]["buy"] == "97000.2"
+    })
+    .await;
+    let (_, body) = api.get("/api/rates/BTC-USD", None).await;
+    assert_eq!(
+        body["withSpread"],
+        json!({"buy": "97000.2", "sell": "97000.1"})
+    );
+    assert_eq!(body["currentSpread"], json!({"buy": "0", "sell": "0"}));
+    let (code, all) = api.get("/api/rates", None).await;
+    assert_eq!(code, 200);
+    assert_eq!(all["rates"]["BTC_USD"]["original"]["buy"], "97000.2");
+    let (code, body) = api.get("/api/rates/DOGE_USD", None).await;
+    assert_eq!((code, body["code"].as_str()), (404, Some("unknown_pair")));
+    let (code, body) = api.get("/api/rates/ETH_USD", None).await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (503, Some("rate_unavailable"))
+    );
+    api.finish().await;
+}
+
+async fn support_eventually(api: &TestApi, path: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, body) = api.get(path, None).await;
+        if pred(&body) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out on {path}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn admin_sets_lists_deletes_and_audits_spreads() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    api.feed.meta("BTC/USD", "0.1").await;
+    api.feed.meta("ETH/USD", "0.01").await;
+    api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
+    api.feed.rate("ETH/USD", "3000.00", "3000.10").await;
+    let admin = api.admin_token().await;
+
+    let (code, body) = api
+        .put(
+            "/api/spreads/BTC_USD",
+            Some(&admin),
+            json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "launch"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    // 97000.2 × 1.0025 = 97242.7005 → up to 97242.8; 97000.1 × 0.9975 = 96757.59975 → down to 96757.5
+    support_eventually(&api, "/api/rates/BTC_USD", |b| {
+        b["withSpread"]["buy"] == "97242.8"
+    })
+    .await;
+    let (_, btc) = api.get("/api/rates/BTC_USD", None).await;
+    assert_eq!(btc["withSpread"]["sell"], "96757.5");
+    assert_eq!(
+        btc["currentSpread"],
+        json!({"buy": "242.6", "sell": "242.6"})
+    );
+
+    let (code, _) = api
+        .put(
+            "/api/spreads/default",
+            Some(&admin),
+            json!({"kind": "absolute", "buy": "1.5", "sell": "0.5"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (_, eth) = api.get("/api/rates/ETH_USD", None).await;
+    assert_eq!(
+        eth["withSpread"],
+        json!({"buy": "3001.60", "sell": "2999.50"})
+    );
+    assert_eq!(eth["currentSpread"], json!({"buy": "1.5", "sell": "0.5"}));
+
+    let (code, list) = api.get("/api/spreads", Some(&admin)).await;
+    assert_eq!(code, 200);
+    assert_eq!(list["default"]["kind"], "absolute");
+    assert_eq!(list["pairs"]["BTC/USD"]["buy"], "25");
+
+    let r = api
+        .http
+        .delete(format!(
+            "{}/api/spreads/BTC%2FUSD?reason=rollback",
+            api.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    support_eventually(&api, "/api/rates/BTC_USD", |b| {
+        b["withSpread"]["buy"] == "97001.7"
+    })
+    .await;
+    let r = api
+        .http
+        .delete(format!("{}/api/spreads/BTC_USD", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let (code, history) = api.get("/api/spreads/BTC_USD/history", Some(&admin)).await;
+    assert_eq!(code, 200);
+    let entries = history["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["action"], "delete");
+    assert_eq!(entries[0]["reason"], "rollback");
+    assert_eq!(entries[0]["old"]["buy"], "25");
+    assert!(entries[0]["new"].is_null());
+    assert_eq!(entries[1]["action"], "set");
+    assert_eq!(entries[1]["reason"], "launch");
+    assert!(entries[1]["old"].is_null());
+    assert_eq!(entries[1]["actor"]["email"], support::ADMIN_EMAIL);
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn spread_input_is_validated_and_only_admins_may_touch_it() {
+    let api = TestApi::start(|_| {}).await;
+    let admin = api.admin_token().await;
+    let user = api.user_token("u@x.io").await;
+    for (path, body, code, problem) in [
+        (
+            "/api/spreads/BTC_USD",
+            json!({"kind": "bps", "buy": -1, "sell": "1"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "/api/spreads/BTC_USD",
+            json!({"kind": "bps", "buy": "-1", "sell": "1"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "/api/spreads/BTC_USD",
+            json!({"kind": "bps", "buy": "10001", "sell": "1"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "/api/spreads/BTC_USD",
+            json!({"kind": "percent", "buy": "1", "sell": "1"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "/api/spreads/BTC_USD",
+            json!({"kind": "bps", "buy": "1"}),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/spreads/NOPE_USD",
+            json!({"kind": "bps", "buy": "1", "sell": "1"}),
+            404,
+            "unknown_pair",
+        ),
+        (
+            "/api/spreads/not-a-pair-x",
+            json!({"kind": "bps", "buy": "1", "sell": "1"}),
+            400,
+            "invalid_pair",
+        ),
+    ] {
+        let (c, b) = api.put(path, Some(&admin), body.clone()).await;
+        assert_eq!(
+            (c, b["code"].as_str()),
+            (code, Some(problem)),
+            "{path} {body}: {b}"
+        );
+    }
+    let ok = json!({"kind": "bps", "buy": "1", "sell": "1"});
+    assert_eq!(
+        api.put("/api/spreads/BTC_USD", Some(&user), ok.clone())
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        api.put("/api/spreads/BTC_USD", None, ok.clone()).await.0,
+        401
+    );
+    assert_eq!(api.get("/api/spreads", Some(&user)).await.0, 403);
+    assert_eq!(
+        api.get("/api/spreads/BTC_USD/history", Some(&user)).await.0,
+        403
+    );
+    let r = api
+        .http
+        .delete(format!("{}/api/spreads/BTC_USD", api.base))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn the_audit_trail_cannot_be_rewritten_even_with_sql() {
+    let api = TestApi::start(|_| {}).await;
+    let admin = api.admin_token().await;
+    api.put(
+        "/api/spreads/ETH_USD",
+        Some(&admin),
+        json!({"kind": "absolute", "buy": "1", "sell": "1"}),
+    )
+    .await;
+    let pool = sqlx::MySqlPool::connect(&format!("{}/{}", support::mysql_base(), api.db_name))
+        .await
+        .unwrap();
+    let update = sqlx::query("UPDATE spread_audit SET reason = 'nothing happened'")
+        .execute(&pool)
+        .await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM spread_audit").execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM spread_audit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    api.finish().await;
+}

@@ -1,0 +1,445 @@
+//! Test support for user-api-svc: the real MariaDB (a database per test), the real Redis (a key
+//! prefix per test), the service on port 0, a stand-in for exchange-rate-svc that writes the
+//! bus exactly as it does, and real Socket.IO clients (npm socket.io-client, run by Node).
+//! If MariaDB, Redis or Node's client package is missing, tests fail with a message saying so.
+
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::bus::{BusKeys, FeedState, PairState, RateMsg, StatusMsg};
+use common::{Decimal, Pair};
+use fred::prelude::*;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use user_api_svc::{Application, Config as ApiConfig};
+
+pub const ADMIN_EMAIL: &str = "root-admin@rategate.test";
+pub const ADMIN_PASSWORD: &str = "Adm1n-Passphrase-For-Tests";
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn mysql_base() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub async fn redis() -> Client {
+    let client = Builder::from_config(Config::from_url(&redis_url()).unwrap())
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), client.init())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "Redis at {} did not answer: start it (scripts/services.sh)",
+                redis_url()
+            )
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "Redis at {} is not reachable ({e}): start it (scripts/services.sh)",
+                redis_url()
+            )
+        });
+    client
+}
+
+/// Writes the bus the way exchange-rate-svc does: HSET rates:last, then PUBLISH.
+pub struct FakeFeed {
+    pub redis: Client,
+    pub keys: BusKeys,
+    seq: AtomicU64,
+    epoch: String,
+}
+
+impl FakeFeed {
+    pub async fn rate(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
+        let msg = RateMsg {
+            v: 1,
+            source: "kraken".into(),
+            pair: Pair::parse(pair).unwrap(),
+            bid: bid.parse::<Decimal>().unwrap(),
+            ask: ask.parse::<Decimal>().unwrap(),
+            last: None,
+            ts: Utc::now(),
+            received_at: Utc::now(),
+            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+            epoch: self.epoch.clone(),
+        };
+        let json = serde_json::to_string(&msg).unwrap();
+        let () = self
+            .redis
+            .hset(self.keys.rates_last(), (msg.pair.as_str(), json.as_str()))
+            .await
+            .unwrap();
+        let () = self.redis.publish(self.keys.rates(), json).await.unwrap();
+        msg
+    }
+
+    /// Many ticks for one pair as fast as Redis takes them (pipelined); returns the last bid.
+    pub async fn burst(&self, pair: &str, n: u64) -> String {
+        let pipe = self.redis.pipeline();
+        let mut last_bid = String::new();
+        for i in 0..n {
+            let bid = format!("{}.0", 1000 + i);
+            let msg = RateMsg {
+                v: 1,
+                source: "kraken".into(),
+                pair: Pair::parse(pair).unwrap(),
+                bid: bid.parse().unwrap(),
+                ask: format!("{}.5", 1000 + i).parse().unwrap(),
+                last: None,
+                ts: Utc::now(),
+                received_at: Utc::now(),
+                seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+                epoch: self.epoch.clone(),
+            };
+            let json = serde_json::to_string(&msg).unwrap();
+            let () = pipe
+                .hset(self.keys.rates_last(), (pair, json.as_str()))
+                .await
+                .unwrap();
+            let () = pipe.publish(self.keys.rates(), json).await.unwrap();
+            last_bid = bid;
+        }
+        let _: Vec<fred::types::Value> = pipe.all().await.unwrap();
+        last_bid
+    }
+
+    pub async fn status(&self, state: FeedState, pairs: &[&str]) {
+        let msg = StatusMsg {
+            v: 1,
+            source: "kraken".into(),
+            state,
+            since: Utc::now(),
+            pairs: pairs
+                .iter()
+                .map(|p| (Pair::parse(p).unwrap(), PairState::Ok))
+                .collect(),
+            epoch: self.epoch.clone(),
+        };
+        let json = serde_json::to_string(&msg).unwrap();
+        let () = self
+            .redis
+            .set(
+                self.keys.status(),
+                json.as_str(),
+                Some(fred::types::Expiration::EX(5)),
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+        let () = self.redis.publish(self.keys.status(), json).await.unwrap();
+    }
+
+    pub async fn meta(&self, pair: &str, tick: &str) {
+        let m = common::bus::PairMeta::new(
+            Pair::parse(pair).unwrap(),
+            tick.parse().unwrap(),
+            "0.00000001".parse().unwrap(),
+            "0.0001".parse().unwrap(),
+        );
+        let () = self
+            .redis
+            .hset(
+                self.keys.pairs(),
+                (pair, serde_json::to_string(&m).unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Publishes an `online` status every 500 ms until dropped (what a healthy feed does).
+pub struct StatusPump {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for StatusPump {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+pub struct TestApi {
+    pub app: Option<Application>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub feed: Arc<FakeFeed>,
+    pub db_name: String,
+}
+
+impl TestApi {
+    pub async fn start(tweak: impl FnOnce(&mut ApiConfig)) -> TestApi {
+        common::telemetry::init_for_tests();
+        common::tls::install_crypto_provider();
+        let redis = redis().await;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("rg_test_{}", &id[..16]);
+        let keys = BusKeys::new(format!("test:{id}:"));
+        let mut config = ApiConfig::local(SECRET);
+        config.redis_url = redis_url();
+        config.redis_prefix = keys.prefix().to_string();
+        config.database_url = format!("{}/{db_name}", mysql_base());
+        config.http_addr = "127.0.0.1:0".parse().unwrap();
+        config.pairs = Pair::parse_list("BTC/USD,ETH/USD").unwrap();
+        config.admin_email = Some(ADMIN_EMAIL.into());
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+        tweak(&mut config);
+        let app = Application::build(config).await.unwrap_or_else(|e| {
+            panic!("user-api-svc did not start against MariaDB at {} ({e:#}): start it (scripts/services.sh)", mysql_base())
+        });
+        let base = format!("http://{}", app.addr());
+        TestApi {
+            app: Some(app),
+            base,
+            http: reqwest::Client::new(),
+            feed: Arc::new(FakeFeed {
+                redis,
+                keys,
+                seq: AtomicU64::new(0),
+                epoch: format!("test-{id}"),
+            }),
+            db_name,
+        }
+    }
+
+    pub fn app(&self) -> &Application {
+        self.app.as_ref().unwrap()
+    }
+
+    pub fn status_pump(&self, pairs: &[&str]) -> StatusPump {
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let feed = self.feed.clone();
+        let pairs: Vec<String> = pairs.iter().map(|s| s.to_string()).collect();
+        tokio::spawn(async move {
+            loop {
+                let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+                feed.status(FeedState::Online, &refs).await;
+                tokio::select! {
+                    _ = rx.changed() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        });
+        StatusPump { stop }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("http");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, token, Some(body))
+            .await
+    }
+
+    pub async fn register(&self, email: &str) -> Value {
+        let (code, body) = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "password": "correct horse battery staple"}),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+        body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (u16, Value) {
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `email` and returns its access token.
+    pub async fn user_token(&self, email: &str) -> String {
+        self.register(email).await;
+        let (code, body) = self.login(email, "correct horse battery staple").await;
+        assert_eq!(code, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let (code, body) = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(code, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// A real Socket.IO client connected to this service.
+    pub async fn socket(&self, token: Option<&str>) -> Result<SioClient, String> {
+        SioClient::connect(&self.base, token).await
+    }
+
+    pub async fn finish(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        let keys = &self.feed.keys;
+        let _: i64 = self
+            .feed
+            .redis
+            .del(vec![keys.rates_last(), keys.status(), keys.pairs()])
+            .await
+            .unwrap();
+        let pool = sqlx::MySqlPool::connect(&mysql_base()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS `{}`",
+            self.db_name
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// npm socket.io-client, run by Node, driven over stdio.
+pub struct SioClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    next_id: u64,
+}
+
+impl SioClient {
+    pub async fn connect(base: &str, token: Option<&str>) -> Result<SioClient, String> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js");
+        assert!(
+            std::path::Path::new(&format!("{root}/node_modules/socket.io-client")).exists(),
+            "npm socket.io-client is not installed: run `npm ci --prefix tests/js` (scripts/test.sh does)"
+        );
+        let mut cmd = Command::new("node");
+        cmd.arg(format!("{root}/sio-client.mjs")).arg(base);
+        if let Some(t) = token {
+            cmd.arg(t);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node must be installed to run the Socket.IO client");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut client = SioClient {
+            child,
+            stdin,
+            lines,
+            next_id: 0,
+        };
+        let first = client
+            .next(|v| v["type"] == "connect" || v["type"] == "connect_error")
+            .await;
+        if first["type"] == "connect_error" {
+            return Err(first["message"].as_str().unwrap_or("").to_string());
+        }
+        Ok(client)
+    }
+
+    /// The next line matching `pred` (others are skipped); panics after 10 s.
+    pub async fn next(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.lines.recv()).await {
+                Ok(Some(v)) if pred(&v) => return v,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("socket client exited"),
+                Err(_) => panic!("socket client: nothing matching within 10 s"),
+            }
+        }
+    }
+
+    /// The next `rates:live` payload whose entry for `key` satisfies `pred`.
+    pub async fn rate(&mut self, key: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let v = self
+            .next(|v| {
+                v["type"] == "event"
+                    && v["event"] == "rates:live"
+                    && !v["data"][key].is_null()
+                    && pred(&v["data"][key])
+            })
+            .await;
+        v["data"][key].clone()
+    }
+
+    /// Everything received within `window`.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Some(v)) = tokio::time::timeout_at(deadline, self.lines.recv()).await {
+            out.push(v);
+        }
+        out
+    }
+
+    pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let line =
+            json!({"cmd": "emit", "event": event, "data": data, "id": id}).to_string() + "\n";
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.next(|v| v["type"] == "ack" && v["id"] == id).await["data"].clone()
+    }
+
+    /// Freezes the client's event loop for `ms` (it reads nothing meanwhile).
+    pub async fn pause(&mut self, ms: u64) {
+        let line = json!({"cmd": "pause", "ms": ms}).to_string() + "\n";
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stdin.write_all(b"{\"cmd\":\"close\"}\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+    }
+}
