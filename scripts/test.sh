@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
+# The Socket.IO tests drive npm's socket.io-client under Node (versions pinned in package-lock).
+command -v npm >/dev/null || { echo "test.sh: node/npm are required for the Socket.IO tests" >&2; exit 1; }
+npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 # Two cores: one test binary at a time, a few tests in parallel inside it.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 log=$(mktemp)

@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::time::Duration;
 
 use common::bus::{BusKeys, RateMsg, StatusMsg};
@@ -13,32 +12,8 @@ use fred::prelude::*;
 use kraken_mock::{MockConfig, MockKraken};
 use tokio::sync::mpsc;
 
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A connected plain client; panics with a clear message when Redis is not reachable.
-pub async fn redis() -> Client {
-    let client =
-        Builder::from_config(fred::prelude::Config::from_url(&redis_url()).expect("REDIS_URL"))
-            .build()
-            .expect("redis client");
-    tokio::time::timeout(Duration::from_secs(5), client.init())
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "Redis at {} did not answer within 5 s: start it (see README)",
-                redis_url()
-            )
-        })
-        .unwrap_or_else(|e| {
-            panic!(
-                "Redis at {} is not reachable: {e}: start it (see README)",
-                redis_url()
-            )
-        });
-    client
-}
+pub use testkit::services::{redis, redis_url};
+pub use testkit::{eventually, recv_until};
 
 pub struct TestEnv {
     pub mock: MockKraken,
@@ -136,15 +111,7 @@ impl TestEnv {
             app.stop().await;
         }
         self.mock.stop();
-        let _: i64 = self
-            .redis
-            .del(vec![
-                self.keys.rates_last(),
-                self.keys.status(),
-                self.keys.pairs(),
-            ])
-            .await
-            .unwrap();
+        testkit::services::delete_bus_keys(&self.redis, self.keys.prefix()).await;
     }
 }
 
@@ -178,37 +145,4 @@ pub async fn subscribe<T: serde::de::DeserializeOwned + Send + 'static>(
         }
     });
     rx
-}
-
-/// Polls `check` every 50 ms until it holds; panics after 15 s naming `what`.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-/// Receives until a message matches `pred`; panics after 15 s.
-pub async fn recv_until<T, F>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str, mut pred: F) -> T
-where
-    F: FnMut(&T) -> bool,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(m)) if pred(&m) => return m,
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("channel closed waiting for: {what}"),
-            Err(_) => panic!("timed out waiting for: {what}"),
-        }
-    }
 }

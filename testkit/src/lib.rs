@@ -1,0 +1,13 @@
+//! Helpers shared by the test suites (dev-dependency only).
+//!
+//! - [`services`]: connections to the real Redis and MariaDB, failing loudly with a message
+//!   that says how to start them; never a skip.
+//! - [`wait`]: polling and receiving with deadlines, so tests wait for behaviour, not sleeps.
+//! - [`sio`]: a real Socket.IO client (npm `socket.io-client` under Node) driven over stdio.
+
+pub mod services;
+pub mod sio;
+pub mod wait;
+
+pub use sio::SioClient;
+pub use wait::{eventually, recv_until};

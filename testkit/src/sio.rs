@@ -1,0 +1,123 @@
+//! A real Socket.IO client: npm `socket.io-client` run by Node (`tests/js/sio-client.mjs`),
+//! driven over stdio. One process per client; lines in and out are JSON.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// npm socket.io-client, run by Node, driven over stdio.
+pub struct SioClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    next_id: u64,
+}
+
+impl SioClient {
+    pub async fn connect(base: &str, token: Option<&str>) -> Result<SioClient, String> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js");
+        assert!(
+            std::path::Path::new(&format!("{root}/node_modules/socket.io-client")).exists(),
+            "npm socket.io-client is not installed: run `npm ci --prefix tests/js` (scripts/test.sh does)"
+        );
+        let mut cmd = Command::new("node");
+        cmd.arg(format!("{root}/sio-client.mjs")).arg(base);
+        if let Some(t) = token {
+            cmd.arg(t);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node must be installed to run the Socket.IO client");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut client = SioClient {
+            child,
+            stdin,
+            lines,
+            next_id: 0,
+        };
+        let first = client
+            .next(|v| v["type"] == "connect" || v["type"] == "connect_error")
+            .await;
+        if first["type"] == "connect_error" {
+            return Err(first["message"].as_str().unwrap_or("").to_string());
+        }
+        Ok(client)
+    }
+
+    /// The next line matching `pred` (others are skipped); panics after 10 s.
+    pub async fn next(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.lines.recv()).await {
+                Ok(Some(v)) if pred(&v) => return v,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("socket client exited"),
+                Err(_) => panic!("socket client: nothing matching within 10 s"),
+            }
+        }
+    }
+
+    /// The next `rates:live` payload whose entry for `key` satisfies `pred`.
+    pub async fn rate(&mut self, key: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let v = self
+            .next(|v| {
+                v["type"] == "event"
+                    && v["event"] == "rates:live"
+                    && !v["data"][key].is_null()
+                    && pred(&v["data"][key])
+            })
+            .await;
+        v["data"][key].clone()
+    }
+
+    /// Everything received within `window`.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Some(v)) = tokio::time::timeout_at(deadline, self.lines.recv()).await {
+            out.push(v);
+        }
+        out
+    }
+
+    pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let line =
+            json!({"cmd": "emit", "event": event, "data": data, "id": id}).to_string() + "\n";
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.next(|v| v["type"] == "ack" && v["id"] == id).await["data"].clone()
+    }
+
+    /// Freezes the client's event loop for `ms` (it reads nothing meanwhile).
+    pub async fn pause(&mut self, ms: u64) {
+        let line = json!({"cmd": "pause", "ms": ms}).to_string() + "\n";
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stdin.write_all(b"{\"cmd\":\"close\"}\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+    }
+}
