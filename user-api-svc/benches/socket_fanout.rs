@@ -76,15 +76,22 @@ fn ages(text: &str, now: i64, out: &mut Vec<u64>) {
     while let Some(i) = rest.find("\"ts\":\"") {
         rest = &rest[i + 6..];
         let Some(end) = rest.find('"') else { break };
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&rest[..end]) {
+        if let Some(t) = exchange_rate_svc::kraken::wire::parse_timestamp(&rest[..end]) {
             out.push((now - t.timestamp_micros()).max(1) as u64);
         }
         rest = &rest[end..];
     }
 }
 
-async fn client(url: String, stats: Arc<Stats>, shard: usize, stop: tokio::sync::watch::Receiver<bool>) {
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else { return };
+async fn client(
+    url: String,
+    stats: Arc<Stats>,
+    shard: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+        return;
+    };
     let (mut tx, mut rx) = ws.split();
     let mut stop = stop;
     let mut buf = Vec::new();
@@ -127,6 +134,18 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 struct Chain {
     mock: MockKraken,
     feed: exchange_rate_svc::Application,
@@ -143,7 +162,8 @@ async fn start_chain(rate: u64) -> Chain {
     let prefix = format!("bench:{id}:");
     let db = format!("rg_bench_{}", &id[..12]);
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mysql = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let mysql =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let mock = MockKraken::start(MockConfig {
         pairs: PAIRS.iter().map(|s| s.to_string()).collect(),
         rate,
@@ -160,7 +180,11 @@ async fn start_chain(rate: u64) -> Chain {
     cfg.pairs = common::Pair::parse_list(&PAIRS.join(",")).unwrap();
     let feed = exchange_rate_svc::Application::build(cfg).await.unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let api = Command::new(env!("CARGO_BIN_EXE_user-api-svc"))
         .env("REDIS_URL", &redis_url)
         .env("REDIS_PREFIX", &prefix)
@@ -168,7 +192,10 @@ async fn start_chain(rate: u64) -> Chain {
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
         .env("PAIRS", PAIRS.join(","))
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .kill_on_drop(true)
         .spawn()
         .expect("user-api-svc binary");
@@ -176,12 +203,25 @@ async fn start_chain(rate: u64) -> Chain {
     let base = format!("127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..300 {
-        if http.get(format!("http://{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+        if http
+            .get(format!("http://{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Chain { mock, feed, api, api_pid, base, prefix, db }
+    Chain {
+        mock,
+        feed,
+        api,
+        api_pid,
+        base,
+        prefix,
+        db,
+    }
 }
 
 async fn stop_chain(mut c: Chain) {
@@ -189,11 +229,17 @@ async fn stop_chain(mut c: Chain) {
     c.feed.stop().await;
     c.mock.stop();
     if let Ok(pool) = sqlx::MySqlPool::connect(
-        &std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into()),
+        &std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into()),
     )
     .await
     {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{}`", c.db))).execute(&pool).await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS `{}`",
+            c.db
+        )))
+        .execute(&pool)
+        .await;
     }
     let _ = c.prefix;
 }
@@ -219,7 +265,9 @@ async fn connect_clients(
             let before = s2.connected.load(Ordering::Relaxed);
             let task = tokio::spawn(client(url, stats, (offset + i) % SHARDS, stop));
             let t0 = Instant::now();
-            while s2.connected.load(Ordering::Relaxed) == before && t0.elapsed() < Duration::from_secs(5) {
+            while s2.connected.load(Ordering::Relaxed) == before
+                && t0.elapsed() < Duration::from_secs(5)
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             drop(_permit);
@@ -227,18 +275,33 @@ async fn connect_clients(
         });
     }
     let t0 = Instant::now();
-    while stats.connected.load(Ordering::Relaxed) < target && t0.elapsed() < Duration::from_secs(120) {
+    while stats.connected.load(Ordering::Relaxed) < target
+        && t0.elapsed() < Duration::from_secs(120)
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn measure(stats: &Arc<Stats>, secs: u64) -> (Histogram<u64>, f64) {
+/// Measures for `secs`; also returns the CPU share (of one core) used by the server process
+/// and by this process (mock, exchange-rate-svc and the clients).
+async fn measure(
+    stats: &Arc<Stats>,
+    secs: u64,
+    server_pid: u32,
+) -> (Histogram<u64>, f64, f64, f64) {
     stats.reset();
+    let (s0, b0) = (cpu_secs(&server_pid.to_string()), cpu_secs("self"));
     stats.recording.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stats.recording.store(false, Ordering::Relaxed);
+    let (s1, b1) = (cpu_secs(&server_pid.to_string()), cpu_secs("self"));
     let msgs = stats.messages.load(Ordering::Relaxed) as f64 / secs as f64;
-    (stats.merged(), msgs)
+    (
+        stats.merged(),
+        msgs,
+        (s1 - s0) / secs as f64 * 100.0,
+        (b1 - b0) / secs as f64 * 100.0,
+    )
 }
 
 fn ms(us: u64) -> f64 {
@@ -251,7 +314,8 @@ async fn latency(secs: u64) {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     connect_clients(&chain.base, 100, &stats, &stop, 0).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (h, msgs) = measure(&stats, secs).await;
+    let (h, msgs, server_cpu, bench_cpu) = measure(&stats, secs, chain.api_pid).await;
+    println!("    cpu: user-api-svc {server_cpu:.0} %, bench process (mock + feed + clients) {bench_cpu:.0} %");
     println!(
         "(a) latency: 20 pairs, 100 ticks/s, 100 clients, {secs} s: {} samples, {msgs:.0} msgs/s received; \
          p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (target p99 <= 5 ms)",
@@ -273,7 +337,8 @@ async fn fanout(steps: &[usize], secs: u64) {
         have = n;
         let connected = stats.connected.load(Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (h, msgs) = measure(&stats, secs).await;
+        let (h, msgs, server_cpu, bench_cpu) = measure(&stats, secs, chain.api_pid).await;
+        println!("    cpu: user-api-svc {server_cpu:.0} %, bench process (mock + feed + clients) {bench_cpu:.0} %");
         let p99 = ms(h.value_at_quantile(0.99));
         if p99 <= 100.0 {
             best = n;
@@ -312,7 +377,10 @@ async fn memory(n: usize) {
 #[tokio::main]
 async fn main() {
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "all".into());
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let steps: Vec<usize> = std::env::var("BENCH_CLIENTS")
         .unwrap_or_else(|_| "1000,2500,5000,10000".into())
         .split(',')

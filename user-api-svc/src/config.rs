@@ -31,6 +31,8 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
     pub db_max_connections: u32,
+    /// Socket fan-out: immediate below the budget, conflated windows above it.
+    pub fanout: crate::rates::FanoutSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -75,6 +77,7 @@ impl Config {
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
             db_max_connections: 16,
+            fanout: crate::rates::FanoutSettings::default(),
         }
     }
 
@@ -131,6 +134,10 @@ impl Config {
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
             db_max_connections: parse_or("DB_MAX_CONNECTIONS", 16u32)?.max(1),
+            fanout: crate::rates::FanoutSettings {
+                immediate_budget: parse_or("FANOUT_IMMEDIATE_BUDGET", 100_000u64)?,
+                window: millis_or("FANOUT_WINDOW_MS", 50, 5)?,
+            },
         })
     }
 }

@@ -81,7 +81,11 @@ impl Application {
         drop(subscriber.connect());
 
         let bus = BusKeys::new(config.redis_prefix.clone());
-        let hub = Arc::new(rates::RateHub::new(&config.pairs, config.stale_after));
+        let hub = Arc::new(rates::RateHub::new(
+            &config.pairs,
+            config.stale_after,
+            config.fanout,
+        ));
         let state = AppState(Arc::new(Inner {
             keys: auth::tokens::TokenKeys::new(
                 &config.jwt_secret,
@@ -135,7 +139,11 @@ impl Application {
 
         let (layer, io) = SocketIo::builder()
             .with_state(state.clone())
+            // Clients only send pings and small subscribe requests: small read buffers keep an
+            // idle connection cheap. 64 queued packets per socket, then latest-value coalescing.
             .max_buffer_size(64)
+            .ws_read_buffer_size(1024)
+            .max_payload(16 * 1024)
             .build_layer();
         socket::register(&io);
         let _ = state.io.set(io);

@@ -225,3 +225,54 @@ async fn a_slow_client_gets_the_newest_price_not_a_backlog() {
     s.close().await;
     api.finish().await;
 }
+
+#[tokio::test]
+async fn under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values() {
+    let api = TestApi::start(|c| {
+        c.fanout.immediate_budget = 1; // any load counts as heavy
+        c.fanout.window = Duration::from_millis(100);
+    })
+    .await;
+    let _pump = ready(&api).await;
+    let mut s = api.socket(None).await.unwrap();
+    // ~100 ticks/s over two pairs for 3 s; the hub switches to windows after its first
+    // one-second estimate.
+    let feed = api.feed.clone();
+    let producer = tokio::spawn(async move {
+        for i in 0..300 {
+            let pair = if i % 2 == 0 { "BTC/USD" } else { "ETH/USD" };
+            feed.rate(pair, &format!("{}.0", 100 + i), &format!("{}.5", 100 + i))
+                .await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    // Consume (not just wait out) the first 1.5 s, so the measured second starts clean.
+    s.drain(Duration::from_millis(1_500)).await;
+    let window: Vec<serde_json::Value> = s
+        .drain(Duration::from_secs(1))
+        .await
+        .into_iter()
+        .filter(|v| v["event"] == "rates:live")
+        .collect();
+    producer.await.unwrap();
+    assert!(
+        api.app().state().hub.is_batched(),
+        "heavy load switches to windows"
+    );
+    assert!(
+        window.len() <= 15,
+        "about 10 messages per second with 100 ms windows, got {}",
+        window.len()
+    );
+    assert!(
+        window
+            .iter()
+            .any(|v| v["data"].as_object().is_some_and(|m| m.len() == 2)),
+        "a window carries every pair that changed"
+    );
+    // After the last tick, the next window delivers the newest values of both pairs.
+    s.rate("BTC_USD", |r| r["original"]["sell"] == "398.0")
+        .await;
+    s.close().await;
+    api.finish().await;
+}

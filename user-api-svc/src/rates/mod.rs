@@ -10,7 +10,9 @@ pub mod book;
 pub mod bus;
 pub mod fanout;
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,9 +24,34 @@ use serde_json::value::RawValue;
 pub use book::{LiveRate, QuoteBasis, RateBook, SpreadSet, Unquotable};
 use fanout::Fanout;
 
+/// When to stop sending every tick at once and conflate instead.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutSettings {
+    /// Deliveries per second (ticks/s × sockets) up to which every tick is sent at once.
+    pub immediate_budget: u64,
+    /// Above the budget, changed pairs are sent together once per window.
+    pub window: Duration,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        FanoutSettings {
+            immediate_budget: 100_000,
+            window: Duration::from_millis(50),
+        }
+    }
+}
+
 pub struct RateHub {
     book: Mutex<RateBook>,
     pub fanout: Fanout,
+    settings: FanoutSettings,
+    /// Ticks seen since the last rate estimate.
+    ticks: AtomicU64,
+    /// Conflating (batched) rather than sending each tick at once.
+    batched: AtomicBool,
+    /// Pairs changed since the last batch.
+    dirty: Mutex<BTreeSet<Pair>>,
 }
 
 /// `{"BTC_USD": {...}, ...}` as one pre-serialized JSON value.
@@ -37,11 +64,20 @@ fn payload<'a>(rates: impl IntoIterator<Item = (String, &'a LiveRate)>) -> Optio
 }
 
 impl RateHub {
-    pub fn new(configured: &[Pair], stale_after: Duration) -> RateHub {
+    pub fn new(configured: &[Pair], stale_after: Duration, settings: FanoutSettings) -> RateHub {
         RateHub {
             book: Mutex::new(RateBook::new(configured, stale_after)),
             fanout: Fanout::default(),
+            settings,
+            ticks: AtomicU64::new(0),
+            batched: AtomicBool::new(false),
+            dirty: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Whether ticks are currently conflated into windows.
+    pub fn is_batched(&self) -> bool {
+        self.batched.load(Ordering::Relaxed)
     }
 
     pub fn book(&self) -> MutexGuard<'_, RateBook> {
@@ -52,9 +88,19 @@ impl RateHub {
     pub fn on_rate(&self, msg: RateMsg) {
         let now = Instant::now();
         let pair = msg.pair.clone();
+        self.ticks.fetch_add(1, Ordering::Relaxed);
         let body = {
             let mut book = self.book();
             if !book.apply_rate(msg) {
+                return;
+            }
+            if self.is_batched() {
+                // Conflating: the next window sends this pair's value as of then.
+                drop(book);
+                self.dirty
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pair);
                 return;
             }
             let Some(live) = book.live(&pair, now) else {
@@ -107,14 +153,58 @@ impl RateHub {
         self.flush();
     }
 
-    /// Sends backed-up sockets their pending pairs' current values.
+    /// Sends backed-up sockets their pending pairs' current values. Sockets with the same
+    /// pending set (the common case in a batch) share one serialized payload.
     pub fn flush(&self) {
         let book = self.book();
         let now = Instant::now();
+        let cache: RefCell<HashMap<BTreeSet<Pair>, Option<Box<RawValue>>>> =
+            RefCell::new(HashMap::new());
         self.fanout.flush(|pending| {
+            if let Some(hit) = cache.borrow().get(pending) {
+                return hit.clone();
+            }
             let rates = book.snapshot(Some(pending), now);
-            payload(rates.iter().map(|(k, v)| (k.clone(), v)))
+            let body = payload(rates.iter().map(|(k, v)| (k.clone(), v)));
+            cache.borrow_mut().insert(pending.clone(), body.clone());
+            body
         });
+    }
+
+    /// Sends the pairs changed during the last window (batched mode).
+    fn send_batch(&self) {
+        let dirty: Vec<Pair> =
+            std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .collect();
+        self.push(&dirty);
+    }
+
+    /// Re-decides between immediate and batched delivery from the last second's tick rate.
+    fn adapt(&self, elapsed: Duration) {
+        let ticks = self.ticks.swap(0, Ordering::Relaxed);
+        let per_sec = ticks as f64 / elapsed.as_secs_f64().max(0.001);
+        let load = per_sec * self.fanout.len() as f64;
+        let budget = self.settings.immediate_budget as f64;
+        let was = self.is_batched();
+        // Hysteresis: switch back only well below the budget.
+        let now = if was {
+            load > budget * 0.7
+        } else {
+            load > budget
+        };
+        if now != was {
+            self.batched.store(now, Ordering::Relaxed);
+            tracing::info!(
+                deliveries_per_sec = load as u64,
+                batched = now,
+                "socket fan-out mode changed"
+            );
+            if !now {
+                self.send_batch();
+            }
+        }
+        metrics::gauge!("rategate_fanout_batched").set(if now { 1.0 } else { 0.0 });
     }
 
     /// The snapshot a socket gets on connect or subscribe.
@@ -123,17 +213,31 @@ impl RateHub {
         payload(rates.iter().map(|(k, v)| (k.clone(), v)))
     }
 
-    /// Flushes backed-up sockets and re-checks staleness until shutdown.
+    /// Sends batches (or flushes backed-up sockets), re-checks staleness and adapts the
+    /// delivery mode, until shutdown.
     pub async fn run_housekeeping(&self, shutdown: Shutdown) {
-        let mut flush = tokio::time::interval(Duration::from_millis(50));
+        let mut flush = tokio::time::interval(self.settings.window);
         let mut stale = tokio::time::interval(Duration::from_millis(250));
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        stale.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut adapt = tokio::time::interval(Duration::from_secs(1));
+        for i in [&mut flush, &mut stale, &mut adapt] {
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        let mut last_adapt = Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.wait() => break,
-                _ = flush.tick() => self.flush(),
+                _ = flush.tick() => {
+                    if self.is_batched() {
+                        self.send_batch();
+                    } else {
+                        self.flush();
+                    }
+                }
                 _ = stale.tick() => self.check_staleness(),
+                _ = adapt.tick() => {
+                    self.adapt(last_adapt.elapsed());
+                    last_adapt = Instant::now();
+                }
             }
         }
     }
