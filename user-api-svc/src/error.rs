@@ -54,6 +54,30 @@ pub enum ApiError {
     /// 503 `rate_unavailable`: no rate for the pair yet.
     #[error("no rate available yet for {0}")]
     RateUnavailable(String),
+    /// 503 `rates_stale`: no fresh, quotable rate (stale, feed not online, or unpriceable).
+    #[error("{0}")]
+    RatesStale(String),
+    /// 404 `quote_not_found`: no such quote, or not yours.
+    #[error("no such quote")]
+    QuoteNotFound,
+    /// 410 `quote_expired`.
+    #[error("the quote has expired; ask for a new one")]
+    QuoteExpired,
+    /// 409 `quote_used`: the quote was already executed.
+    #[error("the quote was already used")]
+    QuoteUsed,
+    /// 422 `insufficient_funds`.
+    #[error("insufficient {0} balance")]
+    InsufficientFunds(String),
+    /// 400 `idempotency_key_required`.
+    #[error("an Idempotency-Key header (1-255 visible characters) is required")]
+    IdempotencyKeyRequired,
+    /// 422 `idempotency_key_reused`: the key was used with another request body.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    /// 409 `request_in_progress`: the same key's request is still executing.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    RequestInProgress,
     /// 503 `unavailable`: a dependency (database, Redis) is down.
     #[error("service temporarily unavailable")]
     Unavailable,
@@ -116,6 +140,34 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            RatesStale(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rates_stale",
+                "Rates stale",
+            ),
+            QuoteNotFound => (StatusCode::NOT_FOUND, "quote_not_found", "Quote not found"),
+            QuoteExpired => (StatusCode::GONE, "quote_expired", "Quote expired"),
+            QuoteUsed => (StatusCode::CONFLICT, "quote_used", "Quote already used"),
+            InsufficientFunds(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_funds",
+                "Insufficient funds",
+            ),
+            IdempotencyKeyRequired => (
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_required",
+                "Idempotency key required",
+            ),
+            IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+            ),
+            RequestInProgress => (
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "Request in progress",
+            ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -151,12 +203,10 @@ pub struct Problem {
     pub detail: String,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and problem+json body, e.g. to store as an idempotent response.
+    pub fn problem(&self) -> (StatusCode, String) {
         let (status, code, title) = self.parts();
-        if let ApiError::Internal(e) = &self {
-            tracing::error!(error.cause_chain = ?e, "internal error");
-        }
         let body = Problem {
             kind: format!("https://rategate.dev/problems/{code}"),
             title: title.into(),
@@ -164,10 +214,20 @@ impl IntoResponse for ApiError {
             code: code.into(),
             detail: self.to_string(),
         };
+        (status, serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error.cause_chain = ?e, "internal error");
+        }
+        let (status, body) = self.problem();
         let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
-            serde_json::to_string(&body).unwrap_or_default(),
+            body,
         )
             .into_response();
         if let ApiError::TooManyAttempts(secs) = self {

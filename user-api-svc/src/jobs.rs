@@ -1,6 +1,6 @@
 //! Scheduled jobs (tokio-cron-scheduler, DESIGN §9), each with metrics for its last run and
-//! outcome: `purge` (every minute) removes expired refresh tokens and idle throttle keys.
-//! (Quotes and idempotency records join it with the orders.)
+//! outcome: `purge` (every minute) removes expired refresh tokens, idle throttle keys, quotes
+//! that expired unused more than an hour ago, and idempotency records older than 24 h.
 
 use chrono::Utc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
@@ -17,10 +17,25 @@ fn record(job: &'static str, ok: bool) {
 /// One purge pass; returns how many refresh tokens went.
 pub async fn purge(state: &AppState) -> Option<u64> {
     state.throttle.shrink();
-    match state.store.purge_expired_refresh_tokens(Utc::now()).await {
-        Ok(n) => {
+    let now = Utc::now();
+    let money = state
+        .store
+        .purge_money(
+            now - chrono::Duration::hours(1),
+            now - chrono::Duration::hours(24),
+        )
+        .await;
+    if let Ok((quotes, keys)) = money {
+        tracing::debug!(quotes, keys, "purged old quotes and idempotency records");
+    }
+    match state.store.purge_expired_refresh_tokens(now).await {
+        Ok(n) if money.is_ok() => {
             record("purge", true);
             Some(n)
+        }
+        Ok(_) => {
+            record("purge", false);
+            None
         }
         Err(e) => {
             tracing::warn!(error = %e, "purge failed");

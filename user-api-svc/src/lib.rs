@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod money;
 pub mod pricing;
 pub mod rates;
 pub mod socket;
@@ -103,6 +104,7 @@ impl Application {
             bus: bus.clone(),
             node_id: uuid::Uuid::new_v4().to_string(),
             io: std::sync::OnceLock::new(),
+            precision: money::AssetPrecision::default(),
             config,
         }));
         state

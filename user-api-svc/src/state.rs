@@ -26,6 +26,8 @@ pub struct Inner {
     pub node_id: String,
     /// The Socket.IO server, set once it is built (it needs the state first).
     pub io: std::sync::OnceLock<socketioxide::SocketIo>,
+    /// Decimal places per asset for totals and balances.
+    pub precision: crate::money::AssetPrecision,
 }
 
 #[derive(Clone)]

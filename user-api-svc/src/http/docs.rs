@@ -8,6 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::handlers as auth;
 use crate::http::rates;
+use crate::money::handlers as money;
 use crate::spreads::handlers as spreads;
 
 struct BearerAuth;
@@ -36,9 +37,12 @@ impl Modify for BearerAuth {
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
         rates::all, rates::one,
         spreads::list, spreads::put, spreads::delete, spreads::history,
+        money::create_quote, money::create_order, money::list_orders, money::get_order, money::balances,
+        money::deposit, money::revenue, money::users,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "rates"), (name = "spreads", description = "admin only"))
+    tags((name = "auth"), (name = "rates"), (name = "trading"), (name = "spreads", description = "admin only"),
+         (name = "admin"))
 )]
 pub struct ApiDoc;
 

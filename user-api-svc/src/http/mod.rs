@@ -15,6 +15,7 @@ use axum::Router;
 
 use crate::auth::handlers as auth;
 use crate::error::ApiError;
+use crate::money::handlers as money;
 use crate::spreads::handlers as spreads;
 use crate::state::AppState;
 
@@ -34,6 +35,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/spreads/{pair}", put(spreads::put))
         .route("/api/spreads/{pair}", delete(spreads::delete))
         .route("/api/spreads/{pair}/history", get(spreads::history))
+        .route("/api/quotes", post(money::create_quote))
+        .route(
+            "/api/orders",
+            post(money::create_order).get(money::list_orders),
+        )
+        .route("/api/orders/{id}", get(money::get_order))
+        .route("/api/balances", get(money::balances))
+        .route("/api/admin/deposits", post(money::deposit))
+        .route("/api/admin/revenue", get(money::revenue))
+        .route("/api/admin/users", get(money::users))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -5,12 +5,15 @@
 //! transaction inside the store.
 
 pub mod mysql;
+mod mysql_money;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::money::Side;
 use crate::pricing::Spread;
+use common::Decimal;
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -116,6 +119,91 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A firm quote to store.
+#[derive(Debug, Clone)]
+pub struct NewQuote {
+    pub id: String,
+    pub user_id: u64,
+    pub pair: String,
+    pub side: Side,
+    pub amount: Decimal,
+    pub price: Decimal,
+    pub total: Decimal,
+    pub raw_bid: Decimal,
+    pub raw_ask: Decimal,
+    pub spread: Spread,
+    pub revenue: Decimal,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A filled order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Order {
+    pub id: String,
+    pub quote_id: String,
+    #[serde(skip)]
+    pub user_id: u64,
+    pub pair: String,
+    pub side: Side,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub price: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub total: Decimal,
+    #[serde(skip)]
+    pub revenue: Decimal,
+    /// Always `filled`: an order either executes in full at the quoted price or not at all.
+    pub status: String,
+    #[serde(with = "common::time::micros")]
+    #[schema(value_type = String)]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub asset: String,
+    pub available: Decimal,
+}
+
+/// What an `Idempotency-Key` already has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemBegin {
+    /// New: go ahead (the key is now in flight).
+    Started,
+    /// Done before with the same request: answer this again.
+    Replay { status: u16, body: String },
+    /// Used before with another request.
+    Mismatch,
+    /// The same request is being executed right now.
+    InFlight,
+}
+
+/// How executing a quote ended. Only `Filled` changed anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderOutcome {
+    Filled {
+        order: Order,
+        balances: Vec<Balance>,
+    },
+    QuoteNotFound,
+    QuoteUsed,
+    QuoteExpired,
+    InsufficientFunds {
+        asset: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevenueRow {
+    pub pair: String,
+    pub amount: Decimal,
+    pub orders: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
@@ -161,4 +249,57 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Spread>>;
     /// Newest first.
     async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>>;
+
+    async fn users(&self, limit: u32) -> StoreResult<Vec<User>>;
+    async fn insert_quote(&self, quote: &NewQuote) -> StoreResult<()>;
+    async fn begin_idempotency(
+        &self,
+        user_id: u64,
+        key: &str,
+        hash: &[u8; 32],
+    ) -> StoreResult<IdemBegin>;
+    /// Records the final answer for a key whose request did not fill an order.
+    async fn finish_idempotency(
+        &self,
+        user_id: u64,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()>;
+    /// Forgets an in-flight key (the request failed for a reason worth retrying).
+    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()>;
+    /// Executes a quote: balances, ledger, quote consumption, order and the idempotency
+    /// record (the order's JSON as its 201 body) in one transaction, retried on deadlock.
+    async fn execute_order(
+        &self,
+        user_id: u64,
+        quote_id: &str,
+        idem_key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<OrderOutcome>;
+    /// Credits `amount` of `asset` to a user from the external account; returns the ledger
+    /// transaction id and the new balance.
+    async fn deposit(
+        &self,
+        user_id: u64,
+        asset: &str,
+        amount: Decimal,
+    ) -> StoreResult<(u64, Decimal)>;
+    async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>>;
+    /// Newest first, strictly before `before` (created_at, id) when given.
+    async fn orders(
+        &self,
+        user_id: u64,
+        limit: u32,
+        before: Option<(DateTime<Utc>, String)>,
+    ) -> StoreResult<Vec<Order>>;
+    async fn order(&self, user_id: u64, id: &str) -> StoreResult<Option<Order>>;
+    async fn revenue(&self) -> StoreResult<Vec<RevenueRow>>;
+    /// Deletes unconsumed quotes expired before `quotes_before` and idempotency records older
+    /// than `keys_before`; returns both counts.
+    async fn purge_money(
+        &self,
+        quotes_before: DateTime<Utc>,
+        keys_before: DateTime<Utc>,
+    ) -> StoreResult<(u64, u64)>;
 }

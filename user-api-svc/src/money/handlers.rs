@@ -1,0 +1,507 @@
+//! `/api/quotes`, `/api/orders`, `/api/balances`, and the admin money endpoints.
+
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use common::{Decimal, Pair};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{quote_numbers, validate_amount, Side};
+use crate::auth::{normalize_email, AdminUser, AuthUser};
+use crate::error::{ApiError, ApiJson, Problem};
+use crate::pricing::PricingError;
+use crate::rates::Unquotable;
+use crate::state::AppState;
+use crate::store::{Balance, IdemBegin, NewQuote, Order, OrderOutcome, StoreError};
+
+fn user_id(claims: &crate::auth::Claims) -> Result<u64, ApiError> {
+    claims.user_id().ok_or(ApiError::Unauthorized)
+}
+
+fn decimal_field(name: &str, v: &serde_json::Value) -> Result<Decimal, ApiError> {
+    match v {
+        serde_json::Value::String(s) => common::decimal::parse_plain(s).map_err(|_| {
+            ApiError::Validation(format!("{name} must be a decimal string such as \"0.5\""))
+        }),
+        _ => Err(ApiError::Validation(format!(
+            "{name} must be a decimal string such as \"0.5\""
+        ))),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct QuoteRequest {
+    /// `BTC/USD`, `BTC_USD` or `btc-usd`.
+    pub pair: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// In the base asset, as a decimal string.
+    #[schema(value_type = String, example = "0.01")]
+    pub amount: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpreadApplied {
+    pub kind: crate::pricing::SpreadKind,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub buy: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub sell: Decimal,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuoteView {
+    pub id: String,
+    pub pair: String,
+    pub side: Side,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    /// Per unit of the base asset, in the quote asset.
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub price: Decimal,
+    /// What you pay (buy) or receive (sell), in the quote asset.
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub total: Decimal,
+    /// The quote asset.
+    pub total_asset: String,
+    #[serde(with = "common::time::micros")]
+    #[schema(value_type = String)]
+    pub expires_at: DateTime<Utc>,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub raw_bid: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub raw_ask: Decimal,
+    pub spread: SpreadApplied,
+}
+
+/// A firm quote: executable at exactly this price until `expires_at`.
+#[utoipa::path(post, path = "/api/quotes", tag = "trading", security(("bearer" = [])), request_body = QuoteRequest,
+    responses((status = 201, body = QuoteView), (status = 400, body = Problem), (status = 422, body = Problem),
+              (status = 503, body = Problem)))]
+pub async fn create_quote(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    ApiJson(body): ApiJson<QuoteRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let uid = user_id(&claims)?;
+    let pair = Pair::parse(&body.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
+    let side = Side::parse(&body.side)
+        .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
+    let amount = decimal_field("amount", &body.amount)?;
+    let basis = {
+        let book = state.hub.book();
+        if !book.is_known(&pair) {
+            return Err(ApiError::UnknownPair(pair.to_string()));
+        }
+        book.quote_basis(&pair, Instant::now())
+            .map_err(|u| match u {
+                Unquotable::NoRate => ApiError::RatesStale(format!("no rate for {pair} yet")),
+                Unquotable::Stale => ApiError::RatesStale(format!(
+                    "the rate for {pair} is stale or the feed is not online"
+                )),
+                Unquotable::Pricing(_) => {
+                    ApiError::RatesStale(format!("{pair} cannot be priced right now"))
+                }
+            })?
+    };
+    validate_amount(amount, &basis.meta).map_err(|e| ApiError::Validation(e.to_string()))?;
+    let unit = state.precision.unit(pair.quote());
+    let numbers = quote_numbers(
+        side,
+        amount,
+        &basis.priced,
+        basis.raw.bid,
+        basis.raw.ask,
+        unit,
+    )
+    .map_err(|e| match e {
+        PricingError::NonPositive => {
+            ApiError::Validation("the amount is too small to be worth anything".into())
+        }
+        other => ApiError::Validation(other.to_string()),
+    })?;
+    let quote = NewQuote {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: uid,
+        pair: pair.to_string(),
+        side,
+        amount,
+        price: numbers.price,
+        total: numbers.total,
+        raw_bid: basis.raw.bid,
+        raw_ask: basis.raw.ask,
+        spread: basis.spread,
+        revenue: numbers.revenue,
+        expires_at: Utc::now() + state.config.quote_ttl,
+    };
+    state.store.insert_quote(&quote).await?;
+    metrics::counter!("rategate_quotes_total", "side" => side.as_str()).increment(1);
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(QuoteView {
+            id: quote.id,
+            pair: quote.pair,
+            side,
+            amount: amount.normalize(),
+            price: numbers.price,
+            total: numbers.total,
+            total_asset: pair.quote().to_string(),
+            expires_at: quote.expires_at,
+            raw_bid: basis.raw.bid,
+            raw_ask: basis.raw.ask,
+            spread: SpreadApplied {
+                kind: basis.spread.kind,
+                buy: basis.spread.buy,
+                sell: basis.spread.sell,
+            },
+        }),
+    ))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct OrderRequest {
+    pub quote_id: String,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or(ApiError::IdempotencyKeyRequired)?;
+    Ok(key.to_string())
+}
+
+fn stored_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Execute a quote at exactly its price. `Idempotency-Key` is required: the same key and body
+/// return the first response; the same key with another body is refused.
+#[utoipa::path(post, path = "/api/orders", tag = "trading", security(("bearer" = [])), request_body = OrderRequest,
+    params(("Idempotency-Key" = String, Header, description = "unique per intended order")),
+    responses((status = 201, body = Order), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 410, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn create_order(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<OrderRequest>,
+) -> Result<Response, ApiError> {
+    let uid = user_id(&claims)?;
+    let key = idempotency_key(&headers)?;
+    let hash: [u8; 32] = Sha256::digest(body.quote_id.as_bytes()).into();
+    match state.store.begin_idempotency(uid, &key, &hash).await? {
+        IdemBegin::Started => {}
+        IdemBegin::Replay { status, body } => return Ok(stored_response(status, body)),
+        IdemBegin::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+        IdemBegin::InFlight => return Err(ApiError::RequestInProgress),
+    }
+    let outcome = state
+        .store
+        .execute_order(uid, &body.quote_id, &key, Utc::now())
+        .await;
+    let refusal = match outcome {
+        Ok(OrderOutcome::Filled { order, balances }) => {
+            metrics::counter!("rategate_orders_total", "side" => order.side.as_str()).increment(1);
+            notify_fill(&state, uid, &order, &balances).await;
+            return Ok(stored_response(
+                201,
+                serde_json::to_string(&order).unwrap_or_default(),
+            ));
+        }
+        Ok(OrderOutcome::QuoteNotFound) => ApiError::QuoteNotFound,
+        Ok(OrderOutcome::QuoteUsed) => ApiError::QuoteUsed,
+        Ok(OrderOutcome::QuoteExpired) => ApiError::QuoteExpired,
+        Ok(OrderOutcome::InsufficientFunds { asset }) => ApiError::InsufficientFunds(asset),
+        Err(e) => {
+            // Nothing was committed: let the client retry with the same key.
+            let _ = state.store.abandon_idempotency(uid, &key).await;
+            return Err(match e {
+                StoreError::Conflict => ApiError::QuoteUsed,
+                other => other.into(),
+            });
+        }
+    };
+    let (status, problem) = refusal.problem();
+    state
+        .store
+        .finish_idempotency(uid, &key, status.as_u16(), &problem)
+        .await?;
+    Err(refusal)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BalanceView {
+    pub asset: String,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String, example = "1000.00")]
+    pub available: Decimal,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Balances {
+    pub balances: Vec<BalanceView>,
+}
+
+fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<BalanceView> {
+    balances
+        .iter()
+        .map(|b| BalanceView {
+            asset: b.asset.clone(),
+            available: state.precision.show(&b.asset, b.available),
+        })
+        .collect()
+}
+
+/// Tells every open tab of the user (Socket.IO room `user:{id}`).
+async fn notify_fill(state: &AppState, uid: u64, order: &Order, balances: &[Balance]) {
+    let Some(io) = state.io() else { return };
+    let room = crate::socket::user_room(uid);
+    if let Err(e) = io.to(room.clone()).emit("order:filled", order).await {
+        tracing::warn!(error = %e, "order:filled not delivered");
+    }
+    let body = Balances {
+        balances: balance_views(state, balances),
+    };
+    if let Err(e) = io.to(room).emit("balance:updated", &body).await {
+        tracing::warn!(error = %e, "balance:updated not delivered");
+    }
+}
+
+/// Your balances.
+#[utoipa::path(get, path = "/api/balances", tag = "trading", security(("bearer" = [])), responses((status = 200, body = Balances)))]
+pub async fn balances(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<ApiJson<Balances>, ApiError> {
+    let b = state.store.balances(user_id(&claims)?).await?;
+    Ok(ApiJson(Balances {
+        balances: balance_views(&state, &b),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct OrdersQuery {
+    /// Page size (default 50, at most 200).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Your orders, newest first, paginated with a cursor.
+#[utoipa::path(get, path = "/api/orders", tag = "trading", security(("bearer" = [])), params(OrdersQuery),
+    responses((status = 200, body = OrderPage), (status = 422, body = Problem)))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Query(q): Query<OrdersQuery>,
+) -> Result<ApiJson<OrderPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let before = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let bad = || ApiError::Validation("cursor is not one this API gave out".into());
+            let (micros, id) = c.split_once('_').ok_or_else(bad)?;
+            let at = micros
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::from_timestamp_micros)
+                .ok_or_else(bad)?;
+            Some((at, id.to_string()))
+        }
+    };
+    let orders = state.store.orders(user_id(&claims)?, limit, before).await?;
+    let next_cursor = (orders.len() == limit as usize)
+        .then(|| {
+            orders
+                .last()
+                .map(|o| format!("{}_{}", o.created_at.timestamp_micros(), o.id))
+        })
+        .flatten();
+    Ok(ApiJson(OrderPage {
+        orders,
+        next_cursor,
+    }))
+}
+
+/// One of your orders.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "trading", security(("bearer" = [])),
+    responses((status = 200, body = Order), (status = 404, body = Problem)))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Order>, ApiError> {
+    state
+        .store
+        .order(user_id(&claims)?, &id)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::NotFound("no such order".into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DepositRequest {
+    pub email: String,
+    /// Asset code, e.g. `USD`.
+    pub asset: String,
+    #[schema(value_type = String, example = "1000.00")]
+    pub amount: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepositView {
+    pub transaction_id: u64,
+    pub email: String,
+    pub asset: String,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub balance: Decimal,
+}
+
+/// Fund a user's account (admin), through the ledger (external → user).
+#[utoipa::path(post, path = "/api/admin/deposits", tag = "admin", security(("bearer" = [])), request_body = DepositRequest,
+    responses((status = 201, body = DepositView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn deposit(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<DepositRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = normalize_email(&body.email)?;
+    let asset = body.asset.trim().to_ascii_uppercase();
+    if asset.is_empty() || asset.len() > 16 || !asset.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::Validation(
+            "asset must be a code such as USD".into(),
+        ));
+    }
+    let amount = decimal_field("amount", &body.amount)?;
+    if amount <= Decimal::ZERO || amount > super::MAX_AMOUNT * Decimal::from(1000) {
+        return Err(ApiError::Validation(
+            "amount must be positive and reasonable".into(),
+        ));
+    }
+    if amount.scale() > state.precision.places(&asset) {
+        return Err(ApiError::Validation(format!(
+            "{asset} has {} decimal places at most",
+            state.precision.places(&asset)
+        )));
+    }
+    let user = state
+        .store
+        .credentials(&email)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no account with that email".into()))?
+        .user;
+    let (tx, balance) = state.store.deposit(user.id, &asset, amount).await?;
+    tracing::info!(admin = %admin.0.email, user = user.id, %asset, %amount, tx, "deposit");
+    if let Ok(all) = state.store.balances(user.id).await {
+        if let Some(io) = state.io() {
+            let body = Balances {
+                balances: balance_views(&state, &all),
+            };
+            let _ = io
+                .to(crate::socket::user_room(user.id))
+                .emit("balance:updated", &body)
+                .await;
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(DepositView {
+            transaction_id: tx,
+            email,
+            balance: state.precision.show(&asset, balance),
+            amount,
+            asset,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevenueView {
+    pub pair: String,
+    /// The quote asset the revenue is in.
+    pub asset: String,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    pub orders: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revenue {
+    pub revenue: Vec<RevenueView>,
+}
+
+/// Spread earned per pair (admin): what users paid above the raw ask or received below the raw
+/// bid, times the amount, rounding included.
+#[utoipa::path(get, path = "/api/admin/revenue", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Revenue)))]
+pub async fn revenue(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<ApiJson<Revenue>, ApiError> {
+    let rows = state.store.revenue().await?;
+    Ok(ApiJson(Revenue {
+        revenue: rows
+            .into_iter()
+            .map(|r| {
+                let asset = Pair::parse(&r.pair)
+                    .map(|p| p.quote().to_string())
+                    .unwrap_or_default();
+                RevenueView {
+                    pair: r.pair,
+                    asset,
+                    amount: r.amount,
+                    orders: r.orders,
+                }
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<crate::auth::handlers::UserView>,
+}
+
+/// Accounts (admin).
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), responses((status = 200, body = UserList)))]
+pub async fn users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<ApiJson<UserList>, ApiError> {
+    let users = state.store.users(1000).await?;
+    Ok(ApiJson(UserList {
+        users: users.iter().map(Into::into).collect(),
+    }))
+}

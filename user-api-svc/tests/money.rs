@@ -1,0 +1,424 @@
+//! Quotes, orders and the ledger against the real MariaDB: exact prices, nothing moving on a
+//! refusal, idempotency, and concurrency that can neither overdraw nor double-spend. After
+//! every test the ledger invariants are checked in SQL.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::TestApi;
+
+/// Every ledger transaction sums to zero per asset; every balance equals its entries.
+async fn assert_ledger_invariants(api: &TestApi) {
+    let pool = sqlx::MySqlPool::connect(&format!("{}/{}", support::mysql_base(), api.db_name))
+        .await
+        .unwrap();
+    let unbalanced: Vec<(u64, String)> = sqlx::query_as(
+        "SELECT tx_id, asset FROM ledger_entries GROUP BY tx_id, asset HAVING SUM(amount) <> 0",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        unbalanced.is_empty(),
+        "unbalanced ledger transactions: {unbalanced:?}"
+    );
+    let drift: Vec<(u64, String)> = sqlx::query_as(
+        "SELECT b.user_id, b.asset FROM balances b
+         LEFT JOIN ledger_entries e ON e.account = CONCAT('user:', b.user_id) AND e.asset = b.asset
+         GROUP BY b.user_id, b.asset, b.available
+         HAVING b.available <> COALESCE(SUM(e.amount), 0)",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        drift.is_empty(),
+        "balances that differ from their ledger entries: {drift:?}"
+    );
+    let negative: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM balances WHERE available < 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(negative.0, 0);
+}
+
+async fn trading_ready(api: &TestApi) -> support::StatusPump {
+    let pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    api.feed.meta("BTC/USD", "0.1").await;
+    api.feed.meta("ETH/USD", "0.01").await;
+    api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
+    for _ in 0..100 {
+        let (_, r) = api.get("/api/rates/BTC_USD", None).await;
+        if r["stale"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pump
+}
+
+async fn deposit(api: &TestApi, admin: &str, email: &str, asset: &str, amount: &str) {
+    let (code, body) = api
+        .post(
+            "/api/admin/deposits",
+            Some(admin),
+            json!({"email": email, "asset": asset, "amount": amount}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+}
+
+async fn quote(api: &TestApi, token: &str, side: &str, amount: &str) -> Value {
+    let (code, q) = api
+        .post(
+            "/api/quotes",
+            Some(token),
+            json!({"pair": "BTC/USD", "side": side, "amount": amount}),
+        )
+        .await;
+    assert_eq!(code, 201, "{q}");
+    q
+}
+
+async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, Value) {
+    let r = api
+        .http
+        .post(format!("{}/api/orders", api.base))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&json!({"quote_id": quote_id}))
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn balance(api: &TestApi, token: &str, asset: &str) -> String {
+    let (_, b) = api.get("/api/balances", Some(token)).await;
+    b["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["asset"] == asset)
+        .map(|x| x["available"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| "0".into())
+}
+
+#[tokio::test]
+async fn a_trader_buys_and_sells_at_exactly_the_quoted_price() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    api.put(
+        "/api/spreads/BTC_USD",
+        Some(&admin),
+        json!({"kind": "bps", "buy": "25", "sell": "25"}),
+    )
+    .await;
+    let trader = api.user_token("trader@x.io").await;
+    let mut socket = api.socket(Some(&trader)).await.unwrap();
+    deposit(&api, &admin, "trader@x.io", "USD", "1000.00").await;
+    assert_eq!(balance(&api, &trader, "USD").await, "1000.00");
+
+    // 97000.2 × 1.0025 = 97242.7005 → 97242.8; 0.001 × 97242.8 = 97.2428 → the user pays 97.25
+    let q = quote(&api, &trader, "buy", "0.001").await;
+    assert_eq!(
+        (q["price"].as_str(), q["total"].as_str()),
+        (Some("97242.8"), Some("97.25"))
+    );
+    assert_eq!(q["raw_ask"], "97000.2");
+    let (code, filled) = order(&api, &trader, "k-1", q["id"].as_str().unwrap()).await;
+    assert_eq!(code, 201, "{filled}");
+    assert_eq!(filled["price"], "97242.8");
+    assert_eq!(filled["total"], "97.25");
+    assert_eq!(filled["status"], "filled");
+    assert_eq!(balance(&api, &trader, "USD").await, "902.75");
+    assert_eq!(balance(&api, &trader, "BTC").await, "0.00100000");
+    let event = socket.next(|v| v["event"] == "order:filled").await;
+    assert_eq!(event["data"]["id"], filled["id"]);
+    socket
+        .next(|v| {
+            v["event"] == "balance:updated"
+                && v["data"]["balances"]
+                    .as_array()
+                    .is_some_and(|b| b.len() == 2)
+        })
+        .await;
+
+    // The price moves; the quote does not.
+    api.feed.rate("BTC/USD", "99000.0", "99000.1").await;
+    // 97000.1... no: sell at the new bid 99000.0 × 0.9975 = 98752.5 (down to tick)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = quote(&api, &trader, "sell", "0.0005").await;
+    assert_eq!(s["price"], "98752.5");
+    // 0.0005 × 98752.5 = 49.37625 → the user receives 49.37
+    assert_eq!(s["total"], "49.37");
+    let (code, _) = order(&api, &trader, "k-2", s["id"].as_str().unwrap()).await;
+    assert_eq!(code, 201);
+    assert_eq!(balance(&api, &trader, "USD").await, "952.12");
+    assert_eq!(balance(&api, &trader, "BTC").await, "0.00050000");
+
+    let (_, orders) = api.get("/api/orders", Some(&trader)).await;
+    assert_eq!(orders["orders"].as_array().unwrap().len(), 2);
+    let (code, one) = api
+        .get(
+            &format!("/api/orders/{}", filled["id"].as_str().unwrap()),
+            Some(&trader),
+        )
+        .await;
+    assert_eq!((code, one["total"].as_str()), (200, Some("97.25")));
+
+    // Revenue: buy 97.25 − 0.001 × 97000.2 = 0.2498; sell 0.0005 × 99000.0 − 49.37 = 0.13
+    let (_, rev) = api.get("/api/admin/revenue", Some(&admin)).await;
+    assert_eq!(rev["revenue"][0]["pair"], "BTC/USD");
+    assert_eq!(rev["revenue"][0]["asset"], "USD");
+    assert_eq!(rev["revenue"][0]["amount"], "0.3798");
+    assert_eq!(rev["revenue"][0]["orders"], 2);
+    let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 2);
+    assert_eq!(api.get("/api/admin/revenue", Some(&trader)).await.0, 403);
+    socket.close().await;
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn refused_orders_move_nothing_and_replay_the_same_answer() {
+    let api = TestApi::start(|c| c.quote_ttl = Duration::from_millis(300)).await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let alice = api.user_token("alice@x.io").await;
+    let mallory = api.user_token("mallory@x.io").await;
+    deposit(&api, &admin, "alice@x.io", "USD", "150.00").await;
+
+    // Someone else's quote: 404, as if it did not exist.
+    let q = quote(&api, &alice, "buy", "0.001").await;
+    let qid = q["id"].as_str().unwrap();
+    let (code, body) = order(&api, &mallory, "m-1", qid).await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (404, Some("quote_not_found"))
+    );
+
+    // Used once, then refused.
+    assert_eq!(order(&api, &alice, "a-1", qid).await.0, 201);
+    let (code, body) = order(&api, &alice, "a-2", qid).await;
+    assert_eq!((code, body["code"].as_str()), (409, Some("quote_used")));
+    let after_first = balance(&api, &alice, "USD").await;
+
+    // Insufficient funds: refused, nothing moved, and the same key answers the same again.
+    let q2 = quote(&api, &alice, "buy", "0.001").await;
+    let (code, body) = order(&api, &alice, "a-3", q2["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (422, Some("insufficient_funds"))
+    );
+    assert_eq!(
+        order(&api, &alice, "a-3", q2["id"].as_str().unwrap()).await,
+        (code, body)
+    );
+    assert_eq!(balance(&api, &alice, "USD").await, after_first);
+
+    // Expired.
+    let q3 = quote(&api, &alice, "sell", "0.0001").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (code, body) = order(&api, &alice, "a-4", q3["id"].as_str().unwrap()).await;
+    assert_eq!((code, body["code"].as_str()), (410, Some("quote_expired")));
+    assert_eq!(balance(&api, &alice, "BTC").await, "0.00100000");
+
+    // Idempotency: same key + same body = the first response; another body = 422.
+    let (code, first) = order(&api, &alice, "a-1", qid).await;
+    assert_eq!(code, 201, "a replay returns the original 201: {first}");
+    let (code, body) = order(&api, &alice, "a-1", q2["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    let r = api
+        .http
+        .post(format!("{}/api/orders", api.base))
+        .bearer_auth(&alice)
+        .json(&json!({"quote_id": qid}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the key is required");
+
+    let (_, orders) = api.get("/api/orders", Some(&alice)).await;
+    assert_eq!(
+        orders["orders"].as_array().unwrap().len(),
+        1,
+        "exactly one order moved money"
+    );
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn quotes_are_refused_on_stale_rates_and_bad_amounts() {
+    let api = TestApi::start(|_| {}).await;
+    let trader = api.user_token("q@x.io").await;
+    api.feed.meta("BTC/USD", "0.1").await;
+    api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
+    // No status heard: stale.
+    let (code, body) = api
+        .post(
+            "/api/quotes",
+            Some(&trader),
+            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"}),
+        )
+        .await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (503, Some("rates_stale")),
+        "{body}"
+    );
+    let _pump = trading_ready(&api).await;
+    for (req, code, problem) in [
+        (
+            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.000000001"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"pair": "BTC/USD", "side": "buy", "amount": "0"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"pair": "BTC/USD", "side": "buy", "amount": 0.01}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"pair": "BTC/USD", "side": "hold", "amount": "0.01"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"pair": "DOGE/USD", "side": "buy", "amount": "1"}),
+            404,
+            "unknown_pair",
+        ),
+    ] {
+        let (c, b) = api.post("/api/quotes", Some(&trader), req.clone()).await;
+        assert_eq!((c, b["code"].as_str()), (code, Some(problem)), "{req}: {b}");
+    }
+    assert_eq!(
+        api.post(
+            "/api/quotes",
+            None,
+            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"})
+        )
+        .await
+        .0,
+        401
+    );
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_orders_never_overdraw_one_balance() {
+    let api = TestApi::start(|c| c.db_max_connections = 32).await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let trader = api.user_token("whale@x.io").await;
+    // Each 0.001 BTC costs 97.01 USD (97000.2 × 0.001 = 97.0002 → 97.01); fund 50 of them.
+    deposit(&api, &admin, "whale@x.io", "USD", "4850.50").await;
+    let mut quotes = Vec::new();
+    for _ in 0..200 {
+        quotes.push(
+            quote(&api, &trader, "buy", "0.001").await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut tasks = Vec::new();
+    for (i, qid) in quotes.into_iter().enumerate() {
+        let (http, base, token) = (api.http.clone(), api.base.clone(), trader.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{base}/api/orders"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("c-{i}"))
+                .json(&json!({"quote_id": qid}))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }));
+    }
+    let mut codes = std::collections::HashMap::new();
+    for t in tasks {
+        *codes.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        codes.get(&201),
+        Some(&50),
+        "exactly the funded 50 fill: {codes:?}"
+    );
+    assert_eq!(
+        codes.get(&422),
+        Some(&150),
+        "the rest are refused for funds: {codes:?}"
+    );
+    assert_eq!(balance(&api, &trader, "USD").await, "0.00");
+    assert_eq!(balance(&api, &trader, "BTC").await, "0.05000000");
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn one_idempotency_key_fired_fifty_times_makes_one_order() {
+    let api = TestApi::start(|c| c.db_max_connections = 32).await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let trader = api.user_token("dup@x.io").await;
+    deposit(&api, &admin, "dup@x.io", "USD", "1000.00").await;
+    let qid = quote(&api, &trader, "buy", "0.001").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (http, base, token, qid) = (
+            api.http.clone(),
+            api.base.clone(),
+            trader.clone(),
+            qid.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{base}/api/orders"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", "same-key")
+                .json(&json!({"quote_id": qid}))
+                .send()
+                .await
+                .unwrap();
+            let code = r.status().as_u16();
+            (code, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (code, body) = t.await.unwrap();
+        match code {
+            201 => {
+                ids.insert(body["id"].as_str().unwrap().to_string());
+            }
+            409 => assert_eq!(body["code"], "request_in_progress"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every 201 is the same order");
+    let (_, orders) = api.get("/api/orders", Some(&trader)).await;
+    assert_eq!(orders["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(balance(&api, &trader, "USD").await, "902.99");
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
