@@ -3,11 +3,14 @@
 //! - [`services`]: connections to the real Redis and MariaDB, failing loudly with a message
 //!   that says how to start them; never a skip.
 //! - [`wait`]: polling and receiving with deadlines, so tests wait for behaviour, not sleeps.
+//! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
 //! - [`sio`]: a real Socket.IO client (npm `socket.io-client` under Node) driven over stdio.
 
+pub mod proxy;
 pub mod services;
 pub mod sio;
 pub mod wait;
 
+pub use proxy::TcpProxy;
 pub use sio::SioClient;
 pub use wait::{eventually, recv_until};

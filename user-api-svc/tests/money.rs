@@ -422,3 +422,118 @@ async fn one_idempotency_key_fired_fifty_times_makes_one_order() {
     assert_ledger_invariants(&api).await;
     api.finish().await;
 }
+
+#[tokio::test]
+async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
+    let target: std::net::SocketAddr = "127.0.0.1:3306".parse().unwrap();
+    let proxy = testkit::TcpProxy::start(target).await;
+    let via = proxy.addr().to_string();
+    let api =
+        TestApi::start(|c| c.database_url = c.database_url.replace("127.0.0.1:3306", &via)).await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let trader = api.user_token("unlucky@x.io").await;
+    deposit(&api, &admin, "unlucky@x.io", "USD", "1000.00").await;
+    let qid = quote(&api, &trader, "buy", "0.001").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The database disappears in the middle of the order's transaction: after the debit,
+    // credit and ledger lines were sent, just as the order row is about to be written.
+    proxy.cut_on(b"INSERT INTO orders");
+    let (code, body) = order(&api, &trader, "k-1", &qid).await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    assert!(
+        body.to_string().len() < 400 && !body.to_string().contains("sql"),
+        "nothing internal leaks: {body}"
+    );
+
+    proxy.restore();
+    testkit::eventually("the pool reconnects", || async {
+        api.get("/api/balances", Some(&trader)).await.0 == 200
+    })
+    .await;
+    assert_eq!(
+        balance(&api, &trader, "USD").await,
+        "1000.00",
+        "the debit was rolled back"
+    );
+    assert_eq!(balance(&api, &trader, "BTC").await, "0", "no credit either");
+    let (_, orders) = api.get("/api/orders", Some(&trader)).await;
+    assert!(orders["orders"].as_array().unwrap().is_empty());
+    // The key of the request that died stays in flight until it is stale (30 s)...
+    let (code, body) = order(&api, &trader, "k-1", &qid).await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (409, Some("request_in_progress"))
+    );
+    // ...and the quote was not consumed: it still executes, once.
+    assert_eq!(order(&api, &trader, "k-2", &qid).await.0, 201);
+    assert_eq!(balance(&api, &trader, "USD").await, "902.99");
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn orders_page_newest_first_and_old_quotes_are_purged() {
+    let api = TestApi::start(|_| {}).await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let trader = api.user_token("pager@x.io").await;
+    deposit(&api, &admin, "pager@x.io", "USD", "1000.00").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let q = quote(&api, &trader, "buy", "0.0001").await;
+        let (_, o) = order(&api, &trader, &format!("p-{i}"), q["id"].as_str().unwrap()).await;
+        ids.push(o["id"].as_str().unwrap().to_string());
+    }
+    let (_, page1) = api.get("/api/orders?limit=2", Some(&trader)).await;
+    let cursor = page1["next_cursor"].as_str().unwrap().to_string();
+    let (_, page2) = api
+        .get(
+            &format!("/api/orders?limit=2&cursor={cursor}"),
+            Some(&trader),
+        )
+        .await;
+    let (_, page3) = api
+        .get(
+            &format!(
+                "/api/orders?limit=2&cursor={}",
+                page2["next_cursor"].as_str().unwrap()
+            ),
+            Some(&trader),
+        )
+        .await;
+    let seen: Vec<String> = [&page1, &page2, &page3]
+        .iter()
+        .flat_map(|p| {
+            p["orders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    assert!(page3["next_cursor"].is_null());
+    assert_eq!(
+        api.get("/api/orders?cursor=garbage", Some(&trader)).await.0,
+        422
+    );
+
+    // An unused quote expired long ago is purged; executed ones are kept with their orders.
+    quote(&api, &trader, "buy", "0.0001").await;
+    let store = api.app().state().store.clone();
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let (quotes, keys) = store.purge_money(later, later).await.unwrap();
+    assert_eq!((quotes, keys), (1, 5));
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}

@@ -19,6 +19,8 @@ use super::*;
 use crate::money::{self, Side};
 
 const RETRIES: u32 = 5;
+/// An in-flight idempotency key older than this belongs to a request that died.
+pub const STALE_IN_FLIGHT_SECS: u32 = 30;
 
 fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
@@ -213,6 +215,21 @@ impl MySqlStore {
         }
         let state: String = row.try_get("state").map_err(classify)?;
         if state != "done" {
+            // A request that died with the database (its clean-up could not run either) leaves
+            // its key in flight; after STALE_IN_FLIGHT the key may be taken over.
+            let taken = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE idempotency_keys SET created_at = CURRENT_TIMESTAMP(6)
+                 WHERE user_id = ? AND idem_key = ? AND state = 'in_flight'
+                   AND created_at < CURRENT_TIMESTAMP(6) - INTERVAL {STALE_IN_FLIGHT_SECS} SECOND"
+            )))
+            .bind(user_id)
+            .bind(key)
+            .execute(self.pool())
+            .await
+            .map_err(classify)?;
+            if taken.rows_affected() == 1 {
+                return Ok(IdemBegin::Started);
+            }
             return Ok(IdemBegin::InFlight);
         }
         let status: Option<u16> = row.try_get("response_status").map_err(classify)?;
