@@ -1,88 +1,140 @@
 //! The whole chain, every part real except Kraken: kraken-mock (a real WebSocket) →
-//! exchange-rate-svc → the real Redis → user-api-svc (with the real MariaDB) → a real Socket.IO
-//! client (npm socket.io-client). The client must receive the spread-adjusted Kraken price,
-//! exact to the tick.
-
-use std::time::Duration;
+//! exchange-rate-svc → the real Redis → user-api-svc (with the real MariaDB) → real clients
+//! (HTTP, and npm socket.io-client for Socket.IO).
 
 use kraken_mock::{MockConfig, MockKraken};
-use serde_json::json;
+use serde_json::{json, Value};
 use testkit::{eventually, SioClient};
 
 const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456";
 const ADMIN: (&str, &str) = ("e2e-admin@rategate.test", "E2e-Admin-Passphrase-42");
 
+struct Chain {
+    mock: MockKraken,
+    feed: exchange_rate_svc::Application,
+    api: user_api_svc::Application,
+    base: String,
+    http: reqwest::Client,
+    prefix: String,
+    db: String,
+}
+
+impl Chain {
+    async fn start() -> Chain {
+        common::telemetry::init_for_tests();
+        common::tls::install_crypto_provider();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("e2e:{id}:");
+        let db = testkit::services::unique_db_name(&id);
+        let pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
+        let mock = MockKraken::start(MockConfig {
+            pairs: vec!["BTC/USD".into(), "ETH/USD".into()],
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+
+        let mut feed_cfg = exchange_rate_svc::Config::local();
+        feed_cfg.redis_url = testkit::services::redis_url();
+        feed_cfg.redis_prefix = prefix.clone();
+        feed_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
+        feed_cfg.kraken_ws_url = mock.ws_url();
+        feed_cfg.kraken_rest_url = mock.rest_url();
+        feed_cfg.pairs = pairs.clone();
+        let feed = exchange_rate_svc::Application::build(feed_cfg)
+            .await
+            .unwrap();
+
+        let mut api_cfg = user_api_svc::Config::local(SECRET);
+        api_cfg.redis_url = testkit::services::redis_url();
+        api_cfg.redis_prefix = prefix.clone();
+        api_cfg.database_url = format!("{}/{db}", testkit::services::mysql_base());
+        api_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
+        api_cfg.pairs = pairs;
+        api_cfg.admin_email = Some(ADMIN.0.into());
+        api_cfg.admin_password = Some(ADMIN.1.into());
+        let api = user_api_svc::Application::build(api_cfg).await.unwrap();
+        let base = format!("http://{}", api.addr());
+        let chain = Chain {
+            mock,
+            feed,
+            api,
+            base,
+            http: reqwest::Client::new(),
+            prefix,
+            db,
+        };
+        eventually("the chain is live (feed online, status heard)", || async {
+            chain
+                .http
+                .get(format!("{}/ready", chain.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        chain
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, email: &str, password: &str) -> String {
+        let (code, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn stop(self) {
+        self.api.stop().await;
+        self.feed.stop().await;
+        self.mock.stop();
+        let redis = testkit::services::redis().await;
+        testkit::services::delete_bus_keys(&redis, &self.prefix).await;
+        testkit::services::drop_database(&self.db).await;
+    }
+}
+
 #[tokio::test]
 async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick() {
-    common::telemetry::init_for_tests();
-    common::tls::install_crypto_provider();
-    let redis = testkit::services::redis().await;
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("e2e:{id}:");
-    let db = testkit::services::unique_db_name(&id);
+    let chain = Chain::start().await;
+    let admin = chain.login(ADMIN.0, ADMIN.1).await;
+    let (code, _) = chain
+        .call(
+            reqwest::Method::PUT,
+            "/api/spreads/BTC_USD",
+            Some(&admin),
+            Some(json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "e2e"})),
+        )
+        .await;
+    assert_eq!(code, 200);
 
-    let mock = MockKraken::start(MockConfig {
-        pairs: vec!["BTC/USD".into(), "ETH/USD".into()],
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-
-    let mut feed_cfg = exchange_rate_svc::Config::local();
-    feed_cfg.redis_url = testkit::services::redis_url();
-    feed_cfg.redis_prefix = prefix.clone();
-    feed_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
-    feed_cfg.kraken_ws_url = mock.ws_url();
-    feed_cfg.kraken_rest_url = mock.rest_url();
-    feed_cfg.pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
-    let feed = exchange_rate_svc::Application::build(feed_cfg)
-        .await
-        .unwrap();
-
-    let mut api_cfg = user_api_svc::Config::local(SECRET);
-    api_cfg.redis_url = testkit::services::redis_url();
-    api_cfg.redis_prefix = prefix.clone();
-    api_cfg.database_url = format!("{}/{db}", testkit::services::mysql_base());
-    api_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
-    api_cfg.pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
-    api_cfg.admin_email = Some(ADMIN.0.into());
-    api_cfg.admin_password = Some(ADMIN.1.into());
-    let api = user_api_svc::Application::build(api_cfg).await.unwrap();
-    let base = format!("http://{}", api.addr());
-    let http = reqwest::Client::new();
-
-    // The admin sets 25 bps on BTC/USD.
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"email": ADMIN.0, "password": ADMIN.1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = login["access_token"].as_str().unwrap();
-    let r = http
-        .put(format!("{base}/api/spreads/BTC_USD"))
-        .bearer_auth(admin)
-        .json(&json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "e2e"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-
-    // Wait until the whole chain is live (feed online, status heard by user-api-svc).
-    eventually("user-api-svc ready", || async {
-        http.get(format!("{base}/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-
-    let mut socket = SioClient::connect(&base, None).await.unwrap();
+    let mut socket = SioClient::connect(&chain.base, None).await.unwrap();
     // Kraken's engine sends these exact numbers.
-    mock.push_ticker("BTC/USD", "97000.1", "97000.2");
+    chain.mock.push_ticker("BTC/USD", "97000.1", "97000.2");
     let rate = socket
         .rate("BTC_USD", |r| r["original"]["sell"] == "97000.1")
         .await;
@@ -104,25 +156,106 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick() {
     assert_eq!(rate["source"], "kraken");
 
     // The same price over HTTP.
-    let one: serde_json::Value = http
-        .get(format!("{base}/api/rates/BTC-USD"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, one) = chain
+        .call(reqwest::Method::GET, "/api/rates/BTC-USD", None, None)
+        .await;
     assert_eq!(one["withSpread"], rate["withSpread"]);
 
     // Kraken goes into maintenance: the client sees the rate turn stale.
-    mock.set_system("maintenance");
+    chain.mock.set_system("maintenance");
     socket.rate("BTC_USD", |r| r["stale"] == true).await;
-
     socket.close().await;
-    api.stop().await;
-    feed.stop().await;
-    mock.stop();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    testkit::services::delete_bus_keys(&redis, &prefix).await;
-    testkit::services::drop_database(&db).await;
+    chain.stop().await;
+}
+
+#[tokio::test]
+async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price() {
+    use reqwest::Method;
+    let chain = Chain::start().await;
+    let admin = chain.login(ADMIN.0, ADMIN.1).await;
+    chain
+        .call(
+            Method::PUT,
+            "/api/spreads/default",
+            Some(&admin),
+            Some(json!({"kind": "bps", "buy": "10", "sell": "10"})),
+        )
+        .await;
+    chain.mock.push_ticker("ETH/USD", "3000.00", "3000.10");
+    eventually("ETH rate", || async {
+        chain
+            .call(Method::GET, "/api/rates/ETH_USD", None, None)
+            .await
+            .1["original"]["sell"]
+            == "3000.00"
+    })
+    .await;
+
+    // Register (asking to be admin is ignored), get funded, quote, trade.
+    let (code, me) = chain
+        .call(Method::POST, "/api/auth/register", None,
+              Some(json!({"email": "journey@x.io", "password": "correct horse battery staple", "role": "admin"})))
+        .await;
+    assert_eq!((code, me["role"].as_str()), (201, Some("user")));
+    let trader = chain
+        .login("journey@x.io", "correct horse battery staple")
+        .await;
+    let (code, _) = chain
+        .call(
+            Method::POST,
+            "/api/admin/deposits",
+            Some(&admin),
+            Some(json!({"email": "journey@x.io", "asset": "USD", "amount": "10000.00"})),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, quote) = chain
+        .call(
+            Method::POST,
+            "/api/quotes",
+            Some(&trader),
+            Some(json!({"pair": "ETH/USD", "side": "buy", "amount": "1.5"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{quote}");
+    // 3000.10 × 1.001 = 3003.1001 → up to 3003.11; 1.5 × 3003.11 = 4504.665 → pays 4504.67
+    assert_eq!(
+        (quote["price"].as_str(), quote["total"].as_str()),
+        (Some("3003.11"), Some("4504.67"))
+    );
+
+    // The market moves before the order: the quoted price still holds.
+    chain.mock.push_ticker("ETH/USD", "3100.00", "3100.10");
+    let r = chain
+        .http
+        .post(format!("{}/api/orders", chain.base))
+        .bearer_auth(&trader)
+        .header("Idempotency-Key", "journey-1")
+        .json(&json!({"quote_id": quote["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.unwrap();
+    assert_eq!(
+        (order["price"].as_str(), order["total"].as_str()),
+        (Some("3003.11"), Some("4504.67"))
+    );
+
+    let (_, balances) = chain
+        .call(Method::GET, "/api/balances", Some(&trader), None)
+        .await;
+    assert_eq!(
+        balances["balances"],
+        json!([{"asset": "ETH", "available": "1.50000000"}, {"asset": "USD", "available": "5495.33"}])
+    );
+    // Spread earned: 4504.67 − 1.5 × 3000.10 = 4.52
+    let (_, revenue) = chain
+        .call(Method::GET, "/api/admin/revenue", Some(&admin), None)
+        .await;
+    assert_eq!(
+        revenue["revenue"],
+        json!([{"pair": "ETH/USD", "asset": "USD", "amount": "4.52", "orders": 1}])
+    );
+    chain.stop().await;
 }
