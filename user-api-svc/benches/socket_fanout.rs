@@ -22,15 +22,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use kraken_mock::{MockConfig, MockKraken};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
-const PAIRS: &[&str] = &[
-    "BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "LTC/USD", "USDT/USD",
-    "ALGO/USD", "DOT/USD", "LINK/USD", "AVAX/USD", "ATOM/USD", "XLM/USD", "UNI/USD", "BCH/USD",
-    "ETC/USD", "FIL/USD", "AAVE/USD", "NEAR/USD",
-];
+mod support;
+
+use support::{cpu_secs, PAIRS};
+
 const SHARDS: usize = 64;
 
 struct Stats {
@@ -134,61 +132,27 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_secs(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
 struct Chain {
-    mock: MockKraken,
-    feed: exchange_rate_svc::Application,
+    upstream: support::Upstream,
     api: Child,
     api_pid: u32,
     base: String,
-    prefix: String,
-    db: String,
 }
 
 async fn start_chain(rate: u64) -> Chain {
-    common::tls::install_crypto_provider();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("bench:{id}:");
-    let db = format!("rg_bench_{}", &id[..12]);
-    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mysql =
-        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-    let mock = MockKraken::start(MockConfig {
-        pairs: PAIRS.iter().map(|s| s.to_string()).collect(),
-        rate,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let mut cfg = exchange_rate_svc::Config::local();
-    cfg.redis_url = redis_url.clone();
-    cfg.redis_prefix = prefix.clone();
-    cfg.http_addr = "127.0.0.1:0".parse().unwrap();
-    cfg.kraken_ws_url = mock.ws_url();
-    cfg.kraken_rest_url = mock.rest_url();
-    cfg.pairs = common::Pair::parse_list(&PAIRS.join(",")).unwrap();
-    let feed = exchange_rate_svc::Application::build(cfg).await.unwrap();
-
+    let upstream = support::upstream(rate).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let api = Command::new(env!("CARGO_BIN_EXE_user-api-svc"))
-        .env("REDIS_URL", &redis_url)
-        .env("REDIS_PREFIX", &prefix)
-        .env("DATABASE_URL", format!("{mysql}/{db}"))
+        .env("REDIS_URL", support::redis_url())
+        .env("REDIS_PREFIX", &upstream.prefix)
+        .env(
+            "DATABASE_URL",
+            format!("{}/{}", support::mysql_base(), upstream.db),
+        )
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
         .env("PAIRS", PAIRS.join(","))
@@ -214,34 +178,16 @@ async fn start_chain(rate: u64) -> Chain {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Chain {
-        mock,
-        feed,
+        upstream,
         api,
         api_pid,
         base,
-        prefix,
-        db,
     }
 }
 
 async fn stop_chain(mut c: Chain) {
     let _ = c.api.kill().await;
-    c.feed.stop().await;
-    c.mock.stop();
-    if let Ok(pool) = sqlx::MySqlPool::connect(
-        &std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into()),
-    )
-    .await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS `{}`",
-            c.db
-        )))
-        .execute(&pool)
-        .await;
-    }
-    let _ = c.prefix;
+    c.upstream.stop().await;
 }
 
 /// Connects `n` more clients (200 handshakes at a time) and waits until they have joined.

@@ -115,17 +115,17 @@ async fn ledger(
         .execute(&mut **tx)
         .await?
         .last_insert_id();
-    for (account, asset, amount) in entries {
-        sqlx::query(
-            "INSERT INTO ledger_entries (tx_id, account, asset, amount) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(account)
-        .bind(*asset)
-        .bind(*amount)
-        .execute(&mut **tx)
-        .await?;
-    }
+    // One multi-row insert: one round trip for all lines.
+    let mut insert = sqlx::QueryBuilder::<MySql>::new(
+        "INSERT INTO ledger_entries (tx_id, account, asset, amount) ",
+    );
+    insert.push_values(entries, |mut row, (account, asset, amount)| {
+        row.push_bind(id)
+            .push_bind(account.as_str())
+            .push_bind(*asset)
+            .push_bind(*amount);
+    });
+    insert.build().execute(&mut **tx).await?;
     Ok(id)
 }
 
