@@ -46,6 +46,14 @@ impl Shutdown {
     }
 }
 
+/// Triggers `shutdown` on the first Ctrl-C or SIGTERM (spawns a task).
+pub fn trigger_on_signal(shutdown: Shutdown) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.trigger();
+    });
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn wait_for_signal() {
     let ctrl_c = async {

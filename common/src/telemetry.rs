@@ -1,7 +1,27 @@
-//! Tracing, set up once per process from `RUST_LOG` (default `info`).
-//! `LOG_FORMAT=json` switches to one JSON object per line for log shippers.
+//! Tracing, set up once per process from `RUST_LOG` (default `info`), and the process-wide
+//! Prometheus recorder behind every `/metrics` (names start with `rategate_`).
+//! `LOG_FORMAT=json` switches logs to one JSON object per line for log shippers.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{fmt, EnvFilter};
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once (tests build many apps in one process) and returns its handle;
+/// `None` when another recorder was installed first (e.g. by an embedding program).
+pub fn prometheus() -> Option<PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .clone()
+}
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(default_filter: &str) {

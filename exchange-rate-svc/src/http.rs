@@ -114,7 +114,7 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics() -> Response {
-    match crate::telemetry::metrics_handle() {
+    match common::telemetry::prometheus() {
         Some(h) => (
             [(
                 axum::http::header::CONTENT_TYPE,

@@ -25,7 +25,6 @@ pub mod kraken;
 pub mod metadata;
 pub mod publisher;
 pub mod sim;
-pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -55,7 +54,7 @@ impl Application {
     /// Builds and starts everything; returns once the HTTP listener is bound.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         common::tls::install_crypto_provider();
-        let _ = telemetry::metrics_handle();
+        let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
 
         let redis = publisher::redis_client(&config.redis_url, config.redis_command_timeout)

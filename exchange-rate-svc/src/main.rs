@@ -13,10 +13,6 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let stop = app.shutdown_handle();
-    tokio::spawn(async move {
-        common::shutdown::wait_for_signal().await;
-        stop.trigger();
-    });
+    common::shutdown::trigger_on_signal(app.shutdown_handle());
     app.run_until_stopped().await;
 }

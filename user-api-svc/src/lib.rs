@@ -65,7 +65,7 @@ impl Application {
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Application> {
         common::tls::install_crypto_provider();
-        let _ = http::ops::metrics_handle();
+        let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             auth::ensure_admin(store.as_ref(), email, password).await?;

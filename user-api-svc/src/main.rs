@@ -35,11 +35,7 @@ async fn serve() {
             std::process::exit(1);
         }
     };
-    let stop = app.shutdown_handle();
-    tokio::spawn(async move {
-        common::shutdown::wait_for_signal().await;
-        stop.trigger();
-    });
+    common::shutdown::trigger_on_signal(app.shutdown_handle());
     app.run_until_stopped().await;
 }
 

@@ -1,6 +1,5 @@
 //! `/health` (alive), `/ready` (database, Redis and a fresh, online feed), `/metrics`.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::State;
@@ -8,18 +7,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fred::prelude::ClientLike;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// The process-wide Prometheus recorder (installed once; tests build many apps per process).
-pub fn metrics_handle() -> Option<PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
-        .clone()
-}
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
@@ -46,7 +35,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics() -> Response {
-    match metrics_handle() {
+    match common::telemetry::prometheus() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
             h.render(),

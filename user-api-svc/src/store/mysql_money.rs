@@ -19,6 +19,8 @@ use super::*;
 use crate::money::{self, Side};
 
 const RETRIES: u32 = 5;
+const ORDER_COLUMNS: &str =
+    "SELECT id, quote_id, user_id, pair, side, amount, price, total, revenue, status, created_at";
 /// An in-flight idempotency key older than this belongs to a request that died.
 pub const STALE_IN_FLIGHT_SECS: u32 = 30;
 
@@ -463,42 +465,30 @@ impl MySqlStore {
         limit: u32,
         before: Option<(DateTime<Utc>, String)>,
     ) -> StoreResult<Vec<Order>> {
-        let base = "SELECT id, quote_id, user_id, pair, side, amount, price, total, revenue, status, created_at FROM orders";
-        let rows = match before {
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{base} WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?"
-                )))
-                .bind(user_id)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await
-            }
-            Some((at, id)) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{base} WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
-                 ORDER BY created_at DESC, id DESC LIMIT ?"
-                )))
-                .bind(user_id)
-                .bind(at)
-                .bind(at)
-                .bind(id)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await
-            }
+        let mut q = sqlx::QueryBuilder::<MySql>::new(format!(
+            "{ORDER_COLUMNS} FROM orders WHERE user_id = "
+        ));
+        q.push_bind(user_id);
+        if let Some((at, id)) = before {
+            q.push(" AND (created_at < ").push_bind(at);
+            q.push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
         }
-        .map_err(classify)?;
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        let rows = q.build().fetch_all(self.pool()).await.map_err(classify)?;
         rows.iter()
             .map(|r| order_from(r).map_err(classify))
             .collect()
     }
 
     pub(crate) async fn money_order(&self, user_id: u64, id: &str) -> StoreResult<Option<Order>> {
-        let row = sqlx::query(
-            "SELECT id, quote_id, user_id, pair, side, amount, price, total, revenue, status, created_at
-             FROM orders WHERE id = ? AND user_id = ?",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?"
+        )))
         .bind(id)
         .bind(user_id)
         .fetch_optional(self.pool())

@@ -32,8 +32,9 @@ pub struct FakeFeed {
 }
 
 impl FakeFeed {
-    pub async fn rate(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
-        let msg = RateMsg {
+    /// The next bus message for `pair` (seq increments, this feed's epoch).
+    fn msg(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
+        RateMsg {
             v: 1,
             source: "kraken".into(),
             pair: Pair::parse(pair).unwrap(),
@@ -44,7 +45,11 @@ impl FakeFeed {
             received_at: Utc::now(),
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
             epoch: self.epoch.clone(),
-        };
+        }
+    }
+
+    pub async fn rate(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
+        let msg = self.msg(pair, bid, ask);
         let json = serde_json::to_string(&msg).unwrap();
         let () = self
             .redis
@@ -61,18 +66,7 @@ impl FakeFeed {
         let mut last_bid = String::new();
         for i in 0..n {
             let bid = format!("{}.0", 1000 + i);
-            let msg = RateMsg {
-                v: 1,
-                source: "kraken".into(),
-                pair: Pair::parse(pair).unwrap(),
-                bid: bid.parse().unwrap(),
-                ask: format!("{}.5", 1000 + i).parse().unwrap(),
-                last: None,
-                ts: Utc::now(),
-                received_at: Utc::now(),
-                seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
-                epoch: self.epoch.clone(),
-            };
+            let msg = self.msg(pair, &bid, &format!("{}.5", 1000 + i));
             let json = serde_json::to_string(&msg).unwrap();
             let () = pipe
                 .hset(self.keys.rates_last(), (pair, json.as_str()))
