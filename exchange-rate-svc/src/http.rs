@@ -5,6 +5,7 @@
 //!   URL-encoded `BTC/USD`)
 //! - `GET /status` → the bus status plus operator details
 //! - `GET /health` (process alive), `GET /ready` (Redis connected and feed online), `GET /metrics`
+//! - `GET /openapi.json` (generated from these handlers) and `GET /docs` (the shared docs page)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,10 +60,18 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .route(
+            "/docs",
+            get(|| async { axum::response::Html(include_str!("../../web/docs.html")) }),
+        )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
 }
 
+/// Every pair's last bus message, keyed `BTC_USD`, each with `age_ms`.
+#[utoipa::path(get, path = "/rates", tag = "rates",
+    responses((status = 200, body = serde_json::Value, description = "{\"rates\": {\"BTC_USD\": {...}}}")))]
 async fn rates(State(s): State<AppState>) -> Json<Rates> {
     let rates = s
         .feed
@@ -73,6 +82,10 @@ async fn rates(State(s): State<AppState>) -> Json<Rates> {
     Json(Rates { rates })
 }
 
+/// One pair's last bus message plus `age_ms` (`BTC_USD`, `BTC-USD` or URL-encoded `BTC/USD`).
+#[utoipa::path(get, path = "/rates/{pair}", tag = "rates", params(("pair" = String, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 400, description = "invalid_pair"),
+              (status = 404, description = "unknown_pair"), (status = 503, description = "rate_unavailable")))]
 async fn rate(
     State(s): State<AppState>,
     Path(raw): Path<String>,
@@ -88,14 +101,21 @@ async fn rate(
     Ok(Json(RateView::new(&msg)))
 }
 
+/// Feed state, per-pair state, rejections, counters and cross-check results.
+#[utoipa::path(get, path = "/status", tag = "ops", responses((status = 200, body = serde_json::Value)))]
 async fn status(State(s): State<AppState>) -> Json<StatusView> {
     Json(s.feed.status_view())
 }
 
+/// The process is alive.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = serde_json::Value)))]
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Redis connected and the feed online (503 otherwise, with the reason).
+#[utoipa::path(get, path = "/ready", tag = "ops",
+    responses((status = 200, body = serde_json::Value), (status = 503, body = serde_json::Value)))]
 async fn ready(State(s): State<AppState>) -> Response {
     let redis = s.redis.is_connected();
     let feed = s.feed.state();
@@ -113,6 +133,8 @@ async fn ready(State(s): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+/// Prometheus metrics (`rategate_*`).
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics() -> Response {
     match common::telemetry::prometheus() {
         Some(h) => (
@@ -129,4 +151,17 @@ async fn metrics() -> Response {
         )
             .into_response(),
     }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "rategate exchange-rate-svc", description = "Raw best bid/ask from the exchange, as \
+        published on the Redis bus. Decimals are JSON strings; errors are application/problem+json."),
+    paths(rates, rate, status, health, ready, metrics),
+    tags((name = "rates"), (name = "ops"))
+)]
+struct ApiDoc;
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }

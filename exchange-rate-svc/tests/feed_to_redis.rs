@@ -313,6 +313,16 @@ async fn http_serves_rates_by_any_pair_spelling_and_problem_json_errors() {
     assert_eq!((code, body["code"].as_str()), (400, Some("invalid_pair")));
 
     assert_eq!(env.get_json("/health").await.0, 200);
+    let (code, spec) = env.get_json("/openapi.json").await;
+    assert_eq!(code, 200);
+    assert!(spec["paths"]["/rates/{pair}"]["get"].is_object(), "{spec}");
+    let docs = env
+        .http
+        .get(format!("{}/docs", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 200);
     eventually("ready", || async { env.get_json("/ready").await.0 == 200 }).await;
     let metrics = env
         .http
