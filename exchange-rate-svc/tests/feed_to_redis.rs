@@ -375,3 +375,44 @@ async fn sim_feed_is_labelled_and_needs_no_exchange() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn reconnects_are_spaced_out_while_the_exchange_is_in_maintenance() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |c| {
+        c.maintenance_delay = Duration::from_millis(1_000);
+    })
+    .await;
+    env.wait_online().await;
+    // Online: a dropped connection comes back within the normal backoff (≤ 400 ms here).
+    env.mock.drop_connections();
+    let t0 = tokio::time::Instant::now();
+    eventually("quick reconnect while online", || async {
+        env.mock.stats().connections >= 2
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "online reconnect took {:?}",
+        t0.elapsed()
+    );
+    env.wait_online().await;
+
+    // Maintenance: the next reconnect waits at least the maintenance delay.
+    env.mock.set_system("maintenance");
+    eventually("maintenance seen", || async {
+        env.get_json("/status").await.1["state"] == "maintenance"
+    })
+    .await;
+    env.mock.drop_connections();
+    let t1 = tokio::time::Instant::now();
+    eventually("reconnect during maintenance", || async {
+        env.mock.stats().connections >= 3
+    })
+    .await;
+    assert!(
+        t1.elapsed() >= Duration::from_millis(1_000),
+        "reconnected after {:?} while Kraken reported maintenance",
+        t1.elapsed()
+    );
+    env.finish().await;
+}
