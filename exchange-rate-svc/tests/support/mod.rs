@@ -33,7 +33,9 @@ pub fn test_config(mock: &MockKraken, prefix: &str) -> Config {
     c.kraken_ws_url = mock.ws_url();
     c.kraken_rest_url = mock.rest_url();
     c.pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
-    c.liveness = Duration::from_millis(1_500);
+    // The mock heartbeats every second; 3 s leaves room for a loaded CI machine. Tests of the
+    // deadline itself set a shorter one.
+    c.liveness = Duration::from_millis(3_000);
     c.ack_timeout = Duration::from_secs(3);
     c.backoff_min = Duration::from_millis(50);
     c.backoff_max = Duration::from_millis(400);
