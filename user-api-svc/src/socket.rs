@@ -107,23 +107,10 @@ fn resolve(state: &AppState, names: Vec<String>) -> (BTreeSet<Pair>, Vec<String>
     (known, unknown)
 }
 
-fn ack_body(
-    filter: &Option<BTreeSet<Pair>>,
-    state: &AppState,
-    unknown: Vec<String>,
-) -> SubscriptionAck {
-    let subscribed = match filter {
-        Some(f) => f.iter().map(|p| p.to_string()).collect(),
-        None => state
-            .hub
-            .book()
-            .known_pairs()
-            .iter()
-            .map(|p| p.to_string())
-            .collect(),
-    };
+/// The ack: the pairs this socket now receives, and the names that were not pairs we carry.
+fn ack_body(filter: &BTreeSet<Pair>, unknown: Vec<String>) -> SubscriptionAck {
     SubscriptionAck {
-        subscribed,
+        subscribed: filter.iter().map(|p| p.to_string()).collect(),
         unknown,
     }
 }
@@ -148,7 +135,7 @@ async fn on_subscribe(
         }
     };
     client.set_filter(Some(filter.clone()));
-    let _ = ack.send(&ack_body(&Some(filter), &state, unknown));
+    let _ = ack.send(&ack_body(&filter, unknown));
     if let Some(snapshot) = state.hub.snapshot_payload(Some(&known)) {
         let _ = socket.emit(EVENT, &snapshot);
     }
@@ -170,7 +157,7 @@ async fn on_unsubscribe(
         .unwrap_or_else(|| state.hub.book().known_pairs().clone());
     filter.retain(|p| !known.contains(p));
     client.set_filter(Some(filter.clone()));
-    let _ = ack.send(&ack_body(&Some(filter), &state, unknown));
+    let _ = ack.send(&ack_body(&filter, unknown));
 }
 
 /// Sets up the namespace.
