@@ -5,6 +5,7 @@
 //! - [`decimal`]: decimals as JSON strings on every interface we own, and exact parsing of
 //!   exchange JSON numbers without going through `f64`.
 //! - [`bus`]: the versioned messages and key names on the Redis bus (DESIGN §4).
+//! - [`membus`]: the in-process bus with the Redis bus's semantics, for the all-in-one binary.
 //! - [`config`]: small helpers for reading configuration from the environment; bad config is a
 //!   one-line message and exit code 2.
 //! - [`telemetry`]: tracing set up once per process.
@@ -15,6 +16,7 @@
 pub mod bus;
 pub mod config;
 pub mod decimal;
+pub mod membus;
 pub mod pair;
 pub mod shutdown;
 pub mod sim;

@@ -27,7 +27,8 @@ use crate::feed::{Feed, StatusView};
 #[derive(Clone)]
 pub struct AppState {
     pub feed: Feed,
-    pub redis: Client,
+    /// `None` on the in-process bus, which cannot be disconnected.
+    pub redis: Option<Client>,
 }
 
 /// A rate as the HTTP API shows it: the bus message and its age.
@@ -113,11 +114,15 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Redis connected and the feed online (503 otherwise, with the reason).
+/// The bus reachable and the feed online (503 otherwise, with the reason).
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses((status = 200, body = serde_json::Value), (status = 503, body = serde_json::Value)))]
 async fn ready(State(s): State<AppState>) -> Response {
-    let redis = s.redis.is_connected();
+    let (redis, bus) = match &s.redis {
+        Some(c) if c.is_connected() => (true, "connected"),
+        Some(_) => (false, "disconnected"),
+        None => (true, "in-process"),
+    };
     let feed = s.feed.state();
     let ok = redis && feed.is_quotable();
     let code = if ok {
@@ -127,7 +132,7 @@ async fn ready(State(s): State<AppState>) -> Response {
     };
     let body = serde_json::json!({
         "ready": ok,
-        "redis": if redis { "connected" } else { "disconnected" },
+        "redis": bus,
         "feed": feed.as_str(),
     });
     (code, Json(body)).into_response()

@@ -9,6 +9,7 @@
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
 //! - [`publisher`]: pipelines ticks into Redis (`HSET rates:last` then `PUBLISH rates`), publishes
 //!   status every second, and resyncs everything after a Redis outage.
+//! - [`memory_publisher`]: the same duties on the in-process bus of the all-in-one binary.
 //! - [`metadata`] and [`jobs`]: pair metadata with fallbacks; hourly refresh and per-minute REST
 //!   cross-check on tokio-cron-scheduler.
 //! - [`http`]: `/rates`, `/rates/{pair}`, `/status`, `/health`, `/ready`, `/metrics`.
@@ -22,6 +23,7 @@ pub mod feed;
 pub mod http;
 pub mod jobs;
 pub mod kraken;
+pub mod memory_publisher;
 pub mod metadata;
 pub mod publisher;
 pub mod sim;
@@ -39,6 +41,12 @@ pub use config::{Config, FeedKind};
 use connector::Connector;
 pub use feed::Feed;
 
+/// Where ticks go.
+enum Sink {
+    Redis(fred::prelude::Client),
+    Memory(common::membus::MemoryBus),
+}
+
 /// A running exchange-rate-svc.
 pub struct Application {
     addr: SocketAddr,
@@ -46,7 +54,8 @@ pub struct Application {
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
     scheduler: Option<tokio_cron_scheduler::JobScheduler>,
-    redis: fred::prelude::Client,
+    /// `None` when publishing to the in-process bus.
+    redis: Option<fred::prelude::Client>,
     jobs: Option<jobs::JobContext>,
 }
 
@@ -57,10 +66,17 @@ impl Application {
         let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
 
-        let redis = publisher::redis_client(&config.redis_url, config.redis_command_timeout)
-            .context("invalid REDIS_URL")?;
-        let _connection = redis.connect();
-        // Do not wait for Redis: the feed runs without it and the publisher catches up.
+        let sink = match &config.in_process_bus {
+            Some(bus) => Sink::Memory(bus.clone()),
+            None => {
+                let redis =
+                    publisher::redis_client(&config.redis_url, config.redis_command_timeout)
+                        .context("invalid REDIS_URL")?;
+                // Do not wait for Redis: the feed runs without it and the publisher catches up.
+                drop(redis.connect());
+                Sink::Redis(redis)
+            }
+        };
 
         let connector: Box<dyn Connector> = match config.feed {
             FeedKind::Kraken => Box::new(kraken::KrakenConnector::new(config.kraken_settings())),
@@ -106,9 +122,20 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
-        let keys = BusKeys::new(config.redis_prefix.clone());
-        let publisher = publisher::Publisher::new(redis.clone(), keys, feed.clone(), queue);
-        tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
+        let redis = match sink {
+            Sink::Redis(client) => {
+                let keys = BusKeys::new(config.redis_prefix.clone());
+                let publisher =
+                    publisher::Publisher::new(client.clone(), keys, feed.clone(), queue);
+                tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
+                Some(client)
+            }
+            Sink::Memory(bus) => {
+                let publisher = memory_publisher::MemoryPublisher::new(bus, feed.clone(), queue);
+                tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
+                None
+            }
+        };
         tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
 
         let scheduler = match &job_ctx {
@@ -164,9 +191,12 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// The name our Redis connection carries in `CLIENT LIST`.
+    /// The name our Redis connection carries in `CLIENT LIST` (empty on the in-process bus).
     pub fn redis_client_name(&self) -> String {
-        self.redis.id().to_string()
+        self.redis
+            .as_ref()
+            .map(|r| r.id().to_string())
+            .unwrap_or_default()
     }
 
     /// Runs the cross-check now (tests and operators; normally the scheduler does).
@@ -197,6 +227,8 @@ impl Application {
         if let Some(mut s) = self.scheduler.take() {
             let _ = s.shutdown().await;
         }
-        let _ = self.redis.quit().await;
+        if let Some(redis) = &self.redis {
+            let _ = redis.quit().await;
+        }
     }
 }
