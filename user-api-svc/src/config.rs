@@ -9,6 +9,9 @@ use common::Pair;
 
 #[derive(Clone)]
 pub struct Config {
+    /// Subscribe here instead of Redis (the all-in-one binary without `REDIS_URL`); `redis_url`
+    /// is then unused. A handle, not a setting: never read from the environment.
+    pub in_process_bus: Option<common::membus::MemoryBus>,
     pub redis_url: String,
     pub redis_prefix: String,
     pub database_url: String,
@@ -58,6 +61,7 @@ impl Config {
     /// Local defaults; `jwt_secret` must still be set (tests pass their own).
     pub fn local(jwt_secret: &str) -> Config {
         Config {
+            in_process_bus: None,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "rategate:".into(),
             database_url: "mysql://root@127.0.0.1:3306/rategate".into(),
@@ -81,19 +85,26 @@ impl Config {
         }
     }
 
+    /// The standalone service's config: `JWT_SECRET` is required.
     pub fn from_env() -> Result<Config, ConfigError> {
         let jwt_secret = var("JWT_SECRET").ok_or_else(|| {
             ConfigError::new("JWT_SECRET", "is required (at least 32 random bytes)")
         })?;
+        Config::from_env_over(Config::local(&jwt_secret))
+    }
+
+    /// Reads every variable that is set over `d` (the all-in-one binary passes its own defaults:
+    /// an SQLite file, a generated secret).
+    pub fn from_env_over(d: Config) -> Result<Config, ConfigError> {
+        let jwt_secret = var("JWT_SECRET").unwrap_or_else(|| d.jwt_secret.clone());
         if jwt_secret.len() < MIN_SECRET_LEN {
             return Err(ConfigError::new(
                 "JWT_SECRET",
                 format!("must be at least {MIN_SECRET_LEN} bytes"),
             ));
         }
-        let d = Config::local(&jwt_secret);
-        let admin_email = var("ADMIN_EMAIL");
-        let admin_password = var("ADMIN_PASSWORD");
+        let admin_email = var("ADMIN_EMAIL").or(d.admin_email);
+        let admin_password = var("ADMIN_PASSWORD").or(d.admin_password);
         if admin_email.is_some() != admin_password.is_some() {
             return Err(ConfigError::new(
                 "ADMIN_EMAIL",
@@ -112,10 +123,17 @@ impl Config {
             Some(list) => Pair::parse_list(&list).map_err(|e| ConfigError::new("PAIRS", e))?,
         };
         let database_url = var("DATABASE_URL").unwrap_or(d.database_url);
-        if !database_url.starts_with("mysql://") && !database_url.starts_with("mariadb://") {
-            return Err(ConfigError::new("DATABASE_URL", "must be a mysql:// URL"));
+        if !["mysql://", "mariadb://", "sqlite:"]
+            .iter()
+            .any(|scheme| database_url.starts_with(scheme))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must be a mysql:// or sqlite:// URL",
+            ));
         }
         Ok(Config {
+            in_process_bus: d.in_process_bus,
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
             database_url,

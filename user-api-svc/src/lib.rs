@@ -9,7 +9,8 @@
 //! - [`auth`]: register/login/refresh/logout/me, argon2id, JWTs, refresh-token families,
 //!   throttling.
 //! - [`spreads`]: admin spreads with an append-only audit trail.
-//! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB.
+//! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB, [`store::sqlite`]
+//!   for the all-in-one binary.
 //! - [`http`]: the router, ops endpoints, OpenAPI and pages.
 //! - [`Application`]: wires it together; binds port 0 in tests and reports its address.
 
@@ -38,7 +39,6 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 use state::{AppState, Inner};
-use store::mysql::MySqlStore;
 use store::Store;
 
 /// A running user-api-svc.
@@ -51,15 +51,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to MySQL (creating the database and applying migrations) and builds the app.
+    /// Opens the store `DATABASE_URL` names (MySQL/MariaDB or SQLite; created and migrated if
+    /// needed) and builds the app.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = MySqlStore::connect(&config.database_url, config.db_max_connections)
+        let store = store::open(&config.database_url, config.db_max_connections)
             .await
             .context("cannot open the database (DATABASE_URL)")?;
-        Self::build_with_store(config, Arc::new(store)).await
+        Self::build_with_store(config, store).await
     }
 
-    /// Builds the app on a given store (tests, and later the embedded SQLite store).
+    /// Builds the app on a given store.
     pub async fn build_with_store(
         config: Config,
         store: Arc<dyn Store>,
@@ -71,17 +72,36 @@ impl Application {
             auth::ensure_admin(store.as_ref(), email, password).await?;
         }
 
-        let builder = rates::bus::client_builder(&config.redis_url).context("invalid REDIS_URL")?;
-        let redis = builder.build().context("redis client")?;
-        let subscriber = builder
-            .build_subscriber_client()
-            .context("redis subscriber")?;
-        // The connection tasks run on their own (reconnecting forever); their handles are not
-        // needed, and dropping a JoinHandle detaches, it does not cancel.
-        drop(redis.connect());
-        drop(subscriber.connect());
-
-        let bus = BusKeys::new(config.redis_prefix.clone());
+        // Redis (a client and a subscriber, both reconnecting forever), or the in-process bus.
+        let (link, subscription) = match &config.in_process_bus {
+            Some(bus) => (
+                rates::bus::BusLink::Memory(bus.clone()),
+                rates::bus::Subscription::Memory(bus.clone()),
+            ),
+            None => {
+                let builder =
+                    rates::bus::client_builder(&config.redis_url).context("invalid REDIS_URL")?;
+                let redis = builder.build().context("redis client")?;
+                let subscriber = builder
+                    .build_subscriber_client()
+                    .context("redis subscriber")?;
+                // The connection tasks run on their own; dropping a JoinHandle detaches it.
+                drop(redis.connect());
+                drop(subscriber.connect());
+                let keys = BusKeys::new(config.redis_prefix.clone());
+                (
+                    rates::bus::BusLink::Redis {
+                        client: redis.clone(),
+                        keys: keys.clone(),
+                    },
+                    rates::bus::Subscription::Redis {
+                        client: redis,
+                        subscriber,
+                        keys,
+                    },
+                )
+            }
+        };
         let hub = Arc::new(rates::RateHub::new(
             &config.pairs,
             config.stale_after,
@@ -100,8 +120,7 @@ impl Application {
             ),
             store,
             hub: hub.clone(),
-            redis: redis.clone(),
-            bus: bus.clone(),
+            bus: link.clone(),
             node_id: uuid::Uuid::new_v4().to_string(),
             io: std::sync::OnceLock::new(),
             precision: money::AssetPrecision::default(),
@@ -126,7 +145,7 @@ impl Application {
                         }
                     }
                 };
-                rates::bus::run(hub, redis, subscriber, bus, stop, reload).await;
+                subscription.run(hub, stop, reload).await;
             }));
         }
         {
@@ -166,7 +185,7 @@ impl Application {
                 tracing::error!(error = %e, "http server failed");
             }
         }));
-        tracing::info!(%addr, prefix = %state.bus.prefix(), "user-api-svc listening");
+        tracing::info!(%addr, bus = state.bus.describe(), "user-api-svc listening");
         Ok(Application {
             addr,
             state,
@@ -206,6 +225,6 @@ impl Application {
         if let Some(mut s) = self.scheduler.take() {
             let _ = s.shutdown().await;
         }
-        let _ = self.state.redis.quit().await;
+        self.state.bus.quit().await;
     }
 }

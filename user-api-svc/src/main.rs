@@ -4,7 +4,6 @@
 
 use std::io::BufRead;
 
-use user_api_svc::store::mysql::MySqlStore;
 use user_api_svc::{Application, Config};
 
 #[tokio::main]
@@ -61,14 +60,14 @@ async fn create_admin(args: &[String]) {
     };
     let url = common::config::var("DATABASE_URL")
         .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/rategate".into());
-    let store = match MySqlStore::connect(&url, 2).await {
+    let store = match user_api_svc::store::open(&url, 2).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("create-admin: cannot open the database: {e:#}");
             std::process::exit(1);
         }
     };
-    match user_api_svc::auth::create_admin(&store, &email, &password).await {
+    match user_api_svc::auth::create_admin(store.as_ref(), &email, &password).await {
         Ok(()) => println!("admin {email} created"),
         Err(e) => {
             eprintln!("create-admin: {e:#}");

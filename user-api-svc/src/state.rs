@@ -3,9 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use common::bus::BusKeys;
 use common::Pair;
-use fred::prelude::{Client, PubsubInterface};
 
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenKeys;
@@ -20,8 +18,8 @@ pub struct Inner {
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
     pub hub: Arc<RateHub>,
-    pub redis: Client,
-    pub bus: BusKeys,
+    /// Redis, or the in-process bus of the all-in-one binary.
+    pub bus: crate::rates::bus::BusLink,
     /// This node's id, so it can ignore its own spread-change announcements.
     pub node_id: String,
     /// The Socket.IO server, set once it is built (it needs the state first).
@@ -64,13 +62,6 @@ impl AppState {
 
     /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).
     pub async fn announce_spreads_changed(&self) {
-        let channel = crate::rates::bus::spreads_channel(&self.bus);
-        if let Err(e) = self
-            .redis
-            .publish::<(), _, _>(channel, self.node_id.as_str())
-            .await
-        {
-            tracing::warn!(error = %e, "could not announce the spread change to other nodes");
-        }
+        self.bus.announce_spreads_changed(&self.node_id).await;
     }
 }

@@ -5,13 +5,12 @@ mod support;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
+use support::{Backend, TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
 
 const PW: &str = "correct horse battery staple";
 
-#[tokio::test]
-async fn registering_never_grants_admin_whatever_the_body_says() {
-    let api = TestApi::start(|_| {}).await;
+async fn registering_never_grants_admin_whatever_the_body_says(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let (code, body) = api
         .post(
             "/api/auth/register",
@@ -37,9 +36,8 @@ async fn registering_never_grants_admin_whatever_the_body_says() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn registration_validates_email_password_and_uniqueness() {
-    let api = TestApi::start(|_| {}).await;
+async fn registration_validates_email_password_and_uniqueness(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     for (email, password, code, problem) in [
         ("not-an-email", PW, 422, "validation_failed"),
         ("a@b.io", "short", 422, "weak_password"),
@@ -82,9 +80,8 @@ async fn registration_validates_email_password_and_uniqueness() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn login_failures_never_reveal_whether_the_account_exists() {
-    let api = TestApi::start(|_| {}).await;
+async fn login_failures_never_reveal_whether_the_account_exists(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     api.register("real@x.io").await;
     let (c1, wrong_pw) = api.login("real@x.io", "not the password at all").await;
     let (c2, no_user) = api.login("ghost@x.io", "not the password at all").await;
@@ -100,9 +97,8 @@ async fn login_failures_never_reveal_whether_the_account_exists() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn failed_logins_are_throttled_per_account() {
-    let api = TestApi::start(|c| c.login_per_account_per_min = 3).await;
+async fn failed_logins_are_throttled_per_account(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.login_per_account_per_min = 3).await;
     api.register("victim@x.io").await;
     for _ in 0..3 {
         assert_eq!(api.login("victim@x.io", "guess guess guess").await.0, 401);
@@ -128,9 +124,8 @@ async fn failed_logins_are_throttled_per_account() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn failed_logins_are_throttled_per_ip() {
-    let api = TestApi::start(|c| c.login_per_ip_per_min = 4).await;
+async fn failed_logins_are_throttled_per_ip(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.login_per_ip_per_min = 4).await;
     for i in 0..4 {
         assert_eq!(
             api.login(&format!("u{i}@x.io"), "guess guess guess")
@@ -155,9 +150,8 @@ fn forge(claims: Value, alg_header: Value, secret: Option<&[u8]>) -> String {
     }
 }
 
-#[tokio::test]
-async fn tampered_expired_foreign_and_unsigned_tokens_are_refused() {
-    let api = TestApi::start(|_| {}).await;
+async fn tampered_expired_foreign_and_unsigned_tokens_are_refused(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let token = api.user_token("t@x.io").await;
     assert_eq!(api.get("/api/me", Some(&token)).await.0, 200);
     let now = chrono::Utc::now().timestamp();
@@ -229,9 +223,8 @@ async fn tampered_expired_foreign_and_unsigned_tokens_are_refused() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
-    let api = TestApi::start(|_| {}).await;
+async fn refresh_rotates_and_reuse_revokes_the_whole_family(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     api.register("r@x.io").await;
     let (_, first) = api.login("r@x.io", PW).await;
     let r1 = first["refresh_token"].as_str().unwrap().to_string();
@@ -275,9 +268,8 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn logout_revokes_the_refresh_token() {
-    let api = TestApi::start(|_| {}).await;
+async fn logout_revokes_the_refresh_token(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     api.register("l@x.io").await;
     let (_, t) = api.login("l@x.io", PW).await;
     let (code, _) = api
@@ -308,9 +300,8 @@ async fn logout_revokes_the_refresh_token() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn the_first_admin_comes_from_config_and_users_are_never_promoted() {
-    let api = TestApi::start(|_| {}).await;
+async fn the_first_admin_comes_from_config_and_users_are_never_promoted(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let (code, me) = api.get("/api/me", Some(&api.admin_token().await)).await;
     assert_eq!((code, me["role"].as_str()), (200, Some("admin")));
     // An ordinary account registered first with the email an operator later configures as
@@ -330,3 +321,15 @@ async fn the_first_admin_comes_from_config_and_users_are_never_promoted() {
         .unwrap();
     api.finish().await;
 }
+
+on_both_backends!(
+    registering_never_grants_admin_whatever_the_body_says,
+    registration_validates_email_password_and_uniqueness,
+    login_failures_never_reveal_whether_the_account_exists,
+    failed_logins_are_throttled_per_account,
+    failed_logins_are_throttled_per_ip,
+    tampered_expired_foreign_and_unsigned_tokens_are_refused,
+    refresh_rotates_and_reuse_revokes_the_whole_family,
+    logout_revokes_the_refresh_token,
+    the_first_admin_comes_from_config_and_users_are_never_promoted,
+);

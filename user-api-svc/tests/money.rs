@@ -7,41 +7,50 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::TestApi;
+use support::{Backend, TestApi};
 
-/// Every ledger transaction sums to zero per asset; every balance equals its entries.
+/// Every ledger transaction sums to zero per asset; every balance equals its entries and is
+/// never negative. Summed exactly in Rust, from the rows as text, on either store.
 async fn assert_ledger_invariants(api: &TestApi) {
-    let pool = sqlx::MySqlPool::connect(&format!("{}/{}", support::mysql_base(), api.db_name))
-        .await
-        .unwrap();
-    let unbalanced: Vec<(u64, String)> = sqlx::query_as(
-        "SELECT tx_id, asset FROM ledger_entries GROUP BY tx_id, asset HAVING SUM(amount) <> 0",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    use std::collections::BTreeMap;
+    let dec = |s: &str| s.parse::<common::Decimal>().unwrap();
+    let entries = api
+        .sql_rows(
+            "SELECT CAST(tx_id AS CHAR), account, asset, CAST(amount AS CHAR) FROM ledger_entries",
+        )
+        .await;
+    let mut per_tx: BTreeMap<(String, String), common::Decimal> = BTreeMap::new();
+    let mut per_account: BTreeMap<(String, String), common::Decimal> = BTreeMap::new();
+    for row in &entries {
+        *per_tx.entry((row[0].clone(), row[2].clone())).or_default() += dec(&row[3]);
+        *per_account
+            .entry((row[1].clone(), row[2].clone()))
+            .or_default() += dec(&row[3]);
+    }
+    let unbalanced: Vec<_> = per_tx.iter().filter(|(_, sum)| !sum.is_zero()).collect();
     assert!(
         unbalanced.is_empty(),
         "unbalanced ledger transactions: {unbalanced:?}"
     );
-    let drift: Vec<(u64, String)> = sqlx::query_as(
-        "SELECT b.user_id, b.asset FROM balances b
-         LEFT JOIN ledger_entries e ON e.account = CONCAT('user:', b.user_id) AND e.asset = b.asset
-         GROUP BY b.user_id, b.asset, b.available
-         HAVING b.available <> COALESCE(SUM(e.amount), 0)",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert!(
-        drift.is_empty(),
-        "balances that differ from their ledger entries: {drift:?}"
-    );
-    let negative: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM balances WHERE available < 0")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(negative.0, 0);
+    let balances = api
+        .sql_rows("SELECT CAST(user_id AS CHAR), asset, CAST(available AS CHAR) FROM balances")
+        .await;
+    assert!(!balances.is_empty() || entries.is_empty());
+    for row in &balances {
+        let available = dec(&row[2]);
+        assert!(
+            available >= common::Decimal::ZERO,
+            "negative balance {row:?}"
+        );
+        let from_ledger = per_account
+            .get(&(format!("user:{}", row[0]), row[1].clone()))
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(
+            available, from_ledger,
+            "balance differs from its ledger entries: {row:?}"
+        );
+    }
 }
 
 async fn trading_ready(api: &TestApi) -> support::StatusPump {
@@ -107,9 +116,8 @@ async fn balance(api: &TestApi, token: &str, asset: &str) -> String {
         .unwrap_or_else(|| "0".into())
 }
 
-#[tokio::test]
-async fn a_trader_buys_and_sells_at_exactly_the_quoted_price() {
-    let api = TestApi::start(|_| {}).await;
+async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     api.put(
@@ -185,9 +193,8 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn refused_orders_move_nothing_and_replay_the_same_answer() {
-    let api = TestApi::start(|c| c.quote_ttl = Duration::from_millis(300)).await;
+async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.quote_ttl = Duration::from_millis(300)).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let alice = api.user_token("alice@x.io").await;
@@ -257,9 +264,8 @@ async fn refused_orders_move_nothing_and_replay_the_same_answer() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn quotes_are_refused_on_stale_rates_and_bad_amounts() {
-    let api = TestApi::start(|_| {}).await;
+async fn quotes_are_refused_on_stale_rates_and_bad_amounts(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let trader = api.user_token("q@x.io").await;
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
@@ -320,9 +326,8 @@ async fn quotes_are_refused_on_stale_rates_and_bad_amounts() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn two_hundred_concurrent_orders_never_overdraw_one_balance() {
-    let api = TestApi::start(|c| c.db_max_connections = 32).await;
+async fn two_hundred_concurrent_orders_never_overdraw_one_balance(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.db_max_connections = 32).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let trader = api.user_token("whale@x.io").await;
@@ -372,9 +377,8 @@ async fn two_hundred_concurrent_orders_never_overdraw_one_balance() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn one_idempotency_key_fired_fifty_times_makes_one_order() {
-    let api = TestApi::start(|c| c.db_max_connections = 32).await;
+async fn one_idempotency_key_fired_fifty_times_makes_one_order(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.db_max_connections = 32).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let trader = api.user_token("dup@x.io").await;
@@ -479,9 +483,8 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn orders_page_newest_first_and_old_quotes_are_purged() {
-    let api = TestApi::start(|_| {}).await;
+async fn orders_page_newest_first_and_old_quotes_are_purged(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let trader = api.user_token("pager@x.io").await;
@@ -537,3 +540,12 @@ async fn orders_page_newest_first_and_old_quotes_are_purged() {
     assert_ledger_invariants(&api).await;
     api.finish().await;
 }
+
+on_both_backends!(
+    a_trader_buys_and_sells_at_exactly_the_quoted_price,
+    refused_orders_move_nothing_and_replay_the_same_answer,
+    quotes_are_refused_on_stale_rates_and_bad_amounts,
+    two_hundred_concurrent_orders_never_overdraw_one_balance,
+    one_idempotency_key_fired_fifty_times_makes_one_order,
+    orders_page_newest_first_and_old_quotes_are_purged,
+);

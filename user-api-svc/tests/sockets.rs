@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::TestApi;
+use support::{Backend, TestApi};
 
 async fn ready(api: &TestApi) -> support::StatusPump {
     let pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
@@ -16,9 +16,8 @@ async fn ready(api: &TestApi) -> support::StatusPump {
     pump
 }
 
-#[tokio::test]
-async fn a_new_socket_gets_a_full_snapshot_at_once() {
-    let api = TestApi::start(|_| {}).await;
+async fn a_new_socket_gets_a_full_snapshot_at_once(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = ready(&api).await;
     api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
     api.feed.rate("ETH/USD", "3000.00", "3000.10").await;
@@ -46,9 +45,10 @@ async fn a_new_socket_gets_a_full_snapshot_at_once() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once() {
-    let api = TestApi::start(|_| {}).await;
+async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once(
+    backend: Backend,
+) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = ready(&api).await;
     let admin = api.admin_token().await;
     api.put(
@@ -90,9 +90,8 @@ async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_a
     api.finish().await;
 }
 
-#[tokio::test]
-async fn subscribe_narrows_and_acks_unknown_pairs() {
-    let api = TestApi::start(|_| {}).await;
+async fn subscribe_narrows_and_acks_unknown_pairs(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = ready(&api).await;
     let mut s = api.socket(None).await.unwrap();
     let ack = s
@@ -130,9 +129,8 @@ async fn subscribe_narrows_and_acks_unknown_pairs() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn stale_turns_on_when_status_stops_and_off_when_it_returns() {
-    let api = TestApi::start(|_| {}).await;
+async fn stale_turns_on_when_status_stops_and_off_when_it_returns(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let pump = ready(&api).await;
     let mut s = api.socket(None).await.unwrap();
     api.feed.rate("BTC/USD", "10.0", "10.1").await;
@@ -159,9 +157,8 @@ async fn stale_turns_on_when_status_stops_and_off_when_it_returns() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn a_bad_token_is_refused_and_a_good_one_joins_the_users_room() {
-    let api = TestApi::start(|_| {}).await;
+async fn a_bad_token_is_refused_and_a_good_one_joins_the_users_room(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let err = api
         .socket(Some("not-a-token"))
         .await
@@ -192,9 +189,8 @@ async fn a_bad_token_is_refused_and_a_good_one_joins_the_users_room() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn a_slow_client_gets_the_newest_price_not_a_backlog() {
-    let api = TestApi::start(|_| {}).await;
+async fn a_slow_client_gets_the_newest_price_not_a_backlog(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = ready(&api).await;
     let mut s = api.socket(None).await.unwrap();
     api.feed.rate("BTC/USD", "1.0", "1.5").await;
@@ -226,9 +222,8 @@ async fn a_slow_client_gets_the_newest_price_not_a_backlog() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values() {
-    let api = TestApi::start(|c| {
+async fn under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| {
         c.fanout.immediate_budget = 1; // any load counts as heavy
         c.fanout.window = Duration::from_millis(100);
     })
@@ -276,3 +271,13 @@ async fn under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values
     s.close().await;
     api.finish().await;
 }
+
+on_both_backends!(
+    a_new_socket_gets_a_full_snapshot_at_once,
+    a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once,
+    subscribe_narrows_and_acks_unknown_pairs,
+    stale_turns_on_when_status_stops_and_off_when_it_returns,
+    a_bad_token_is_refused_and_a_good_one_joins_the_users_room,
+    a_slow_client_gets_the_newest_price_not_a_backlog,
+    under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values,
+);

@@ -4,11 +4,10 @@
 mod support;
 
 use serde_json::json;
-use support::TestApi;
+use support::{Backend, TestApi};
 
-#[tokio::test]
-async fn rates_work_before_any_admin_action_with_zero_spread() {
-    let api = TestApi::start(|_| {}).await;
+async fn rates_work_before_any_admin_action_with_zero_spread(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
@@ -50,9 +49,8 @@ async fn support_eventually(api: &TestApi, path: &str, pred: impl Fn(&serde_json
     }
 }
 
-#[tokio::test]
-async fn admin_sets_lists_deletes_and_audits_spreads() {
-    let api = TestApi::start(|_| {}).await;
+async fn admin_sets_lists_deletes_and_audits_spreads(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.meta("ETH/USD", "0.01").await;
@@ -139,9 +137,8 @@ async fn admin_sets_lists_deletes_and_audits_spreads() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn spread_input_is_validated_and_only_admins_may_touch_it() {
-    let api = TestApi::start(|_| {}).await;
+async fn spread_input_is_validated_and_only_admins_may_touch_it(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let admin = api.admin_token().await;
     let user = api.user_token("u@x.io").await;
     for (path, body, code, problem) in [
@@ -222,9 +219,8 @@ async fn spread_input_is_validated_and_only_admins_may_touch_it() {
     api.finish().await;
 }
 
-#[tokio::test]
-async fn the_audit_trail_cannot_be_rewritten_even_with_sql() {
-    let api = TestApi::start(|_| {}).await;
+async fn the_audit_trail_cannot_be_rewritten_even_with_sql(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
     let admin = api.admin_token().await;
     api.put(
         "/api/spreads/ETH_USD",
@@ -232,19 +228,22 @@ async fn the_audit_trail_cannot_be_rewritten_even_with_sql() {
         json!({"kind": "absolute", "buy": "1", "sell": "1"}),
     )
     .await;
-    let pool = sqlx::MySqlPool::connect(&format!("{}/{}", support::mysql_base(), api.db_name))
-        .await
-        .unwrap();
-    let update = sqlx::query("UPDATE spread_audit SET reason = 'nothing happened'")
-        .execute(&pool)
+    let update = api
+        .sql_exec("UPDATE spread_audit SET reason = 'nothing happened'")
         .await;
-    assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = sqlx::query("DELETE FROM spread_audit").execute(&pool).await;
-    assert!(delete.unwrap_err().to_string().contains("append-only"));
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM spread_audit")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    assert!(update.unwrap_err().contains("append-only"));
+    let delete = api.sql_exec("DELETE FROM spread_audit").await;
+    assert!(delete.unwrap_err().contains("append-only"));
+    let rows = api
+        .sql_rows("SELECT CAST(COUNT(*) AS CHAR) FROM spread_audit")
+        .await;
+    assert_eq!(rows[0][0], "1");
     api.finish().await;
 }
+
+on_both_backends!(
+    rates_work_before_any_admin_action_with_zero_spread,
+    admin_sets_lists_deletes_and_audits_spreads,
+    spread_input_is_validated_and_only_admins_may_touch_it,
+    the_audit_trail_cannot_be_rewritten_even_with_sql,
+);

@@ -1,4 +1,4 @@
-//! `/health` (alive), `/ready` (database, Redis and a fresh, online feed), `/metrics`.
+//! `/health` (alive), `/ready` (database, bus and a fresh, online feed), `/metrics`.
 
 use std::time::Instant;
 
@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fred::prelude::ClientLike;
 
 use crate::state::AppState;
 
@@ -16,14 +15,14 @@ pub async fn health() -> Json<serde_json::Value> {
 
 pub async fn ready(State(state): State<AppState>) -> Response {
     let db = state.store.ping().await.is_ok();
-    let redis = state.redis.is_connected();
+    let redis = state.bus.is_connected();
     let feed = state.hub.book().feed_state(Instant::now());
     let feed_ok = feed.is_some_and(|f| f.is_quotable());
     let ok = db && redis && feed_ok;
     let body = serde_json::json!({
         "ready": ok,
         "database": if db { "ok" } else { "unavailable" },
-        "redis": if redis { "connected" } else { "disconnected" },
+        "redis": state.bus.describe(),
         "feed": feed.map(|f| f.as_str()).unwrap_or("silent"),
     });
     let code = if ok {

@@ -1,11 +1,19 @@
-//! The Redis side of live rates: subscribe to `{prefix}rates`, `{prefix}status` and
-//! `{prefix}spreads:changed`; bootstrap from `{prefix}rates:last`, `{prefix}pairs` and the status
-//! key at start and again after every reconnect (pub/sub is at-most-once, DESIGN §4).
+//! The bus side of live rates.
+//!
+//! On Redis: subscribe to `{prefix}rates`, `{prefix}status` and `{prefix}spreads:changed`;
+//! bootstrap from `{prefix}rates:last`, `{prefix}pairs` and the status key at start and again
+//! after every reconnect (pub/sub is at-most-once, DESIGN §4).
+//!
+//! On the in-process bus of the all-in-one binary ([`common::membus`]) the same loop runs over
+//! a broadcast receiver: bootstrap from the last values at start, and again whenever this
+//! subscriber lagged behind. [`BusLink`] is what the rest of the service holds: it announces
+//! spread changes and reports whether the bus is reachable, whichever bus it is.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::bus::{BusKeys, PairMeta, RateMsg, StatusMsg};
+use common::membus::{BusEvent, MemoryBus};
 use common::shutdown::Shutdown;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
@@ -35,6 +43,134 @@ pub fn client_builder(url: &str) -> Result<Builder, Error> {
             p.broadcast_channel_capacity = 1 << 14;
         });
     Ok(builder)
+}
+
+/// The bus as the rest of the service sees it.
+#[derive(Clone)]
+pub enum BusLink {
+    Redis { client: Client, keys: BusKeys },
+    Memory(MemoryBus),
+}
+
+impl BusLink {
+    /// Whether the bus can be reached now (the in-process bus always can).
+    pub fn is_connected(&self) -> bool {
+        match self {
+            BusLink::Redis { client, .. } => client.is_connected(),
+            BusLink::Memory(_) => true,
+        }
+    }
+
+    /// `connected`, `disconnected` or `in-process`, for `/ready`.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            BusLink::Redis { client, .. } if client.is_connected() => "connected",
+            BusLink::Redis { .. } => "disconnected",
+            BusLink::Memory(_) => "in-process",
+        }
+    }
+
+    /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).
+    pub async fn announce_spreads_changed(&self, node_id: &str) {
+        match self {
+            BusLink::Redis { client, keys } => {
+                if let Err(e) = client
+                    .publish::<(), _, _>(spreads_channel(keys), node_id)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not announce the spread change to other nodes");
+                }
+            }
+            BusLink::Memory(bus) => bus.announce_spreads_changed(node_id),
+        }
+    }
+
+    pub async fn quit(&self) {
+        if let BusLink::Redis { client, .. } = self {
+            let _ = client.quit().await;
+        }
+    }
+}
+
+/// What the subscription task reads from.
+pub enum Subscription {
+    Redis {
+        client: Client,
+        subscriber: SubscriberClient,
+        keys: BusKeys,
+    },
+    Memory(MemoryBus),
+}
+
+impl Subscription {
+    /// Runs until shutdown; `on_spreads_changed` gets the id of a node that changed spreads.
+    pub async fn run<F, Fut>(self, hub: Arc<RateHub>, shutdown: Shutdown, on_spreads_changed: F)
+    where
+        F: Fn(String) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        match self {
+            Subscription::Redis {
+                client,
+                subscriber,
+                keys,
+            } => run(hub, client, subscriber, keys, shutdown, on_spreads_changed).await,
+            Subscription::Memory(bus) => run_memory(hub, bus, shutdown, on_spreads_changed).await,
+        }
+    }
+}
+
+/// Loads the in-process bus's last values, pair metadata and status into the hub.
+pub fn bootstrap_memory(bus: &MemoryBus, hub: &RateHub) -> usize {
+    for m in bus.pairs() {
+        hub.on_meta(m);
+    }
+    if let Some(s) = bus.status() {
+        hub.on_status(StatusMsg::clone(&s));
+    }
+    let last = bus.last_values();
+    for m in &last {
+        hub.on_rate(RateMsg::clone(m));
+    }
+    last.len()
+}
+
+/// Runs the in-process subscription until shutdown; `on_spreads_changed` as in [`run`].
+pub async fn run_memory<F, Fut>(
+    hub: Arc<RateHub>,
+    bus: MemoryBus,
+    shutdown: Shutdown,
+    on_spreads_changed: F,
+) where
+    F: Fn(String) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    use tokio::sync::broadcast::error::RecvError;
+    // Subscribe first, then read: nothing published in between is lost.
+    let mut events = bus.subscribe();
+    let n = bootstrap_memory(&bus, &hub);
+    tracing::info!(rates = n, "subscribed to the in-process bus");
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            event = events.recv() => match event {
+                Ok(BusEvent::Rate(r)) => hub.on_rate(RateMsg::clone(&r)),
+                Ok(BusEvent::Status(s)) => hub.on_status(StatusMsg::clone(&s)),
+                Ok(BusEvent::PairsChanged) => {
+                    for m in bus.pairs() {
+                        hub.on_meta(m);
+                    }
+                }
+                Ok(BusEvent::SpreadsChanged(node)) => on_spreads_changed(node.to_string()).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "bus subscriber lagged; re-reading the last values");
+                    metrics::counter!("rategate_bus_lagged_total").increment(1);
+                    bootstrap_memory(&bus, &hub);
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
 }
 
 /// Reads the last values, pair metadata and status into the hub.

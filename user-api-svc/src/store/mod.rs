@@ -1,11 +1,15 @@
-//! Storage behind a small trait, so handlers never see SQL and an embedded SQLite store can be
-//! added beside [`mysql::MySqlStore`] without touching them.
+//! Storage behind a small trait, so handlers never see SQL: [`mysql::MySqlStore`] for
+//! deployments, [`sqlite::SqliteStore`] for the all-in-one binary. [`open`] picks one by the
+//! `DATABASE_URL` scheme. Both keep the same money guarantees (DESIGN §8) and run the same
+//! test suites.
 //!
 //! Every multi-step change (refresh-token rotation, spread change + audit row) is one database
 //! transaction inside the store.
 
 pub mod mysql;
 mod mysql_money;
+pub mod sqlite;
+mod sqlite_money;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +18,22 @@ use serde::{Deserialize, Serialize};
 use crate::money::Side;
 use crate::pricing::Spread;
 use common::Decimal;
+
+/// Opens the store `url` names: `sqlite://file.db` (created if missing) or `mysql://…`
+/// (`mariadb://` too; the database is created if missing). Migrations are applied.
+pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::connect(url, max_connections).await?,
+        )),
+        "mysql" | "mariadb" => Ok(std::sync::Arc::new(
+            mysql::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1), max_connections)
+                .await?,
+        )),
+        _ => anyhow::bail!("DATABASE_URL must start with sqlite:// or mysql://"),
+    }
+}
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -1,7 +1,14 @@
-//! Test support for user-api-svc: the real MariaDB (a database per test), the real Redis (a key
-//! prefix per test), the service on port 0, a stand-in for exchange-rate-svc that writes the
-//! bus exactly as it does, and real Socket.IO clients (npm socket.io-client, run by Node).
-//! If MariaDB, Redis or Node's client package is missing, tests fail with a message saying so.
+//! Test support for user-api-svc: the service on port 0 on one of two [`Backend`]s, a stand-in
+//! for exchange-rate-svc that writes the bus exactly as it does, and real Socket.IO clients
+//! (npm socket.io-client, run by Node).
+//!
+//! - [`Backend::MariaDbRedis`]: the real MariaDB (a database per test) and the real Redis (a
+//!   key prefix per test), as deployed.
+//! - [`Backend::SqliteInProcess`]: an SQLite file per test and an in-process bus per test, as
+//!   in the all-in-one binary.
+//!
+//! [`on_both_backends!`] turns one test body into a test per backend. If MariaDB, Redis or
+//! Node's client package is missing, tests fail with a message saying so.
 
 #![allow(dead_code)]
 
@@ -11,6 +18,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::bus::{BusKeys, FeedState, PairState, RateMsg, StatusMsg};
+use common::membus::MemoryBus;
 use common::{Decimal, Pair};
 use fred::prelude::*;
 use serde_json::{json, Value};
@@ -23,10 +31,42 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub use testkit::services::{mysql_base, redis, redis_url};
 pub use testkit::SioClient;
 
-/// Writes the bus the way exchange-rate-svc does: HSET rates:last, then PUBLISH.
+/// The two setups every storage, API and bus test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// MariaDB + Redis: the deployment.
+    MariaDbRedis,
+    /// SQLite + the in-process bus: the all-in-one binary.
+    SqliteInProcess,
+}
+
+/// One test body, run once per [`Backend`]: `on_both_backends!(name);` makes the tests
+/// `name::mariadb_redis` and `name::sqlite_in_process` that call `name(backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn mariadb_redis() {
+                super::$name($crate::support::Backend::MariaDbRedis).await
+            }
+            #[tokio::test]
+            async fn sqlite_in_process() {
+                super::$name($crate::support::Backend::SqliteInProcess).await
+            }
+        }
+    )+};
+}
+
+/// Where the fake feed writes.
+pub enum Sink {
+    Redis { redis: Client, keys: BusKeys },
+    Memory(MemoryBus),
+}
+
+/// Writes the bus the way exchange-rate-svc does: the last value first, then the tick.
 pub struct FakeFeed {
-    pub redis: Client,
-    pub keys: BusKeys,
+    pub sink: Sink,
     seq: AtomicU64,
     epoch: String,
 }
@@ -50,32 +90,51 @@ impl FakeFeed {
 
     pub async fn rate(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
         let msg = self.msg(pair, bid, ask);
-        let json = serde_json::to_string(&msg).unwrap();
-        let () = self
-            .redis
-            .hset(self.keys.rates_last(), (msg.pair.as_str(), json.as_str()))
-            .await
-            .unwrap();
-        let () = self.redis.publish(self.keys.rates(), json).await.unwrap();
+        match &self.sink {
+            Sink::Redis { redis, keys } => {
+                let json = serde_json::to_string(&msg).unwrap();
+                let () = redis
+                    .hset(keys.rates_last(), (msg.pair.as_str(), json.as_str()))
+                    .await
+                    .unwrap();
+                let () = redis.publish(keys.rates(), json).await.unwrap();
+            }
+            Sink::Memory(bus) => bus.publish_rates(&[Arc::new(msg.clone())]),
+        }
         msg
     }
 
-    /// Many ticks for one pair as fast as Redis takes them (pipelined); returns the last bid.
+    /// Many ticks for one pair as fast as the bus takes them; returns the last bid.
     pub async fn burst(&self, pair: &str, n: u64) -> String {
-        let pipe = self.redis.pipeline();
         let mut last_bid = String::new();
+        let mut msgs = Vec::new();
         for i in 0..n {
             let bid = format!("{}.0", 1000 + i);
-            let msg = self.msg(pair, &bid, &format!("{}.5", 1000 + i));
-            let json = serde_json::to_string(&msg).unwrap();
-            let () = pipe
-                .hset(self.keys.rates_last(), (pair, json.as_str()))
-                .await
-                .unwrap();
-            let () = pipe.publish(self.keys.rates(), json).await.unwrap();
+            msgs.push(self.msg(pair, &bid, &format!("{}.5", 1000 + i)));
             last_bid = bid;
         }
-        let _: Vec<fred::types::Value> = pipe.all().await.unwrap();
+        match &self.sink {
+            Sink::Redis { redis, keys } => {
+                let pipe = redis.pipeline();
+                for msg in &msgs {
+                    let json = serde_json::to_string(msg).unwrap();
+                    let () = pipe
+                        .hset(keys.rates_last(), (pair, json.as_str()))
+                        .await
+                        .unwrap();
+                    let () = pipe.publish(keys.rates(), json).await.unwrap();
+                }
+                let _: Vec<fred::types::Value> = pipe.all().await.unwrap();
+            }
+            Sink::Memory(bus) => {
+                // In batches, as the publisher drains its queue.
+                let msgs: Vec<Arc<RateMsg>> = msgs.into_iter().map(Arc::new).collect();
+                for chunk in msgs.chunks(512) {
+                    bus.publish_rates(chunk);
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
         last_bid
     }
 
@@ -91,19 +150,23 @@ impl FakeFeed {
                 .collect(),
             epoch: self.epoch.clone(),
         };
-        let json = serde_json::to_string(&msg).unwrap();
-        let () = self
-            .redis
-            .set(
-                self.keys.status(),
-                json.as_str(),
-                Some(fred::types::Expiration::EX(5)),
-                None,
-                false,
-            )
-            .await
-            .unwrap();
-        let () = self.redis.publish(self.keys.status(), json).await.unwrap();
+        match &self.sink {
+            Sink::Redis { redis, keys } => {
+                let json = serde_json::to_string(&msg).unwrap();
+                let () = redis
+                    .set(
+                        keys.status(),
+                        json.as_str(),
+                        Some(fred::types::Expiration::EX(5)),
+                        None,
+                        false,
+                    )
+                    .await
+                    .unwrap();
+                let () = redis.publish(keys.status(), json).await.unwrap();
+            }
+            Sink::Memory(bus) => bus.publish_status(msg),
+        }
     }
 
     pub async fn meta(&self, pair: &str, tick: &str) {
@@ -113,14 +176,15 @@ impl FakeFeed {
             "0.00000001".parse().unwrap(),
             "0.0001".parse().unwrap(),
         );
-        let () = self
-            .redis
-            .hset(
-                self.keys.pairs(),
-                (pair, serde_json::to_string(&m).unwrap()),
-            )
-            .await
-            .unwrap();
+        match &self.sink {
+            Sink::Redis { redis, keys } => {
+                let () = redis
+                    .hset(keys.pairs(), (pair, serde_json::to_string(&m).unwrap()))
+                    .await
+                    .unwrap();
+            }
+            Sink::Memory(bus) => bus.set_pairs([m]),
+        }
     }
 }
 
@@ -140,28 +204,51 @@ pub struct TestApi {
     pub base: String,
     pub http: reqwest::Client,
     pub feed: Arc<FakeFeed>,
+    pub backend: Backend,
+    /// The database's URL (a MariaDB database or an SQLite file of this test's own).
+    pub database_url: String,
     pub db_name: String,
 }
 
 impl TestApi {
+    /// On MariaDB + Redis.
     pub async fn start(tweak: impl FnOnce(&mut ApiConfig)) -> TestApi {
+        TestApi::start_on(Backend::MariaDbRedis, tweak).await
+    }
+
+    pub async fn start_on(backend: Backend, tweak: impl FnOnce(&mut ApiConfig)) -> TestApi {
         common::telemetry::init_for_tests();
         common::tls::install_crypto_provider();
-        let redis = redis().await;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = testkit::services::unique_db_name(&id);
-        let keys = BusKeys::new(format!("test:{id}:"));
         let mut config = ApiConfig::local(SECRET);
-        config.redis_url = redis_url();
-        config.redis_prefix = keys.prefix().to_string();
-        config.database_url = format!("{}/{db_name}", mysql_base());
+        let sink = match backend {
+            Backend::MariaDbRedis => {
+                let keys = BusKeys::new(format!("test:{id}:"));
+                config.redis_url = redis_url();
+                config.redis_prefix = keys.prefix().to_string();
+                config.database_url = format!("{}/{db_name}", mysql_base());
+                Sink::Redis {
+                    redis: redis().await,
+                    keys,
+                }
+            }
+            Backend::SqliteInProcess => {
+                let bus = MemoryBus::default();
+                config.in_process_bus = Some(bus.clone());
+                config.redis_url = "redis://unused.invalid:1".into();
+                config.database_url = format!("sqlite://{}", sqlite_path(&db_name).display());
+                Sink::Memory(bus)
+            }
+        };
         config.http_addr = "127.0.0.1:0".parse().unwrap();
         config.pairs = Pair::parse_list("BTC/USD,ETH/USD").unwrap();
         config.admin_email = Some(ADMIN_EMAIL.into());
         config.admin_password = Some(ADMIN_PASSWORD.into());
         tweak(&mut config);
+        let database_url = config.database_url.clone();
         let app = Application::build(config).await.unwrap_or_else(|e| {
-            panic!("user-api-svc did not start against MariaDB at {} ({e:#}): start it (scripts/services.sh)", mysql_base())
+            panic!("user-api-svc did not start on {backend:?} ({e:#}); for MariaDB at {}, start it (scripts/services.sh)", mysql_base())
         });
         let base = format!("http://{}", app.addr());
         TestApi {
@@ -169,12 +256,61 @@ impl TestApi {
             base,
             http: reqwest::Client::new(),
             feed: Arc::new(FakeFeed {
-                redis,
-                keys,
+                sink,
                 seq: AtomicU64::new(0),
                 epoch: format!("test-{id}"),
             }),
+            backend,
+            database_url,
             db_name,
+        }
+    }
+
+    /// Runs one statement directly on this test's database; the error's text on failure.
+    pub async fn sql_exec(&self, sql: &str) -> Result<u64, String> {
+        match self.backend {
+            Backend::MariaDbRedis => {
+                let pool = sqlx::MySqlPool::connect(&self.database_url).await.unwrap();
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&pool)
+                    .await;
+                done.map(|d| d.rows_affected()).map_err(|e| e.to_string())
+            }
+            Backend::SqliteInProcess => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&pool)
+                    .await;
+                done.map(|d| d.rows_affected()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Rows of text columns from this test's database (cast decimals to text in `sql`).
+    pub async fn sql_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        use sqlx::Row;
+        let text = |v: Option<String>| v.unwrap_or_default();
+        match self.backend {
+            Backend::MariaDbRedis => {
+                let pool = sqlx::MySqlPool::connect(&self.database_url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| text(r.get(i))).collect())
+                    .collect()
+            }
+            Backend::SqliteInProcess => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| text(r.get(i))).collect())
+                    .collect()
+            }
         }
     }
 
@@ -277,7 +413,24 @@ impl TestApi {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
-        testkit::services::delete_bus_keys(&self.feed.redis, self.feed.keys.prefix()).await;
-        testkit::services::drop_database(&self.db_name).await;
+        match &self.feed.sink {
+            Sink::Redis { redis, keys } => {
+                testkit::services::delete_bus_keys(redis, keys.prefix()).await;
+                testkit::services::drop_database(&self.db_name).await;
+            }
+            Sink::Memory(_) => {
+                let path = sqlite_path(&self.db_name);
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
     }
+}
+
+/// This test's SQLite file, in a directory of the system's temporary space.
+pub fn sqlite_path(db_name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("rategate-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{db_name}.db"))
 }
