@@ -1,6 +1,9 @@
 //! The whole chain, every part real except Kraken: kraken-mock (a real WebSocket) →
-//! exchange-rate-svc → the real Redis → user-api-svc (with the real MariaDB) → real clients
-//! (HTTP, and npm socket.io-client for Socket.IO).
+//! exchange-rate-svc → the bus → user-api-svc → real clients (HTTP, and npm socket.io-client
+//! for Socket.IO). Each test runs twice:
+//! - `deployed`: the two services with the real Redis and the real MariaDB;
+//! - `all_in_one`: the `rategate` binary's library with its zero-setup defaults (in-process bus,
+//!   SQLite file, the admin it bootstraps itself).
 
 use kraken_mock::{MockConfig, MockKraken};
 use serde_json::{json, Value};
@@ -9,23 +12,39 @@ use testkit::{eventually, SioClient};
 const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456";
 const ADMIN: (&str, &str) = ("e2e-admin@rategate.test", "E2e-Admin-Passphrase-42");
 
+enum Parts {
+    Deployed {
+        feed: exchange_rate_svc::Application,
+        api: user_api_svc::Application,
+        prefix: String,
+        db: String,
+    },
+    AllInOne {
+        gateway: rategate::AllInOne,
+        data_dir: std::path::PathBuf,
+    },
+}
+
 struct Chain {
     mock: MockKraken,
-    feed: exchange_rate_svc::Application,
-    api: user_api_svc::Application,
+    parts: Parts,
     base: String,
     http: reqwest::Client,
-    prefix: String,
-    db: String,
+    /// The admin's email and password.
+    admin: (String, String),
+}
+
+#[derive(Clone, Copy)]
+enum Setup {
+    Deployed,
+    AllInOne,
 }
 
 impl Chain {
-    async fn start() -> Chain {
+    async fn start(setup: Setup) -> Chain {
         common::telemetry::init_for_tests();
         common::tls::install_crypto_provider();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let prefix = format!("e2e:{id}:");
-        let db = testkit::services::unique_db_name(&id);
         let pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
         let mock = MockKraken::start(MockConfig {
             pairs: vec!["BTC/USD".into(), "ETH/USD".into()],
@@ -35,34 +54,88 @@ impl Chain {
         .unwrap();
 
         let mut feed_cfg = exchange_rate_svc::Config::local();
-        feed_cfg.redis_url = testkit::services::redis_url();
-        feed_cfg.redis_prefix = prefix.clone();
         feed_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
         feed_cfg.kraken_ws_url = mock.ws_url();
         feed_cfg.kraken_rest_url = mock.rest_url();
         feed_cfg.pairs = pairs.clone();
-        let feed = exchange_rate_svc::Application::build(feed_cfg)
-            .await
-            .unwrap();
-
         let mut api_cfg = user_api_svc::Config::local(SECRET);
-        api_cfg.redis_url = testkit::services::redis_url();
-        api_cfg.redis_prefix = prefix.clone();
-        api_cfg.database_url = format!("{}/{db}", testkit::services::mysql_base());
         api_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
         api_cfg.pairs = pairs;
-        api_cfg.admin_email = Some(ADMIN.0.into());
-        api_cfg.admin_password = Some(ADMIN.1.into());
-        let api = user_api_svc::Application::build(api_cfg).await.unwrap();
-        let base = format!("http://{}", api.addr());
+
+        let (parts, admin) = match setup {
+            Setup::Deployed => {
+                let prefix = format!("e2e:{id}:");
+                let db = testkit::services::unique_db_name(&id);
+                feed_cfg.redis_url = testkit::services::redis_url();
+                feed_cfg.redis_prefix = prefix.clone();
+                let feed = exchange_rate_svc::Application::build(feed_cfg)
+                    .await
+                    .unwrap();
+                api_cfg.redis_url = testkit::services::redis_url();
+                api_cfg.redis_prefix = prefix.clone();
+                api_cfg.database_url = format!("{}/{db}", testkit::services::mysql_base());
+                api_cfg.admin_email = Some(ADMIN.0.into());
+                api_cfg.admin_password = Some(ADMIN.1.into());
+                let api = user_api_svc::Application::build(api_cfg).await.unwrap();
+                let admin = (ADMIN.0.to_string(), ADMIN.1.to_string());
+                (
+                    Parts::Deployed {
+                        feed,
+                        api,
+                        prefix,
+                        db,
+                    },
+                    admin,
+                )
+            }
+            Setup::AllInOne => {
+                let data_dir = std::env::temp_dir().join(format!("rategate-e2e-{id}"));
+                api_cfg.database_url =
+                    format!("sqlite://{}", data_dir.join("rategate.db").display());
+                let gateway = rategate::AllInOne::start(rategate::Settings {
+                    data_dir: data_dir.clone(),
+                    feed: feed_cfg,
+                    api: api_cfg,
+                    use_redis: false,
+                    admin_from_env: false,
+                })
+                .await
+                .unwrap();
+                // The zero-setup admin: created with a random password, shown once, kept in a
+                // file only its owner can read.
+                let rategate::AdminNote::Created {
+                    email,
+                    password,
+                    file,
+                } = gateway.admin.clone()
+                else {
+                    panic!("a fresh data directory bootstraps an admin")
+                };
+                assert_eq!(email, rategate::DEFAULT_ADMIN_EMAIL);
+                assert!(gateway.banner().contains(&password));
+                assert_eq!(
+                    std::fs::read_to_string(&file).unwrap(),
+                    format!("{email}\n{password}\n")
+                );
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+                    assert_eq!(mode & 0o077, 0, "admin-credentials readable by others");
+                }
+                (Parts::AllInOne { gateway, data_dir }, (email, password))
+            }
+        };
+        let base = match &parts {
+            Parts::Deployed { api, .. } => format!("http://{}", api.addr()),
+            Parts::AllInOne { gateway, .. } => format!("http://{}", gateway.addr()),
+        };
         let chain = Chain {
             mock,
-            feed,
-            api,
+            parts,
             base,
             http: reqwest::Client::new(),
-            prefix,
-            db,
+            admin,
         };
         eventually("the chain is live (feed online, status heard)", || async {
             chain
@@ -74,6 +147,10 @@ impl Chain {
         })
         .await;
         chain
+    }
+
+    async fn admin_token(&self) -> String {
+        self.login(&self.admin.0, &self.admin.1).await
     }
 
     async fn call(
@@ -109,19 +186,31 @@ impl Chain {
     }
 
     async fn stop(self) {
-        self.api.stop().await;
-        self.feed.stop().await;
+        match self.parts {
+            Parts::Deployed {
+                feed,
+                api,
+                prefix,
+                db,
+            } => {
+                api.stop().await;
+                feed.stop().await;
+                let redis = testkit::services::redis().await;
+                testkit::services::delete_bus_keys(&redis, &prefix).await;
+                testkit::services::drop_database(&db).await;
+            }
+            Parts::AllInOne { gateway, data_dir } => {
+                gateway.stop().await;
+                let _ = std::fs::remove_dir_all(data_dir);
+            }
+        }
         self.mock.stop();
-        let redis = testkit::services::redis().await;
-        testkit::services::delete_bus_keys(&redis, &self.prefix).await;
-        testkit::services::drop_database(&self.db).await;
     }
 }
 
-#[tokio::test]
-async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick() {
-    let chain = Chain::start().await;
-    let admin = chain.login(ADMIN.0, ADMIN.1).await;
+async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: Setup) {
+    let chain = Chain::start(setup).await;
+    let admin = chain.admin_token().await;
     let (code, _) = chain
         .call(
             reqwest::Method::PUT,
@@ -168,11 +257,10 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick() {
     chain.stop().await;
 }
 
-#[tokio::test]
-async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price() {
+async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setup: Setup) {
     use reqwest::Method;
-    let chain = Chain::start().await;
-    let admin = chain.login(ADMIN.0, ADMIN.1).await;
+    let chain = Chain::start(setup).await;
+    let admin = chain.admin_token().await;
     chain
         .call(
             Method::PUT,
@@ -259,3 +347,24 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price() {
     );
     chain.stop().await;
 }
+
+/// Each end-to-end journey, on the deployed setup and on the all-in-one binary.
+macro_rules! on_both_setups {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn deployed() {
+                super::$name(super::Setup::Deployed).await
+            }
+            #[tokio::test]
+            async fn all_in_one() {
+                super::$name(super::Setup::AllInOne).await
+            }
+        }
+    )+};
+}
+
+on_both_setups!(
+    kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick,
+    a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price,
+);
