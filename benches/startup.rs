@@ -114,6 +114,7 @@ async fn run_once(http: &reqwest::Client, n: usize) -> [Duration; 4] {
 
 #[tokio::main]
 async fn main() {
+    common::tls::install_crypto_provider();
     let runs: usize = std::env::var("STARTUP_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -63,8 +63,20 @@ impl Settings {
     }
 }
 
+/// Creates the data directory, private to its owner: it holds password hashes and secrets.
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 

@@ -120,8 +120,10 @@ impl Chain {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-                    assert_eq!(mode & 0o077, 0, "admin-credentials readable by others");
+                    for private in [&file, &data_dir] {
+                        let mode = std::fs::metadata(private).unwrap().permissions().mode();
+                        assert_eq!(mode & 0o077, 0, "{} open to others", private.display());
+                    }
                 }
                 (Parts::AllInOne { gateway, data_dir }, (email, password))
             }

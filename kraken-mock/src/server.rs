@@ -38,6 +38,10 @@ pub(crate) async fn serve(
         .with_state(shared.clone());
     let mut stop_serving = stop.clone();
     tokio::spawn(async move {
+        // Frames go out at once (no Nagle), as a real exchange's would.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop_serving.wait_for(|s| *s).await;

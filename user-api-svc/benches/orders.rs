@@ -1,7 +1,8 @@
 //! Orders per second and latency with concurrent traders on the real MariaDB.
 //!
 //! `cargo bench -p user-api-svc --bench orders` (env `BENCH_TRADERS`, default 64;
-//! `BENCH_SECS`, default 10).
+//! `BENCH_SECS`, default 10; `BENCH_STORE=sqlite` for the all-in-one binary's SQLite store, a
+//! file in the system's temporary directory, instead of MariaDB).
 //!
 //! Each trader loops: `POST /api/quotes` then `POST /api/orders` with a fresh
 //! `Idempotency-Key`, over HTTP to user-api-svc (in this process), which executes every order
@@ -43,7 +44,13 @@ async fn main() {
     let mut cfg = user_api_svc::Config::local("bench-secret-bench-secret-bench-secret-00");
     cfg.redis_url = support::redis_url();
     cfg.redis_prefix = up.prefix.clone();
-    cfg.database_url = format!("{}/{}", support::mysql_base(), up.db);
+    let sqlite = std::env::var("BENCH_STORE").is_ok_and(|s| s == "sqlite");
+    let sqlite_file = std::env::temp_dir().join(format!("rategate-orders-bench-{}.db", up.db));
+    cfg.database_url = if sqlite {
+        format!("sqlite://{}", sqlite_file.display())
+    } else {
+        format!("{}/{}", support::mysql_base(), up.db)
+    };
     cfg.http_addr = "127.0.0.1:0".parse().unwrap();
     cfg.pairs = common::Pair::parse_list("BTC/USD").unwrap();
     cfg.admin_email = Some(ADMIN.0.into());
@@ -190,6 +197,7 @@ async fn main() {
         quote_h.lock().unwrap().clone(),
     );
     let n = orders.load(Ordering::Relaxed) as f64;
+    println!("store: {}", if sqlite { "SQLite" } else { "MariaDB" });
     println!(
         "{traders} traders, {secs} s: {:.0} orders/s filled ({} failures); order latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
          quote latency p50 {:.1} ms, p99 {:.1} ms",
@@ -208,4 +216,7 @@ async fn main() {
     );
     api.stop().await;
     up.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_file.display()));
+    }
 }

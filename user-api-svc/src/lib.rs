@@ -173,6 +173,11 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", state.config.http_addr))?;
         let addr = listener.local_addr()?;
+        // Live rates are many small frames: send each at once instead of waiting for the
+        // previous one's ACK (Nagle).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let served = axum::serve(

@@ -6,6 +6,8 @@
 //! - Every change runs in a `BEGIN IMMEDIATE` transaction: it takes SQLite's single write lock
 //!   up front, so a read-check-write (a balance, a quote, a refresh token) cannot interleave
 //!   with another writer: that is what `FOR UPDATE` does on MariaDB. Readers keep reading (WAL).
+//!   Writers of this process first queue on a mutex (FIFO), so they do not poll the lock;
+//!   the busy timeout remains for another process on the same file.
 //! - `CHECK`s and triggers in `migrations/sqlite` refuse negative balances and history rewrites
 //!   in the database too.
 //! - `synchronous = FULL`: a committed order survives a power cut.
@@ -33,6 +35,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sql
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Writers queue here, in order, instead of polling SQLite's lock (its busy handler
+    /// sleeps and retries, which is unfair and gives long tails under contention).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Connection-level failures and a busy database are "unavailable" (503, retry); a broken
@@ -110,16 +115,28 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// A write transaction holding SQLite's write lock from its first statement.
-    pub(crate) async fn write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    /// A write transaction holding SQLite's write lock from its first statement, and this
+    /// process's writer turn (keep the guard until the transaction ends).
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<(WriterTurn<'_>, Transaction<'static, Sqlite>), sqlx::Error> {
+        let turn = self.writer.lock().await;
+        Ok((turn, self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    /// This process's writer turn, for single-statement writes.
+    pub(crate) async fn turn(&self) -> WriterTurn<'_> {
+        self.writer.lock().await
     }
 }
 
@@ -201,6 +218,8 @@ async fn audit(
     Ok(())
 }
 
+pub(crate) type WriterTurn<'a> = tokio::sync::MutexGuard<'a, ()>;
+
 const USER_COLUMNS: &str = "SELECT id, email, role, created_at FROM users";
 
 #[async_trait]
@@ -214,6 +233,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, email: &str, password_hash: &str, role: Role) -> StoreResult<User> {
+        let _turn = self.turn().await;
         let row = sqlx::query(
             "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)
              RETURNING id, email, role, created_at",
@@ -255,6 +275,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
+        let _turn = self.turn().await;
         sqlx::query(
             "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at)
              VALUES (?, ?, ?, ?, ?)",
@@ -280,7 +301,7 @@ impl Store for SqliteStore {
         let result: Result<RotateOutcome, sqlx::Error> = async {
             // The write lock serialises two concurrent uses of one token: the second sees it
             // rotated.
-            let mut tx = self.write().await?;
+            let (_turn, mut tx) = self.write().await?;
             let row = sqlx::query(
                 "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
                  FROM refresh_tokens WHERE token_hash = ?",
@@ -352,6 +373,7 @@ impl Store for SqliteStore {
         presented: &[u8; 32],
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let _turn = self.turn().await;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
              WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
@@ -365,6 +387,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired_refresh_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let _turn = self.turn().await;
         let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?")
             .bind(micros(now))
             .execute(&self.pool)
@@ -408,7 +431,7 @@ impl Store for SqliteStore {
         reason: Option<&str>,
     ) -> StoreResult<Option<Spread>> {
         let result: Result<Option<Spread>, sqlx::Error> = async {
-            let mut tx = self.write().await?;
+            let (_turn, mut tx) = self.write().await?;
             let old = current_spread(&mut tx, pair).await?;
             sqlx::query(
                 "INSERT INTO spreads (pair, kind, buy, sell, updated_by, updated_at)
@@ -440,7 +463,7 @@ impl Store for SqliteStore {
         reason: Option<&str>,
     ) -> StoreResult<Option<Spread>> {
         let result: Result<Option<Spread>, sqlx::Error> = async {
-            let mut tx = self.write().await?;
+            let (_turn, mut tx) = self.write().await?;
             let Some(old) = current_spread(&mut tx, pair).await? else {
                 return Ok(None);
             };

@@ -132,6 +132,7 @@ async fn ledger(
 
 impl SqliteStore {
     pub(crate) async fn money_insert_quote(&self, q: &NewQuote) -> StoreResult<()> {
+        let _turn = self.turn().await;
         sqlx::query(
             "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid, raw_ask,
                                  spread_kind, spread_buy, spread_sell, revenue, created_at,
@@ -166,7 +167,7 @@ impl SqliteStore {
         hash: &[u8; 32],
     ) -> StoreResult<IdemBegin> {
         let result: Result<IdemBegin, sqlx::Error> = async {
-            let mut tx = self.write().await?;
+            let (_turn, mut tx) = self.write().await?;
             let now = Utc::now();
             let row = sqlx::query(
                 "SELECT request_hash, state, response_status, response_body, created_at
@@ -231,6 +232,7 @@ impl SqliteStore {
         status: u16,
         body: &str,
     ) -> StoreResult<()> {
+        let _turn = self.turn().await;
         sqlx::query(
             "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ?
              WHERE user_id = ? AND idem_key = ?",
@@ -246,6 +248,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn money_abandon_idem(&self, user_id: u64, key: &str) -> StoreResult<()> {
+        let _turn = self.turn().await;
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND state = 'in_flight'",
         )
@@ -276,7 +279,7 @@ impl SqliteStore {
         idem_key: &str,
         now: DateTime<Utc>,
     ) -> Result<OrderOutcome, sqlx::Error> {
-        let mut tx = self.write().await?;
+        let (_turn, mut tx) = self.write().await?;
         let row = sqlx::query(
             "SELECT user_id, pair, side, amount, price, total, revenue, expires_at, consumed_at
              FROM quotes WHERE id = ?",
@@ -397,7 +400,7 @@ impl SqliteStore {
     ) -> StoreResult<(u64, Decimal)> {
         let result: Result<(u64, Decimal), sqlx::Error> = async {
             let now = Utc::now();
-            let mut tx = self.write().await?;
+            let (_turn, mut tx) = self.write().await?;
             let balance = credit(&mut tx, user_id, asset, amount, now).await?;
             let ledger_id = ledger(
                 &mut tx,
@@ -502,6 +505,7 @@ impl SqliteStore {
         quotes_before: DateTime<Utc>,
         keys_before: DateTime<Utc>,
     ) -> StoreResult<(u64, u64)> {
+        let _turn = self.turn().await;
         let quotes = sqlx::query("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
             .bind(micros(quotes_before))
             .execute(self.pool())
