@@ -1,6 +1,7 @@
 # Multi-stage build of rategate's binaries. The runtime image holds only the binaries and CA
 # certificates (the Kraken feed is wss://, REST is https://).
 #   docker build -t rategate .
+#   docker run --rm -p 8080:8080 -v rategate-data:/data rategate        # all-in-one, zero setup
 #   docker run --rm -e REDIS_URL=redis://host:6379 rategate exchange-rate-svc
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -14,6 +15,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 rategate
 COPY --from=build /out/ /usr/local/bin/
+RUN mkdir /data && chown rategate /data
 USER rategate
-ENV RUST_LOG=info
-CMD ["exchange-rate-svc"]
+# The all-in-one defaults: listen on every interface inside the container, keep the SQLite
+# database, JWT secret and bootstrapped admin in the /data volume. docker-compose.yml runs the
+# separate services instead.
+ENV RUST_LOG=info HTTP_ADDR=0.0.0.0:8080 RATEGATE_DATA_DIR=/data
+VOLUME /data
+CMD ["rategate"]
