@@ -45,13 +45,14 @@ impl Settings {
         let use_redis = var("REDIS_URL").is_some();
         let mut feed = exchange_rate_svc::Config::from_env()?;
         feed.http_addr = parse_or("FEED_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let jwt_secret = match var("JWT_SECRET") {
-            Some(s) => s,
-            None => persistent_secret(&data_dir)?,
-        };
-        let mut defaults = user_api_svc::Config::local(&jwt_secret);
+        // Validate every setting before anything is written to disk; the placeholder secret
+        // is replaced below by the kept one.
+        let mut defaults = user_api_svc::Config::local(&"unset".repeat(8));
         defaults.database_url = format!("sqlite://{}", data_dir.join("rategate.db").display());
-        let api = user_api_svc::Config::from_env_over(defaults)?;
+        let mut api = user_api_svc::Config::from_env_over(defaults)?;
+        if var("JWT_SECRET").is_none() {
+            api.jwt_secret = persistent_secret(&data_dir)?;
+        }
         let admin_from_env = api.admin_email.is_some();
         Ok(Settings {
             data_dir,
