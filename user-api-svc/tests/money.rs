@@ -541,7 +541,38 @@ async fn orders_page_newest_first_and_old_quotes_are_purged(backend: Backend) {
     api.finish().await;
 }
 
+/// The code refuses overdrafts; the database refuses them too, even from a hand-written SQL
+/// statement, on either store.
+async fn the_database_itself_refuses_a_negative_balance(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let admin = api.admin_token().await;
+    api.register("vault@x.io").await;
+    deposit(&api, &admin, "vault@x.io", "USD", "10.00").await;
+    let refused = api
+        .sql_exec("UPDATE balances SET available = '-0.01'")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_lowercase().contains("constraint"),
+        "expected a CHECK constraint violation, got: {refused}"
+    );
+    // A non-negative write goes through (the constraint is not refusing everything).
+    assert_eq!(
+        api.sql_exec("UPDATE balances SET available = '10'").await,
+        Ok(1)
+    );
+    let rows = api
+        .sql_rows("SELECT CAST(available AS CHAR) FROM balances")
+        .await;
+    assert_eq!(
+        rows[0][0].parse::<common::Decimal>().unwrap(),
+        common::Decimal::TEN
+    );
+    api.finish().await;
+}
+
 on_both_backends!(
+    the_database_itself_refuses_a_negative_balance,
     a_trader_buys_and_sells_at_exactly_the_quoted_price,
     refused_orders_move_nothing_and_replay_the_same_answer,
     quotes_are_refused_on_stale_rates_and_bad_amounts,
