@@ -218,7 +218,8 @@ impl AllInOne {
                 file.display()
             ),
             AdminNote::Exists { email, file } => format!(
-                "{email} (password shown on first start, saved in {})",
+                "{email} (password shown on first start, saved in {})\n             \
+                 another admin: restart with ADMIN_EMAIL and ADMIN_PASSWORD set",
                 file.display()
             ),
         };
