@@ -224,8 +224,15 @@ pub struct RevenueRow {
     pub orders: u64,
 }
 
+/// Everything a store does: accounts and spreads ([`AccountStore`]), money ([`MoneyStore`]).
+/// One trait per half so each half of a store lives in its own file (`mysql.rs` /
+/// `mysql_money.rs`, `sqlite.rs` / `sqlite_money.rs`).
+pub trait Store: AccountStore + MoneyStore {}
+
+impl<T: AccountStore + MoneyStore> Store for T {}
+
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AccountStore: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Creates a user; [`StoreError::Conflict`] if the email is taken.
@@ -271,6 +278,11 @@ pub trait Store: Send + Sync + 'static {
     async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>>;
 
     async fn users(&self, limit: u32) -> StoreResult<Vec<User>>;
+}
+
+/// Quotes, orders, balances and the ledger (DESIGN §8).
+#[async_trait]
+pub trait MoneyStore: Send + Sync + 'static {
     async fn insert_quote(&self, quote: &NewQuote) -> StoreResult<()>;
     async fn begin_idempotency(
         &self,

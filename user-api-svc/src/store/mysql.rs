@@ -146,7 +146,7 @@ async fn audit(
 }
 
 #[async_trait]
-impl Store for MySqlStore {
+impl AccountStore for MySqlStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -369,71 +369,22 @@ impl Store for MySqlStore {
     }
 
     async fn users(&self, limit: u32) -> StoreResult<Vec<User>> {
-        self.money_users(limit).await
-    }
-    async fn insert_quote(&self, quote: &NewQuote) -> StoreResult<()> {
-        self.money_insert_quote(quote).await
-    }
-    async fn begin_idempotency(
-        &self,
-        user_id: u64,
-        key: &str,
-        hash: &[u8; 32],
-    ) -> StoreResult<IdemBegin> {
-        self.money_begin_idem(user_id, key, hash).await
-    }
-    async fn finish_idempotency(
-        &self,
-        user_id: u64,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> StoreResult<()> {
-        self.money_finish_idem(user_id, key, status, body).await
-    }
-    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()> {
-        self.money_abandon_idem(user_id, key).await
-    }
-    async fn execute_order(
-        &self,
-        user_id: u64,
-        quote_id: &str,
-        idem_key: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<OrderOutcome> {
-        self.money_execute(user_id, quote_id, idem_key, now).await
-    }
-    async fn deposit(
-        &self,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-    ) -> StoreResult<(u64, Decimal)> {
-        self.money_deposit(user_id, asset, amount).await
-    }
-    async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
-        self.money_balances(user_id).await
-    }
-    async fn orders(
-        &self,
-        user_id: u64,
-        limit: u32,
-        before: Option<(DateTime<Utc>, String)>,
-    ) -> StoreResult<Vec<Order>> {
-        self.money_orders(user_id, limit, before).await
-    }
-    async fn order(&self, user_id: u64, id: &str) -> StoreResult<Option<Order>> {
-        self.money_order(user_id, id).await
-    }
-    async fn revenue(&self) -> StoreResult<Vec<RevenueRow>> {
-        self.money_revenue().await
-    }
-    async fn purge_money(
-        &self,
-        quotes_before: DateTime<Utc>,
-        keys_before: DateTime<Utc>,
-    ) -> StoreResult<(u64, u64)> {
-        self.money_purge(quotes_before, keys_before).await
+        let rows = sqlx::query("SELECT id, email, role, created_at FROM users ORDER BY id LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role").map_err(classify)?;
+                Ok(User {
+                    id: r.try_get("id").map_err(classify)?,
+                    email: r.try_get("email").map_err(classify)?,
+                    role: Role::parse(&role).unwrap_or(Role::User),
+                    created_at: r.try_get("created_at").map_err(classify)?,
+                })
+            })
+            .collect()
     }
 
     async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>> {

@@ -131,27 +131,9 @@ async fn ledger(
     Ok(id)
 }
 
-impl MySqlStore {
-    pub(crate) async fn money_users(&self, limit: u32) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT id, email, role, created_at FROM users ORDER BY id LIMIT ?")
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await
-            .map_err(classify)?;
-        rows.iter()
-            .map(|r| {
-                let role: String = r.try_get("role").map_err(classify)?;
-                Ok(User {
-                    id: r.try_get("id").map_err(classify)?,
-                    email: r.try_get("email").map_err(classify)?,
-                    role: Role::parse(&role).unwrap_or(Role::User),
-                    created_at: r.try_get("created_at").map_err(classify)?,
-                })
-            })
-            .collect()
-    }
-
-    pub(crate) async fn money_insert_quote(&self, q: &NewQuote) -> StoreResult<()> {
+#[async_trait::async_trait]
+impl MoneyStore for MySqlStore {
+    async fn insert_quote(&self, q: &NewQuote) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid, raw_ask,
                                  spread_kind, spread_buy, spread_sell, revenue, expires_at)
@@ -177,7 +159,7 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub(crate) async fn money_begin_idem(
+    async fn begin_idempotency(
         &self,
         user_id: u64,
         key: &str,
@@ -242,7 +224,7 @@ impl MySqlStore {
         })
     }
 
-    pub(crate) async fn money_finish_idem(
+    async fn finish_idempotency(
         &self,
         user_id: u64,
         key: &str,
@@ -263,7 +245,7 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub(crate) async fn money_abandon_idem(&self, user_id: u64, key: &str) -> StoreResult<()> {
+    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND state = 'in_flight'")
             .bind(user_id)
             .bind(key)
@@ -273,7 +255,7 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub(crate) async fn money_execute(
+    async fn execute_order(
         &self,
         user_id: u64,
         quote_id: &str,
@@ -294,6 +276,132 @@ impl MySqlStore {
         }
     }
 
+    async fn deposit(
+        &self,
+        user_id: u64,
+        asset: &str,
+        amount: Decimal,
+    ) -> StoreResult<(u64, Decimal)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result: Result<(u64, Decimal), sqlx::Error> = async {
+                let mut tx = self.pool().begin().await?;
+                credit(&mut tx, user_id, asset, amount).await?;
+                let id = ledger(
+                    &mut tx,
+                    "deposit",
+                    &format!("deposit:{user_id}"),
+                    &[
+                        ("external".to_string(), asset, -amount),
+                        (format!("user:{user_id}"), asset, amount),
+                    ],
+                )
+                .await?;
+                let balance: Decimal =
+                    sqlx::query("SELECT available FROM balances WHERE user_id = ? AND asset = ?")
+                        .bind(user_id)
+                        .bind(asset)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("available")?;
+                tx.commit().await?;
+                Ok((id, balance.normalize()))
+            }
+            .await;
+            match result {
+                Err(e) if is_retryable(&e) && attempt < RETRIES => continue,
+                Err(e) => return Err(classify(e)),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
+        let mut conn = self.pool().acquire().await.map_err(classify)?;
+        balances_in(&mut conn, user_id).await.map_err(classify)
+    }
+
+    async fn orders(
+        &self,
+        user_id: u64,
+        limit: u32,
+        before: Option<(DateTime<Utc>, String)>,
+    ) -> StoreResult<Vec<Order>> {
+        let mut q = sqlx::QueryBuilder::<MySql>::new(format!(
+            "{ORDER_COLUMNS} FROM orders WHERE user_id = "
+        ));
+        q.push_bind(user_id);
+        if let Some((at, id)) = before {
+            q.push(" AND (created_at < ").push_bind(at);
+            q.push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        let rows = q.build().fetch_all(self.pool()).await.map_err(classify)?;
+        rows.iter()
+            .map(|r| order_from(r).map_err(classify))
+            .collect()
+    }
+
+    async fn order(&self, user_id: u64, id: &str) -> StoreResult<Option<Order>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?"
+        )))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(classify)?;
+        row.as_ref()
+            .map(|r| order_from(r).map_err(classify))
+            .transpose()
+    }
+
+    async fn revenue(&self) -> StoreResult<Vec<RevenueRow>> {
+        let rows = sqlx::query("SELECT pair, SUM(revenue) AS amount, COUNT(*) AS n FROM orders GROUP BY pair ORDER BY pair")
+            .fetch_all(self.pool())
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|r| {
+                let amount: Decimal = r.try_get("amount").map_err(classify)?;
+                let n: i64 = r.try_get("n").map_err(classify)?;
+                Ok(RevenueRow {
+                    pair: r.try_get("pair").map_err(classify)?,
+                    amount: amount.normalize(),
+                    orders: n.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_money(
+        &self,
+        quotes_before: DateTime<Utc>,
+        keys_before: DateTime<Utc>,
+    ) -> StoreResult<(u64, u64)> {
+        let quotes = sqlx::query("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
+            .bind(quotes_before)
+            .execute(self.pool())
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(keys_before)
+            .execute(self.pool())
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        Ok((quotes, keys))
+    }
+}
+
+impl MySqlStore {
     async fn try_execute(
         &self,
         user_id: u64,
@@ -411,129 +519,5 @@ impl MySqlStore {
         let balances = balances_in(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(OrderOutcome::Filled { order, balances })
-    }
-
-    pub(crate) async fn money_deposit(
-        &self,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-    ) -> StoreResult<(u64, Decimal)> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result: Result<(u64, Decimal), sqlx::Error> = async {
-                let mut tx = self.pool().begin().await?;
-                credit(&mut tx, user_id, asset, amount).await?;
-                let id = ledger(
-                    &mut tx,
-                    "deposit",
-                    &format!("deposit:{user_id}"),
-                    &[
-                        ("external".to_string(), asset, -amount),
-                        (format!("user:{user_id}"), asset, amount),
-                    ],
-                )
-                .await?;
-                let balance: Decimal =
-                    sqlx::query("SELECT available FROM balances WHERE user_id = ? AND asset = ?")
-                        .bind(user_id)
-                        .bind(asset)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get("available")?;
-                tx.commit().await?;
-                Ok((id, balance.normalize()))
-            }
-            .await;
-            match result {
-                Err(e) if is_retryable(&e) && attempt < RETRIES => continue,
-                Err(e) => return Err(classify(e)),
-                Ok(v) => return Ok(v),
-            }
-        }
-    }
-
-    pub(crate) async fn money_balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
-        let mut conn = self.pool().acquire().await.map_err(classify)?;
-        balances_in(&mut conn, user_id).await.map_err(classify)
-    }
-
-    pub(crate) async fn money_orders(
-        &self,
-        user_id: u64,
-        limit: u32,
-        before: Option<(DateTime<Utc>, String)>,
-    ) -> StoreResult<Vec<Order>> {
-        let mut q = sqlx::QueryBuilder::<MySql>::new(format!(
-            "{ORDER_COLUMNS} FROM orders WHERE user_id = "
-        ));
-        q.push_bind(user_id);
-        if let Some((at, id)) = before {
-            q.push(" AND (created_at < ").push_bind(at);
-            q.push(" OR (created_at = ")
-                .push_bind(at)
-                .push(" AND id < ")
-                .push_bind(id)
-                .push("))");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(limit);
-        let rows = q.build().fetch_all(self.pool()).await.map_err(classify)?;
-        rows.iter()
-            .map(|r| order_from(r).map_err(classify))
-            .collect()
-    }
-
-    pub(crate) async fn money_order(&self, user_id: u64, id: &str) -> StoreResult<Option<Order>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?"
-        )))
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(classify)?;
-        row.as_ref()
-            .map(|r| order_from(r).map_err(classify))
-            .transpose()
-    }
-
-    pub(crate) async fn money_revenue(&self) -> StoreResult<Vec<RevenueRow>> {
-        let rows = sqlx::query("SELECT pair, SUM(revenue) AS amount, COUNT(*) AS n FROM orders GROUP BY pair ORDER BY pair")
-            .fetch_all(self.pool())
-            .await
-            .map_err(classify)?;
-        rows.iter()
-            .map(|r| {
-                let amount: Decimal = r.try_get("amount").map_err(classify)?;
-                let n: i64 = r.try_get("n").map_err(classify)?;
-                Ok(RevenueRow {
-                    pair: r.try_get("pair").map_err(classify)?,
-                    amount: amount.normalize(),
-                    orders: n.max(0) as u64,
-                })
-            })
-            .collect()
-    }
-
-    pub(crate) async fn money_purge(
-        &self,
-        quotes_before: DateTime<Utc>,
-        keys_before: DateTime<Utc>,
-    ) -> StoreResult<(u64, u64)> {
-        let quotes = sqlx::query("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
-            .bind(quotes_before)
-            .execute(self.pool())
-            .await
-            .map_err(classify)?
-            .rows_affected();
-        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(keys_before)
-            .execute(self.pool())
-            .await
-            .map_err(classify)?
-            .rows_affected();
-        Ok((quotes, keys))
     }
 }

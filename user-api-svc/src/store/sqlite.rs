@@ -223,7 +223,7 @@ pub(crate) type WriterTurn<'a> = tokio::sync::MutexGuard<'a, ()>;
 const USER_COLUMNS: &str = "SELECT id, email, role, created_at FROM users";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl AccountStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -525,70 +525,5 @@ impl Store for SqliteStore {
         .await
         .map_err(classify)?;
         rows.iter().map(user_from).collect()
-    }
-
-    async fn insert_quote(&self, quote: &NewQuote) -> StoreResult<()> {
-        self.money_insert_quote(quote).await
-    }
-    async fn begin_idempotency(
-        &self,
-        user_id: u64,
-        key: &str,
-        hash: &[u8; 32],
-    ) -> StoreResult<IdemBegin> {
-        self.money_begin_idem(user_id, key, hash).await
-    }
-    async fn finish_idempotency(
-        &self,
-        user_id: u64,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> StoreResult<()> {
-        self.money_finish_idem(user_id, key, status, body).await
-    }
-    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()> {
-        self.money_abandon_idem(user_id, key).await
-    }
-    async fn execute_order(
-        &self,
-        user_id: u64,
-        quote_id: &str,
-        idem_key: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<OrderOutcome> {
-        self.money_execute(user_id, quote_id, idem_key, now).await
-    }
-    async fn deposit(
-        &self,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-    ) -> StoreResult<(u64, Decimal)> {
-        self.money_deposit(user_id, asset, amount).await
-    }
-    async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
-        self.money_balances(user_id).await
-    }
-    async fn orders(
-        &self,
-        user_id: u64,
-        limit: u32,
-        before: Option<(DateTime<Utc>, String)>,
-    ) -> StoreResult<Vec<Order>> {
-        self.money_orders(user_id, limit, before).await
-    }
-    async fn order(&self, user_id: u64, order_id: &str) -> StoreResult<Option<Order>> {
-        self.money_order(user_id, order_id).await
-    }
-    async fn revenue(&self) -> StoreResult<Vec<RevenueRow>> {
-        self.money_revenue().await
-    }
-    async fn purge_money(
-        &self,
-        quotes_before: DateTime<Utc>,
-        keys_before: DateTime<Utc>,
-    ) -> StoreResult<(u64, u64)> {
-        self.money_purge(quotes_before, keys_before).await
     }
 }

@@ -130,8 +130,9 @@ async fn ledger(
     u64::try_from(tx_id).map_err(|_| sqlx::Error::Protocol("negative ledger id".into()))
 }
 
-impl SqliteStore {
-    pub(crate) async fn money_insert_quote(&self, q: &NewQuote) -> StoreResult<()> {
+#[async_trait::async_trait]
+impl MoneyStore for SqliteStore {
+    async fn insert_quote(&self, q: &NewQuote) -> StoreResult<()> {
         let _turn = self.turn().await;
         sqlx::query(
             "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid, raw_ask,
@@ -160,7 +161,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn money_begin_idem(
+    async fn begin_idempotency(
         &self,
         user_id: u64,
         key: &str,
@@ -225,7 +226,7 @@ impl SqliteStore {
         result.map_err(classify)
     }
 
-    pub(crate) async fn money_finish_idem(
+    async fn finish_idempotency(
         &self,
         user_id: u64,
         key: &str,
@@ -247,7 +248,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn money_abandon_idem(&self, user_id: u64, key: &str) -> StoreResult<()> {
+    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()> {
         let _turn = self.turn().await;
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND state = 'in_flight'",
@@ -260,7 +261,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn money_execute(
+    async fn execute_order(
         &self,
         user_id: u64,
         quote_id: &str,
@@ -272,6 +273,152 @@ impl SqliteStore {
             .map_err(classify)
     }
 
+    async fn deposit(
+        &self,
+        user_id: u64,
+        asset: &str,
+        amount: Decimal,
+    ) -> StoreResult<(u64, Decimal)> {
+        let result: Result<(u64, Decimal), sqlx::Error> = async {
+            let now = Utc::now();
+            let (_turn, mut tx) = self.write().await?;
+            let balance = credit(&mut tx, user_id, asset, amount, now).await?;
+            let ledger_id = ledger(
+                &mut tx,
+                "deposit",
+                &format!("deposit:{user_id}"),
+                &[
+                    ("external".to_string(), asset, -amount),
+                    (format!("user:{user_id}"), asset, amount),
+                ],
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok((ledger_id, balance))
+        }
+        .await;
+        result.map_err(classify)
+    }
+
+    async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
+        let mut conn = self.pool().acquire().await.map_err(classify)?;
+        balances_of(&mut conn, user_id).await.map_err(classify)
+    }
+
+    async fn orders(
+        &self,
+        user_id: u64,
+        limit: u32,
+        before: Option<(DateTime<Utc>, String)>,
+    ) -> StoreResult<Vec<Order>> {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
+            "{ORDER_COLUMNS} FROM orders WHERE user_id = "
+        ));
+        q.push_bind(id(user_id));
+        if let Some((at, order_id)) = before {
+            let at = micros(at);
+            q.push(" AND (created_at < ").push_bind(at);
+            q.push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(order_id)
+                .push("))");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        let rows = q.build().fetch_all(self.pool()).await.map_err(classify)?;
+        rows.iter()
+            .map(|r| order_from(r).map_err(classify))
+            .collect()
+    }
+
+    async fn order(&self, user_id: u64, order_id: &str) -> StoreResult<Option<Order>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?"
+        )))
+        .bind(order_id)
+        .bind(id(user_id))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(classify)?;
+        row.as_ref()
+            .map(|r| order_from(r).map_err(classify))
+            .transpose()
+    }
+
+    /// Sums in Rust: SQLite's SUM would go through floating point.
+    async fn revenue(&self) -> StoreResult<Vec<RevenueRow>> {
+        let rows = sqlx::query("SELECT pair, revenue FROM orders ORDER BY pair")
+            .fetch_all(self.pool())
+            .await
+            .map_err(classify)?;
+        let mut out: Vec<RevenueRow> = Vec::new();
+        for r in &rows {
+            let pair: String = r.try_get("pair").map_err(classify)?;
+            let revenue = dec(r.try_get("revenue").map_err(classify)?).map_err(classify)?;
+            match out.last_mut() {
+                Some(row) if row.pair == pair => {
+                    row.amount = row.amount.checked_add(revenue).ok_or_else(|| {
+                        StoreError::Other(anyhow::anyhow!("revenue overflow in {pair}"))
+                    })?;
+                    row.orders += 1;
+                }
+                _ => out.push(RevenueRow {
+                    pair,
+                    amount: revenue,
+                    orders: 1,
+                }),
+            }
+        }
+        for row in &mut out {
+            row.amount = row.amount.normalize();
+        }
+        Ok(out)
+    }
+
+    async fn purge_money(
+        &self,
+        quotes_before: DateTime<Utc>,
+        keys_before: DateTime<Utc>,
+    ) -> StoreResult<(u64, u64)> {
+        let _turn = self.turn().await;
+        let quotes = sqlx::query("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
+            .bind(micros(quotes_before))
+            .execute(self.pool())
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(micros(keys_before))
+            .execute(self.pool())
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        Ok((quotes, keys))
+    }
+}
+
+async fn balances_of(
+    conn: &mut sqlx::SqliteConnection,
+    user_id: u64,
+) -> Result<Vec<Balance>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT asset, available FROM balances WHERE user_id = ? ORDER BY asset")
+            .bind(id(user_id))
+            .fetch_all(conn)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Balance {
+                asset: r.try_get("asset")?,
+                available: dec(r.try_get("available")?)?,
+            })
+        })
+        .collect()
+}
+
+impl SqliteStore {
     async fn try_execute(
         &self,
         user_id: u64,
@@ -391,152 +538,4 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(OrderOutcome::Filled { order, balances })
     }
-
-    pub(crate) async fn money_deposit(
-        &self,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-    ) -> StoreResult<(u64, Decimal)> {
-        let result: Result<(u64, Decimal), sqlx::Error> = async {
-            let now = Utc::now();
-            let (_turn, mut tx) = self.write().await?;
-            let balance = credit(&mut tx, user_id, asset, amount, now).await?;
-            let ledger_id = ledger(
-                &mut tx,
-                "deposit",
-                &format!("deposit:{user_id}"),
-                &[
-                    ("external".to_string(), asset, -amount),
-                    (format!("user:{user_id}"), asset, amount),
-                ],
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok((ledger_id, balance))
-        }
-        .await;
-        result.map_err(classify)
-    }
-
-    pub(crate) async fn money_balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
-        let mut conn = self.pool().acquire().await.map_err(classify)?;
-        balances_of(&mut conn, user_id).await.map_err(classify)
-    }
-
-    pub(crate) async fn money_orders(
-        &self,
-        user_id: u64,
-        limit: u32,
-        before: Option<(DateTime<Utc>, String)>,
-    ) -> StoreResult<Vec<Order>> {
-        let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
-            "{ORDER_COLUMNS} FROM orders WHERE user_id = "
-        ));
-        q.push_bind(id(user_id));
-        if let Some((at, order_id)) = before {
-            let at = micros(at);
-            q.push(" AND (created_at < ").push_bind(at);
-            q.push(" OR (created_at = ")
-                .push_bind(at)
-                .push(" AND id < ")
-                .push_bind(order_id)
-                .push("))");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(limit);
-        let rows = q.build().fetch_all(self.pool()).await.map_err(classify)?;
-        rows.iter()
-            .map(|r| order_from(r).map_err(classify))
-            .collect()
-    }
-
-    pub(crate) async fn money_order(
-        &self,
-        user_id: u64,
-        order_id: &str,
-    ) -> StoreResult<Option<Order>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?"
-        )))
-        .bind(order_id)
-        .bind(id(user_id))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(classify)?;
-        row.as_ref()
-            .map(|r| order_from(r).map_err(classify))
-            .transpose()
-    }
-
-    /// Sums in Rust: SQLite's SUM would go through floating point.
-    pub(crate) async fn money_revenue(&self) -> StoreResult<Vec<RevenueRow>> {
-        let rows = sqlx::query("SELECT pair, revenue FROM orders ORDER BY pair")
-            .fetch_all(self.pool())
-            .await
-            .map_err(classify)?;
-        let mut out: Vec<RevenueRow> = Vec::new();
-        for r in &rows {
-            let pair: String = r.try_get("pair").map_err(classify)?;
-            let revenue = dec(r.try_get("revenue").map_err(classify)?).map_err(classify)?;
-            match out.last_mut() {
-                Some(row) if row.pair == pair => {
-                    row.amount = row.amount.checked_add(revenue).ok_or_else(|| {
-                        StoreError::Other(anyhow::anyhow!("revenue overflow in {pair}"))
-                    })?;
-                    row.orders += 1;
-                }
-                _ => out.push(RevenueRow {
-                    pair,
-                    amount: revenue,
-                    orders: 1,
-                }),
-            }
-        }
-        for row in &mut out {
-            row.amount = row.amount.normalize();
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn money_purge(
-        &self,
-        quotes_before: DateTime<Utc>,
-        keys_before: DateTime<Utc>,
-    ) -> StoreResult<(u64, u64)> {
-        let _turn = self.turn().await;
-        let quotes = sqlx::query("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
-            .bind(micros(quotes_before))
-            .execute(self.pool())
-            .await
-            .map_err(classify)?
-            .rows_affected();
-        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(micros(keys_before))
-            .execute(self.pool())
-            .await
-            .map_err(classify)?
-            .rows_affected();
-        Ok((quotes, keys))
-    }
-}
-
-async fn balances_of(
-    conn: &mut sqlx::SqliteConnection,
-    user_id: u64,
-) -> Result<Vec<Balance>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT asset, available FROM balances WHERE user_id = ? ORDER BY asset")
-            .bind(id(user_id))
-            .fetch_all(conn)
-            .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Balance {
-                asset: r.try_get("asset")?,
-                available: dec(r.try_get("available")?)?,
-            })
-        })
-        .collect()
 }
