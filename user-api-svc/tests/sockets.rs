@@ -272,6 +272,51 @@ async fn under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values
     api.finish().await;
 }
 
+/// In-process bus: a subscriber that falls more than the bus's capacity behind hears `Lagged`,
+/// re-reads the last values and keeps going; sockets end on the newest price, not a stale one.
+#[tokio::test]
+async fn an_in_process_subscriber_that_lags_catches_up_on_the_newest_value() {
+    let api = TestApi::start_on(Backend::SqliteInProcess, |_| {}).await;
+    let _pump = ready(&api).await;
+    api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
+    let mut s = api.socket(None).await.unwrap();
+    s.rate("BTC_USD", |r| r["original"]["sell"] == "97000.1")
+        .await;
+    let lagged_before = lagged_total(&api).await;
+    // More than the default capacity (16,384) in one go.
+    let newest = api.feed.flood_in_one_publish("BTC/USD", 20_000);
+    s.rate("BTC_USD", |r| r["original"]["sell"] == newest.as_str())
+        .await;
+    assert!(
+        lagged_total(&api).await > lagged_before,
+        "the flood did not make the subscriber lag: the test is not testing the lag path"
+    );
+    // And it is still subscribed: the next tick arrives as usual.
+    api.feed.rate("BTC/USD", "98000.1", "98000.2").await;
+    s.rate("BTC_USD", |r| r["original"]["sell"] == "98000.1")
+        .await;
+    s.close().await;
+    api.finish().await;
+}
+
+async fn lagged_total(api: &TestApi) -> u64 {
+    let text = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("rategate_bus_lagged_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
 on_both_backends!(
     a_new_socket_gets_a_full_snapshot_at_once,
     a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once,

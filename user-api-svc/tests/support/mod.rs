@@ -138,6 +138,22 @@ impl FakeFeed {
         last_bid
     }
 
+    /// In-process bus only: `n` ticks in one publish, so a subscriber on this (current-thread)
+    /// runtime cannot run in between and must lag when `n` exceeds the bus's capacity.
+    /// Returns the last bid.
+    pub fn flood_in_one_publish(&self, pair: &str, n: u64) -> String {
+        let Sink::Memory(bus) = &self.sink else {
+            panic!("flood_in_one_publish is for the in-process bus")
+        };
+        let msgs: Vec<Arc<RateMsg>> = (0..n)
+            .map(|i| {
+                Arc::new(self.msg(pair, &format!("{}.0", 1000 + i), &format!("{}.5", 1000 + i)))
+            })
+            .collect();
+        bus.publish_rates(&msgs);
+        format!("{}.0", 1000 + n - 1)
+    }
+
     pub async fn status(&self, state: FeedState, pairs: &[&str]) {
         let msg = StatusMsg {
             v: 1,
