@@ -64,9 +64,9 @@ impl BusLink {
     /// `connected`, `disconnected` or `in-process`, for `/ready`.
     pub fn describe(&self) -> &'static str {
         match self {
-            BusLink::Redis { client, .. } if client.is_connected() => "connected",
-            BusLink::Redis { .. } => "disconnected",
             BusLink::Memory(_) => "in-process",
+            _ if self.is_connected() => "connected",
+            _ => "disconnected",
         }
     }
 

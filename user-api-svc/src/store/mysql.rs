@@ -374,17 +374,7 @@ impl AccountStore for MySqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-        rows.iter()
-            .map(|r| {
-                let role: String = r.try_get("role").map_err(classify)?;
-                Ok(User {
-                    id: r.try_get("id").map_err(classify)?,
-                    email: r.try_get("email").map_err(classify)?,
-                    role: Role::parse(&role).unwrap_or(Role::User),
-                    created_at: r.try_get("created_at").map_err(classify)?,
-                })
-            })
-            .collect()
+        rows.iter().map(user_from).collect()
     }
 
     async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>> {

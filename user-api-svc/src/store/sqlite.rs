@@ -17,7 +17,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::Decimal;
@@ -140,21 +139,22 @@ impl SqliteStore {
     }
 }
 
-fn role(s: &str) -> StoreResult<Role> {
-    Role::parse(s).ok_or_else(|| StoreError::Other(anyhow!("unknown role {s:?} in database")))
-}
-
 fn kind(s: &str) -> Result<SpreadKind, sqlx::Error> {
     SpreadKind::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("spread kind {s:?}").into()))
 }
 
 pub(crate) fn user_from(row: &SqliteRow) -> StoreResult<User> {
-    let r: String = row.try_get("role").map_err(classify)?;
+    decode_user(row).map_err(classify)
+}
+
+fn decode_user(row: &SqliteRow) -> Result<User, sqlx::Error> {
+    let r: String = row.try_get("role")?;
     Ok(User {
-        id: uid(row, "id").map_err(classify)?,
-        email: row.try_get("email").map_err(classify)?,
-        role: role(&r)?,
-        created_at: time(row.try_get("created_at").map_err(classify)?).map_err(classify)?,
+        id: uid(row, "id")?,
+        email: row.try_get("email")?,
+        role: Role::parse(&r)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {r:?} in database").into()))?,
+        created_at: time(row.try_get("created_at")?)?,
     })
 }
 
@@ -356,12 +356,7 @@ impl AccountStore for SqliteStore {
             tx.commit().await?;
             // Decoded after commit: a decode error must not undo a rotation already made.
             Ok(RotateOutcome::Rotated {
-                user: User {
-                    id: uid(&user, "id")?,
-                    email: user.try_get("email")?,
-                    role: Role::parse(&user.try_get::<String, _>("role")?).unwrap_or(Role::User),
-                    created_at: time(user.try_get("created_at")?)?,
-                },
+                user: decode_user(&user)?,
             })
         }
         .await;
