@@ -282,52 +282,34 @@ impl TestApi {
         }
     }
 
+    /// A connection pool straight to this test's database (MariaDB or SQLite, by its URL).
+    async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database_url).await.unwrap()
+    }
+
     /// Runs one statement directly on this test's database; the error's text on failure.
     pub async fn sql_exec(&self, sql: &str) -> Result<u64, String> {
-        match self.backend {
-            Backend::MariaDbRedis => {
-                let pool = sqlx::MySqlPool::connect(&self.database_url).await.unwrap();
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&pool)
-                    .await;
-                done.map(|d| d.rows_affected()).map_err(|e| e.to_string())
-            }
-            Backend::SqliteInProcess => {
-                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&pool)
-                    .await;
-                done.map(|d| d.rows_affected()).map_err(|e| e.to_string())
-            }
-        }
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.raw_pool().await)
+            .await;
+        done.map(|d| d.rows_affected()).map_err(|e| e.to_string())
     }
 
     /// Rows of text columns from this test's database (cast decimals to text in `sql`).
     pub async fn sql_rows(&self, sql: &str) -> Vec<Vec<String>> {
         use sqlx::Row;
-        let text = |v: Option<String>| v.unwrap_or_default();
-        match self.backend {
-            Backend::MariaDbRedis => {
-                let pool = sqlx::MySqlPool::connect(&self.database_url).await.unwrap();
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                rows.iter()
-                    .map(|r| (0..r.len()).map(|i| text(r.get(i))).collect())
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(&self.raw_pool().await)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<Option<String>, _>(i).unwrap_or_default())
                     .collect()
-            }
-            Backend::SqliteInProcess => {
-                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                rows.iter()
-                    .map(|r| (0..r.len()).map(|i| text(r.get(i))).collect())
-                    .collect()
-            }
-        }
+            })
+            .collect()
     }
 
     pub fn app(&self) -> &Application {
