@@ -4,8 +4,10 @@
 //!   that says how to start them; never a skip.
 //! - [`wait`]: polling and receiving with deadlines, so tests wait for behaviour, not sleeps.
 //! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
+//! - [`http`]: one JSON request and its status, for the API tests.
 //! - [`sio`]: a real Socket.IO client (npm `socket.io-client` under Node) driven over stdio.
 
+pub mod http;
 pub mod proxy;
 pub mod services;
 pub mod sio;

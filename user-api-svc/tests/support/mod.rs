@@ -340,17 +340,7 @@ impl TestApi {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("http");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        testkit::http::call(&self.http, &self.base, method, path, token, body).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {

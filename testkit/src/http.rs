@@ -1,0 +1,26 @@
+//! JSON over HTTP the way the API tests speak it: one request, the status and the body parsed
+//! as JSON (`null` when the body is not JSON, so a test can still assert on the status).
+
+use serde_json::Value;
+
+/// Sends `method path` to `base`, with a bearer token and a JSON body when given.
+pub async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("http request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
