@@ -53,8 +53,9 @@ impl MemoryPublisher {
                         metrics::counter!("rategate_bus_resyncs_total").increment(1);
                     } else {
                         self.bus.publish_rates(&buf);
+                        // Counted like the Redis publisher: ticks published as ticks.
+                        self.feed.count_published(n as u64);
                     }
-                    self.feed.count_published(n as u64);
                     buf.clear();
                 }
                 _ = self.feed.changed() => self.status(),
