@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::bus::{FeedState, PairState};
 use fred::prelude::*;
+use kraken_mock::Silence;
 use support::{eventually, recv_until, TestEnv};
 
 #[tokio::test]
@@ -125,6 +126,43 @@ async fn a_silent_exchange_is_abandoned_after_the_liveness_deadline() {
         m.bid.to_string() == "3000.01"
     })
     .await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_dead_subscription_is_abandoned_even_while_pings_are_answered() {
+    // The silent stall: the socket is fine (pings get pongs), the subscription is dead (no
+    // ticks, no heartbeats). Pongs must not keep the session alive.
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |c| {
+        c.liveness = Duration::from_millis(600);
+    })
+    .await;
+    env.wait_online().await;
+    let connections = env.mock.stats().connections;
+    let pings = env.mock.stats().pings;
+    env.mock.set_silence(Silence::AnswerPings);
+    eventually("reconnect although pongs keep coming", || async {
+        env.mock.stats().connections > connections
+    })
+    .await;
+    assert!(
+        env.mock.stats().pings > pings,
+        "the client pinged during the stall and the mock answered: {:?}",
+        env.mock.stats()
+    );
+    let (_, status) = env.get_json("/status").await;
+    assert!(
+        status["last_disconnect"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no frame from the subscription"),
+        "{status}"
+    );
+    // The session was given up (before the mock saw the new connection), so the feed is no
+    // longer quotable; the silenced mock sends no status on the new connection either.
+    assert_ne!(status["state"], "online", "{status}");
+    env.mock.set_silence(Silence::Off);
+    env.wait_online().await;
     env.finish().await;
 }
 

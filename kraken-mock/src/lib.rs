@@ -7,7 +7,7 @@
 //! `/0/public/AssetPairs` and `/0/public/Ticker` answer with Kraken's v1-style names.
 //!
 //! Scripted faults, from tests through [`MockKraken`] or over HTTP (`POST /mock/...`):
-//! go silent, drop every connection abruptly, send garbage, switch system status
+//! go silent (entirely, or still answering pings), drop every connection abruptly, send garbage, switch system status
 //! (e.g. `maintenance`), push an exact ticker or any raw frame.
 //!
 //! Prices are a random walk per pair at `rate` ticks per second across all pairs (0 = only the
@@ -19,7 +19,7 @@ mod server;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +56,29 @@ impl Default for MockConfig {
     }
 }
 
+/// How much a silenced mock still says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Silence {
+    /// Normal service.
+    Off = 0,
+    /// Nothing at all: no data, heartbeats, acks or pongs (a dead peer).
+    Total = 1,
+    /// The subscription is dead (no data, heartbeats or acks) but `ping` is still answered
+    /// with `pong`: the transport is fine, the feed is not. The classic silent stall.
+    AnswerPings = 2,
+}
+
+impl Silence {
+    pub(crate) fn from_u8(v: u8) -> Silence {
+        match v {
+            1 => Silence::Total,
+            2 => Silence::AnswerPings,
+            _ => Silence::Off,
+        }
+    }
+}
+
 /// One frame for the fan-out: `symbol` set for ticker frames (sent only to subscribers).
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
@@ -70,7 +93,8 @@ pub(crate) struct Shared {
     /// Last (bid, ask) sent per symbol, for snapshots and REST.
     pub last: Mutex<HashMap<String, (Decimal, Decimal)>>,
     pub system: Mutex<String>,
-    pub silent: AtomicBool,
+    /// A [`Silence`] as its `u8`.
+    pub silence: AtomicU8,
     /// Bumped to drop every open connection.
     pub drop_gen: watch::Sender<u64>,
     pub connections: AtomicU64,
@@ -117,7 +141,7 @@ impl MockKraken {
             walks: Mutex::new(walks),
             last: Mutex::new(last),
             system: Mutex::new("online".into()),
-            silent: AtomicBool::new(false),
+            silence: AtomicU8::new(Silence::Off as u8),
             drop_gen: watch::channel(0).0,
             connections: AtomicU64::new(0),
             open_connections: AtomicU64::new(0),
@@ -167,7 +191,12 @@ impl MockKraken {
 
     /// While silent, connections send nothing at all (no data, heartbeats, acks or pongs).
     pub fn set_silent(&self, silent: bool) {
-        self.shared.silent.store(silent, Ordering::SeqCst);
+        self.set_silence(if silent { Silence::Total } else { Silence::Off });
+    }
+
+    /// Chooses how silent connections are: see [`Silence`].
+    pub fn set_silence(&self, silence: Silence) {
+        self.shared.silence.store(silence as u8, Ordering::SeqCst);
     }
 
     /// Drops every open connection without a close frame.

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::{frames, lock, MockKraken, Outgoing, Shared};
+use crate::{frames, lock, MockKraken, Outgoing, Shared, Silence};
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -140,7 +140,8 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
     let mut conn = Conn {
         subscribed: HashSet::new(),
     };
-    let silent = || shared.silent.load(Ordering::SeqCst);
+    let silence = || Silence::from_u8(shared.silence.load(Ordering::SeqCst));
+    let silent = || silence() != Silence::Off;
 
     // Kraken greets every connection with its status; connection ids exceed 2^63 at times.
     let system = lock(&shared.system).clone();
@@ -160,9 +161,11 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
             incoming = rx.next() => {
                 let Some(Ok(msg)) = incoming else { break };
                 match msg {
-                    Message::Text(text) if !silent() => {
-                        out = handle_request(&shared, &mut conn, text.as_str());
-                    }
+                    Message::Text(text) => match silence() {
+                        Silence::Off => out = handle_request(&shared, &mut conn, text.as_str()),
+                        Silence::AnswerPings => out = answer_ping_only(&shared, text.as_str()),
+                        Silence::Total => {}
+                    },
                     Message::Close(_) => break,
                     _ => {}
                 }
@@ -212,6 +215,17 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
     }
     shared.open_connections.fetch_sub(1, Ordering::Relaxed);
     // Dropping both halves closes the TCP connection without a close frame.
+}
+
+/// While the subscription is silenced: a `ping` still gets its `pong`, anything else nothing.
+fn answer_ping_only(shared: &Shared, text: &str) -> Vec<String> {
+    match serde_json::from_str::<Request>(text) {
+        Ok(req) if req.method.as_deref() == Some("ping") => {
+            shared.pings.fetch_add(1, Ordering::Relaxed);
+            vec![frames::pong(req.req_id)]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn handle_request(shared: &Shared, conn: &mut Conn, text: &str) -> Vec<String> {
@@ -291,11 +305,13 @@ fn handle(shared: &Arc<Shared>) -> MockKraken {
 }
 
 async fn silent(State(s): State<Arc<Shared>>, Path(on): Path<String>) -> StatusCode {
-    match on.as_str() {
-        "on" | "true" => s.silent.store(true, Ordering::SeqCst),
-        "off" | "false" => s.silent.store(false, Ordering::SeqCst),
+    let silence = match on.as_str() {
+        "on" | "true" => Silence::Total,
+        "pings" => Silence::AnswerPings,
+        "off" | "false" => Silence::Off,
         _ => return StatusCode::BAD_REQUEST,
-    }
+    };
+    handle(&s).set_silence(silence);
     StatusCode::NO_CONTENT
 }
 

@@ -2,7 +2,9 @@
 //!
 //! One session = connect, one `subscribe` for all pairs (`ticker`, `event_trigger: bbo`,
 //! `snapshot: true`), then read frames until something ends it:
-//! - no frame at all for `liveness` (default 5 s): the connection is presumed dead;
+//! - no sign of the subscription for `liveness` (default 5 s): no ticker data, heartbeat,
+//!   status or ack. Pongs do not count: they prove the transport, not the subscription, and a
+//!   server whose subscription died can answer pings forever (the silent stall);
 //! - the server closes or the socket errors;
 //! - no subscribe ack at all within `ack_timeout`;
 //! - shutdown (a close frame is sent).
@@ -10,8 +12,9 @@
 //! Between sessions we wait a full-jitter exponential backoff (≥ 5 s while Kraken reports
 //! `maintenance`), and the backoff only resets after a session that delivered ticks for at least
 //! `liveness`, so a server that accepts and drops at once cannot make us storm it. Kraken
-//! restores nothing on a new connection, so every session subscribes again. While idle we send an
-//! application-level `ping` every `liveness / 2` so a quiet but healthy connection answers.
+//! restores nothing on a new connection, so every session subscribes again. While idle we still send
+//! an application-level `ping` every `liveness / 2` (Kraken expects some traffic from clients),
+//! but only the subscription's own frames keep the session alive.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -160,7 +163,10 @@ impl KrakenConnector {
                 }
                 _ = sleep_until(deadline) => {
                     metrics::counter!("rategate_feed_liveness_timeouts_total").increment(1);
-                    break format!("no frame for {} ms", s.liveness.as_millis());
+                    break format!(
+                        "no frame from the subscription for {} ms",
+                        s.liveness.as_millis()
+                    );
                 }
                 _ = sleep_until(next_ping) => {
                     req_id += 1;
@@ -186,12 +192,14 @@ impl KrakenConnector {
                         Ok(f) => f,
                         Err(e) => break format!("read failed: {e}"),
                     };
-                    deadline = Instant::now() + s.liveness;
                     next_ping = Instant::now() + ping_every;
                     match frame {
                         Message::Text(text) => {
-                            let had_ticks = self.handle_text(feed, text.as_str());
-                            if had_ticks {
+                            let handled = self.handle_text(feed, text.as_str());
+                            if handled.alive {
+                                deadline = Instant::now() + s.liveness;
+                            }
+                            if handled.ticks {
                                 first_tick_at.get_or_insert_with(Instant::now);
                             }
                         }
@@ -224,17 +232,18 @@ impl KrakenConnector {
         })
     }
 
-    /// Handles one text frame; true if it carried ticks.
-    fn handle_text(&self, feed: &Feed, text: &str) -> bool {
+    /// Handles one text frame.
+    fn handle_text(&self, feed: &Feed, text: &str) -> Handled {
         let event = match wire::parse(text) {
             Ok(e) => e,
             Err(e) => {
                 metrics::counter!("rategate_feed_bad_frames_total").increment(1);
                 let head: String = text.chars().take(120).collect();
                 tracing::warn!(error = %e, frame = %head, "unusable frame from kraken");
-                return false;
+                return Handled::default();
             }
         };
+        let alive = event.proves_subscription();
         match event {
             KrakenEvent::Ticker { tickers, .. } => {
                 let received_at = Utc::now();
@@ -246,7 +255,7 @@ impl KrakenConnector {
                         None => tracing::debug!("ticker for a pair we did not ask for"),
                     }
                 }
-                return true;
+                return Handled { ticks: true, alive };
             }
             KrakenEvent::Status {
                 system,
@@ -287,8 +296,20 @@ impl KrakenConnector {
                 tracing::debug!(?channel, "ignored frame");
             }
         }
-        false
+        Handled {
+            ticks: false,
+            alive,
+        }
     }
+}
+
+/// What one text frame told the session loop.
+#[derive(Debug, Default, Clone, Copy)]
+struct Handled {
+    /// It carried ticks.
+    ticks: bool,
+    /// It proves the subscription is alive (resets the liveness deadline).
+    alive: bool,
 }
 
 #[cfg(test)]

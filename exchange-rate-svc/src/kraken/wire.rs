@@ -83,6 +83,25 @@ pub enum KrakenEvent<'a> {
     Ignored { channel: Option<Cow<'a, str>> },
 }
 
+impl KrakenEvent<'_> {
+    /// True if this frame proves the subscription is alive: channel data, heartbeats, the
+    /// status channel or a subscribe ack. A `pong` (or any other request's answer) proves only
+    /// that the transport works: a server whose subscription died can keep answering pings
+    /// forever, so pongs never count towards liveness.
+    pub fn proves_subscription(&self) -> bool {
+        match self {
+            KrakenEvent::Ticker { .. }
+            | KrakenEvent::Status { .. }
+            | KrakenEvent::Heartbeat
+            | KrakenEvent::Subscribed { .. } => true,
+            KrakenEvent::Pong { .. }
+            | KrakenEvent::RequestFailed { .. }
+            | KrakenEvent::OtherAck { .. }
+            | KrakenEvent::Ignored { .. } => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     #[error("frame is not JSON")]
