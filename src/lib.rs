@@ -38,17 +38,42 @@ pub struct Settings {
     pub admin_from_env: bool,
 }
 
+/// The data directory (`RATEGATE_DATA_DIR`, default `./rategate-data`).
+fn data_dir_from_env() -> PathBuf {
+    PathBuf::from(var("RATEGATE_DATA_DIR").unwrap_or("rategate-data".into()))
+}
+
+/// The SQLite store in a data directory.
+fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("rategate.db").display())
+}
+
+/// The store the binary runs on: `DATABASE_URL`, or the SQLite file in the data directory
+/// (which is created, private, if missing). `rategate create-admin` uses it, so an admin added
+/// from the command line lands where the running gateway looks.
+pub fn store_url_from_env() -> anyhow::Result<String> {
+    if let Some(url) = var("DATABASE_URL") {
+        return Ok(url);
+    }
+    let data_dir = data_dir_from_env();
+    create_dir(&data_dir)?;
+    Ok(sqlite_url(&data_dir))
+}
+
 impl Settings {
     /// Reads the environment; creates the data directory and the secret when needed.
     pub fn from_env() -> anyhow::Result<Settings> {
-        let data_dir = PathBuf::from(var("RATEGATE_DATA_DIR").unwrap_or("rategate-data".into()));
+        let data_dir = data_dir_from_env();
         let use_redis = var("REDIS_URL").is_some();
         let mut feed = exchange_rate_svc::Config::from_env()?;
         feed.http_addr = parse_or("FEED_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        // One process, one metrics recorder: a METRICS_ADDR listener is the API half's; the
+        // feed half keeps its /metrics on FEED_HTTP_ADDR (the same numbers).
+        feed.metrics_addr = None;
         // Validate every setting before anything is written to disk; the placeholder secret
         // is replaced below by the kept one.
         let mut defaults = user_api_svc::Config::local(&"unset".repeat(8));
-        defaults.database_url = format!("sqlite://{}", data_dir.join("rategate.db").display());
+        defaults.database_url = sqlite_url(&data_dir);
         let mut api = user_api_svc::Config::from_env_over(defaults)?;
         if var("JWT_SECRET").is_none() {
             api.jwt_secret = persistent_secret(&data_dir)?;
@@ -219,7 +244,7 @@ impl AllInOne {
             ),
             AdminNote::Exists { email, file } => format!(
                 "{email} (password shown on first start, saved in {})\n             \
-                 another admin: restart with ADMIN_EMAIL and ADMIN_PASSWORD set",
+                 another admin: rategate create-admin --email EMAIL",
                 file.display()
             ),
         };

@@ -4,14 +4,36 @@
 #[tokio::main]
 async fn main() {
     common::telemetry::init("info");
-    if std::env::args()
-        .nth(1)
-        .is_some_and(|a| a == "-h" || a == "--help")
-    {
-        println!(
-            "usage: rategate\n  runs both services in one process; without REDIS_URL an in-process bus,\n  without DATABASE_URL an SQLite file in RATEGATE_DATA_DIR (./rategate-data).\n  FEED=sim for offline use. Every variable: .env.example"
-        );
-        return;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("-h" | "--help") => {
+            println!(
+                "usage: rategate [create-admin --email EMAIL]\n  runs both services in one process; without REDIS_URL an in-process bus,\n  without DATABASE_URL an SQLite file in RATEGATE_DATA_DIR (./rategate-data).\n  FEED=sim for offline use. Every variable: .env.example\n  create-admin: adds an admin to the same store (password from ADMIN_PASSWORD or stdin)"
+            );
+            return;
+        }
+        Some("create-admin") => {
+            let request = match user_api_svc::auth::cli::parse("rategate", &args[1..]) {
+                Ok(r) => r,
+                Err(message) => {
+                    eprintln!("{message}");
+                    std::process::exit(2);
+                }
+            };
+            let url = match rategate::store_url_from_env() {
+                Ok(url) => url,
+                Err(e) => {
+                    eprintln!("rategate: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            std::process::exit(user_api_svc::auth::cli::create_admin(&url, &request).await);
+        }
+        Some(other) => {
+            eprintln!("unknown command {other:?}; usage: rategate [create-admin --email EMAIL]");
+            std::process::exit(2);
+        }
     }
     let settings = match rategate::Settings::from_env() {
         Ok(s) => s,

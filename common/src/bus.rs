@@ -41,7 +41,9 @@ impl BusKeys {
     pub fn status(&self) -> String {
         format!("{}status", self.prefix)
     }
-    /// Hash pair → [`PairMeta`] JSON.
+    /// Hash pair → [`PairMeta`] JSON; and a pub/sub channel of the same name on which every
+    /// write of the hash is announced with the written metadata as a JSON array, so consumers
+    /// apply new metadata at once (pub/sub channels and keys are separate namespaces in Redis).
     pub fn pairs(&self) -> String {
         format!("{}pairs", self.prefix)
     }

@@ -14,8 +14,14 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a decimal number: {0:?}")]
-pub struct DecimalError(pub String);
+pub enum DecimalError {
+    #[error("not a decimal number: {0:?}")]
+    Invalid(String),
+    /// A well-formed number with more significant digits than a `Decimal` keeps (28): parsing
+    /// it would round it silently, so it is refused instead.
+    #[error("{0:?} has more significant digits than can be kept exactly")]
+    TooPrecise(String),
+}
 
 /// Parses the text of a JSON number (or of a JSON string holding a number) exactly.
 ///
@@ -27,7 +33,7 @@ pub fn from_json_number(raw: &str) -> Result<Decimal, DecimalError> {
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
-    let err = || DecimalError(text.chars().take(40).collect());
+    let err = || DecimalError::Invalid(text.chars().take(40).collect());
     if text.is_empty() || text.len() > 64 {
         return Err(err());
     }
@@ -77,9 +83,12 @@ pub mod opt_string {
     }
 }
 
-/// Strict parse of a decimal string from a client or the bus: plain notation only.
+/// Strict parse of a decimal string from a client or the bus: plain notation only, and exact:
+/// a number `Decimal` cannot hold to the last digit (`0.00010000000000000000000000000001`) is
+/// [`DecimalError::TooPrecise`], never rounded.
 pub fn parse_plain(s: &str) -> Result<Decimal, DecimalError> {
-    let err = || DecimalError(s.chars().take(40).collect());
+    let head = || s.chars().take(40).collect::<String>();
+    let err = || DecimalError::Invalid(head());
     let digits = s.strip_prefix('-').unwrap_or(s);
     let plain = !digits.is_empty()
         && s.len() <= 64
@@ -89,7 +98,34 @@ pub fn parse_plain(s: &str) -> Result<Decimal, DecimalError> {
     if !plain {
         return Err(err());
     }
-    Decimal::from_str(s).map_err(|_| err())
+    let d = Decimal::from_str(s).map_err(|_| err())?;
+    if d.normalize().to_string() != canonical(s) {
+        return Err(DecimalError::TooPrecise(head()));
+    }
+    Ok(d)
+}
+
+/// The shortest text of a plain decimal (`-007.50` → `-7.5`, `-0.0` → `0`), as
+/// `Decimal::normalize` displays it, to tell whether parsing kept every digit.
+fn canonical(s: &str) -> String {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let body = if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    };
+    if negative && body != "0" {
+        format!("-{body}")
+    } else {
+        body
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +175,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn plain_parsing_is_exact_or_refuses() {
+        // TC0..: text that parses to exactly its value
+        for (text, shown) in [
+            ("0.0001", "0.0001"),
+            ("97000.10", "97000.10"),
+            ("-0.0", "0.0"),
+            ("007.50", "7.50"),
+            (
+                "0.0000000000000000000000000001",
+                "0.0000000000000000000000000001",
+            ),
+            (
+                "1.000000000000000000000000000000000",
+                "1.0000000000000000000000000000",
+            ),
+        ] {
+            assert_eq!(parse_plain(text).unwrap().to_string(), shown, "{text}");
+        }
+        // TC..: text a Decimal would round: refused, not rounded
+        for text in [
+            "0.00010000000000000000000000000001",
+            "0.00000000000000000000000000001",
+            "12345678901234567890.123456789012",
+        ] {
+            assert!(
+                matches!(parse_plain(text), Err(DecimalError::TooPrecise(_))),
+                "{text}"
+            );
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn plain_parsing_accepts_every_decimal_it_can_print(mantissa in proptest::num::i64::ANY, scale in 0u32..=28) {
+            let d = Decimal::new(mantissa, scale);
+            proptest::prop_assert_eq!(parse_plain(&d.to_string()).unwrap(), d);
+        }
+
         #[test]
         fn any_decimal_survives_json_number_text(mantissa in proptest::num::i64::ANY, scale in 0u32..=18) {
             let d = Decimal::new(mantissa, scale);

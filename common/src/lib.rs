@@ -9,6 +9,10 @@
 //! - [`config`]: small helpers for reading configuration from the environment; bad config is a
 //!   one-line message and exit code 2.
 //! - [`telemetry`]: tracing set up once per process.
+//! - [`http`]: problem+json, security headers, CORS, `/metrics`: what both HTTP APIs share.
+//! - [`openapi`]: every error response documented as problem+json in both OpenAPI documents.
+//! - [`serve`]: the HTTP listener both services use, with header/body/idle timeouts,
+//!   connection caps and accept back-off.
 //! - [`shutdown`]: one shutdown signal (SIGTERM / Ctrl-C) shared by servers and tasks.
 //! - [`sim`]: the random walk behind `FEED=sim` and the mock exchange.
 //! - [`time`]: RFC 3339 timestamps with microseconds, as on the bus.
@@ -16,8 +20,11 @@
 pub mod bus;
 pub mod config;
 pub mod decimal;
+pub mod http;
 pub mod membus;
+pub mod openapi;
 pub mod pair;
+pub mod serve;
 pub mod shutdown;
 pub mod sim;
 pub mod telemetry;

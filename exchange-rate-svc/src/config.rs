@@ -55,6 +55,12 @@ pub struct Config {
     pub fallbacks: HashMap<Pair, PairMeta>,
     /// Ticks the publisher may be behind before it switches to resync mode.
     pub publish_queue: usize,
+    /// Timeouts and connection caps of the HTTP listener.
+    pub serve: common::serve::ServeLimits,
+    /// CORS allow-list (off by default).
+    pub http_policy: common::http::HttpPolicy,
+    /// Serve `/metrics` on this address instead of the API's (`METRICS_ADDR`).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -84,6 +90,9 @@ impl Config {
             crosscheck_max_bps: Decimal::from(50),
             fallbacks: HashMap::new(),
             publish_queue: 65_536,
+            serve: common::serve::ServeLimits::default(),
+            http_policy: common::http::HttpPolicy::default(),
+            metrics_addr: None,
         }
     }
 
@@ -138,6 +147,12 @@ impl Config {
             crosscheck_max_bps,
             fallbacks,
             publish_queue: parse_or("PUBLISH_QUEUE", d.publish_queue)?,
+            serve: common::serve::ServeLimits::from_env_over(d.serve)?,
+            http_policy: common::http::HttpPolicy::from_env()?,
+            metrics_addr: match var("METRICS_ADDR") {
+                None => None,
+                Some(_) => Some(parse_or("METRICS_ADDR", d.http_addr)?),
+            },
         };
         for (name, url) in [
             ("REDIS_URL", &cfg.redis_url),

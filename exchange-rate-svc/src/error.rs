@@ -2,9 +2,8 @@
 //! `application/problem+json` with a stable machine `code`. Internal details are logged, never
 //! returned.
 
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -17,19 +16,12 @@ pub enum ApiError {
     /// 404 `not_found`: no such route.
     #[error("no such resource")]
     NotFound,
+    /// 405 `method_not_allowed`.
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
     /// 503 `rate_unavailable`: the pair has no rate yet.
     #[error("no rate received yet for {0}")]
     NoRateYet(String),
-}
-
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    code: &'a str,
-    detail: String,
 }
 
 impl ApiError {
@@ -38,6 +30,11 @@ impl ApiError {
             ApiError::InvalidPair(_) => (StatusCode::BAD_REQUEST, "invalid_pair", "Invalid pair"),
             ApiError::UnknownPair(_) => (StatusCode::NOT_FOUND, "unknown_pair", "Unknown pair"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             ApiError::NoRateYet(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "rate_unavailable",
@@ -50,19 +47,6 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, title) = self.parts();
-        let body = Problem {
-            kind: format!("https://rategate.dev/problems/{code}"),
-            title,
-            status: status.as_u16(),
-            code,
-            detail: self.to_string(),
-        };
-        let json = serde_json::to_string(&body).unwrap_or_default();
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            json,
-        )
-            .into_response()
+        common::http::problem(status, code, title, &self.to_string())
     }
 }

@@ -53,20 +53,45 @@ struct Rates {
     rates: BTreeMap<String, RateView>,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The API; `/metrics` too unless it has a listener of its own.
+pub fn router(state: AppState, with_metrics: bool) -> Router {
+    let router = Router::new()
         .route("/rates", get(rates))
         .route("/rates/{pair}", get(rate))
         .route("/status", get(status))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .route(
             "/docs",
             get(|| async { axum::response::Html(include_str!("../../web/docs.html")) }),
         )
+        .route(
+            "/assets/docs.js",
+            get(|| async {
+                common::http::asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../web/docs.js"),
+                )
+            }),
+        )
+        .route(
+            "/assets/docs.css",
+            get(|| async {
+                common::http::asset(
+                    "text/css; charset=utf-8",
+                    include_str!("../../web/docs.css"),
+                )
+            }),
+        );
+    let router = if with_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router
         .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
 }
 
@@ -141,21 +166,7 @@ async fn ready(State(s): State<AppState>) -> Response {
 /// Prometheus metrics (`rategate_*`).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics() -> Response {
-    match common::telemetry::prometheus() {
-        Some(h) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4",
-            )],
-            h.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics recorder not installed",
-        )
-            .into_response(),
-    }
+    common::http::metrics().await
 }
 
 #[derive(utoipa::OpenApi)]
@@ -168,5 +179,7 @@ async fn metrics() -> Response {
 struct ApiDoc;
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(<ApiDoc as utoipa::OpenApi>::openapi())
+    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    common::openapi::document_problems(&mut doc);
+    Json(doc)
 }

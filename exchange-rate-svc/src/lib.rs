@@ -50,6 +50,7 @@ enum Sink {
 /// A running exchange-rate-svc.
 pub struct Application {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     feed: Feed,
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
@@ -153,22 +154,40 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let addr = listener.local_addr()?;
-        let app = http::router(http::AppState {
-            feed: feed.clone(),
-            redis: redis.clone(),
-        });
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.wait().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "http server failed");
+        let app = http::router(
+            http::AppState {
+                feed: feed.clone(),
+                redis: redis.clone(),
+            },
+            config.metrics_addr.is_none(),
+        );
+        let app = common::http::harden(app, &config.http_policy);
+        tasks.push(tokio::spawn(common::serve::serve(
+            listener,
+            app,
+            config.serve,
+            shutdown.clone(),
+        )));
+        let metrics_addr = match config.metrics_addr {
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
+                let bound = listener.local_addr()?;
+                tasks.push(tokio::spawn(common::serve::serve(
+                    listener,
+                    common::http::metrics_router(),
+                    config.serve,
+                    shutdown.clone(),
+                )));
+                Some(bound)
             }
-        }));
+            None => None,
+        };
         tracing::info!(%addr, feed = feed.source(), pairs = config.pairs.len(), prefix = %config.redis_prefix, "exchange-rate-svc listening");
         Ok(Application {
             addr,
+            metrics_addr,
             feed,
             shutdown,
             tasks,
@@ -180,6 +199,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The `/metrics` listener's address, when `METRICS_ADDR` gave it one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn feed(&self) -> &Feed {

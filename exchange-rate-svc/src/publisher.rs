@@ -161,14 +161,15 @@ impl Publisher {
     }
 
     async fn queue_meta(&self, pipe: &Pipeline<Client>) -> Result<(), Error> {
-        let metas: Vec<(String, String)> = self
-            .feed
-            .meta()
+        let all = self.feed.meta();
+        let metas: Vec<(String, String)> = all
             .iter()
             .map(|m| (m.pair.as_str().to_string(), to_json(m)))
             .collect();
         if !metas.is_empty() {
             let () = pipe.hset(self.keys.pairs(), metas).await?;
+            // Announced after the write, so a consumer that hears it finds the hash current.
+            let () = pipe.publish(self.keys.pairs(), to_json(&all)).await?;
         }
         Ok(())
     }

@@ -19,6 +19,15 @@ pub struct SioClient {
 
 impl SioClient {
     pub async fn connect(base: &str, token: Option<&str>) -> Result<SioClient, String> {
+        SioClient::spawn(base, token.map(str::to_string)).await
+    }
+
+    /// Connects with any JSON as the handshake's `auth` (e.g. `{"token": 42}`).
+    pub async fn connect_with_auth(base: &str, auth: &Value) -> Result<SioClient, String> {
+        SioClient::spawn(base, Some(format!("json:{auth}"))).await
+    }
+
+    async fn spawn(base: &str, token: Option<String>) -> Result<SioClient, String> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js");
         assert!(
             std::path::Path::new(&format!("{root}/node_modules/socket.io-client")).exists(),
@@ -108,6 +117,15 @@ impl SioClient {
             json!({"cmd": "emit", "event": event, "data": data, "id": id}).to_string() + "\n";
         self.stdin.write_all(line.as_bytes()).await.unwrap();
         self.next(|v| v["type"] == "ack" && v["id"] == id).await["data"].clone()
+    }
+
+    /// Emits with an ack callback but does not wait for the ack (it may never come).
+    pub async fn emit_no_wait(&mut self, event: &str, data: Value) {
+        self.next_id += 1;
+        let line = json!({"cmd": "emit", "event": event, "data": data, "id": self.next_id})
+            .to_string()
+            + "\n";
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
     }
 
     /// Freezes the client's event loop for `ms` (it reads nothing meanwhile).

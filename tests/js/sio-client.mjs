@@ -1,5 +1,5 @@
 // A real Socket.IO client (npm socket.io-client) driven by the Rust tests over stdio.
-//   node sio-client.mjs URL [TOKEN]
+//   node sio-client.mjs URL [TOKEN | json:AUTH]   (json: sends AUTH, any JSON, as the handshake auth)
 // stdout, one JSON object per line:
 //   {"type":"connect"} | {"type":"connect_error","message":"..."} | {"type":"disconnect","reason":"..."}
 //   {"type":"event","event":"rates:live","data":{...}} | {"type":"ack","id":1,"data":...}
@@ -11,12 +11,13 @@ import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 
 const [url, token] = process.argv.slice(2);
+const auth = token?.startsWith("json:") ? JSON.parse(token.slice(5)) : token ? { token } : {};
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
 const socket = io(url, {
   transports: ["websocket"],
   reconnection: false,
-  auth: token ? { token } : {},
+  auth,
 });
 socket.on("connect", () => out({ type: "connect" }));
 socket.on("connect_error", (e) => out({ type: "connect_error", message: e.message }));

@@ -27,15 +27,24 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// No status from the feed for this long: every rate is stale (DESIGN §4: 3 s).
     pub stale_after: Duration,
-    /// Login attempts per minute per account and per client IP before 429.
-    pub login_per_account_per_min: u32,
-    pub login_per_ip_per_min: u32,
+    /// Login and registration attempts per minute before 429 (see `auth::throttle`).
+    pub throttle: crate::auth::throttle::ThrottleLimits,
+    /// Password hashes (argon2id, 19 MiB each) allowed at once, and how long a request may wait
+    /// for a turn before `503 busy`.
+    pub hash_concurrency: usize,
+    pub hash_max_wait: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
     pub db_max_connections: u32,
     /// Socket fan-out: immediate below the budget, conflated windows above it.
     pub fanout: crate::rates::FanoutSettings,
+    /// Timeouts and connection caps of the HTTP listener.
+    pub serve: common::serve::ServeLimits,
+    /// CORS allow-list (off by default).
+    pub http_policy: common::http::HttpPolicy,
+    /// Serve `/metrics` on this address instead of the API's (`METRICS_ADDR`).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -53,6 +62,10 @@ impl std::fmt::Debug for Config {
             .finish_non_exhaustive()
     }
 }
+
+/// Memory that password hashing may use at once by default (MiB): with 19 MiB per hash, 6 at
+/// most, and never more than one per core.
+pub const DEFAULT_HASH_MEMORY_MIB: usize = 128;
 
 /// Minimum length of `JWT_SECRET` in bytes (HS256 wants at least 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -76,12 +89,23 @@ impl Config {
             admin_email: None,
             admin_password: None,
             stale_after: Duration::from_secs(3),
-            login_per_account_per_min: 5,
-            login_per_ip_per_min: 30,
+            throttle: crate::auth::throttle::ThrottleLimits {
+                login_per_account_and_ip: 5,
+                login_per_account: 50,
+                login_per_ip: 30,
+                register_per_ip: 10,
+            },
+            hash_concurrency: crate::auth::password::HashGate::default_concurrency(
+                DEFAULT_HASH_MEMORY_MIB,
+            ),
+            hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
             db_max_connections: 16,
             fanout: crate::rates::FanoutSettings::default(),
+            serve: common::serve::ServeLimits::default(),
+            http_policy: common::http::HttpPolicy::default(),
+            metrics_addr: None,
         }
     }
 
@@ -147,14 +171,41 @@ impl Config {
             admin_email,
             admin_password,
             stale_after: millis_or("STALE_AFTER_MS", 3_000, 500)?,
-            login_per_account_per_min: parse_or("LOGIN_PER_ACCOUNT_PER_MIN", 5u32)?.max(1),
-            login_per_ip_per_min: parse_or("LOGIN_PER_IP_PER_MIN", 30u32)?.max(1),
+            throttle: crate::auth::throttle::ThrottleLimits {
+                login_per_account_and_ip: parse_or(
+                    "LOGIN_PER_ACCOUNT_PER_MIN",
+                    d.throttle.login_per_account_and_ip,
+                )?
+                .max(1),
+                login_per_account: parse_or(
+                    "LOGIN_PER_ACCOUNT_ALL_SOURCES_PER_MIN",
+                    d.throttle.login_per_account,
+                )?
+                .max(1),
+                login_per_ip: parse_or("LOGIN_PER_IP_PER_MIN", d.throttle.login_per_ip)?.max(1),
+                register_per_ip: parse_or("REGISTER_PER_IP_PER_MIN", d.throttle.register_per_ip)?
+                    .max(1),
+            },
+            hash_concurrency: match var("PASSWORD_HASH_CONCURRENCY") {
+                Some(_) => parse_or("PASSWORD_HASH_CONCURRENCY", 1usize)?.max(1),
+                None => crate::auth::password::HashGate::default_concurrency(parse_or(
+                    "PASSWORD_HASH_MEMORY_MIB",
+                    DEFAULT_HASH_MEMORY_MIB,
+                )?),
+            },
+            hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
             db_max_connections: parse_or("DB_MAX_CONNECTIONS", 16u32)?.max(1),
             fanout: crate::rates::FanoutSettings {
                 immediate_budget: parse_or("FANOUT_IMMEDIATE_BUDGET", 100_000u64)?,
                 window: millis_or("FANOUT_WINDOW_MS", 50, 5)?,
+            },
+            serve: common::serve::ServeLimits::from_env_over(d.serve)?,
+            http_policy: common::http::HttpPolicy::from_env()?,
+            metrics_addr: match var("METRICS_ADDR") {
+                None => d.metrics_addr,
+                Some(_) => Some(parse_or("METRICS_ADDR", d.http_addr)?),
             },
         })
     }

@@ -45,6 +45,15 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("{0}")]
     NotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
+    /// 408 `request_timeout`: the body did not arrive in time (the connection is then closed).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    /// 413 `payload_too_large`: the body is over the limit (the connection is then closed).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 409 `email_taken`.
     #[error("an account with this email cannot be created")]
     EmailTaken,
@@ -78,6 +87,9 @@ pub enum ApiError {
     /// 409 `request_in_progress`: the same key's request is still executing.
     #[error("a request with this Idempotency-Key is still in progress")]
     RequestInProgress,
+    /// 503 `busy`, with `Retry-After`: too much expensive work (password hashing) at once.
+    #[error("the server is busy; retry in {0} s")]
+    Busy(u64),
     /// 503 `unavailable`: a dependency (database, Redis) is down.
     #[error("service temporarily unavailable")]
     Unavailable,
@@ -124,6 +136,21 @@ impl ApiError {
             ),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+            ),
+            PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
             EmailTaken => (StatusCode::CONFLICT, "email_taken", "Email taken"),
             TooManyAttempts(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -135,6 +162,7 @@ impl ApiError {
                 "rate_unavailable",
                 "Rate unavailable",
             ),
+            Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Busy"),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -190,7 +218,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The RFC 9457 body.
+/// The RFC 9457 body, as [`common::http::problem_json`] writes it (documented for OpenAPI).
+#[allow(dead_code)]
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type.
@@ -207,14 +236,8 @@ impl ApiError {
     /// The status and problem+json body, e.g. to store as an idempotent response.
     pub fn problem(&self) -> (StatusCode, String) {
         let (status, code, title) = self.parts();
-        let body = Problem {
-            kind: format!("https://rategate.dev/problems/{code}"),
-            title: title.into(),
-            status: status.as_u16(),
-            code: code.into(),
-            detail: self.to_string(),
-        };
-        (status, serde_json::to_string(&body).unwrap_or_default())
+        let body = common::http::problem_json(status, code, title, &self.to_string());
+        (status, body)
     }
 }
 
@@ -226,11 +249,11 @@ impl IntoResponse for ApiError {
         let (status, body) = self.problem();
         let mut response = (
             status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
+            [(header::CONTENT_TYPE, common::http::PROBLEM_JSON)],
             body,
         )
             .into_response();
-        if let ApiError::TooManyAttempts(secs) = self {
+        if let ApiError::TooManyAttempts(secs) | ApiError::Busy(secs) = self {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -252,6 +275,12 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge(rejection.body_text()))
+            }
+            Err(rejection) if common::http::is_body_timeout(&rejection) => {
+                Err(ApiError::RequestTimeout)
+            }
             Err(rejection) => Err(ApiError::InvalidBody(rejection.body_text())),
         }
     }

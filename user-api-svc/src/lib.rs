@@ -42,8 +42,14 @@ use state::{AppState, Inner};
 use store::Store;
 
 /// A running user-api-svc.
+/// Largest Socket.IO message a client may send, on any transport (a subscribe of 64 pairs is
+/// about 1 KiB).
+pub const MAX_SOCKET_PAYLOAD: usize = 16 * 1024;
+
 pub struct Application {
     addr: SocketAddr,
+    /// Where `/metrics` is served when it has a listener of its own.
+    metrics_addr: Option<SocketAddr>,
     state: AppState,
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
@@ -114,10 +120,8 @@ impl Application {
                 &config.jwt_audience,
                 config.access_ttl,
             ),
-            throttle: auth::throttle::LoginThrottle::new(
-                config.login_per_account_per_min,
-                config.login_per_ip_per_min,
-            ),
+            throttle: auth::throttle::LoginThrottle::new(config.throttle),
+            hashing: auth::password::HashGate::new(config.hash_concurrency, config.hash_max_wait),
             store,
             hub: hub.clone(),
             bus: link.clone(),
@@ -162,37 +166,50 @@ impl Application {
             .with_state(state.clone())
             // Clients only send pings and small subscribe requests: small read buffers keep an
             // idle connection cheap. 64 queued packets per socket, then latest-value coalescing.
+            // The same small payload limit on every transport: polling (max_payload) and
+            // WebSocket (message and frame size), so nobody can make us buffer megabytes.
             .max_buffer_size(64)
             .ws_read_buffer_size(1024)
-            .max_payload(16 * 1024)
+            .max_payload(MAX_SOCKET_PAYLOAD as u64)
+            .ws_max_message_size(MAX_SOCKET_PAYLOAD)
+            .ws_max_frame_size(MAX_SOCKET_PAYLOAD)
             .build_layer();
         socket::register(&io);
         let _ = state.io.set(io);
-        let app = http::router(state.clone()).layer(layer);
+        // Socket.IO answers its own protocol (engine.io errors included) outside the API layers.
+        let app = common::http::harden(http::router(state.clone()), &state.config.http_policy)
+            .layer(layer);
         let listener = tokio::net::TcpListener::bind(state.config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", state.config.http_addr))?;
         let addr = listener.local_addr()?;
-        // Live rates are many small frames: send each at once instead of waiting for the
-        // previous one's ACK (Nagle).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "http server failed");
+        let limits = state.config.serve;
+        tasks.push(tokio::spawn(common::serve::serve(
+            listener,
+            app,
+            limits,
+            shutdown.clone(),
+        )));
+        let metrics_addr = match state.config.metrics_addr {
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
+                let bound = listener.local_addr()?;
+                tasks.push(tokio::spawn(common::serve::serve(
+                    listener,
+                    common::http::metrics_router(),
+                    limits,
+                    shutdown.clone(),
+                )));
+                Some(bound)
             }
-        }));
+            None => None,
+        };
         tracing::info!(%addr, bus = state.bus.describe(), "user-api-svc listening");
         Ok(Application {
             addr,
+            metrics_addr,
             state,
             shutdown,
             tasks,
@@ -202,6 +219,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The `/metrics` listener's address, when `METRICS_ADDR` gave it one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn state(&self) -> &AppState {

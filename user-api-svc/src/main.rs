@@ -2,8 +2,6 @@
 //! `user-api-svc create-admin --email EMAIL`   create an admin; the password comes from
 //!                           `ADMIN_PASSWORD` or, if unset, one line on standard input.
 
-use std::io::BufRead;
-
 use user_api_svc::{Application, Config};
 
 #[tokio::main]
@@ -39,39 +37,14 @@ async fn serve() {
 }
 
 async fn create_admin(args: &[String]) {
-    let email = match args {
-        [flag, email] if flag == "--email" => email.clone(),
-        _ => {
-            eprintln!("usage: user-api-svc create-admin --email EMAIL (password from ADMIN_PASSWORD or stdin)");
+    let request = match user_api_svc::auth::cli::parse("user-api-svc", args) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("{message}");
             std::process::exit(2);
-        }
-    };
-    let password = match common::config::var("ADMIN_PASSWORD") {
-        Some(p) => p,
-        None => {
-            eprintln!("password for {email} (one line):");
-            let mut line = String::new();
-            if std::io::stdin().lock().read_line(&mut line).is_err() {
-                eprintln!("could not read a password");
-                std::process::exit(2);
-            }
-            line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
     let url = common::config::var("DATABASE_URL")
         .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/rategate".into());
-    let store = match user_api_svc::store::open(&url, 2).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("create-admin: cannot open the database: {e:#}");
-            std::process::exit(1);
-        }
-    };
-    match user_api_svc::auth::create_admin(store.as_ref(), &email, &password).await {
-        Ok(()) => println!("admin {email} created"),
-        Err(e) => {
-            eprintln!("create-admin: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    std::process::exit(user_api_svc::auth::cli::create_admin(&url, &request).await);
 }

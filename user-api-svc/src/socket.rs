@@ -1,10 +1,13 @@
 //! The Socket.IO namespace `/` (DESIGN §6).
 //!
-//! - Handshake `auth: {token}`: a valid access token joins the room `user:{id}` (private events);
-//!   an invalid one refuses the connection; no token = public rates only.
+//! - Handshake `auth: {token}`: a valid access token of an existing account joins the room
+//!   `user:{id}` (private events); an invalid one, or a `token` that is not a string, refuses the
+//!   connection; no `auth`, or no `token` in it, = public rates only.
 //! - On connect the socket gets a full `rates:live` snapshot at once, then only changed pairs.
 //! - `rates:subscribe` / `rates:unsubscribe` with a list of pairs narrow what it receives; the
-//!   ack is `{"subscribed": [...], "unknown": [...]}`.
+//!   ack is `{"subscribed": [...], "unknown": [...]}`. Anything that is not a non-empty list of
+//!   at most [`MAX_PAIRS_PER_REQUEST`] pair names (`42`, `null`, `{}`, nested lists) gets
+//!   `{"error": "..."}` and leaves the subscription exactly as it was.
 
 use std::collections::BTreeSet;
 
@@ -18,14 +21,16 @@ use crate::auth::Claims;
 use crate::rates::fanout::EVENT;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, Default)]
-struct Handshake {
-    token: Option<String>,
-}
+/// Most pair names one subscribe or unsubscribe may carry.
+pub const MAX_PAIRS_PER_REQUEST: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid token")]
-struct InvalidToken;
+enum HandshakeRefused {
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("auth must be an object whose token is a string")]
+    Malformed,
+}
 
 /// Pairs sent with subscribe/unsubscribe: `["BTC/USD"]`, `"BTC/USD"` or `{"pairs": [...]}`.
 #[derive(Debug, Deserialize)]
@@ -46,6 +51,11 @@ impl PairList {
 }
 
 #[derive(Debug, Serialize)]
+struct RequestError {
+    error: String,
+}
+
+#[derive(Debug, Serialize)]
 struct SubscriptionAck {
     /// Pairs this socket now receives (`BTC/USD` spelling).
     subscribed: Vec<String>,
@@ -58,14 +68,38 @@ pub fn user_room(user_id: u64) -> String {
     format!("user:{user_id}")
 }
 
+/// The handshake's token: `Ok(None)` for no `auth`, no `token` or an empty one (public only);
+/// an error for anything that is not a string where the token should be.
+fn handshake_token(auth: &serde_json::Value) -> Result<Option<&str>, HandshakeRefused> {
+    use serde_json::Value;
+    let token = match auth {
+        Value::Null => return Ok(None),
+        Value::Object(fields) => fields.get("token"),
+        _ => return Err(HandshakeRefused::Malformed),
+    };
+    match token {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) if t.is_empty() => Ok(None),
+        Some(Value::String(t)) => Ok(Some(t)),
+        Some(_) => Err(HandshakeRefused::Malformed),
+    }
+}
+
 async fn authenticate(
     socket: SocketRef,
     State(state): State<AppState>,
-    TryData(auth): TryData<Handshake>,
-) -> Result<(), InvalidToken> {
-    let token = auth.ok().and_then(|h| h.token).filter(|t| !t.is_empty());
-    if let Some(token) = token {
-        let claims = state.keys.verify(&token).ok_or(InvalidToken)?;
+    TryData(auth): TryData<serde_json::Value>,
+) -> Result<(), HandshakeRefused> {
+    let auth = auth.map_err(|_| HandshakeRefused::Malformed)?;
+    if let Some(token) = handshake_token(&auth)? {
+        let claims = state
+            .keys
+            .verify(token)
+            .ok_or(HandshakeRefused::InvalidToken)?;
+        // The account as it is now: a removed user's token opens no private room.
+        let claims = crate::auth::current_account(&state, claims)
+            .await
+            .map_err(|_| HandshakeRefused::InvalidToken)?;
         socket.extensions.insert(claims);
     }
     Ok(())
@@ -91,12 +125,29 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     );
 }
 
+/// The names of a subscribe/unsubscribe request, or why the request is refused.
+fn request_names(data: Result<PairList, impl std::fmt::Display>) -> Result<Vec<String>, String> {
+    let names = data
+        .map_err(|_| {
+            "expected a list of pair names such as [\"BTC/USD\"], one name, or {\"pairs\": [...]}"
+                .to_string()
+        })?
+        .into_vec();
+    if names.is_empty() {
+        return Err("name at least one pair".into());
+    }
+    if names.len() > MAX_PAIRS_PER_REQUEST {
+        return Err(format!("at most {MAX_PAIRS_PER_REQUEST} pairs per request"));
+    }
+    Ok(names)
+}
+
 /// Splits names into known pairs and unknown names.
 fn resolve(state: &AppState, names: Vec<String>) -> (BTreeSet<Pair>, Vec<String>) {
     let book = state.hub.book();
     let mut known = BTreeSet::new();
     let mut unknown = Vec::new();
-    for name in names.into_iter().take(256) {
+    for name in names {
         match Pair::parse(&name) {
             Ok(p) if book.is_known(&p) => {
                 known.insert(p);
@@ -121,7 +172,13 @@ async fn on_subscribe(
     TryData(data): TryData<PairList>,
     ack: AckSender,
 ) {
-    let names = data.map(PairList::into_vec).unwrap_or_default();
+    let names = match request_names(data) {
+        Ok(names) => names,
+        Err(error) => {
+            let _ = ack.send(&RequestError { error });
+            return;
+        }
+    };
     let (known, unknown) = resolve(&state, names);
     let Some(client) = state.hub.fanout.get(socket.id) else {
         return;
@@ -147,7 +204,13 @@ async fn on_unsubscribe(
     TryData(data): TryData<PairList>,
     ack: AckSender,
 ) {
-    let names = data.map(PairList::into_vec).unwrap_or_default();
+    let names = match request_names(data) {
+        Ok(names) => names,
+        Err(error) => {
+            let _ = ack.send(&RequestError { error });
+            return;
+        }
+    };
     let (known, unknown) = resolve(&state, names);
     let Some(client) = state.hub.fanout.get(socket.id) else {
         return;

@@ -17,6 +17,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
+    /// Bounds concurrent password hashing (memory).
+    pub hashing: crate::auth::password::HashGate,
     pub hub: Arc<RateHub>,
     /// Redis, or the in-process bus of the all-in-one binary.
     pub bus: crate::rates::bus::BusLink,

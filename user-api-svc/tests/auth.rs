@@ -98,7 +98,7 @@ async fn login_failures_never_reveal_whether_the_account_exists(backend: Backend
 }
 
 async fn failed_logins_are_throttled_per_account(backend: Backend) {
-    let api = TestApi::start_on(backend, |c| c.login_per_account_per_min = 3).await;
+    let api = TestApi::start_on(backend, |c| c.throttle.login_per_account_and_ip = 3).await;
     api.register("victim@x.io").await;
     for _ in 0..3 {
         assert_eq!(api.login("victim@x.io", "guess guess guess").await.0, 401);
@@ -125,7 +125,7 @@ async fn failed_logins_are_throttled_per_account(backend: Backend) {
 }
 
 async fn failed_logins_are_throttled_per_ip(backend: Backend) {
-    let api = TestApi::start_on(backend, |c| c.login_per_ip_per_min = 4).await;
+    let api = TestApi::start_on(backend, |c| c.throttle.login_per_ip = 4).await;
     for i in 0..4 {
         assert_eq!(
             api.login(&format!("u{i}@x.io"), "guess guess guess")

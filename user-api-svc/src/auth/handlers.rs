@@ -99,14 +99,23 @@ async fn issue_pair(
 
 /// Register a trading account (always with role `user`).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = CredentialsBody,
-    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem),
+              (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(wait) = state.throttle.register(ip) {
+        metrics::counter!("rategate_registrations_throttled_total").increment(1);
+        return Err(ApiError::TooManyAttempts(wait));
+    }
     let email = normalize_email(&body.email)?;
     password::check_policy(&body.password, &email)?;
-    let hash = password::hash(body.password).await?;
+    // Hashed before the insert whether or not the email is taken: both answers take as long.
+    let hash = state.hashing.hash(body.password).await?;
     let user = match state.store.create_user(&email, &hash, Role::User).await {
         Ok(u) => u,
         Err(StoreError::Conflict) => return Err(ApiError::EmailTaken),
@@ -133,11 +142,13 @@ pub async fn login(
         return Err(ApiError::TooManyAttempts(wait));
     }
     let creds = state.store.credentials(&email).await?;
-    let ok = password::verify(
-        body.password,
-        creds.as_ref().map(|c| c.password_hash.clone()),
-    )
-    .await?;
+    let ok = state
+        .hashing
+        .verify(
+            body.password,
+            creds.as_ref().map(|c| c.password_hash.clone()),
+        )
+        .await?;
     let Some(creds) = creds.filter(|_| ok) else {
         metrics::counter!("rategate_login_failures_total").increment(1);
         return Err(ApiError::InvalidCredentials);

@@ -1,19 +1,32 @@
 //! Passwords: argon2id with OWASP's parameters (19 MiB, 2 iterations, 1 lane), hashed and
 //! verified on the blocking pool so the async runtime never stalls; and the password policy
 //! (OWASP ASVS 2.1: at least 12 characters, at most 128, not common or guessable, judged by
-//! zxcvbn with the user's email as context).
+//! zxcvbn with the user's email as context, and not built from the email).
+//!
+//! Every hash holds [`HASH_MEMORY_KIB`] for its duration, so requests that hash (register,
+//! login) go through a [`HashGate`]: at most `concurrency` hashes at once (sized to the cores and
+//! a memory budget), a bounded wait for a turn, then `503 busy` with `Retry-After`. Without it a
+//! burst of sign-ups takes all memory. The free [`hash`] and [`verify`] are for the CLI and the
+//! bootstrap admin, which run one at a time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 128;
+/// Memory one argon2id hash or verification holds.
+pub const HASH_MEMORY_KIB: u32 = 19_456;
 
 fn hasher() -> Argon2<'static> {
     // OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1. Constant, valid parameters.
-    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
+    let params = Params::new(HASH_MEMORY_KIB, 2, 1, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -31,6 +44,11 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), ApiError> {
         )));
     }
     let local = email.split('@').next().unwrap_or(email);
+    if built_from_email(password, email) {
+        return Err(ApiError::WeakPassword(
+            "choose a password that is not built from your email address".into(),
+        ));
+    }
     let entropy = zxcvbn::zxcvbn(password, &[email, local, "rategate"]);
     if u8::from(entropy.score()) < 3 {
         let hint = entropy
@@ -44,37 +62,163 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Hashes on the blocking pool.
-pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        hasher()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing failed: {e}")))
-    })
-    .await
-    .map_err(ApiError::internal)?
+/// True if the password is the email, its local part, or either with a little around it: the
+/// first thing anyone who knows the address tries. Compared on letters and digits only, case
+/// folded, so `Alice.Smith!2024` is caught for `alice.smith@example.com`.
+fn built_from_email(password: &str, email: &str) -> bool {
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let pw = fold(password);
+    let whole = fold(email);
+    let local = fold(email.split('@').next().unwrap_or(email));
+    let domain_name = fold(
+        email
+            .split('@')
+            .nth(1)
+            .and_then(|d| d.split('.').next())
+            .unwrap_or(""),
+    );
+    if pw.is_empty() {
+        return false;
+    }
+    // The password inside the address (`alicesmith` for alice.smith@...), or the address's
+    // local part (4+ characters) making up most of the password.
+    let mostly = |part: &str| {
+        part.chars().count() >= 4 && pw.contains(part) && {
+            let rest = pw.chars().count() - part.chars().count();
+            rest * 2 < pw.chars().count()
+        }
+    };
+    whole.contains(&pw) || mostly(&local) || mostly(&format!("{local}{domain_name}"))
 }
 
-/// Verifies on the blocking pool. With `None` (no such account) it verifies against a fixed
-/// dummy hash, so the time taken does not reveal whether the account exists.
+fn hash_now(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing failed: {e}")))
+}
+
+/// With `None` (no such account) it verifies against a fixed dummy hash, so the time taken does
+/// not reveal whether the account exists.
+fn verify_now(password: &str, stored: Option<&str>) -> bool {
+    let (hash, real) = match stored {
+        Some(h) => (h, true),
+        None => (DUMMY.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let ok = hasher()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    ok && real
+}
+
+/// Hashes on the blocking pool, unbounded: for the CLI and the bootstrap admin only.
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_now(&password))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// Verifies on the blocking pool, unbounded (see [`verify_now`] for unknown accounts).
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let (hash, real) = match stored {
-            Some(h) => (h, true),
-            None => (DUMMY.clone(), false),
-        };
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        let ok = hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        ok && real
-    })
-    .await
-    .map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || verify_now(&password, stored.as_deref()))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Bounds concurrent argon2 work (see the module doc).
+pub struct HashGate {
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+    max_wait: Duration,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// Counts a request waiting for a turn, until dropped (also when the request is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl HashGate {
+    /// At most `concurrency` hashes at once; a request waits at most `max_wait` for a turn, and
+    /// at most 32 per permit wait at all (the rest are answered 503 at once).
+    pub fn new(concurrency: usize, max_wait: Duration) -> HashGate {
+        let concurrency = concurrency.max(1);
+        HashGate {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            max_wait,
+            waiting: AtomicUsize::new(0),
+            max_waiting: concurrency * 32,
+        }
+    }
+
+    /// The default concurrency: one per core, and no more than `memory_budget_mib` allows.
+    pub fn default_concurrency(memory_budget_mib: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_hash_mib = (HASH_MEMORY_KIB as usize).div_ceil(1024);
+        cores.min(memory_budget_mib / per_hash_mib).max(1)
+    }
+
+    /// How many hashes may run at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("rategate_password_hash_busy_total").increment(1);
+            return Err(ApiError::Busy(1));
+        }
+        let _waiting = Waiting(&self.waiting);
+        match tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!("rategate_password_hash_busy_total").increment(1);
+                Err(ApiError::Busy(1))
+            }
+        }
+    }
+
+    /// Hashes when a turn is free. The permit moves into the blocking task, so a client that
+    /// goes away mid-hash still holds its place until the hash is done.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_now(&password)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Verifies when a turn is free (see [`HashGate::hash`]).
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+        let permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_now(&password, stored.as_deref())
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
 }
 
 static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -97,12 +241,45 @@ mod tests {
             (&"x".repeat(129), false),
             ("password1234", false),
             ("alice@example.com1", false),
+            ("Alice@Example.com!!", false),
+            ("alice-example-2024", false),
+            ("alice.Example#2024x", false),
+            ("liceexamplec", false),
             ("qwertyuiop123", false),
             ("correct horse battery staple", true),
             ("vN3#kq9!Lz@w2Rb", true),
         ] {
             assert_eq!(check_policy(pw, "alice@example.com").is_ok(), ok, "{pw}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_gate_runs_at_most_its_concurrency_and_turns_away_the_overflow() {
+        let gate = Arc::new(HashGate::new(1, Duration::from_millis(1)));
+        // Hold the only permit: the next request waits 1 ms, then is told to come back.
+        let held = gate.permit().await.unwrap();
+        match gate.hash("correct horse battery staple".into()).await {
+            Err(ApiError::Busy(secs)) => assert!(secs >= 1),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        drop(held);
+        let h = gate
+            .hash("correct horse battery staple".into())
+            .await
+            .unwrap();
+        assert!(gate
+            .verify("correct horse battery staple".into(), Some(h))
+            .await
+            .unwrap());
+        assert_eq!(gate.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn default_concurrency_respects_the_memory_budget() {
+        assert_eq!(HashGate::default_concurrency(19), 1);
+        assert_eq!(HashGate::default_concurrency(0), 1, "always at least one");
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(HashGate::default_concurrency(1 << 20), cores);
     }
 
     #[tokio::test]

@@ -28,6 +28,15 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every error response as problem+json (see `common::openapi`).
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        common::openapi::document_problems(openapi);
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rategate user API", description = "Spread-adjusted crypto rates, accounts and spreads. \
@@ -40,7 +49,7 @@ impl Modify for BearerAuth {
         money::create_quote, money::create_order, money::list_orders, money::get_order, money::balances,
         money::deposit, money::revenue, money::users,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Problems),
     tags((name = "auth"), (name = "rates"), (name = "trading"), (name = "spreads", description = "admin only"),
          (name = "admin"))
 )]

@@ -1,9 +1,10 @@
-//! `/health` (alive), `/ready` (database, bus and a fresh, online feed), `/metrics`.
+//! `/health` (alive), `/ready` (database, bus and a fresh, online feed). `/metrics` is
+//! `common::http::metrics`.
 
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -31,19 +32,4 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body)).into_response()
-}
-
-pub async fn metrics() -> Response {
-    match common::telemetry::prometheus() {
-        Some(h) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            h.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics recorder not installed",
-        )
-            .into_response(),
-    }
 }

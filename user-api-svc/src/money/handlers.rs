@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{quote_numbers, validate_amount, Side};
+use super::{quote_numbers, validate_amount, AmountError, Side};
 use crate::auth::{normalize_email, AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::pricing::PricingError;
@@ -23,14 +23,36 @@ fn user_id(claims: &crate::auth::Claims) -> Result<u64, ApiError> {
     claims.user_id().ok_or(ApiError::Unauthorized)
 }
 
-fn decimal_field(name: &str, v: &serde_json::Value) -> Result<Decimal, ApiError> {
-    match v {
-        serde_json::Value::String(s) => common::decimal::parse_plain(s).map_err(|_| {
-            ApiError::Validation(format!("{name} must be a decimal string such as \"0.5\""))
-        }),
-        _ => Err(ApiError::Validation(format!(
+/// Why a decimal field was refused.
+enum FieldError {
+    /// Well formed, but with more digits than can be kept exactly: the caller names the step.
+    TooPrecise,
+    Api(ApiError),
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        match e {
+            FieldError::TooPrecise => {
+                ApiError::Validation("amount has more decimal places than allowed".into())
+            }
+            FieldError::Api(e) => e,
+        }
+    }
+}
+
+fn decimal_field(name: &str, v: &serde_json::Value) -> Result<Decimal, FieldError> {
+    let invalid = || {
+        FieldError::Api(ApiError::Validation(format!(
             "{name} must be a decimal string such as \"0.5\""
-        ))),
+        )))
+    };
+    match v {
+        serde_json::Value::String(s) => common::decimal::parse_plain(s).map_err(|e| match e {
+            common::decimal::DecimalError::TooPrecise(_) => FieldError::TooPrecise,
+            common::decimal::DecimalError::Invalid(_) => invalid(),
+        }),
+        _ => Err(invalid()),
     }
 }
 
@@ -99,7 +121,12 @@ pub async fn create_quote(
     let pair = Pair::parse(&body.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
     let side = Side::parse(&body.side)
         .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
-    let amount = decimal_field("amount", &body.amount)?;
+    // An amount with more digits than can be kept is refused below, naming the pair's step.
+    let amount = match decimal_field("amount", &body.amount) {
+        Ok(a) => Some(a),
+        Err(FieldError::TooPrecise) => None,
+        Err(FieldError::Api(e)) => return Err(e),
+    };
     let basis = {
         let book = state.hub.book();
         if !book.is_known(&pair) {
@@ -108,6 +135,9 @@ pub async fn create_quote(
         book.quote_basis(&pair, Instant::now())
             .map_err(|u| match u {
                 Unquotable::NoRate => ApiError::RatesStale(format!("no rate for {pair} yet")),
+                Unquotable::NoMetadata => ApiError::RatesStale(format!(
+                    "{pair} is not quotable yet: its price tick and minimum amount have not arrived from the feed"
+                )),
                 Unquotable::Stale => ApiError::RatesStale(format!(
                     "the rate for {pair} is stale or the feed is not online"
                 )),
@@ -116,6 +146,9 @@ pub async fn create_quote(
                 }
             })?
     };
+    let amount = amount.ok_or_else(|| {
+        ApiError::Validation(AmountError::Step(basis.meta.amount_step.normalize()).to_string())
+    })?;
     validate_amount(amount, &basis.meta).map_err(|e| ApiError::Validation(e.to_string()))?;
     let unit = state.precision.unit(pair.quote());
     let numbers = quote_numbers(

@@ -4,7 +4,10 @@
 //! It holds the last raw rate per pair (ignoring out-of-order messages of the same publisher
 //! run), pair metadata (price tick), the spreads, and the feed status with the time it was last
 //! heard. A rate is **stale** when the feed has not been heard for `stale_after` (3 s), when the
-//! feed is not `online`, or when the feed reports the pair as not `ok` (DESIGN §3–§4).
+//! feed is not `online`, when the feed reports the pair as not `ok` (DESIGN §3–§4), or when the
+//! bus has not yet described the pair (no price tick, no minimum amount): such a pair is shown
+//! with its raw prices, marked stale, with no spread-adjusted prices, and cannot be quoted. We
+//! never invent a tick: pricing with a made-up one would show prices the house does not honour.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -69,6 +72,8 @@ pub struct LiveRate {
 pub enum Unquotable {
     NoRate,
     Stale,
+    /// The bus has not described the pair yet (no price tick or minimum amount).
+    NoMetadata,
     Pricing(PricingError),
 }
 
@@ -84,7 +89,6 @@ pub struct QuoteBasis {
 pub struct RateBook {
     raw: HashMap<Pair, RateMsg>,
     meta: HashMap<Pair, PairMeta>,
-    fallback_meta: HashMap<Pair, PairMeta>,
     spreads: SpreadSet,
     status: Option<StatusMsg>,
     status_heard: Option<Instant>,
@@ -94,25 +98,11 @@ pub struct RateBook {
     stale_shown: HashMap<Pair, bool>,
 }
 
-/// Metadata used for a pair the bus has not described (conservative: a fine tick).
-fn default_meta(pair: &Pair) -> PairMeta {
-    PairMeta::new(
-        pair.clone(),
-        Decimal::new(1, 8),
-        Decimal::new(1, 8),
-        Decimal::ZERO,
-    )
-}
-
 impl RateBook {
     pub fn new(configured: &[Pair], stale_after: Duration) -> RateBook {
         RateBook {
             raw: HashMap::new(),
             meta: HashMap::new(),
-            fallback_meta: configured
-                .iter()
-                .map(|p| (p.clone(), default_meta(p)))
-                .collect(),
             spreads: SpreadSet::default(),
             status: None,
             status_heard: None,
@@ -131,16 +121,18 @@ impl RateBook {
         self.known.contains(pair)
     }
 
-    pub fn meta(&self, pair: &Pair) -> PairMeta {
-        self.meta
-            .get(pair)
-            .or_else(|| self.fallback_meta.get(pair))
-            .cloned()
-            .unwrap_or_else(|| default_meta(pair))
+    /// The pair's metadata as the bus described it; `None` until it has.
+    pub fn meta(&self, pair: &Pair) -> Option<&PairMeta> {
+        self.meta.get(pair)
     }
 
-    pub fn set_meta(&mut self, meta: PairMeta) {
+    /// Takes metadata from the bus; true if it is new or different.
+    pub fn set_meta(&mut self, meta: PairMeta) -> bool {
+        if self.meta.get(&meta.pair) == Some(&meta) {
+            return false;
+        }
         self.meta.insert(meta.pair.clone(), meta);
+        true
     }
 
     pub fn spreads(&self) -> &SpreadSet {
@@ -181,6 +173,9 @@ impl RateBook {
     }
 
     pub fn is_stale(&self, pair: &Pair, now: Instant) -> bool {
+        if !self.meta.contains_key(pair) {
+            return true;
+        }
         let Some(status) = self.status.as_ref().filter(|_| self.status_fresh(now)) else {
             return true;
         };
@@ -194,7 +189,9 @@ impl RateBook {
     pub fn live(&self, pair: &Pair, now: Instant) -> Option<LiveRate> {
         let raw = self.raw.get(pair)?;
         let spread = self.spreads.for_pair(pair);
-        let priced = pricing::price(raw.bid, raw.ask, spread, self.meta(pair).price_tick).ok();
+        let priced = self
+            .meta(pair)
+            .and_then(|m| pricing::price(raw.bid, raw.ask, spread, m.price_tick).ok());
         Some(LiveRate {
             pair: pair.clone(),
             original: Sides {
@@ -249,11 +246,11 @@ impl RateBook {
     /// The basis of a firm quote, refused when there is no fresh, quotable rate.
     pub fn quote_basis(&self, pair: &Pair, now: Instant) -> Result<QuoteBasis, Unquotable> {
         let raw = self.raw.get(pair).ok_or(Unquotable::NoRate)?;
+        let meta = self.meta(pair).cloned().ok_or(Unquotable::NoMetadata)?;
         if self.is_stale(pair, now) {
             return Err(Unquotable::Stale);
         }
         let spread = self.spreads.for_pair(pair);
-        let meta = self.meta(pair);
         let priced = pricing::price(raw.bid, raw.ask, spread, meta.price_tick)
             .map_err(Unquotable::Pricing)?;
         Ok(QuoteBasis {
@@ -290,6 +287,18 @@ mod tests {
             seq,
             epoch: epoch.into(),
         }
+    }
+    fn meta(pair: &str, tick: &str) -> PairMeta {
+        PairMeta::new(p(pair), d(tick), d("0.00000001"), d("0.0001"))
+    }
+    /// A book that knows `pairs`, with metadata (tick 0.1) for each, as the bus gives it.
+    fn described(pairs: &[&str]) -> RateBook {
+        let list: Vec<Pair> = pairs.iter().map(|s| p(s)).collect();
+        let mut book = RateBook::new(&list, Duration::from_secs(3));
+        for pair in pairs {
+            assert!(book.set_meta(meta(pair, "0.1")));
+        }
+        book
     }
     fn status(state: FeedState, pairs: &[(&str, PairState)]) -> StatusMsg {
         StatusMsg {
@@ -342,7 +351,7 @@ mod tests {
 
     #[test]
     fn pair_spread_beats_default_which_beats_zero() {
-        let mut book = RateBook::new(&[p("BTC/USD"), p("ETH/USD")], Duration::from_secs(3));
+        let mut book = described(&["BTC/USD", "ETH/USD"]);
         let now = Instant::now();
         book.apply_status(status(FeedState::Online, &[]), now);
         book.apply_rate(rate("BTC/USD", "100", "101", 1, "e"));
@@ -399,7 +408,7 @@ mod tests {
 
     #[test]
     fn staleness_follows_status_freshness_state_and_pair_state() {
-        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        let mut book = described(&["BTC/USD"]);
         let t0 = Instant::now();
         book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
         assert!(book.is_stale(&p("BTC/USD"), t0), "no status heard yet");
@@ -427,7 +436,7 @@ mod tests {
 
     #[test]
     fn staleness_changes_are_reported_once() {
-        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        let mut book = described(&["BTC/USD"]);
         let t0 = Instant::now();
         book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
         book.apply_status(status(FeedState::Online, &[]), t0);
@@ -441,7 +450,7 @@ mod tests {
 
     #[test]
     fn an_unquotable_spread_shows_null_prices() {
-        let mut book = RateBook::new(&[], Duration::from_secs(3));
+        let mut book = described(&["BTC/USD"]);
         let now = Instant::now();
         book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
         book.set_spreads(SpreadSet {
@@ -456,5 +465,37 @@ mod tests {
         assert!(live.with_spread.is_none() && live.current_spread.is_none());
         let json = serde_json::to_value(&live).unwrap();
         assert!(json["withSpread"].is_null());
+    }
+
+    #[test]
+    fn a_pair_the_bus_has_not_described_is_held_back_not_priced_with_an_invented_tick() {
+        let mut book = RateBook::new(&[p("BTC/USD")], Duration::from_secs(3));
+        let now = Instant::now();
+        book.apply_status(
+            status(FeedState::Online, &[("BTC/USD", PairState::Ok)]),
+            now,
+        );
+        book.apply_rate(rate("BTC/USD", "97058.41", "97058.49", 1, "e"));
+        let live = book.live(&p("BTC/USD"), now).unwrap();
+        assert!(live.stale, "marked stale until described");
+        assert!(live.with_spread.is_none() && live.current_spread.is_none());
+        assert_eq!(live.original.buy, d("97058.49"), "raw prices still shown");
+        assert_eq!(
+            book.quote_basis(&p("BTC/USD"), now).unwrap_err(),
+            Unquotable::NoMetadata
+        );
+        assert_eq!(book.staleness_changes(now), vec![p("BTC/USD")]);
+
+        assert!(book.set_meta(meta("BTC/USD", "0.1")));
+        assert!(!book.set_meta(meta("BTC/USD", "0.1")), "unchanged metadata");
+        let live = book.live(&p("BTC/USD"), now).unwrap();
+        assert!(!live.stale);
+        assert_eq!(
+            live.with_spread.unwrap().buy,
+            d("97058.5"),
+            "the pair's own tick"
+        );
+        assert!(book.quote_basis(&p("BTC/USD"), now).is_ok());
+        assert_eq!(book.staleness_changes(now), vec![p("BTC/USD")]);
     }
 }

@@ -215,7 +215,12 @@ pub async fn run<F, Fut>(
 {
     let mut messages = subscriber.message_rx();
     let mut reconnects = subscriber.reconnect_rx();
-    let (rates, status, spreads) = (keys.rates(), keys.status(), spreads_channel(&keys));
+    let (rates, status, spreads, pairs) = (
+        keys.rates(),
+        keys.status(),
+        spreads_channel(&keys),
+        keys.pairs(),
+    );
     let _manager = subscriber.manage_subscriptions();
     let mut subscribed = false;
     let mut meta_every = tokio::time::interval(Duration::from_secs(60));
@@ -223,7 +228,12 @@ pub async fn run<F, Fut>(
     loop {
         if !subscribed && subscriber.is_connected() {
             match subscriber
-                .subscribe(vec![rates.clone(), status.clone(), spreads.clone()])
+                .subscribe(vec![
+                    rates.clone(),
+                    status.clone(),
+                    spreads.clone(),
+                    pairs.clone(),
+                ])
                 .await
             {
                 Ok(()) => {
@@ -278,6 +288,11 @@ pub async fn run<F, Fut>(
                         }
                     } else if channel == spreads {
                         on_spreads_changed(text.to_string()).await;
+                    } else if channel == pairs {
+                        match serde_json::from_str::<Vec<PairMeta>>(&text) {
+                            Ok(metas) => metas.into_iter().for_each(|m| hub.on_meta(m)),
+                            Err(e) => tracing::warn!(error = %e, "unreadable pair metadata announcement"),
+                        }
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -289,5 +304,7 @@ pub async fn run<F, Fut>(
             },
         }
     }
-    let _ = subscriber.unsubscribe(vec![rates, status, spreads]).await;
+    let _ = subscriber
+        .unsubscribe(vec![rates, status, spreads, pairs])
+        .await;
 }

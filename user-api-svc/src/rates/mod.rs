@@ -124,8 +124,23 @@ impl RateHub {
         self.push(&changed);
     }
 
+    /// Metadata from the bus, applied at once: a pair held back for want of it is priced and
+    /// pushed to clients as soon as it arrives.
     pub fn on_meta(&self, meta: PairMeta) {
-        self.book().set_meta(meta);
+        let pair = meta.pair.clone();
+        let changed = {
+            let mut book = self.book();
+            let changed = book.set_meta(meta);
+            if changed {
+                let now = Instant::now();
+                let stale = book.is_stale(&pair, now);
+                book.shown(&pair, stale);
+            }
+            changed
+        };
+        if changed {
+            self.push(&[pair]);
+        }
     }
 
     /// Re-evaluates staleness (the feed may have gone quiet) and pushes changes.

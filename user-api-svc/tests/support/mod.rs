@@ -198,6 +198,11 @@ impl FakeFeed {
                     .hset(keys.pairs(), (pair, serde_json::to_string(&m).unwrap()))
                     .await
                     .unwrap();
+                // Announced, as exchange-rate-svc does after every metadata write.
+                let () = redis
+                    .publish(keys.pairs(), serde_json::to_string(&[&m]).unwrap())
+                    .await
+                    .unwrap();
             }
             Sink::Memory(bus) => bus.set_pairs([m]),
         }
@@ -261,6 +266,9 @@ impl TestApi {
         config.pairs = Pair::parse_list("BTC/USD,ETH/USD").unwrap();
         config.admin_email = Some(ADMIN_EMAIL.into());
         config.admin_password = Some(ADMIN_PASSWORD.into());
+        // Tests register many accounts from 127.0.0.1; the registration limit's own test
+        // sets it back down.
+        config.throttle.register_per_ip = 100_000;
         tweak(&mut config);
         let database_url = config.database_url.clone();
         let app = Application::build(config).await.unwrap_or_else(|e| {

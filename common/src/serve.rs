@@ -1,0 +1,308 @@
+//! [`serve`]: the HTTP listener both services use, with the limits a server facing the public
+//! needs and `axum::serve` does not set.
+//!
+//! - **Header read timeout**: a client that opens a connection and sends no request, or its
+//!   headers a byte at a time (slowloris), is closed after `header_read_timeout`.
+//! - **Body timeout**: a request body that does not arrive within `body_timeout` fails the
+//!   request (408) instead of holding a task and a buffer forever.
+//! - **Idle timeout**: a connection on which the client sends nothing for `idle_timeout` is
+//!   closed, keep-alive or upgraded alike (Socket.IO clients answer a ping every 25 s, so live
+//!   sockets never go that quiet).
+//! - **Connection caps**: at most `max_connections` at once, and `max_connections_per_ip` from
+//!   one address (0 = no per-address cap: set it behind a load balancer, where every client
+//!   has the balancer's address).
+//!   A connection over a cap is closed at once and counted.
+//! - **Accept errors** (out of file descriptors, ...) back off from 5 ms to 1 s instead of
+//!   spinning the accept loop at full speed.
+//!
+//! Every connection gets `TCP_NODELAY` (rates are many small frames) and its peer address as
+//! axum's `ConnectInfo<SocketAddr>`. On shutdown it stops accepting, lets in-flight requests
+//! finish (at most `drain_timeout`) and returns.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt;
+
+use crate::config::{millis_or, parse_or, ConfigError};
+use crate::shutdown::Shutdown;
+
+/// The listener's limits; [`ServeLimits::default`] is what a public deployment wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    pub header_read_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    /// 0 = no per-address cap.
+    pub max_connections_per_ip: usize,
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 15_000,
+            max_connections_per_ip: 1_000,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServeLimits {
+    /// Reads `HTTP_HEADER_TIMEOUT_MS`, `HTTP_BODY_TIMEOUT_MS`, `HTTP_IDLE_TIMEOUT_MS`,
+    /// `HTTP_MAX_CONNECTIONS` and `HTTP_MAX_CONNECTIONS_PER_IP` over `d`.
+    pub fn from_env_over(d: ServeLimits) -> Result<ServeLimits, ConfigError> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Ok(ServeLimits {
+            header_read_timeout: millis_or(
+                "HTTP_HEADER_TIMEOUT_MS",
+                ms(d.header_read_timeout),
+                100,
+            )?,
+            body_timeout: millis_or("HTTP_BODY_TIMEOUT_MS", ms(d.body_timeout), 100)?,
+            idle_timeout: millis_or("HTTP_IDLE_TIMEOUT_MS", ms(d.idle_timeout), 1_000)?,
+            max_connections: parse_or("HTTP_MAX_CONNECTIONS", d.max_connections)?.max(1),
+            max_connections_per_ip: parse_or(
+                "HTTP_MAX_CONNECTIONS_PER_IP",
+                d.max_connections_per_ip,
+            )?,
+            drain_timeout: d.drain_timeout,
+        })
+    }
+}
+
+/// Counts open connections per address; a [`PeerSlot`] gives its place back when dropped.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+struct PeerSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<PeerSlot> {
+        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = table.entry(ip).or_insert(0);
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = table.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                table.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A stream that fails with `TimedOut` when nothing has been read from it for `idle`.
+struct IdleTimeout<T> {
+    inner: T,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> IdleTimeout<T> {
+    fn new(inner: T, idle: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    let next = Instant::now() + self.idle;
+                    self.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                ready!(self.deadline.as_mut().poll(cx));
+                metrics::counter!("rategate_http_idle_closed_total").increment(1);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle",
+                )))
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Serves `app` on `listener` with `limits` until `shutdown` (see the module doc).
+pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits, shutdown: Shutdown) {
+    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_timeout,
+    ));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_ip = Arc::new(PerIp::default());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(conn) => {
+                backoff = Duration::ZERO;
+                conn
+            }
+            Err(e) => {
+                // EMFILE and friends: the condition lasts a while; do not spin on it.
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                metrics::counter!("rategate_http_accept_errors_total").increment(1);
+                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(backoff) => continue,
+                }
+            }
+        };
+        let Some((permit, slot)) = admit(&slots, &per_ip, peer.ip(), &limits) else {
+            metrics::counter!("rategate_http_connections_refused_total").increment(1);
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let watcher = graceful.watcher();
+        serve_one(&builder, watcher, &app, tcp, peer, &limits, (permit, slot));
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain timeout; closing them");
+    }
+}
+
+fn admit(
+    slots: &Arc<Semaphore>,
+    per_ip: &Arc<PerIp>,
+    ip: IpAddr,
+    limits: &ServeLimits,
+) -> Option<(OwnedSemaphorePermit, PeerSlot)> {
+    let permit = slots.clone().try_acquire_owned().ok()?;
+    let slot = per_ip.take(ip, limits.max_connections_per_ip)?;
+    Some((permit, slot))
+}
+
+fn serve_one(
+    builder: &Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    app: &Router,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    limits: &ServeLimits,
+    held: (OwnedSemaphorePermit, PeerSlot),
+) {
+    let service = app.clone().map_request(
+        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        },
+    );
+    let service = hyper_util::service::TowerToHyperService::new(service);
+    let io = TokioIo::new(IdleTimeout::new(tcp, limits.idle_timeout));
+    let builder = builder.clone();
+    tokio::spawn(async move {
+        let _held = held;
+        let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service));
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots_are_capped_and_given_back() {
+        let table = Arc::new(PerIp::default());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = table.take(ip, 2).unwrap();
+        let _b = table.take(ip, 2).unwrap();
+        assert!(table.take(ip, 2).is_none(), "third from one address");
+        assert!(table.take("192.0.2.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(
+            table.take(ip, 2).is_some(),
+            "a closed connection frees its slot"
+        );
+        assert!(table.take(ip, 0).is_some(), "0 = no cap");
+    }
+}
