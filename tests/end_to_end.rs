@@ -361,3 +361,44 @@ on_both_setups!(
     kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick,
     a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price,
 );
+
+/// `rategate create-admin` adds an admin to the store the all-in-one binary runs on (its own
+/// data directory's SQLite file), so the running gateway lets the new admin in at once.
+#[tokio::test]
+async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
+    let chain = Chain::start(Setup::AllInOne).await;
+    let Parts::AllInOne { data_dir, .. } = &chain.parts else {
+        unreachable!()
+    };
+    let run = |email: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rategate"))
+            .args(["create-admin", "--email", email])
+            .env("RATEGATE_DATA_DIR", data_dir)
+            .env("ADMIN_PASSWORD", "Second-Admin-Passphrase-7")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .output()
+            .expect("the rategate binary runs")
+    };
+    let out = run("second-admin@rategate.test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("admin second-admin@rategate.test created")
+    );
+    let token = chain
+        .login("second-admin@rategate.test", "Second-Admin-Passphrase-7")
+        .await;
+    let (code, users) = chain
+        .call(reqwest::Method::GET, "/api/admin/users", Some(&token), None)
+        .await;
+    assert_eq!(code, 200, "{users}");
+    // The same email again is refused with a message, exit code 1.
+    let again = run("second-admin@rategate.test");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    chain.stop().await;
+}

@@ -456,3 +456,40 @@ async fn reconnects_are_spaced_out_while_the_exchange_is_in_maintenance() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn http_errors_are_problem_json_behind_the_same_listener_limits() {
+    let env = TestEnv::start(&["BTC/USD"], |c| {
+        c.serve.header_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    for (method, path, status) in [
+        (reqwest::Method::DELETE, "/rates", 405),
+        (reqwest::Method::GET, "/rates/%zz", 400),
+        (reqwest::Method::GET, "/nothing", 404),
+    ] {
+        let r = env
+            .http
+            .request(method, format!("{}{path}", env.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["status"], status);
+    }
+    // A connection that never sends its request is closed by the header timeout.
+    let mut idle = tokio::net::TcpStream::connect(env.app().addr())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut idle, &mut buf),
+    )
+    .await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed: {read:?}");
+    env.finish().await;
+}

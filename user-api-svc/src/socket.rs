@@ -25,7 +25,7 @@ use crate::state::AppState;
 pub const MAX_PAIRS_PER_REQUEST: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
-enum HandshakeRefused {
+pub enum HandshakeRefused {
     #[error("invalid token")]
     InvalidToken,
     #[error("auth must be an object whose token is a string")]
@@ -69,8 +69,9 @@ pub fn user_room(user_id: u64) -> String {
 }
 
 /// The handshake's token: `Ok(None)` for no `auth`, no `token` or an empty one (public only);
-/// an error for anything that is not a string where the token should be.
-fn handshake_token(auth: &serde_json::Value) -> Result<Option<&str>, HandshakeRefused> {
+/// an error for anything that is not a string where the token should be. Pure, so the fuzzer
+/// runs exactly what the handshake runs.
+pub fn handshake_token(auth: &serde_json::Value) -> Result<Option<&str>, HandshakeRefused> {
     use serde_json::Value;
     let token = match auth {
         Value::Null => return Ok(None),
@@ -125,9 +126,10 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     );
 }
 
-/// The names of a subscribe/unsubscribe request, or why the request is refused.
-fn request_names(data: Result<PairList, impl std::fmt::Display>) -> Result<Vec<String>, String> {
-    let names = data
+/// The names of a subscribe/unsubscribe request's argument, or why the request is refused.
+/// Pure, so the fuzzer runs exactly what the handlers run.
+pub fn request_names(data: serde_json::Value) -> Result<Vec<String>, String> {
+    let names = serde_json::from_value::<PairList>(data)
         .map_err(|_| {
             "expected a list of pair names such as [\"BTC/USD\"], one name, or {\"pairs\": [...]}"
                 .to_string()
@@ -169,10 +171,10 @@ fn ack_body(filter: &BTreeSet<Pair>, unknown: Vec<String>) -> SubscriptionAck {
 async fn on_subscribe(
     socket: SocketRef,
     State(state): State<AppState>,
-    TryData(data): TryData<PairList>,
+    TryData(data): TryData<serde_json::Value>,
     ack: AckSender,
 ) {
-    let names = match request_names(data) {
+    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
         Ok(names) => names,
         Err(error) => {
             let _ = ack.send(&RequestError { error });
@@ -201,10 +203,10 @@ async fn on_subscribe(
 async fn on_unsubscribe(
     socket: SocketRef,
     State(state): State<AppState>,
-    TryData(data): TryData<PairList>,
+    TryData(data): TryData<serde_json::Value>,
     ack: AckSender,
 ) {
-    let names = match request_names(data) {
+    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
         Ok(names) => names,
         Err(error) => {
             let _ = ack.send(&RequestError { error });

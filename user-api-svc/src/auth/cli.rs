@@ -15,9 +15,11 @@ pub struct CreateAdmin {
 pub fn parse(program: &str, args: &[String]) -> Result<CreateAdmin, String> {
     let email = match args {
         [flag, email] if flag == "--email" => email.clone(),
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "usage: {program} create-admin --email EMAIL (password from ADMIN_PASSWORD or stdin)"
-        )),
+        ))
+        }
     };
     let password = match common::config::var("ADMIN_PASSWORD") {
         Some(p) => p,
