@@ -19,7 +19,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus"
   echo "== fuzz $t for ${seconds}s"
   (cd fuzz && cargo fuzz run --sanitizer none "$t" "../$corpus" "seeds/$t" -- \
-    -max_total_time="$seconds" -max_len=4096 -print_final_stats=1) 2>&1 | grep -E "^(#|==|Done|stat::number_of_executed_units|stat::peak_rss|INFO: Seed|.*(panicked|ERROR|SUMMARY|crash))" || true
+    -max_total_time="$seconds" -max_len=4096 -print_final_stats=1) 2>&1 | grep -E "^(==|Done|stat::number_of_executed_units|stat::peak_rss|.*(panicked|ERROR|SUMMARY|crash))" || true
   if ls fuzz/artifacts/"$t"/crash-* >/dev/null 2>&1; then
     echo "fuzz $t: crashes in fuzz/artifacts/$t/" >&2
     exit 1

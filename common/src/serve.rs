@@ -1,8 +1,9 @@
 //! [`serve`]: the HTTP listener both services use, with the limits a server facing the public
 //! needs and `axum::serve` does not set.
 //!
-//! - **Header read timeout**: a client that opens a connection and sends no request, or its
-//!   headers a byte at a time (slowloris), is closed after `header_read_timeout`.
+//! - **Header read timeout**: a client that opens a connection and sends nothing, or its
+//!   headers a byte at a time (slowloris), is closed after `header_read_timeout` (hyper times
+//!   the headers from their first byte; the first byte itself must come within the same time).
 //! - **Body timeout**: a request body that does not arrive within `body_timeout` fails the
 //!   request (408) instead of holding a task and a buffer forever.
 //! - **Idle timeout**: a connection on which the client sends nothing for `idle_timeout` is
@@ -124,7 +125,8 @@ impl Drop for PeerSlot {
     }
 }
 
-/// A stream that fails with `TimedOut` when nothing has been read from it for `idle`.
+/// A stream that fails with `TimedOut` when its first byte does not arrive within `first`, or
+/// when nothing has been read from it for `idle` after that.
 struct IdleTimeout<T> {
     inner: T,
     idle: Duration,
@@ -132,11 +134,11 @@ struct IdleTimeout<T> {
 }
 
 impl<T> IdleTimeout<T> {
-    fn new(inner: T, idle: Duration) -> Self {
+    fn new(inner: T, first: Duration, idle: Duration) -> Self {
         IdleTimeout {
             inner,
             idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            deadline: Box::pin(tokio::time::sleep(first)),
         }
     }
 }
@@ -275,7 +277,8 @@ fn serve_one(
         },
     );
     let service = hyper_util::service::TowerToHyperService::new(service);
-    let io = TokioIo::new(IdleTimeout::new(tcp, limits.idle_timeout));
+    let first = limits.header_read_timeout.min(limits.idle_timeout);
+    let io = TokioIo::new(IdleTimeout::new(tcp, first, limits.idle_timeout));
     let builder = builder.clone();
     tokio::spawn(async move {
         let _held = held;
