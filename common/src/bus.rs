@@ -1,4 +1,4 @@
-//! The Redis bus contract (DESIGN §4): key names and versioned message shapes.
+//! The Redis bus contract (ARCHITECTURE.md §4): key names and versioned message shapes.
 //!
 //! Every key and channel takes a configurable prefix (default `rategate:`) so tests and
 //! deployments can share one Redis. Messages carry `"v":1`; decimals are JSON strings.
@@ -89,7 +89,7 @@ pub enum FeedState {
 }
 
 impl FeedState {
-    /// Only `online` is quotable (DESIGN §3).
+    /// Only `online` is quotable (ARCHITECTURE.md §3).
     pub fn is_quotable(self) -> bool {
         self == FeedState::Online
     }

@@ -2,7 +2,7 @@
 //!
 //! Each service has one config struct built with these helpers; any invalid value becomes a
 //! [`ConfigError`] naming the variable, which `main` prints as one line before exiting with
-//! code 2 (DESIGN §9). Values are never echoed for secret variables.
+//! code 2 (ARCHITECTURE.md §9). Values are never echoed for secret variables.
 
 use std::fmt::Display;
 use std::str::FromStr;

@@ -1,7 +1,7 @@
 //! Decimals on the wire, never through `f64`.
 //!
 //! - [`string`]: `#[serde(with = "common::decimal::string")]` writes a `Decimal` as a JSON string
-//!   (`"97000.1"`) and reads only strings. Every interface we own uses it (DESIGN §2), so no
+//!   (`"97000.1"`) and reads only strings. Every interface we own uses it (ARCHITECTURE.md §2), so no
 //!   client's JSON parser can round a price.
 //! - [`opt_string`]: the same for `Option<Decimal>`.
 //! - [`from_json_number`]: reads the raw text of an exchange's JSON number (`0.10000000`,

@@ -4,7 +4,7 @@
 //! - [`pair`]: [`Pair`], a validated trading pair (`BTC/USD`) that knows its base and quote.
 //! - [`decimal`]: decimals as JSON strings on every interface we own, and exact parsing of
 //!   exchange JSON numbers without going through `f64`.
-//! - [`bus`]: the versioned messages and key names on the Redis bus (DESIGN §4).
+//! - [`bus`]: the versioned messages and key names on the Redis bus (ARCHITECTURE.md §4).
 //! - [`membus`]: the in-process bus with the Redis bus's semantics, for the all-in-one binary.
 //! - [`config`]: small helpers for reading configuration from the environment; bad config is a
 //!   one-line message and exit code 2.

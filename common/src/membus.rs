@@ -1,6 +1,6 @@
 //! The in-process bus: what the all-in-one `rategate` binary uses when there is no `REDIS_URL`.
 //!
-//! It keeps the contract of the Redis bus (DESIGN §4) so both services run unchanged on top:
+//! It keeps the contract of the Redis bus (ARCHITECTURE.md §4) so both services run unchanged on top:
 //! - `rates:last` → [`MemoryBus::last_values`]: written before each publish, so a consumer that
 //!   hears a tick and then reads the last values never sees an older one.
 //! - `rates` / `status` / `spreads:changed` → one broadcast channel of [`BusEvent`]s.

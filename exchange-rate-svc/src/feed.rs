@@ -168,9 +168,6 @@ impl Feed {
     pub fn source(&self) -> &'static str {
         self.inner.source
     }
-    pub fn epoch(&self) -> &str {
-        &self.inner.epoch
-    }
     pub fn pairs(&self) -> Vec<Pair> {
         lock(&self.inner.pairs).keys().cloned().collect()
     }

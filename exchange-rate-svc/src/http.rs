@@ -144,8 +144,8 @@ async fn health() -> Json<serde_json::Value> {
     responses((status = 200, body = serde_json::Value), (status = 503, body = serde_json::Value)))]
 async fn ready(State(s): State<AppState>) -> Response {
     let (redis, bus) = match &s.redis {
-        Some(c) if c.is_connected() => (true, "connected"),
-        Some(_) => (false, "disconnected"),
+        Some(c) if c.is_connected() => (true, "redis connected"),
+        Some(_) => (false, "redis disconnected"),
         None => (true, "in-process"),
     };
     let feed = s.feed.state();
@@ -157,7 +157,7 @@ async fn ready(State(s): State<AppState>) -> Response {
     };
     let body = serde_json::json!({
         "ready": ok,
-        "redis": bus,
+        "bus": bus,
         "feed": feed.as_str(),
     });
     (code, Json(body)).into_response()

@@ -1,4 +1,4 @@
-//! Scheduled jobs (tokio-cron-scheduler, DESIGN §9), each with metrics for its last run and
+//! Scheduled jobs (tokio-cron-scheduler, ARCHITECTURE.md §9), each with metrics for its last run and
 //! outcome (`rategate_job_last_run_timestamp_seconds{job}`, `rategate_job_runs_total{job,outcome}`):
 //! - `pair_metadata` (hourly): refresh pair metadata from `AssetPairs`;
 //! - `crosscheck` (every minute): compare live mids with REST `Ticker` mids; a divergence above

@@ -1,4 +1,4 @@
-//! The Redis publisher (DESIGN §4).
+//! The Redis publisher (ARCHITECTURE.md §4).
 //!
 //! It drains the feed's queue in batches and sends each batch as one pipeline: first `HSET` of
 //! the newest value per pair into `{prefix}rates:last`, then one `PUBLISH` per tick on

@@ -145,7 +145,7 @@ async fn exact_decimals_status_and_metadata_reach_the_in_process_bus() {
     assert_eq!(btc.price_tick.to_string(), "0.1");
 
     let ready = env.get_json("/ready").await;
-    assert_eq!(ready["redis"], "in-process", "{ready}");
+    assert_eq!(ready["bus"], "in-process", "{ready}");
     assert_eq!(ready["ready"], true, "{ready}");
     env.finish().await;
 }

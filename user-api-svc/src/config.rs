@@ -25,7 +25,7 @@ pub struct Config {
     pub refresh_ttl: Duration,
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
-    /// No status from the feed for this long: every rate is stale (DESIGN §4: 3 s).
+    /// No status from the feed for this long: every rate is stale (ARCHITECTURE.md §4: 3 s).
     pub stale_after: Duration,
     /// Login and registration attempts per minute before 429 (see `auth::throttle`).
     pub throttle: crate::auth::throttle::ThrottleLimits,

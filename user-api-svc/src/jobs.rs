@@ -1,4 +1,4 @@
-//! Scheduled jobs (tokio-cron-scheduler, DESIGN §9), each with metrics for its last run and
+//! Scheduled jobs (tokio-cron-scheduler, ARCHITECTURE.md §9), each with metrics for its last run and
 //! outcome: `purge` (every minute) removes expired refresh tokens, idle throttle keys, quotes
 //! that expired unused more than an hour ago, and idempotency records older than 24 h.
 

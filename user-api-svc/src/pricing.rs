@@ -1,4 +1,4 @@
-//! Spread pricing and rounding (DESIGN §5), as pure functions.
+//! Spread pricing and rounding (ARCHITECTURE.md §5), as pure functions.
 //!
 //! A user buys at the raw ask plus the buy spread and sells at the raw bid minus the sell
 //! spread, where a spread is `absolute` (quote-currency units) or `bps`. The buy price rounds

@@ -1,4 +1,4 @@
-//! The Socket.IO namespace `/` (DESIGN §6).
+//! The Socket.IO namespace `/` (ARCHITECTURE.md §6).
 //!
 //! - Handshake `auth: {token}`: a valid access token of an existing account joins the room
 //!   `user:{id}` (private events); an invalid one, or a `token` that is not a string, refuses the

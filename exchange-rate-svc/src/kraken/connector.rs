@@ -1,4 +1,4 @@
-//! The Kraken v2 connection loop (DESIGN §3).
+//! The Kraken v2 connection loop (ARCHITECTURE.md §3).
 //!
 //! One session = connect, one `subscribe` for all pairs (`ticker`, `event_trigger: bbo`,
 //! `snapshot: true`), then read frames until something ends it:

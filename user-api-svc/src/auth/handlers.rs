@@ -66,15 +66,16 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr 
     peer.ip()
 }
 
+/// A new access token with `rotated`, the refresh token rotation already stored (in its own
+/// transaction), or else a new refresh token of a new family.
 async fn issue_pair(
     state: &AppState,
     user: &User,
-    family: Option<(String, [u8; 32])>,
+    rotated: Option<String>,
 ) -> Result<TokenPair, ApiError> {
     let access_token = state.keys.issue(user).map_err(ApiError::internal)?;
-    let refresh_token = match family {
-        // Rotation already stored the next token (in the same transaction).
-        Some((token, _)) => token,
+    let refresh_token = match rotated {
+        Some(token) => token,
         None => {
             let (token, hash) = tokens::new_refresh_token();
             state
@@ -171,9 +172,9 @@ pub async fn refresh(
         .rotate_refresh_token(&presented, &next_hash, now + state.config.refresh_ttl, now)
         .await?
     {
-        RotateOutcome::Rotated { user } => Ok(ApiJson(
-            issue_pair(&state, &user, Some((next, next_hash))).await?,
-        )),
+        RotateOutcome::Rotated { user } => {
+            Ok(ApiJson(issue_pair(&state, &user, Some(next)).await?))
+        }
         RotateOutcome::Reused => {
             metrics::counter!("rategate_refresh_reuse_total").increment(1);
             tracing::warn!("refresh token reuse detected; its family is revoked");

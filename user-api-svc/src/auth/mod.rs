@@ -1,4 +1,4 @@
-//! Accounts and authentication (DESIGN §7).
+//! Accounts and authentication (ARCHITECTURE.md §7).
 //!
 //! - [`password`]: argon2id hashing off the runtime, and the password policy.
 //! - [`tokens`]: short-lived access JWTs (strictly validated) and hashed refresh tokens.

@@ -23,7 +23,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "ready": ok,
         "database": if db { "ok" } else { "unavailable" },
-        "redis": state.bus.describe(),
+        "bus": state.bus.describe(),
         "feed": feed.map(|f| f.as_str()).unwrap_or("silent"),
     });
     let code = if ok {

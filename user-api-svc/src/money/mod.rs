@@ -1,4 +1,4 @@
-//! Money rules (DESIGN §2, §8), as pure functions; storage and HTTP live elsewhere.
+//! Money rules (ARCHITECTURE.md §2, §8), as pure functions; storage and HTTP live elsewhere.
 //!
 //! - An order's amount is in the base asset, a multiple of the pair's amount step, at least the
 //!   pair's minimum.

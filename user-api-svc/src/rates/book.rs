@@ -4,7 +4,7 @@
 //! It holds the last raw rate per pair (ignoring out-of-order messages of the same publisher
 //! run), pair metadata (price tick), the spreads, and the feed status with the time it was last
 //! heard. A rate is **stale** when the feed has not been heard for `stale_after` (3 s), when the
-//! feed is not `online`, when the feed reports the pair as not `ok` (DESIGN §3–§4), or when the
+//! feed is not `online`, when the feed reports the pair as not `ok` (ARCHITECTURE.md §3–§4), or when the
 //! bus has not yet described the pair (no price tick, no minimum amount): such a pair is shown
 //! with its raw prices, marked stale, with no spread-adjusted prices, and cannot be quoted. We
 //! never invent a tick: pricing with a made-up one would show prices the house does not honour.
@@ -133,10 +133,6 @@ impl RateBook {
         }
         self.meta.insert(meta.pair.clone(), meta);
         true
-    }
-
-    pub fn spreads(&self) -> &SpreadSet {
-        &self.spreads
     }
 
     pub fn set_spreads(&mut self, spreads: SpreadSet) {

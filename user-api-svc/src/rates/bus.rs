@@ -2,7 +2,7 @@
 //!
 //! On Redis: subscribe to `{prefix}rates`, `{prefix}status` and `{prefix}spreads:changed`;
 //! bootstrap from `{prefix}rates:last`, `{prefix}pairs` and the status key at start and again
-//! after every reconnect (pub/sub is at-most-once, DESIGN §4).
+//! after every reconnect (pub/sub is at-most-once, ARCHITECTURE.md §4).
 //!
 //! On the in-process bus of the all-in-one binary ([`common::membus`]) the same loop runs over
 //! a broadcast receiver: bootstrap from the last values at start, and again whenever this
@@ -61,12 +61,12 @@ impl BusLink {
         }
     }
 
-    /// `connected`, `disconnected` or `in-process`, for `/ready`.
+    /// `redis connected`, `redis disconnected` or `in-process`, for `/ready`'s `bus`.
     pub fn describe(&self) -> &'static str {
         match self {
             BusLink::Memory(_) => "in-process",
-            _ if self.is_connected() => "connected",
-            _ => "disconnected",
+            _ if self.is_connected() => "redis connected",
+            _ => "redis disconnected",
         }
     }
 

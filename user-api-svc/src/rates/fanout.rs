@@ -19,7 +19,7 @@ use socketioxide::{SendError, SocketError};
 pub const EVENT: &str = "rates:live";
 
 /// One connected socket.
-pub struct Client {
+pub struct RateSocket {
     socket: SocketRef,
     /// `None` = every pair.
     filter: RwLock<Option<BTreeSet<Pair>>>,
@@ -37,7 +37,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Client {
+impl RateSocket {
     pub fn wants(&self, pair: &Pair) -> bool {
         read(&self.filter).as_ref().is_none_or(|f| f.contains(pair))
     }
@@ -78,12 +78,12 @@ enum Delivery {
 
 #[derive(Default)]
 pub struct Fanout {
-    clients: RwLock<HashMap<Sid, Arc<Client>>>,
+    clients: RwLock<HashMap<Sid, Arc<RateSocket>>>,
 }
 
 impl Fanout {
-    pub fn register(&self, socket: SocketRef) -> Arc<Client> {
-        let client = Arc::new(Client {
+    pub fn register(&self, socket: SocketRef) -> Arc<RateSocket> {
+        let client = Arc::new(RateSocket {
             socket: socket.clone(),
             filter: RwLock::new(None),
             pending: Mutex::new(BTreeSet::new()),
@@ -100,7 +100,7 @@ impl Fanout {
         }
     }
 
-    pub fn get(&self, sid: Sid) -> Option<Arc<Client>> {
+    pub fn get(&self, sid: Sid) -> Option<Arc<RateSocket>> {
         read(&self.clients).get(&sid).cloned()
     }
 

@@ -1,4 +1,4 @@
-//! Admin-set spreads (DESIGN §5, §7): validation and the HTTP handlers.
+//! Admin-set spreads (ARCHITECTURE.md §5, §7): validation and the HTTP handlers.
 //!
 //! A spread is per pair (`BTC/USD`) or `default`, per side, `absolute` or `bps`, values ≥ 0
 //! given as decimal strings. Every change is one transaction with its audit row (the database

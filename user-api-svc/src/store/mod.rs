@@ -1,13 +1,14 @@
 //! Storage behind a small trait, so handlers never see SQL: [`mysql::MySqlStore`] for
 //! deployments, [`sqlite::SqliteStore`] for the all-in-one binary. [`open`] picks one by the
-//! `DATABASE_URL` scheme. Both keep the same money guarantees (DESIGN §8) and run the same
+//! `DATABASE_URL` scheme. Both keep the same money guarantees (ARCHITECTURE.md §8) and run the same
 //! test suites.
 //!
 //! Every multi-step change (refresh-token rotation, spread change + audit row) is one database
-//! transaction inside the store.
+//! transaction inside the store. [`rules`] holds what both backends enforce alike.
 
 pub mod mysql;
 mod mysql_money;
+pub mod rules;
 pub mod sqlite;
 mod sqlite_money;
 
@@ -280,7 +281,7 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn users(&self, limit: u32) -> StoreResult<Vec<User>>;
 }
 
-/// Quotes, orders, balances and the ledger (DESIGN §8).
+/// Quotes, orders, balances and the ledger (ARCHITECTURE.md §8).
 #[async_trait]
 pub trait MoneyStore: Send + Sync + 'static {
     async fn insert_quote(&self, quote: &NewQuote) -> StoreResult<()>;

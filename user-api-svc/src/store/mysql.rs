@@ -49,10 +49,6 @@ impl MySqlStore {
         Ok(MySqlStore { pool })
     }
 
-    pub fn from_pool(pool: MySqlPool) -> MySqlStore {
-        MySqlStore { pool }
-    }
-
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
     }

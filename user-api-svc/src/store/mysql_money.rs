@@ -6,23 +6,18 @@
 //! quote, insert the order and complete the idempotency record. Deadlocks and lock-wait
 //! timeouts are retried with a short backoff.
 
-use std::time::Duration;
-
-use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use common::{Decimal, Pair};
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
 use super::mysql::{classify, MySqlStore};
+use super::rules::{self, STALE_IN_FLIGHT_SECS};
 use super::*;
-use crate::money::{self, Side};
+use crate::money;
 
-const RETRIES: u32 = 5;
 const ORDER_COLUMNS: &str =
     "SELECT id, quote_id, user_id, pair, side, amount, price, total, revenue, status, created_at";
-/// An in-flight idempotency key older than this belongs to a request that died.
-pub const STALE_IN_FLIGHT_SECS: u32 = 30;
 
 fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
@@ -32,10 +27,6 @@ fn is_retryable(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
-}
-
-fn side(s: &str) -> StoreResult<Side> {
-    Side::parse(s).ok_or_else(|| StoreError::Other(anyhow!("unknown side {s:?}")))
 }
 
 fn order_from(r: &MySqlRow) -> Result<Order, sqlx::Error> {
@@ -49,7 +40,7 @@ fn order_from(r: &MySqlRow) -> Result<Order, sqlx::Error> {
         quote_id: r.try_get("quote_id")?,
         user_id: r.try_get("user_id")?,
         pair: r.try_get("pair")?,
-        side: Side::parse(&s).unwrap_or(Side::Buy),
+        side: rules::decode_side(&s).map_err(|e| sqlx::Error::Decode(e.into()))?,
         amount: amount.normalize(),
         price: price.normalize(),
         total: total.normalize(),
@@ -104,13 +95,8 @@ async fn ledger(
     reference: &str,
     entries: &[(String, &str, Decimal)],
 ) -> Result<u64, sqlx::Error> {
-    debug_assert!({
-        let mut sums: std::collections::HashMap<&str, Decimal> = Default::default();
-        for (_, asset, amount) in entries {
-            *sums.entry(asset).or_default() += *amount;
-        }
-        sums.values().all(|s| s.is_zero())
-    });
+    // Never commit an unbalanced transaction, whatever the caller computed, in any build.
+    rules::check_balanced(reference, entries).map_err(sqlx::Error::Protocol)?;
     let id = sqlx::query("INSERT INTO ledger_transactions (kind, reference) VALUES (?, ?)")
         .bind(kind)
         .bind(reference)
@@ -262,18 +248,11 @@ impl MoneyStore for MySqlStore {
         idem_key: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<OrderOutcome> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.try_execute(user_id, quote_id, idem_key, now).await {
-                Err(e) if is_retryable(&e) && attempt < RETRIES => {
-                    metrics::counter!("rategate_order_retries_total").increment(1);
-                    tokio::time::sleep(Duration::from_millis(2 * u64::from(attempt))).await;
-                }
-                Err(e) => return Err(classify(e)),
-                Ok(outcome) => return Ok(outcome),
-            }
-        }
+        rules::retrying("execute_order", is_retryable, || {
+            self.try_execute(user_id, quote_id, idem_key, now)
+        })
+        .await
+        .map_err(classify)
     }
 
     async fn deposit(
@@ -282,39 +261,31 @@ impl MoneyStore for MySqlStore {
         asset: &str,
         amount: Decimal,
     ) -> StoreResult<(u64, Decimal)> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result: Result<(u64, Decimal), sqlx::Error> = async {
-                let mut tx = self.pool().begin().await?;
-                credit(&mut tx, user_id, asset, amount).await?;
-                let id = ledger(
-                    &mut tx,
-                    "deposit",
-                    &format!("deposit:{user_id}"),
-                    &[
-                        ("external".to_string(), asset, -amount),
-                        (format!("user:{user_id}"), asset, amount),
-                    ],
-                )
-                .await?;
-                let balance: Decimal =
-                    sqlx::query("SELECT available FROM balances WHERE user_id = ? AND asset = ?")
-                        .bind(user_id)
-                        .bind(asset)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get("available")?;
-                tx.commit().await?;
-                Ok((id, balance.normalize()))
-            }
-            .await;
-            match result {
-                Err(e) if is_retryable(&e) && attempt < RETRIES => continue,
-                Err(e) => return Err(classify(e)),
-                Ok(v) => return Ok(v),
-            }
-        }
+        rules::retrying("deposit", is_retryable, || async {
+            let mut tx = self.pool().begin().await?;
+            credit(&mut tx, user_id, asset, amount).await?;
+            let id = ledger(
+                &mut tx,
+                "deposit",
+                &format!("deposit:{user_id}"),
+                &[
+                    ("external".to_string(), asset, -amount),
+                    (format!("user:{user_id}"), asset, amount),
+                ],
+            )
+            .await?;
+            let balance: Decimal =
+                sqlx::query("SELECT available FROM balances WHERE user_id = ? AND asset = ?")
+                    .bind(user_id)
+                    .bind(asset)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("available")?;
+            tx.commit().await?;
+            Ok((id, balance.normalize()))
+        })
+        .await
+        .map_err(classify)
     }
 
     async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>> {
@@ -434,7 +405,7 @@ impl MySqlStore {
         }
         let pair_text: String = q.try_get("pair")?;
         let side_text: String = q.try_get("side")?;
-        let (Ok(pair), Ok(side)) = (Pair::parse(&pair_text), side(&side_text)) else {
+        let (Ok(pair), Ok(side)) = (Pair::parse(&pair_text), rules::decode_side(&side_text)) else {
             return Err(sqlx::Error::Protocol(format!("corrupt quote {quote_id}")));
         };
         let amount: Decimal = q.try_get("amount")?;
@@ -519,5 +490,45 @@ impl MySqlStore {
         let balances = balances_in(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(OrderOutcome::Filled { order, balances })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On the real MariaDB: an unbalanced ledger transaction is refused before a line is
+    /// written (the check is an error in every build, not a debug assertion).
+    #[tokio::test]
+    async fn an_unbalanced_ledger_transaction_is_refused() {
+        let db = testkit::services::unique_db_name(&uuid::Uuid::new_v4().simple().to_string());
+        let store = MySqlStore::connect(&format!("{}/{db}", testkit::services::mysql_base()), 2)
+            .await
+            .expect("MariaDB must be running for the tests");
+        let mut tx = store.pool().begin().await.unwrap();
+        let err = ledger(
+            &mut tx,
+            "test",
+            "skewed",
+            &[
+                ("user:1".to_string(), "USD", Decimal::new(-100, 0)),
+                ("house".to_string(), "USD", Decimal::new(99, 0)),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("unbalanced"), "{err}");
+        tx.commit().await.unwrap();
+        let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let txs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transactions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!((lines, txs), (0, 0));
+        store.pool().close().await;
+        testkit::services::drop_database(&db).await;
     }
 }

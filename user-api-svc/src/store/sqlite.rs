@@ -62,37 +62,37 @@ fn is_busy(code: Option<&str>) -> bool {
 }
 
 /// Microseconds since the epoch: how times are stored.
-pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+pub(crate) fn encode_time(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-pub(crate) fn time(us: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+pub(crate) fn decode_time(us: i64) -> Result<DateTime<Utc>, sqlx::Error> {
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| sqlx::Error::Decode(format!("time out of range: {us}").into()))
 }
 
-pub(crate) fn opt_time(us: Option<i64>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    us.map(time).transpose()
+pub(crate) fn decode_opt_time(us: Option<i64>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    us.map(decode_time).transpose()
 }
 
 /// A stored decimal.
-pub(crate) fn dec(text: &str) -> Result<Decimal, sqlx::Error> {
+pub(crate) fn decode_dec(text: &str) -> Result<Decimal, sqlx::Error> {
     Decimal::from_str(text)
         .map(|d| d.normalize())
         .map_err(|e| sqlx::Error::Decode(format!("bad decimal {text:?}: {e}").into()))
 }
 
 /// A decimal to store: canonical text, `-0` never written.
-pub(crate) fn text(d: Decimal) -> String {
+pub(crate) fn encode_dec(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
 /// Our ids are SQLite rowids, which are `i64`; an id beyond that cannot exist.
-pub(crate) fn id(v: u64) -> i64 {
+pub(crate) fn db_id(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn uid(row: &SqliteRow, col: &str) -> Result<u64, sqlx::Error> {
+pub(crate) fn id_column(row: &SqliteRow, col: &str) -> Result<u64, sqlx::Error> {
     let v: i64 = row.try_get(col)?;
     u64::try_from(v).map_err(|_| sqlx::Error::Decode(format!("negative id in {col}").into()))
 }
@@ -150,11 +150,11 @@ pub(crate) fn user_from(row: &SqliteRow) -> StoreResult<User> {
 fn decode_user(row: &SqliteRow) -> Result<User, sqlx::Error> {
     let r: String = row.try_get("role")?;
     Ok(User {
-        id: uid(row, "id")?,
+        id: id_column(row, "id")?,
         email: row.try_get("email")?,
         role: Role::parse(&r)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {r:?} in database").into()))?,
-        created_at: time(row.try_get("created_at")?)?,
+        created_at: decode_time(row.try_get("created_at")?)?,
     })
 }
 
@@ -166,8 +166,8 @@ fn opt_spread(
     match (k, b, s) {
         (Some(k), Some(buy), Some(sell)) => Ok(Some(Spread {
             kind: kind(&k)?,
-            buy: dec(&buy)?,
-            sell: dec(&sell)?,
+            buy: decode_dec(&buy)?,
+            sell: decode_dec(&sell)?,
         })),
         _ => Ok(None),
     }
@@ -203,15 +203,15 @@ async fn audit(
     )
     .bind(pair)
     .bind(action)
-    .bind(id(actor.id))
+    .bind(db_id(actor.id))
     .bind(&actor.email)
-    .bind(micros(Utc::now()))
+    .bind(encode_time(Utc::now()))
     .bind(old.map(|s| s.kind.as_str()))
-    .bind(old.map(|s| text(s.buy)))
-    .bind(old.map(|s| text(s.sell)))
+    .bind(old.map(|s| encode_dec(s.buy)))
+    .bind(old.map(|s| encode_dec(s.sell)))
     .bind(new.map(|s| s.kind.as_str()))
-    .bind(new.map(|s| text(s.buy)))
-    .bind(new.map(|s| text(s.sell)))
+    .bind(new.map(|s| encode_dec(s.buy)))
+    .bind(new.map(|s| encode_dec(s.sell)))
     .bind(reason)
     .execute(&mut **tx)
     .await?;
@@ -241,7 +241,7 @@ impl AccountStore for SqliteStore {
         .bind(email)
         .bind(password_hash)
         .bind(role.as_str())
-        .bind(micros(Utc::now()))
+        .bind(encode_time(Utc::now()))
         .fetch_one(&self.pool)
         .await
         .map_err(classify)?;
@@ -267,7 +267,7 @@ impl AccountStore for SqliteStore {
 
     async fn user(&self, user_id: u64) -> StoreResult<Option<User>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_COLUMNS} WHERE id = ?")))
-            .bind(id(user_id))
+            .bind(db_id(user_id))
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
@@ -280,11 +280,11 @@ impl AccountStore for SqliteStore {
             "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at)
              VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(id(t.user_id))
+        .bind(db_id(t.user_id))
         .bind(&t.family_id)
         .bind(&t.token_hash[..])
-        .bind(micros(t.expires_at))
-        .bind(micros(Utc::now()))
+        .bind(encode_time(t.expires_at))
+        .bind(encode_time(Utc::now()))
         .execute(&self.pool)
         .await
         .map_err(classify)?;
@@ -315,7 +315,7 @@ impl AccountStore for SqliteStore {
             let token_id: i64 = row.try_get("id")?;
             let user_id: i64 = row.try_get("user_id")?;
             let family: String = row.try_get("family_id")?;
-            let expires_at = time(row.try_get("expires_at")?)?;
+            let expires_at = decode_time(row.try_get("expires_at")?)?;
             let rotated: Option<i64> = row.try_get("rotated_at")?;
             let revoked: Option<i64> = row.try_get("revoked_at")?;
             if rotated.is_some() || revoked.is_some() {
@@ -323,7 +323,7 @@ impl AccountStore for SqliteStore {
                     "UPDATE refresh_tokens SET revoked_at = ?
                      WHERE family_id = ? AND revoked_at IS NULL",
                 )
-                .bind(micros(now))
+                .bind(encode_time(now))
                 .bind(&family)
                 .execute(&mut *tx)
                 .await?;
@@ -334,7 +334,7 @@ impl AccountStore for SqliteStore {
                 return Ok(RotateOutcome::Invalid);
             }
             sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE id = ?")
-                .bind(micros(now))
+                .bind(encode_time(now))
                 .bind(token_id)
                 .execute(&mut *tx)
                 .await?;
@@ -345,8 +345,8 @@ impl AccountStore for SqliteStore {
             .bind(user_id)
             .bind(&family)
             .bind(&next_hash[..])
-            .bind(micros(next_expires))
-            .bind(micros(now))
+            .bind(encode_time(next_expires))
+            .bind(encode_time(now))
             .execute(&mut *tx)
             .await?;
             let user = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_COLUMNS} WHERE id = ?")))
@@ -373,7 +373,7 @@ impl AccountStore for SqliteStore {
             "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
              WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
         )
-        .bind(micros(now))
+        .bind(encode_time(now))
         .bind(&presented[..])
         .execute(&self.pool)
         .await
@@ -384,7 +384,7 @@ impl AccountStore for SqliteStore {
     async fn purge_expired_refresh_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let _turn = self.turn().await;
         let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?")
-            .bind(micros(now))
+            .bind(encode_time(now))
             .execute(&self.pool)
             .await
             .map_err(classify)?;
@@ -407,11 +407,11 @@ impl AccountStore for SqliteStore {
                     pair: r.try_get("pair")?,
                     spread: Spread {
                         kind: kind(&k)?,
-                        buy: dec(&buy)?,
-                        sell: dec(&sell)?,
+                        buy: decode_dec(&buy)?,
+                        sell: decode_dec(&sell)?,
                     },
-                    updated_at: time(r.try_get("updated_at")?)?,
-                    updated_by: uid(r, "updated_by")?,
+                    updated_at: decode_time(r.try_get("updated_at")?)?,
+                    updated_by: id_column(r, "updated_by")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -437,10 +437,10 @@ impl AccountStore for SqliteStore {
             )
             .bind(pair)
             .bind(spread.kind.as_str())
-            .bind(text(spread.buy))
-            .bind(text(spread.sell))
-            .bind(id(actor.id))
-            .bind(micros(Utc::now()))
+            .bind(encode_dec(spread.buy))
+            .bind(encode_dec(spread.sell))
+            .bind(db_id(actor.id))
+            .bind(encode_time(Utc::now()))
             .execute(&mut *tx)
             .await?;
             audit(&mut tx, pair, "set", actor, old, Some(spread), reason).await?;
@@ -488,12 +488,12 @@ impl AccountStore for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(SpreadAudit {
-                    id: uid(r, "id")?,
+                    id: id_column(r, "id")?,
                     pair: r.try_get("pair")?,
                     action: r.try_get("action")?,
-                    actor_id: uid(r, "actor_id")?,
+                    actor_id: id_column(r, "actor_id")?,
                     actor_email: r.try_get("actor_email")?,
-                    at: time(r.try_get("at")?)?,
+                    at: decode_time(r.try_get("at")?)?,
                     old: opt_spread(
                         r.try_get("old_kind")?,
                         r.try_get("old_buy")?,

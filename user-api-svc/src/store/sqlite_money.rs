@@ -13,10 +13,13 @@ use common::{Decimal, Pair};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::mysql_money::STALE_IN_FLIGHT_SECS;
-use super::sqlite::{classify, dec, id, micros, opt_time, text, time, uid, SqliteStore};
+use super::rules::{self, STALE_IN_FLIGHT_SECS};
+use super::sqlite::{
+    classify, db_id, decode_dec, decode_opt_time, decode_time, encode_dec, encode_time, id_column,
+    SqliteStore,
+};
 use super::*;
-use crate::money::{self, Side};
+use crate::money;
 
 const ORDER_COLUMNS: &str =
     "SELECT id, quote_id, user_id, pair, side, amount, price, total, revenue, status, created_at";
@@ -26,16 +29,15 @@ fn order_from(r: &SqliteRow) -> Result<Order, sqlx::Error> {
     Ok(Order {
         id: r.try_get("id")?,
         quote_id: r.try_get("quote_id")?,
-        user_id: uid(r, "user_id")?,
+        user_id: id_column(r, "user_id")?,
         pair: r.try_get("pair")?,
-        side: Side::parse(&s)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown side {s:?}").into()))?,
-        amount: dec(r.try_get("amount")?)?,
-        price: dec(r.try_get("price")?)?,
-        total: dec(r.try_get("total")?)?,
-        revenue: dec(r.try_get("revenue")?)?,
+        side: rules::decode_side(&s).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        amount: decode_dec(r.try_get("amount")?)?,
+        price: decode_dec(r.try_get("price")?)?,
+        total: decode_dec(r.try_get("total")?)?,
+        revenue: decode_dec(r.try_get("revenue")?)?,
         status: r.try_get("status")?,
-        created_at: time(r.try_get("created_at")?)?,
+        created_at: decode_time(r.try_get("created_at")?)?,
     })
 }
 
@@ -45,11 +47,11 @@ async fn balance_in(
     asset: &str,
 ) -> Result<Option<Decimal>, sqlx::Error> {
     let row = sqlx::query("SELECT available FROM balances WHERE user_id = ? AND asset = ?")
-        .bind(id(user_id))
+        .bind(db_id(user_id))
         .bind(asset)
         .fetch_optional(&mut **tx)
         .await?;
-    row.map(|r| dec(r.try_get("available")?)).transpose()
+    row.map(|r| decode_dec(r.try_get("available")?)).transpose()
 }
 
 /// Sets a balance to `available` (computed by the caller inside the same write transaction).
@@ -65,10 +67,10 @@ async fn put_balance(
          ON CONFLICT (user_id, asset) DO UPDATE SET available = excluded.available,
                                                     updated_at = excluded.updated_at",
     )
-    .bind(id(user_id))
+    .bind(db_id(user_id))
     .bind(asset)
-    .bind(text(available))
-    .bind(micros(now))
+    .bind(encode_dec(available))
+    .bind(encode_time(now))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -98,22 +100,14 @@ async fn ledger(
     entries: &[(String, &str, Decimal)],
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let mut sums: std::collections::HashMap<&str, Decimal> = Default::default();
-    for (_, asset, amount) in entries {
-        *sums.entry(asset).or_default() += *amount;
-    }
-    if !sums.values().all(|s| s.is_zero()) {
-        // Never commit an unbalanced transaction, whatever the caller computed.
-        return Err(sqlx::Error::Protocol(format!(
-            "unbalanced ledger transaction {reference}"
-        )));
-    }
+    // Never commit an unbalanced transaction, whatever the caller computed, in any build.
+    rules::check_balanced(reference, entries).map_err(sqlx::Error::Protocol)?;
     let row = sqlx::query(
         "INSERT INTO ledger_transactions (kind, reference, created_at) VALUES (?, ?, ?) RETURNING id",
     )
     .bind(kind)
     .bind(reference)
-    .bind(micros(now))
+    .bind(encode_time(now))
     .fetch_one(&mut **tx)
     .await?;
     let tx_id: i64 = row.try_get("id")?;
@@ -124,7 +118,7 @@ async fn ledger(
         row.push_bind(tx_id)
             .push_bind(account.clone())
             .push_bind(asset.to_string())
-            .push_bind(text(*amount));
+            .push_bind(encode_dec(*amount));
     });
     insert.build().execute(&mut **tx).await?;
     u64::try_from(tx_id).map_err(|_| sqlx::Error::Protocol("negative ledger id".into()))
@@ -141,20 +135,20 @@ impl MoneyStore for SqliteStore {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&q.id)
-        .bind(id(q.user_id))
+        .bind(db_id(q.user_id))
         .bind(&q.pair)
         .bind(q.side.as_str())
-        .bind(text(q.amount))
-        .bind(text(q.price))
-        .bind(text(q.total))
-        .bind(text(q.raw_bid))
-        .bind(text(q.raw_ask))
+        .bind(encode_dec(q.amount))
+        .bind(encode_dec(q.price))
+        .bind(encode_dec(q.total))
+        .bind(encode_dec(q.raw_bid))
+        .bind(encode_dec(q.raw_ask))
         .bind(q.spread.kind.as_str())
-        .bind(text(q.spread.buy))
-        .bind(text(q.spread.sell))
-        .bind(text(q.revenue))
-        .bind(micros(Utc::now()))
-        .bind(micros(q.expires_at))
+        .bind(encode_dec(q.spread.buy))
+        .bind(encode_dec(q.spread.sell))
+        .bind(encode_dec(q.revenue))
+        .bind(encode_time(Utc::now()))
+        .bind(encode_time(q.expires_at))
         .execute(self.pool())
         .await
         .map_err(classify)?;
@@ -174,7 +168,7 @@ impl MoneyStore for SqliteStore {
                 "SELECT request_hash, state, response_status, response_body, created_at
                  FROM idempotency_keys WHERE user_id = ? AND idem_key = ?",
             )
-            .bind(id(user_id))
+            .bind(db_id(user_id))
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
@@ -183,10 +177,10 @@ impl MoneyStore for SqliteStore {
                     "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at)
                      VALUES (?, ?, ?, 'in_flight', ?)",
                 )
-                .bind(id(user_id))
+                .bind(db_id(user_id))
                 .bind(key)
                 .bind(&hash[..])
-                .bind(micros(now))
+                .bind(encode_time(now))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -200,13 +194,13 @@ impl MoneyStore for SqliteStore {
             if state != "done" {
                 // A request that died leaves its key in flight; after STALE_IN_FLIGHT_SECS the
                 // key may be taken over (as on MariaDB).
-                let created = time(row.try_get("created_at")?)?;
+                let created = decode_time(row.try_get("created_at")?)?;
                 if now - created > chrono::Duration::seconds(i64::from(STALE_IN_FLIGHT_SECS)) {
                     sqlx::query(
                         "UPDATE idempotency_keys SET created_at = ? WHERE user_id = ? AND idem_key = ?",
                     )
-                    .bind(micros(now))
-                    .bind(id(user_id))
+                    .bind(encode_time(now))
+                    .bind(db_id(user_id))
                     .bind(key)
                     .execute(&mut *tx)
                     .await?;
@@ -240,7 +234,7 @@ impl MoneyStore for SqliteStore {
         )
         .bind(status)
         .bind(body)
-        .bind(id(user_id))
+        .bind(db_id(user_id))
         .bind(key)
         .execute(self.pool())
         .await
@@ -253,7 +247,7 @@ impl MoneyStore for SqliteStore {
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND state = 'in_flight'",
         )
-        .bind(id(user_id))
+        .bind(db_id(user_id))
         .bind(key)
         .execute(self.pool())
         .await
@@ -315,9 +309,9 @@ impl MoneyStore for SqliteStore {
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
             "{ORDER_COLUMNS} FROM orders WHERE user_id = "
         ));
-        q.push_bind(id(user_id));
+        q.push_bind(db_id(user_id));
         if let Some((at, order_id)) = before {
-            let at = micros(at);
+            let at = encode_time(at);
             q.push(" AND (created_at < ").push_bind(at);
             q.push(" OR (created_at = ")
                 .push_bind(at)
@@ -338,7 +332,7 @@ impl MoneyStore for SqliteStore {
             "{ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?"
         )))
         .bind(order_id)
-        .bind(id(user_id))
+        .bind(db_id(user_id))
         .fetch_optional(self.pool())
         .await
         .map_err(classify)?;
@@ -356,7 +350,7 @@ impl MoneyStore for SqliteStore {
         let mut out: Vec<RevenueRow> = Vec::new();
         for r in &rows {
             let pair: String = r.try_get("pair").map_err(classify)?;
-            let revenue = dec(r.try_get("revenue").map_err(classify)?).map_err(classify)?;
+            let revenue = decode_dec(r.try_get("revenue").map_err(classify)?).map_err(classify)?;
             match out.last_mut() {
                 Some(row) if row.pair == pair => {
                     row.amount = row.amount.checked_add(revenue).ok_or_else(|| {
@@ -384,13 +378,13 @@ impl MoneyStore for SqliteStore {
     ) -> StoreResult<(u64, u64)> {
         let _turn = self.turn().await;
         let quotes = sqlx::query("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
-            .bind(micros(quotes_before))
+            .bind(encode_time(quotes_before))
             .execute(self.pool())
             .await
             .map_err(classify)?
             .rows_affected();
         let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(micros(keys_before))
+            .bind(encode_time(keys_before))
             .execute(self.pool())
             .await
             .map_err(classify)?
@@ -405,14 +399,14 @@ async fn balances_of(
 ) -> Result<Vec<Balance>, sqlx::Error> {
     let rows =
         sqlx::query("SELECT asset, available FROM balances WHERE user_id = ? ORDER BY asset")
-            .bind(id(user_id))
+            .bind(db_id(user_id))
             .fetch_all(conn)
             .await?;
     rows.iter()
         .map(|r| {
             Ok(Balance {
                 asset: r.try_get("asset")?,
-                available: dec(r.try_get("available")?)?,
+                available: decode_dec(r.try_get("available")?)?,
             })
         })
         .collect()
@@ -437,24 +431,24 @@ impl SqliteStore {
         let Some(q) = row else {
             return Ok(OrderOutcome::QuoteNotFound);
         };
-        if uid(&q, "user_id")? != user_id {
+        if id_column(&q, "user_id")? != user_id {
             return Ok(OrderOutcome::QuoteNotFound);
         }
-        if opt_time(q.try_get("consumed_at")?)?.is_some() {
+        if decode_opt_time(q.try_get("consumed_at")?)?.is_some() {
             return Ok(OrderOutcome::QuoteUsed);
         }
-        if time(q.try_get("expires_at")?)? <= now {
+        if decode_time(q.try_get("expires_at")?)? <= now {
             return Ok(OrderOutcome::QuoteExpired);
         }
         let pair_text: String = q.try_get("pair")?;
         let side_text: String = q.try_get("side")?;
-        let (Ok(pair), Some(side)) = (Pair::parse(&pair_text), Side::parse(&side_text)) else {
+        let (Ok(pair), Ok(side)) = (Pair::parse(&pair_text), rules::decode_side(&side_text)) else {
             return Err(sqlx::Error::Protocol(format!("corrupt quote {quote_id}")));
         };
-        let amount = dec(q.try_get("amount")?)?;
-        let price = dec(q.try_get("price")?)?;
-        let total = dec(q.try_get("total")?)?;
-        let revenue = dec(q.try_get("revenue")?)?;
+        let amount = decode_dec(q.try_get("amount")?)?;
+        let price = decode_dec(q.try_get("price")?)?;
+        let total = decode_dec(q.try_get("total")?)?;
+        let revenue = decode_dec(q.try_get("revenue")?)?;
         let legs = money::legs(&pair, side, amount, total);
 
         let available = balance_in(&mut tx, user_id, &legs.debit_asset)
@@ -490,7 +484,7 @@ impl SqliteStore {
         )
         .await?;
         sqlx::query("UPDATE quotes SET consumed_at = ? WHERE id = ?")
-            .bind(micros(now))
+            .bind(encode_time(now))
             .bind(quote_id)
             .execute(&mut *tx)
             .await?;
@@ -501,15 +495,15 @@ impl SqliteStore {
         )
         .bind(&order_id)
         .bind(quote_id)
-        .bind(id(user_id))
+        .bind(db_id(user_id))
         .bind(pair.as_str())
         .bind(side.as_str())
-        .bind(text(amount))
-        .bind(text(price))
-        .bind(text(total))
-        .bind(text(revenue))
-        .bind(id(ledger_id))
-        .bind(micros(now))
+        .bind(encode_dec(amount))
+        .bind(encode_dec(price))
+        .bind(encode_dec(total))
+        .bind(encode_dec(revenue))
+        .bind(db_id(ledger_id))
+        .bind(encode_time(now))
         .execute(&mut *tx)
         .await?;
         let order = Order {
@@ -530,12 +524,58 @@ impl SqliteStore {
              WHERE user_id = ? AND idem_key = ?",
         )
         .bind(serde_json::to_string(&order).unwrap_or_default())
-        .bind(id(user_id))
+        .bind(db_id(user_id))
         .bind(idem_key)
         .execute(&mut *tx)
         .await?;
         let balances = balances_of(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(OrderOutcome::Filled { order, balances })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a real SQLite file: an unbalanced ledger transaction is refused before a line is
+    /// written (the check is an error in every build, not a debug assertion).
+    #[tokio::test]
+    async fn an_unbalanced_ledger_transaction_is_refused() {
+        let path = std::env::temp_dir().join(format!(
+            "rategate-ledger-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()), 2)
+            .await
+            .unwrap();
+        {
+            let (_turn, mut tx) = store.write().await.unwrap();
+            let err = ledger(
+                &mut tx,
+                "test",
+                "skewed",
+                &[
+                    ("user:1".to_string(), "USD", Decimal::new(-100, 0)),
+                    ("house".to_string(), "USD", Decimal::new(99, 0)),
+                ],
+                Utc::now(),
+            )
+            .await
+            .unwrap_err();
+            assert!(err.to_string().contains("unbalanced"), "{err}");
+            tx.commit().await.unwrap();
+        }
+        let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let txs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transactions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!((lines, txs), (0, 0));
+        store.pool().close().await;
+        let _ = std::fs::remove_file(&path);
     }
 }
