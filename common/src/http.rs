@@ -7,7 +7,8 @@
 //!   also says `Connection: close`, because the rest of that body was never read; security
 //!   headers (`X-Content-Type-Options`, a `Content-Security-Policy` allowing only our own origin
 //!   with `frame-ancestors 'none'`, `Referrer-Policy`, `Cache-Control: no-store` unless a
-//!   handler chose otherwise); and CORS, off unless origins are allowed by name.
+//!   handler chose otherwise); CORS, off unless origins are allowed by name; and a tracing span
+//!   per request (method, path, `x-request-id`: the client's, or a new UUID, echoed back).
 //! - [`metrics`]: the Prometheus `/metrics` handler, and [`metrics_router`] to serve it on a
 //!   listener of its own (`METRICS_ADDR`).
 //! - [`asset`]: a static file compiled into the binary.
@@ -20,7 +21,9 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::config::{var, ConfigError};
 
@@ -189,6 +192,11 @@ pub fn harden(router: Router, policy: &HttpPolicy) -> Router {
         .layer(set(header::REFERRER_POLICY, "no-referrer"))
         .layer(set(header::X_FRAME_OPTIONS, "DENY"))
         .layer(set(header::CACHE_CONTROL, "no-store"));
+    // Outermost first: the id is set, the span opened with it, and the id echoed back.
+    let router = router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
     if policy.cors_allowed_origins.is_empty() {
         return router;
     }
@@ -208,6 +216,16 @@ pub fn harden(router: Router, policy: &HttpPolicy) -> Router {
             ])
             .max_age(std::time::Duration::from_secs(600)),
     )
+}
+
+/// The span every request's logs carry.
+fn request_span(req: &axum::http::Request<Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// Prometheus metrics (`rategate_*`).

@@ -364,6 +364,19 @@ async fn security_headers_and_cors_off_by_default() {
         .contains("frame-ancestors 'none'"));
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert!(!h.contains_key("access-control-allow-origin"));
+    assert_eq!(h["x-request-id"].len(), 36, "a new UUID per request");
+    let traced = api
+        .http
+        .get(format!("{}/health", api.base))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        traced.headers()["x-request-id"],
+        "trace-me-42",
+        "the client's id echoed"
+    );
     let (code, login) = api
         .post(
             "/api/auth/login",

@@ -13,6 +13,18 @@ use super::{normalize_email, password, tokens, AuthUser};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, Role, RotateOutcome, StoreError, User};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Register, log in, refresh, log out, and the caller's account.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/register", post(register))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/me", get(me))
+}
 
 #[derive(Deserialize, ToSchema)]
 pub struct CredentialsBody {

@@ -8,8 +8,18 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::handlers as auth;
 use crate::http::rates;
-use crate::money::handlers as money;
+use crate::money::{admin, trading};
 use crate::spreads::handlers as spreads;
+use crate::state::AppState;
+use axum::routing::get;
+use axum::Router;
+
+/// `/openapi.json` and `/docs`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(page))
+}
 
 struct BearerAuth;
 
@@ -46,8 +56,8 @@ impl Modify for Problems {
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
         rates::all, rates::one,
         spreads::list, spreads::put, spreads::delete, spreads::history,
-        money::create_quote, money::create_order, money::list_orders, money::get_order, money::balances,
-        money::deposit, money::revenue, money::users,
+        trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances,
+        admin::deposit, admin::revenue, admin::users,
     ),
     modifiers(&BearerAuth, &Problems),
     tags((name = "auth"), (name = "rates"), (name = "trading"), (name = "spreads", description = "admin only"),

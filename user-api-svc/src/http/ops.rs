@@ -9,6 +9,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::state::AppState;
+use axum::routing::get;
+use axum::Router;
+
+/// `/health`, `/ready`, and `/metrics` unless it has a listener of its own.
+pub fn router(with_metrics: bool) -> Router<AppState> {
+    let router = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready));
+    if with_metrics {
+        router.route("/metrics", get(common::http::metrics))
+    } else {
+        router
+    }
+}
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))

@@ -11,6 +11,15 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::rates::LiveRate;
 use crate::state::AppState;
+use axum::routing::get;
+use axum::Router;
+
+/// Spread-adjusted rates over HTTP.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/rates", get(all))
+        .route("/api/rates/{pair}", get(one))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Rates {

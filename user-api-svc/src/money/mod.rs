@@ -8,8 +8,11 @@
 //! - Revenue is the spread earned: what the user paid above the raw ask (buy) or received below
 //!   the raw bid (sell), times the amount, rounding included.
 //! - A trade moves two assets between the user and the house; [`Legs`] says which.
+//!
+//! HTTP: [`trading`] (quotes, orders, balances) and [`admin`] (deposits, revenue, accounts).
 
-pub mod handlers;
+pub mod admin;
+pub mod trading;
 
 use std::collections::HashMap;
 

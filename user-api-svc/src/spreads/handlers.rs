@@ -6,15 +6,28 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{validate, SpreadTarget};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::fields::DecimalString;
 use crate::pricing::{Spread, SpreadKind};
 use crate::state::AppState;
 use crate::store::{Actor, SpreadAudit};
+use axum::routing::get;
+use axum::Router;
+
+/// The admin's spread endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/spreads", get(list))
+        .route(
+            "/api/spreads/{pair}",
+            axum::routing::put(put).delete(delete),
+        )
+        .route("/api/spreads/{pair}/history", get(history))
+}
 
 #[derive(Serialize, ToSchema, Clone, Copy)]
 pub struct SpreadValue {
@@ -60,9 +73,9 @@ pub struct SpreadBody {
     pub kind: String,
     /// Decimal string ≥ 0.
     #[schema(value_type = String, example = "25")]
-    pub buy: Value,
+    pub buy: DecimalString,
     #[schema(value_type = String, example = "25")]
-    pub sell: Value,
+    pub sell: DecimalString,
     pub reason: Option<String>,
 }
 

@@ -8,9 +8,9 @@
 pub mod handlers;
 
 use common::{Decimal, Pair};
-use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::http::fields::DecimalString;
 use crate::pricing::{Spread, SpreadKind};
 
 /// The key of the default spread.
@@ -47,13 +47,9 @@ impl SpreadTarget {
     }
 }
 
-fn side(name: &str, v: &Value, kind: SpreadKind) -> Result<Decimal, ApiError> {
+fn side(name: &str, v: &DecimalString, kind: SpreadKind) -> Result<Decimal, ApiError> {
     let invalid = |why: &str| ApiError::Validation(format!("{name} {why}"));
-    let Value::String(s) = v else {
-        return Err(invalid("must be a decimal string such as \"0.5\""));
-    };
-    let d = common::decimal::parse_plain(s)
-        .map_err(|_| invalid("must be a decimal string such as \"0.5\""))?;
+    let d = v.parse(name)?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err(invalid("must be zero or more"));
     }
@@ -76,8 +72,8 @@ fn side(name: &str, v: &Value, kind: SpreadKind) -> Result<Decimal, ApiError> {
 /// Validates a `PUT /api/spreads/{pair}` body.
 pub fn validate(
     kind: &str,
-    buy: &Value,
-    sell: &Value,
+    buy: &DecimalString,
+    sell: &DecimalString,
     reason: Option<&str>,
 ) -> Result<Spread, ApiError> {
     let kind = SpreadKind::parse(kind)
@@ -119,10 +115,16 @@ mod tests {
             ),
             ("absolute", json!(null), json!("0"), false),
         ];
+        let field = |v: serde_json::Value| -> DecimalString { serde_json::from_value(v).unwrap() };
         for (i, (kind, buy, sell, ok)) in cases.into_iter().enumerate() {
-            assert_eq!(validate(kind, &buy, &sell, None).is_ok(), ok, "TC{i}");
+            assert_eq!(
+                validate(kind, &field(buy), &field(sell), None).is_ok(),
+                ok,
+                "TC{i}"
+            );
         }
-        assert!(validate("bps", &json!("1"), &json!("1"), Some(&"x".repeat(501))).is_err());
+        let one = field(json!("1"));
+        assert!(validate("bps", &one, &one, Some(&"x".repeat(501))).is_err());
     }
 
     #[test]

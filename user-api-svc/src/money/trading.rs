@@ -1,10 +1,13 @@
-//! `/api/quotes`, `/api/orders`, `/api/balances`, and the admin money endpoints.
+//! The trader's endpoints: `/api/quotes`, `/api/orders`, `/api/balances`; and the private
+//! Socket.IO events a fill or a deposit sends (`order:filled`, `balance:updated`).
 
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use chrono::{DateTime, Utc};
 use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
@@ -12,48 +15,25 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{quote_numbers, validate_amount, AmountError, Side};
-use crate::auth::{normalize_email, AdminUser, AuthUser};
+use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::fields::{DecimalString, FieldError};
 use crate::pricing::PricingError;
 use crate::rates::Unquotable;
 use crate::state::AppState;
 use crate::store::{Balance, IdemBegin, NewQuote, Order, OrderOutcome, StoreError};
 
-fn user_id(claims: &crate::auth::Claims) -> Result<u64, ApiError> {
+/// The trader's endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/quotes", post(create_quote))
+        .route("/api/orders", post(create_order).get(list_orders))
+        .route("/api/orders/{id}", get(get_order))
+        .route("/api/balances", get(balances))
+}
+
+pub(super) fn user_id(claims: &crate::auth::Claims) -> Result<u64, ApiError> {
     claims.user_id().ok_or(ApiError::Unauthorized)
-}
-
-/// Why a decimal field was refused.
-enum FieldError {
-    /// Well formed, but with more digits than can be kept exactly: the caller names the step.
-    TooPrecise,
-    Api(ApiError),
-}
-
-impl From<FieldError> for ApiError {
-    fn from(e: FieldError) -> ApiError {
-        match e {
-            FieldError::TooPrecise => {
-                ApiError::Validation("amount has more decimal places than allowed".into())
-            }
-            FieldError::Api(e) => e,
-        }
-    }
-}
-
-fn decimal_field(name: &str, v: &serde_json::Value) -> Result<Decimal, FieldError> {
-    let invalid = || {
-        FieldError::Api(ApiError::Validation(format!(
-            "{name} must be a decimal string such as \"0.5\""
-        )))
-    };
-    match v {
-        serde_json::Value::String(s) => common::decimal::parse_plain(s).map_err(|e| match e {
-            common::decimal::DecimalError::TooPrecise(_) => FieldError::TooPrecise,
-            common::decimal::DecimalError::Invalid(_) => invalid(),
-        }),
-        _ => Err(invalid()),
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -64,7 +44,7 @@ pub struct QuoteRequest {
     pub side: String,
     /// In the base asset, as a decimal string.
     #[schema(value_type = String, example = "0.01")]
-    pub amount: serde_json::Value,
+    pub amount: DecimalString,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -122,10 +102,10 @@ pub async fn create_quote(
     let side = Side::parse(&body.side)
         .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
     // An amount with more digits than can be kept is refused below, naming the pair's step.
-    let amount = match decimal_field("amount", &body.amount) {
+    let amount = match body.amount.parse("amount") {
         Ok(a) => Some(a),
-        Err(FieldError::TooPrecise) => None,
-        Err(FieldError::Api(e)) => return Err(e),
+        Err(FieldError::TooPrecise(_)) => None,
+        Err(FieldError::Invalid(e)) => return Err(e),
     };
     let basis = {
         let book = state.hub.book();
@@ -296,7 +276,7 @@ pub struct Balances {
     pub balances: Vec<BalanceView>,
 }
 
-fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<BalanceView> {
+pub(super) fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<BalanceView> {
     balances
         .iter()
         .map(|b| BalanceView {
@@ -310,13 +290,23 @@ fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<BalanceView> {
 async fn notify_fill(state: &AppState, uid: u64, order: &Order, balances: &[Balance]) {
     let Some(io) = state.io() else { return };
     let room = crate::socket::user_room(uid);
-    if let Err(e) = io.to(room.clone()).emit("order:filled", order).await {
+    if let Err(e) = io.to(room).emit("order:filled", order).await {
         tracing::warn!(error = %e, "order:filled not delivered");
     }
+    notify_balances(state, uid, balances).await;
+}
+
+/// `balance:updated` to every open tab of the user.
+pub(super) async fn notify_balances(state: &AppState, uid: u64, balances: &[Balance]) {
+    let Some(io) = state.io() else { return };
     let body = Balances {
         balances: balance_views(state, balances),
     };
-    if let Err(e) = io.to(room).emit("balance:updated", &body).await {
+    if let Err(e) = io
+        .to(crate::socket::user_room(uid))
+        .emit("balance:updated", &body)
+        .await
+    {
         tracing::warn!(error = %e, "balance:updated not delivered");
     }
 }
@@ -398,143 +388,4 @@ pub async fn get_order(
         .await?
         .map(ApiJson)
         .ok_or_else(|| ApiError::NotFound("no such order".into()))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct DepositRequest {
-    pub email: String,
-    /// Asset code, e.g. `USD`.
-    pub asset: String,
-    #[schema(value_type = String, example = "1000.00")]
-    pub amount: serde_json::Value,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DepositView {
-    pub transaction_id: u64,
-    pub email: String,
-    pub asset: String,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub balance: Decimal,
-}
-
-/// Fund a user's account (admin), through the ledger (external → user).
-#[utoipa::path(post, path = "/api/admin/deposits", tag = "admin", security(("bearer" = [])), request_body = DepositRequest,
-    responses((status = 201, body = DepositView), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn deposit(
-    State(state): State<AppState>,
-    admin: AdminUser,
-    ApiJson(body): ApiJson<DepositRequest>,
-) -> Result<impl IntoResponse, ApiError> {
-    let email = normalize_email(&body.email)?;
-    let asset = body.asset.trim().to_ascii_uppercase();
-    if asset.is_empty() || asset.len() > 16 || !asset.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::Validation(
-            "asset must be a code such as USD".into(),
-        ));
-    }
-    let amount = decimal_field("amount", &body.amount)?;
-    if amount <= Decimal::ZERO || amount > super::MAX_AMOUNT * Decimal::from(1000) {
-        return Err(ApiError::Validation(
-            "amount must be positive and reasonable".into(),
-        ));
-    }
-    if amount.scale() > state.precision.places(&asset) {
-        return Err(ApiError::Validation(format!(
-            "{asset} has {} decimal places at most",
-            state.precision.places(&asset)
-        )));
-    }
-    let user = state
-        .store
-        .credentials(&email)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no account with that email".into()))?
-        .user;
-    let (tx, balance) = state.store.deposit(user.id, &asset, amount).await?;
-    tracing::info!(admin = %admin.0.email, user = user.id, %asset, %amount, tx, "deposit");
-    if let Ok(all) = state.store.balances(user.id).await {
-        if let Some(io) = state.io() {
-            let body = Balances {
-                balances: balance_views(&state, &all),
-            };
-            let _ = io
-                .to(crate::socket::user_room(user.id))
-                .emit("balance:updated", &body)
-                .await;
-        }
-    }
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(DepositView {
-            transaction_id: tx,
-            email,
-            balance: state.precision.show(&asset, balance),
-            amount,
-            asset,
-        }),
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RevenueView {
-    pub pair: String,
-    /// The quote asset the revenue is in.
-    pub asset: String,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
-    pub orders: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Revenue {
-    pub revenue: Vec<RevenueView>,
-}
-
-/// Spread earned per pair (admin): what users paid above the raw ask or received below the raw
-/// bid, times the amount, rounding included.
-#[utoipa::path(get, path = "/api/admin/revenue", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Revenue)))]
-pub async fn revenue(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-) -> Result<ApiJson<Revenue>, ApiError> {
-    let rows = state.store.revenue().await?;
-    Ok(ApiJson(Revenue {
-        revenue: rows
-            .into_iter()
-            .map(|r| {
-                let asset = Pair::parse(&r.pair)
-                    .map(|p| p.quote().to_string())
-                    .unwrap_or_default();
-                RevenueView {
-                    pair: r.pair,
-                    asset,
-                    amount: r.amount,
-                    orders: r.orders,
-                }
-            })
-            .collect(),
-    }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserList {
-    pub users: Vec<crate::auth::handlers::UserView>,
-}
-
-/// Accounts (admin).
-#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), responses((status = 200, body = UserList)))]
-pub async fn users(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-) -> Result<ApiJson<UserList>, ApiError> {
-    let users = state.store.users(1000).await?;
-    Ok(ApiJson(UserList {
-        users: users.iter().map(Into::into).collect(),
-    }))
 }

@@ -1,0 +1,155 @@
+//! The admin's money endpoints: deposits (through the ledger), revenue per pair, accounts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use common::{Decimal, Pair};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::trading::notify_balances;
+use crate::auth::{normalize_email, AdminUser};
+use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::fields::DecimalString;
+use crate::state::AppState;
+
+/// The admin's money endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/deposits", post(deposit))
+        .route("/api/admin/revenue", get(revenue))
+        .route("/api/admin/users", get(users))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DepositRequest {
+    pub email: String,
+    /// Asset code, e.g. `USD`.
+    pub asset: String,
+    #[schema(value_type = String, example = "1000.00")]
+    pub amount: DecimalString,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepositView {
+    pub transaction_id: u64,
+    pub email: String,
+    pub asset: String,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub balance: Decimal,
+}
+
+/// Fund a user's account (admin), through the ledger (external → user).
+#[utoipa::path(post, path = "/api/admin/deposits", tag = "admin", security(("bearer" = [])), request_body = DepositRequest,
+    responses((status = 201, body = DepositView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn deposit(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<DepositRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = normalize_email(&body.email)?;
+    let asset = body.asset.trim().to_ascii_uppercase();
+    if asset.is_empty() || asset.len() > 16 || !asset.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::Validation(
+            "asset must be a code such as USD".into(),
+        ));
+    }
+    let amount = body.amount.parse("amount")?;
+    if amount <= Decimal::ZERO || amount > super::MAX_AMOUNT * Decimal::from(1000) {
+        return Err(ApiError::Validation(
+            "amount must be positive and reasonable".into(),
+        ));
+    }
+    if amount.scale() > state.precision.places(&asset) {
+        return Err(ApiError::Validation(format!(
+            "{asset} has {} decimal places at most",
+            state.precision.places(&asset)
+        )));
+    }
+    let user = state
+        .store
+        .credentials(&email)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no account with that email".into()))?
+        .user;
+    let (tx, balance) = state.store.deposit(user.id, &asset, amount).await?;
+    tracing::info!(admin = %admin.0.email, user = user.id, %asset, %amount, tx, "deposit");
+    if let Ok(all) = state.store.balances(user.id).await {
+        notify_balances(&state, user.id, &all).await;
+    }
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(DepositView {
+            transaction_id: tx,
+            email,
+            balance: state.precision.show(&asset, balance),
+            amount,
+            asset,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevenueView {
+    pub pair: String,
+    /// The quote asset the revenue is in.
+    pub asset: String,
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    pub orders: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revenue {
+    pub revenue: Vec<RevenueView>,
+}
+
+/// Spread earned per pair (admin): what users paid above the raw ask or received below the raw
+/// bid, times the amount, rounding included.
+#[utoipa::path(get, path = "/api/admin/revenue", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Revenue)))]
+pub async fn revenue(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<ApiJson<Revenue>, ApiError> {
+    let rows = state.store.revenue().await?;
+    Ok(ApiJson(Revenue {
+        revenue: rows
+            .into_iter()
+            .map(|r| {
+                let asset = Pair::parse(&r.pair)
+                    .map(|p| p.quote().to_string())
+                    .unwrap_or_default();
+                RevenueView {
+                    pair: r.pair,
+                    asset,
+                    amount: r.amount,
+                    orders: r.orders,
+                }
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<crate::auth::handlers::UserView>,
+}
+
+/// Accounts (admin).
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), responses((status = 200, body = UserList)))]
+pub async fn users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<ApiJson<UserList>, ApiError> {
+    let users = state.store.users(1000).await?;
+    Ok(ApiJson(UserList {
+        users: users.iter().map(Into::into).collect(),
+    }))
+}
