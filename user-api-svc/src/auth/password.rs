@@ -6,15 +6,19 @@
 //! Every hash holds [`HASH_MEMORY_KIB`] for its duration, so requests that hash (register,
 //! login) go through a [`HashGate`]: at most `concurrency` hashes at once (sized to the cores and
 //! a memory budget), a bounded wait for a turn, then `503 busy` with `Retry-After`. Without it a
-//! burst of sign-ups takes all memory. The free [`hash`] and [`verify`] are for the CLI and the
+//! burst of sign-ups takes all memory. The hashes run on the gate's own `concurrency` worker
+//! threads, each with one argon2 working memory ([`Scratch`]) allocated once and reused: a
+//! fresh 19 MiB buffer per hash left the allocator with freed blocks it could not reuse (split
+//! by small allocations, spread over the blocking pool's threads), and a burst kept hundreds of
+//! MiB resident. The free [`hash`] and [`verify`] are for the CLI and the
 //! bootstrap admin, which run one at a time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
@@ -96,17 +100,77 @@ fn built_from_email(password: &str, email: &str) -> bool {
     whole.contains(&pw) || mostly(&local) || mostly(&format!("{local}{domain_name}"))
 }
 
-fn hash_now(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing failed: {e}")))
+/// Argon2's working memory (one [`Block`] per KiB of `m_cost`), allocated once per hashing
+/// thread and reused by every hash it runs.
+pub struct Scratch(Vec<Block>);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch(vec![Block::default(); hasher().params().block_count()])
+    }
+
+    /// At least `blocks` long (a stored hash with a larger `m_cost` grows it once).
+    fn blocks(&mut self, blocks: usize) -> &mut [Block] {
+        if self.0.len() < blocks {
+            self.0.resize(blocks, Block::default());
+        }
+        &mut self.0[..blocks]
+    }
 }
 
-/// With `None` (no such account) it verifies against a fixed dummy hash, so the time taken does
-/// not reveal whether the account exists.
-fn verify_now(password: &str, stored: Option<&str>) -> bool {
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+/// The raw argon2 output of `password` with `argon` and `salt`, `len` bytes, in `scratch`.
+fn raw_hash(
+    argon: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    len: usize,
+    scratch: &mut Scratch,
+) -> Result<Output, argon2::password_hash::Error> {
+    let memory = scratch.blocks(argon.params().block_count());
+    Output::init_with(len, |out| {
+        argon
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+}
+
+/// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`.
+fn hash_now(password: &str, scratch: &mut Scratch) -> Result<String, ApiError> {
+    let failed = |e: argon2::password_hash::Error| {
+        ApiError::internal(anyhow::anyhow!("hashing failed: {e}"))
+    };
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let raw_salt = salt.as_salt().decode_b64(&mut salt_bytes).map_err(failed)?;
+    let argon = hasher();
+    let output = raw_hash(
+        &argon,
+        password,
+        raw_salt,
+        Params::DEFAULT_OUTPUT_LEN,
+        scratch,
+    )
+    .map_err(failed)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon.params()).map_err(failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// True if `password` matches the PHC string `stored` (constant-time comparison). With `None`
+/// (no such account) it verifies against a fixed dummy hash, so the time taken does not reveal
+/// whether the account exists.
+fn verify_now(password: &str, stored: Option<&str>, scratch: &mut Scratch) -> bool {
     let (hash, real) = match stored {
         Some(h) => (h, true),
         None => (DUMMY.as_str(), false),
@@ -114,29 +178,55 @@ fn verify_now(password: &str, stored: Option<&str>) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
-    let ok = hasher()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
-    ok && real
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or_default();
+    let mut salt_bytes = [0u8; 64];
+    let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    let Ok(computed) = raw_hash(&argon, password, raw_salt, expected.len(), scratch) else {
+        return false;
+    };
+    // `Output`'s equality is constant-time.
+    computed == expected && real
 }
 
 /// Hashes on the blocking pool, unbounded: for the CLI and the bootstrap admin only.
 pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_now(&password))
+    tokio::task::spawn_blocking(move || hash_now(&password, &mut Scratch::new()))
         .await
         .map_err(ApiError::internal)?
 }
 
 /// Verifies on the blocking pool, unbounded (see [`verify_now`] for unknown accounts).
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify_now(&password, stored.as_deref()))
-        .await
-        .map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || {
+        verify_now(&password, stored.as_deref(), &mut Scratch::new())
+    })
+    .await
+    .map_err(ApiError::internal)
 }
+
+/// Work for a hashing thread, given that thread's working memory.
+type HashJob = Box<dyn FnOnce(&mut Scratch) + Send>;
 
 /// Bounds concurrent argon2 work (see the module doc).
 pub struct HashGate {
     permits: Arc<Semaphore>,
+    /// To the worker threads; they end when the gate (and so this sender) is dropped.
+    jobs: std::sync::mpsc::Sender<HashJob>,
     concurrency: usize,
     max_wait: Duration,
     waiting: AtomicUsize,
@@ -157,8 +247,30 @@ impl HashGate {
     /// at most 32 per permit wait at all (the rest are answered 503 at once).
     pub fn new(concurrency: usize, max_wait: Duration) -> HashGate {
         let concurrency = concurrency.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..concurrency {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    let mut scratch = Scratch::new();
+                    loop {
+                        // The lock is held only to take the next job, never while hashing.
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match next {
+                            Ok(job) => job(&mut scratch),
+                            Err(_) => break,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
         HashGate {
             permits: Arc::new(Semaphore::new(concurrency)),
+            jobs,
             concurrency,
             max_wait,
             waiting: AtomicUsize::new(0),
@@ -197,36 +309,41 @@ impl HashGate {
         }
     }
 
-    /// Hashes when a turn is free. The permit moves into the blocking task, so a client that
-    /// goes away mid-hash still holds its place until the hash is done.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    /// Runs `work` on a hashing thread when a turn is free. The permit moves into the job, so
+    /// a client that goes away mid-hash still holds its place until the hash is done.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Scratch) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let permit = self.permit().await?;
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move |scratch| {
             let _permit = permit;
-            hash_now(&password)
-        })
-        .await
-        .map_err(ApiError::internal)?
+            let _ = done.send(work(scratch));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("no password hashing thread")))?;
+        result
+            .await
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("password hashing thread died")))
     }
 
-    /// Verifies when a turn is free (see [`HashGate::hash`]).
+    /// Hashes when a turn is free.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        self.run(move |scratch| hash_now(&password, scratch))
+            .await?
+    }
+
+    /// Verifies when a turn is free (see [`verify_now`] for unknown accounts).
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
-        let permit = self.permit().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_now(&password, stored.as_deref())
-        })
-        .await
-        .map_err(ApiError::internal)
+        self.run(move |scratch| verify_now(&password, stored.as_deref(), scratch))
+            .await
     }
 }
 
 static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    hasher()
-        .hash_password(b"not a password anyone has", &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    hash_now("not a password anyone has", &mut Scratch::new()).unwrap_or_default()
 });
 
 #[cfg(test)]
@@ -280,6 +397,34 @@ mod tests {
         assert_eq!(HashGate::default_concurrency(0), 1, "always at least one");
         let cores = std::thread::available_parallelism().unwrap().get();
         assert_eq!(HashGate::default_concurrency(1 << 20), cores);
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own_phc_strings() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let mut scratch = Scratch::new();
+        // Ours verify with the crate's verifier...
+        let ours = hash_now("correct horse battery staple", &mut scratch).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(hasher()
+            .verify_password(b"correct horse battery staple", &parsed)
+            .is_ok());
+        // ...and the crate's (every hash stored before this change) verify with ours, also
+        // with other parameters than today's.
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8_192, 3, 1, None).unwrap(),
+        );
+        for theirs in [
+            hasher().hash_password(b"pw one two three", &salt).unwrap(),
+            small.hash_password(b"pw one two three", &salt).unwrap(),
+        ] {
+            let theirs = theirs.to_string();
+            assert!(verify_now("pw one two three", Some(&theirs), &mut scratch));
+            assert!(!verify_now("pw one two threE", Some(&theirs), &mut scratch));
+        }
     }
 
     #[tokio::test]
