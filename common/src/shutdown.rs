@@ -6,6 +6,7 @@
 //! Ctrl-C.
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Cloneable shutdown flag.
 #[derive(Clone, Debug)]
@@ -96,5 +97,27 @@ mod tests {
         waiter.await.unwrap();
         assert!(s.is_triggered());
         s.wait().await; // already triggered: resolves at once
+    }
+}
+
+/// What a service started and waits for when it stops, in the one order both services use:
+/// first its tasks, which end on the shutdown signal (servers after finishing in-flight
+/// requests, the connector after closing upstream), then its scheduled jobs. Closing the bus
+/// connection comes after, in the service.
+#[derive(Default)]
+pub struct Running {
+    pub tasks: Vec<JoinHandle<()>>,
+    pub scheduler: Option<tokio_cron_scheduler::JobScheduler>,
+}
+
+impl Running {
+    /// Waits for every task, then stops the scheduler. Call after triggering the shutdown.
+    pub async fn wind_down(&mut self) {
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.shutdown().await;
+        }
     }
 }

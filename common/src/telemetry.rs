@@ -42,3 +42,13 @@ pub fn init_for_tests() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = fmt().with_env_filter(filter).with_test_writer().try_init();
 }
+
+/// Records a scheduled job's run: `rategate_job_runs_total{job,outcome}` and
+/// `rategate_job_last_run_timestamp_seconds{job}`, the same on both services.
+pub fn record_job(job: &'static str, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("rategate_job_runs_total", "job" => job, "outcome" => outcome).increment(1);
+    // Seconds since the epoch fit an f64 exactly for the next few million years.
+    metrics::gauge!("rategate_job_last_run_timestamp_seconds", "job" => job)
+        .set(chrono::Utc::now().timestamp() as f64);
+}

@@ -12,6 +12,8 @@ use common::bus::PairMeta;
 use common::{Decimal, Pair};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+use common::telemetry::record_job as record;
+
 use crate::feed::{CrossCheck, Feed};
 use crate::kraken::rest::{KrakenRest, RestPair};
 
@@ -23,14 +25,6 @@ pub struct JobContext {
     pub fallbacks: Arc<HashMap<Pair, PairMeta>>,
     pub rest_pairs: Arc<Mutex<Vec<RestPair>>>,
     pub max_bps: Decimal,
-}
-
-fn record(job: &'static str, ok: bool) {
-    let outcome = if ok { "ok" } else { "error" };
-    metrics::counter!("rategate_job_runs_total", "job" => job, "outcome" => outcome).increment(1);
-    // Seconds since the epoch fit an f64 exactly for the next few million years.
-    metrics::gauge!("rategate_job_last_run_timestamp_seconds", "job" => job)
-        .set(Utc::now().timestamp() as f64);
 }
 
 impl JobContext {

@@ -35,7 +35,6 @@ use anyhow::Context;
 use common::bus::BusKeys;
 use common::shutdown::Shutdown;
 use fred::prelude::ClientLike;
-use tokio::task::JoinHandle;
 
 pub use config::{Config, FeedKind};
 use connector::Connector;
@@ -53,8 +52,7 @@ pub struct Application {
     metrics_addr: Option<SocketAddr>,
     feed: Feed,
     shutdown: Shutdown,
-    tasks: Vec<JoinHandle<()>>,
-    scheduler: Option<tokio_cron_scheduler::JobScheduler>,
+    running: common::shutdown::Running,
     /// `None` when publishing to the in-process bus.
     redis: Option<fred::prelude::Client>,
     jobs: Option<jobs::JobContext>,
@@ -190,8 +188,7 @@ impl Application {
             metrics_addr,
             feed,
             shutdown,
-            tasks,
-            scheduler,
+            running: common::shutdown::Running { tasks, scheduler },
             redis,
             jobs: job_ctx,
         })
@@ -245,12 +242,7 @@ impl Application {
     }
 
     async fn stop_inner(&mut self) {
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
-        }
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.shutdown().await;
-        }
+        self.running.wind_down().await;
         if let Some(redis) = &self.redis {
             let _ = redis.quit().await;
         }

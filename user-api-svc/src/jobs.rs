@@ -5,14 +5,9 @@
 use chrono::Utc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
-use crate::state::AppState;
+use common::telemetry::record_job as record;
 
-fn record(job: &'static str, ok: bool) {
-    let outcome = if ok { "ok" } else { "error" };
-    metrics::counter!("rategate_job_runs_total", "job" => job, "outcome" => outcome).increment(1);
-    metrics::gauge!("rategate_job_last_run_timestamp_seconds", "job" => job)
-        .set(Utc::now().timestamp() as f64);
-}
+use crate::state::AppState;
 
 /// One purge pass; returns how many refresh tokens went.
 pub async fn purge(state: &AppState) -> Option<u64> {

@@ -35,7 +35,6 @@ use common::bus::BusKeys;
 use common::shutdown::Shutdown;
 use fred::prelude::ClientLike;
 use socketioxide::SocketIo;
-use tokio::task::JoinHandle;
 
 pub use config::Config;
 use state::{AppState, Inner};
@@ -52,8 +51,7 @@ pub struct Application {
     metrics_addr: Option<SocketAddr>,
     state: AppState,
     shutdown: Shutdown,
-    tasks: Vec<JoinHandle<()>>,
-    scheduler: Option<tokio_cron_scheduler::JobScheduler>,
+    running: common::shutdown::Running,
 }
 
 impl Application {
@@ -212,8 +210,10 @@ impl Application {
             metrics_addr,
             state,
             shutdown,
-            tasks,
-            scheduler: Some(scheduler),
+            running: common::shutdown::Running {
+                tasks,
+                scheduler: Some(scheduler),
+            },
         })
     }
 
@@ -246,12 +246,7 @@ impl Application {
     }
 
     async fn stop_inner(&mut self) {
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.shutdown().await;
-        }
+        self.running.wind_down().await;
         self.state.bus.quit().await;
     }
 }
