@@ -250,6 +250,24 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits, shut
     }
 }
 
+/// Binds `addr` and serves `/metrics` alone there (`METRICS_ADDR`) until `shutdown`; the bound
+/// address and the serving task.
+pub async fn spawn_metrics_listener(
+    addr: SocketAddr,
+    limits: ServeLimits,
+    shutdown: Shutdown,
+) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(serve(
+        listener,
+        crate::http::metrics_router(),
+        limits,
+        shutdown,
+    ));
+    Ok((bound, task))
+}
+
 fn admit(
     slots: &Arc<Semaphore>,
     per_ip: &Arc<PerIp>,

@@ -80,7 +80,7 @@ struct ConnInfo {
     recent_errors: VecDeque<String>,
 }
 
-struct Inner {
+struct FeedShared {
     source: &'static str,
     epoch: String,
     silent_after: Duration,
@@ -104,7 +104,7 @@ struct Inner {
 /// Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct Feed {
-    inner: Arc<Inner>,
+    inner: Arc<FeedShared>,
 }
 
 /// Lock a mutex, recovering the data if a holder panicked: the state inside stays consistent
@@ -127,7 +127,7 @@ impl Feed {
             Utc::now().format("%Y%m%dT%H%M%S"),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let inner = Inner {
+        let inner = FeedShared {
             source,
             epoch,
             silent_after,

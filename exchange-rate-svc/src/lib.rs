@@ -168,16 +168,11 @@ impl Application {
         )));
         let metrics_addr = match config.metrics_addr {
             Some(at) => {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
-                let bound = listener.local_addr()?;
-                tasks.push(tokio::spawn(common::serve::serve(
-                    listener,
-                    common::http::metrics_router(),
-                    config.serve,
-                    shutdown.clone(),
-                )));
+                let (bound, task) =
+                    common::serve::spawn_metrics_listener(at, config.serve, shutdown.clone())
+                        .await
+                        .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
+                tasks.push(task);
                 Some(bound)
             }
             None => None,

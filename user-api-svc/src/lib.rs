@@ -1,7 +1,7 @@
 //! user-api-svc: spread-adjusted rates, accounts and spreads for people.
 //!
 //! A guided tour:
-//! - [`rates`]: the bus subscription ([`rates::bus`]), the pure [`rates::book::RateBook`] that
+//! - [`rates`]: the bus subscription ([`rates::subscription`]), the pure [`rates::book::RateBook`] that
 //!   prices raw rates with spreads and judges staleness, and [`rates::fanout`], which delivers
 //!   `rates:live` to sockets with latest-value semantics.
 //! - [`pricing`]: spread arithmetic and tick rounding in the house's favour.
@@ -37,7 +37,7 @@ use fred::prelude::ClientLike;
 use socketioxide::SocketIo;
 
 pub use config::Config;
-use state::{AppState, Inner};
+use state::{AppShared, AppState};
 use store::Store;
 
 /// A running user-api-svc.
@@ -79,12 +79,12 @@ impl Application {
         // Redis (a client and a subscriber, both reconnecting forever), or the in-process bus.
         let (link, subscription) = match &config.in_process_bus {
             Some(bus) => (
-                rates::bus::BusLink::Memory(bus.clone()),
-                rates::bus::Subscription::Memory(bus.clone()),
+                rates::subscription::BusLink::Memory(bus.clone()),
+                rates::subscription::Subscription::Memory(bus.clone()),
             ),
             None => {
-                let builder =
-                    rates::bus::client_builder(&config.redis_url).context("invalid REDIS_URL")?;
+                let builder = rates::subscription::client_builder(&config.redis_url)
+                    .context("invalid REDIS_URL")?;
                 let redis = builder.build().context("redis client")?;
                 let subscriber = builder
                     .build_subscriber_client()
@@ -94,11 +94,11 @@ impl Application {
                 drop(subscriber.connect());
                 let keys = BusKeys::new(config.redis_prefix.clone());
                 (
-                    rates::bus::BusLink::Redis {
+                    rates::subscription::BusLink::Redis {
                         client: redis.clone(),
                         keys: keys.clone(),
                     },
-                    rates::bus::Subscription::Redis {
+                    rates::subscription::Subscription::Redis {
                         client: redis,
                         subscriber,
                         keys,
@@ -111,7 +111,7 @@ impl Application {
             config.stale_after,
             config.fanout,
         ));
-        let state = AppState(Arc::new(Inner {
+        let state = AppState(Arc::new(AppShared {
             keys: auth::tokens::TokenKeys::new(
                 &config.jwt_secret,
                 &config.jwt_issuer,
@@ -190,16 +190,11 @@ impl Application {
         )));
         let metrics_addr = match state.config.metrics_addr {
             Some(at) => {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
-                let bound = listener.local_addr()?;
-                tasks.push(tokio::spawn(common::serve::serve(
-                    listener,
-                    common::http::metrics_router(),
-                    limits,
-                    shutdown.clone(),
-                )));
+                let (bound, task) =
+                    common::serve::spawn_metrics_listener(at, limits, shutdown.clone())
+                        .await
+                        .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
+                tasks.push(task);
                 Some(bound)
             }
             None => None,

@@ -18,7 +18,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 
 use crate::auth::Claims;
-use crate::rates::fanout::EVENT;
+use crate::rates::fanout::{RateSocket, EVENT};
 use crate::state::AppState;
 
 /// Most pair names one subscribe or unsubscribe may carry.
@@ -168,21 +168,53 @@ fn ack_body(filter: &BTreeSet<Pair>, unknown: Vec<String>) -> SubscriptionAck {
     }
 }
 
+/// A subscribe or unsubscribe request that passed: its pairs, the names we do not carry, the
+/// socket's entry and the ack still to send.
+struct Accepted {
+    known: BTreeSet<Pair>,
+    unknown: Vec<String>,
+    client: std::sync::Arc<RateSocket>,
+    ack: AckSender,
+}
+
+/// The shared start of subscribe and unsubscribe; `None` once a refused request has been
+/// answered with its error (or the socket is already gone).
+fn accept(
+    state: &AppState,
+    socket: &SocketRef,
+    data: Result<serde_json::Value, impl std::fmt::Display>,
+    ack: AckSender,
+) -> Option<Accepted> {
+    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
+        Ok(names) => names,
+        Err(error) => {
+            let _ = ack.send(&RequestError { error });
+            return None;
+        }
+    };
+    let (known, unknown) = resolve(state, names);
+    let client = state.hub.fanout.get(socket.id)?;
+    Some(Accepted {
+        known,
+        unknown,
+        client,
+        ack,
+    })
+}
+
 async fn on_subscribe(
     socket: SocketRef,
     State(state): State<AppState>,
     TryData(data): TryData<serde_json::Value>,
     ack: AckSender,
 ) {
-    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
-        Ok(names) => names,
-        Err(error) => {
-            let _ = ack.send(&RequestError { error });
-            return;
-        }
-    };
-    let (known, unknown) = resolve(&state, names);
-    let Some(client) = state.hub.fanout.get(socket.id) else {
+    let Some(Accepted {
+        known,
+        unknown,
+        client,
+        ack,
+    }) = accept(&state, &socket, data, ack)
+    else {
         return;
     };
     // From "everything" a subscribe narrows to the list; otherwise it adds to it.
@@ -206,15 +238,13 @@ async fn on_unsubscribe(
     TryData(data): TryData<serde_json::Value>,
     ack: AckSender,
 ) {
-    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
-        Ok(names) => names,
-        Err(error) => {
-            let _ = ack.send(&RequestError { error });
-            return;
-        }
-    };
-    let (known, unknown) = resolve(&state, names);
-    let Some(client) = state.hub.fanout.get(socket.id) else {
+    let Some(Accepted {
+        known,
+        unknown,
+        client,
+        ack,
+    }) = accept(&state, &socket, data, ack)
+    else {
         return;
     };
     let mut filter = client

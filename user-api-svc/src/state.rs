@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::rates::{RateHub, SpreadSet};
 use crate::store::Store;
 
-pub struct Inner {
+pub struct AppShared {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub keys: TokenKeys,
@@ -21,7 +21,7 @@ pub struct Inner {
     pub hashing: crate::auth::password::HashGate,
     pub hub: Arc<RateHub>,
     /// Redis, or the in-process bus of the all-in-one binary.
-    pub bus: crate::rates::bus::BusLink,
+    pub bus: crate::rates::subscription::BusLink,
     /// This node's id, so it can ignore its own spread-change announcements.
     pub node_id: String,
     /// The Socket.IO server, set once it is built (it needs the state first).
@@ -31,11 +31,11 @@ pub struct Inner {
 }
 
 #[derive(Clone)]
-pub struct AppState(pub Arc<Inner>);
+pub struct AppState(pub Arc<AppShared>);
 
 impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
+    type Target = AppShared;
+    fn deref(&self) -> &AppShared {
         &self.0
     }
 }

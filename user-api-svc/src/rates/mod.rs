@@ -2,13 +2,14 @@
 //!
 //! - [`book`]: raw rates, metadata, spreads and feed status → the `rates:live` objects.
 //! - [`fanout`]: per-socket delivery with latest-value semantics.
-//! - [`bus`]: the Redis subscription (bootstrap from `rates:last`, re-read after reconnects).
+//! - [`subscription`]: the bus subscription, Redis or in-process (bootstrap from `rates:last`,
+//!   re-read after reconnects).
 //! - [`RateHub`]: the book and the fan-out together; every change to what users see goes
 //!   through it, so HTTP and Socket.IO always agree.
 
 pub mod book;
-pub mod bus;
 pub mod fanout;
+pub mod subscription;
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
