@@ -1,11 +1,11 @@
 //! Scheduled jobs (tokio-cron-scheduler, ARCHITECTURE.md §9), each with metrics for its last run and
 //! outcome (`rategate_job_last_run_timestamp_seconds{job}`, `rategate_job_runs_total{job,outcome}`):
-//! - `pair_metadata` (hourly): refresh pair metadata from `AssetPairs`;
-//! - `crosscheck` (every minute): compare live mids with REST `Ticker` mids; a divergence above
+//! - `pair_metadata` (hourly): refresh pair metadata from the exchange's REST API;
+//! - `crosscheck` (every minute): compare live mids with the REST ticker's mids; a divergence above
 //!   `CROSSCHECK_MAX_BPS` is logged, counted and shown in `/status`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::Utc;
 use common::bus::PairMeta;
@@ -14,42 +14,31 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use common::telemetry::record_job as record;
 
+use crate::connector::ExchangeRest;
 use crate::feed::{CrossCheck, Feed};
-use crate::kraken::rest::{KrakenRest, RestPair};
 
 /// What the jobs share.
 #[derive(Clone)]
 pub struct JobContext {
-    pub rest: KrakenRest,
+    pub rest: Arc<dyn ExchangeRest>,
     pub feed: Feed,
     pub fallbacks: Arc<HashMap<Pair, PairMeta>>,
-    pub rest_pairs: Arc<Mutex<Vec<RestPair>>>,
     pub max_bps: Decimal,
 }
 
 impl JobContext {
-    /// Refreshes metadata; remembers the REST names for the cross-check.
+    /// Refreshes metadata (fallbacks where the exchange does not answer).
     pub async fn refresh_metadata(&self) -> bool {
-        let result = crate::metadata::refresh(&self.rest, &self.feed, &self.fallbacks).await;
-        let ok = match result {
-            Ok(found) => {
-                *self.rest_pairs.lock().unwrap_or_else(|p| p.into_inner()) = found;
-                true
-            }
-            Err(_) => false,
-        };
+        let ok = crate::metadata::refresh(self.rest.as_ref(), &self.feed, &self.fallbacks)
+            .await
+            .is_ok();
         record("pair_metadata", ok);
         ok
     }
 
     /// Compares live and REST mids for every pair with both.
     pub async fn crosscheck(&self) -> bool {
-        let pairs = self
-            .rest_pairs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let rest = match self.rest.ticker(&pairs).await {
+        let rest = match self.rest.tickers().await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "crosscheck: REST ticker unavailable");

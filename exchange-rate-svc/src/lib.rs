@@ -1,10 +1,12 @@
 //! exchange-rate-svc: live exchange rates into Redis.
 //!
 //! A guided tour, in the order a tick travels:
+//! - [`connector`]: the seam. A [`connector::Connector`] streams one exchange into the feed and
+//!   may bring an [`connector::ExchangeRest`] for pair metadata and the cross-check; nothing
+//!   outside an exchange's folder names the exchange.
 //! - [`kraken`]: the Kraken WebSocket v2 connector ([`kraken::wire`] parses frames exactly,
 //!   [`kraken::connector`] keeps the connection alive, [`kraken::rest`] reads `AssetPairs` and
-//!   `Ticker`). [`sim`] is the labelled offline alternative. Both implement
-//!   [`connector::Connector`], the seam for further exchanges.
+//!   `Ticker`). [`sim`] is the labelled offline alternative, with no REST side.
 //! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
 //! - [`publisher`]: pipelines ticks into Redis (`HSET rates:last` then `PUBLISH rates`), publishes
@@ -29,7 +31,7 @@ pub mod publisher;
 pub mod sim;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use common::bus::BusKeys;
@@ -78,7 +80,7 @@ impl Application {
         };
 
         let connector: Box<dyn Connector> = match config.feed {
-            FeedKind::Kraken => Box::new(kraken::KrakenConnector::new(config.kraken_settings())),
+            FeedKind::Kraken => kraken::connector(&config)?,
             FeedKind::Sim => Box::new(sim::SimConnector::new(
                 config.pairs.clone(),
                 config.sim_interval,
@@ -94,22 +96,18 @@ impl Application {
         // Pair metadata before the first tick is published; fallbacks when REST is away.
         let fallbacks = Arc::new(config.fallbacks.clone());
         let mut job_ctx = None;
-        match config.feed {
-            FeedKind::Kraken => {
-                let rest =
-                    kraken::rest::KrakenRest::new(&config.kraken_rest_url, config.rest_timeout)
-                        .context("cannot build the REST client")?;
+        match connector.rest() {
+            Some(rest) => {
                 let ctx = jobs::JobContext {
                     rest,
                     feed: feed.clone(),
                     fallbacks: fallbacks.clone(),
-                    rest_pairs: Arc::new(Mutex::new(Vec::new())),
                     max_bps: config.crosscheck_max_bps,
                 };
                 ctx.refresh_metadata().await;
                 job_ctx = Some(ctx);
             }
-            FeedKind::Sim => {
+            None => {
                 feed.set_meta(
                     config
                         .pairs

@@ -1,5 +1,5 @@
-//! Pair metadata (price tick, amount step, minimum order): from Kraken's `AssetPairs` when it
-//! answers, otherwise from configured fallbacks.
+//! Pair metadata (price tick, amount step, minimum order): from the exchange's REST API (the
+//! connector's [`ExchangeRest`]) when it answers, otherwise from configured fallbacks.
 //!
 //! Fallbacks come from `PAIR_FALLBACKS` (`BTC/USD:0.1:0.00000001:0.0001,...`, i.e.
 //! `pair:price_tick:amount_step:min_amount`), then from a built-in table of Kraken's values for
@@ -13,8 +13,8 @@ use common::bus::PairMeta;
 use common::config::ConfigError;
 use common::{Decimal, Pair};
 
+use crate::connector::ExchangeRest;
 use crate::feed::Feed;
-use crate::kraken::rest::{KrakenRest, RestPair};
 
 /// Kraken's values (AssetPairs, 2026) for common pairs: (pair, tick, lot decimals, ordermin).
 const BUILT_IN: &[(&str, &str, u32, &str)] = &[
@@ -77,36 +77,36 @@ pub fn fallback(pair: &Pair, configured: &HashMap<Pair, PairMeta>) -> PairMeta {
     )
 }
 
-/// Fetches metadata and stores it in the feed (REST where it answered, fallbacks elsewhere).
-/// Returns the REST view of the pairs it found, for the cross-check.
+/// Fetches metadata and stores it in the feed (the exchange's where it answered, fallbacks
+/// elsewhere); `Err` when the exchange did not answer at all.
 pub async fn refresh(
-    rest: &KrakenRest,
+    rest: &dyn ExchangeRest,
     feed: &Feed,
     configured: &HashMap<Pair, PairMeta>,
-) -> Result<Vec<RestPair>, crate::kraken::rest::RestError> {
+) -> Result<(), String> {
     let pairs = feed.pairs();
-    let result = rest.asset_pairs(&pairs).await;
+    let result = rest.pair_metadata(&pairs).await;
     let found = match &result {
         Ok(found) => found.clone(),
         Err(e) => {
-            tracing::warn!(error = %e, "AssetPairs unavailable; using fallback pair metadata");
+            tracing::warn!(error = %e, "pair metadata unavailable; using fallback pair metadata");
             Vec::new()
         }
     };
     let metas = pairs
         .iter()
-        .map(|pair| match found.iter().find(|r| &r.meta.pair == pair) {
-            Some(r) => r.meta.clone(),
+        .map(|pair| match found.iter().find(|m| &m.pair == pair) {
+            Some(m) => m.clone(),
             None => {
                 if result.is_ok() {
-                    tracing::warn!(%pair, "pair not in AssetPairs; using fallback metadata");
+                    tracing::warn!(%pair, "pair unknown to the exchange; using fallback metadata");
                 }
                 fallback(pair, configured)
             }
         })
         .collect();
     feed.set_meta(metas);
-    result
+    result.map(|_| ())
 }
 
 #[cfg(test)]

@@ -30,6 +30,10 @@ impl Connector for SimConnector {
         "sim"
     }
 
+    fn rest(&self) -> Option<std::sync::Arc<dyn crate::connector::ExchangeRest>> {
+        None
+    }
+
     fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture {
         Box::pin(async move {
             tracing::warn!("FEED=sim: publishing SIMULATED prices labelled source=\"sim\"");

@@ -17,6 +17,7 @@
 //! but only the subscription's own frames keep the session alive.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,7 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::wire::{self, KrakenEvent, SystemStatus};
 use crate::backoff::Backoff;
-use crate::connector::{BoxFuture, Connector};
+use crate::connector::{BoxFuture, Connector, ExchangeRest};
 use crate::feed::{Feed, Tick};
 
 /// Settings of the connection loop.
@@ -49,6 +50,7 @@ pub struct KrakenSettings {
 pub struct KrakenConnector {
     settings: KrakenSettings,
     by_symbol: HashMap<String, Pair>,
+    rest: Option<Arc<dyn ExchangeRest>>,
 }
 
 impl KrakenConnector {
@@ -61,7 +63,14 @@ impl KrakenConnector {
         KrakenConnector {
             settings,
             by_symbol,
+            rest: None,
         }
+    }
+
+    /// With Kraken's REST API (`AssetPairs`, `Ticker`) for metadata and the cross-check.
+    pub fn with_rest(mut self, rest: Arc<dyn ExchangeRest>) -> Self {
+        self.rest = Some(rest);
+        self
     }
 
     /// The subscribe request: all pairs in one message.
@@ -91,6 +100,10 @@ struct SessionEnd {
 impl Connector for KrakenConnector {
     fn source(&self) -> &'static str {
         "kraken"
+    }
+
+    fn rest(&self) -> Option<Arc<dyn ExchangeRest>> {
+        self.rest.clone()
     }
 
     fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture {

@@ -2,10 +2,24 @@
 //!
 //! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed).
 //! - [`connector`]: the connection loop: subscribe, liveness deadline, ping, acks, backoff.
-//! - [`rest`]: `AssetPairs` (pair metadata) and `Ticker` (cross-check) over REST.
+//! - [`rest`]: `AssetPairs` (pair metadata) and `Ticker` (cross-check) over REST, as the
+//!   connector's `ExchangeRest`.
+//! - [`connector()`]: the connector with its REST side, from the configuration.
 
 pub mod connector;
 pub mod rest;
 pub mod wire;
 
 pub use connector::KrakenConnector;
+
+/// Kraken's connector as `config` describes it, with its REST side ([`rest::KrakenExchangeRest`]).
+pub fn connector(
+    config: &crate::config::Config,
+) -> anyhow::Result<Box<dyn crate::connector::Connector>> {
+    let rest = rest::KrakenRest::new(&config.kraken_rest_url, config.rest_timeout)
+        .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
+    Ok(Box::new(
+        KrakenConnector::new(config.kraken_settings())
+            .with_rest(std::sync::Arc::new(rest::KrakenExchangeRest::new(rest))),
+    ))
+}

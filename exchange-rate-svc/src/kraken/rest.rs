@@ -190,6 +190,41 @@ impl KrakenRest {
     }
 }
 
+/// Kraken's [`ExchangeRest`]: `AssetPairs` for metadata, `Ticker` for the cross-check (by the
+/// REST names `AssetPairs` gave).
+pub struct KrakenExchangeRest {
+    rest: KrakenRest,
+    found: std::sync::Mutex<Vec<RestPair>>,
+}
+
+impl KrakenExchangeRest {
+    pub fn new(rest: KrakenRest) -> Self {
+        KrakenExchangeRest {
+            rest,
+            found: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::connector::ExchangeRest for KrakenExchangeRest {
+    async fn pair_metadata(&self, pairs: &[Pair]) -> Result<Vec<PairMeta>, String> {
+        let found = self
+            .rest
+            .asset_pairs(pairs)
+            .await
+            .map_err(|e| e.to_string())?;
+        let metas = found.iter().map(|r| r.meta.clone()).collect();
+        *self.found.lock().unwrap_or_else(|p| p.into_inner()) = found;
+        Ok(metas)
+    }
+
+    async fn tickers(&self) -> Result<Vec<(Pair, Decimal, Decimal)>, String> {
+        let found = self.found.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.rest.ticker(&found).await.map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
