@@ -9,9 +9,9 @@
 //!   `Ticker`). [`sim`] is the labelled offline alternative, with no REST side.
 //! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
-//! - [`publisher`]: pipelines ticks into Redis (`HSET rates:last` then `PUBLISH rates`), publishes
-//!   status every second, and resyncs everything after a Redis outage.
-//! - [`memory_publisher`]: the same duties on the in-process bus of the all-in-one binary.
+//! - [`publisher`]: one loop that writes ticks, status and metadata to a bus sink (Redis:
+//!   `HSET rates:last` then `PUBLISH rates` in one pipeline; or the in-process bus of the
+//!   all-in-one binary), and resyncs everything after an outage or a queue overflow.
 //! - [`metadata`] and [`jobs`]: pair metadata with fallbacks; hourly refresh and per-minute REST
 //!   cross-check on tokio-cron-scheduler.
 //! - [`http`]: `/rates`, `/rates/{pair}`, `/status`, `/health`, `/ready`, `/metrics`.
@@ -25,7 +25,6 @@ pub mod feed;
 pub mod http;
 pub mod jobs;
 pub mod kraken;
-pub mod memory_publisher;
 pub mod metadata;
 pub mod publisher;
 pub mod sim;
@@ -70,9 +69,11 @@ impl Application {
         let sink = match &config.in_process_bus {
             Some(bus) => Sink::Memory(bus.clone()),
             None => {
-                let redis =
-                    publisher::redis_client(&config.redis_url, config.redis_command_timeout)
-                        .context("invalid REDIS_URL")?;
+                let redis = publisher::redis_sink::redis_client(
+                    &config.redis_url,
+                    config.redis_command_timeout,
+                )
+                .context("invalid REDIS_URL")?;
                 // Do not wait for Redis: the feed runs without it and the publisher catches up.
                 drop(redis.connect());
                 Sink::Redis(redis)
@@ -122,13 +123,14 @@ impl Application {
         let redis = match sink {
             Sink::Redis(client) => {
                 let keys = BusKeys::new(config.redis_prefix.clone());
-                let publisher =
-                    publisher::Publisher::new(client.clone(), keys, feed.clone(), queue);
+                let sink = publisher::redis_sink::RedisSink::new(client.clone(), keys);
+                let publisher = publisher::Publisher::new(sink, feed.clone(), queue);
                 tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
                 Some(client)
             }
             Sink::Memory(bus) => {
-                let publisher = memory_publisher::MemoryPublisher::new(bus, feed.clone(), queue);
+                let sink = publisher::memory_sink::MemorySink::new(bus);
+                let publisher = publisher::Publisher::new(sink, feed.clone(), queue);
                 tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
                 None
             }

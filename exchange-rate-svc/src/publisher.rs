@@ -1,67 +1,84 @@
-//! The Redis publisher (ARCHITECTURE.md §4).
+//! The publisher (ARCHITECTURE.md §4): one loop, whatever the bus.
 //!
-//! It drains the feed's queue in batches and sends each batch as one pipeline: first `HSET` of
-//! the newest value per pair into `{prefix}rates:last`, then one `PUBLISH` per tick on
-//! `{prefix}rates`, so a consumer that reads the hash after hearing a tick never sees an older
-//! value. Batching is what keeps publishing from limiting throughput: the slower Redis answers,
-//! the bigger the next batch.
+//! It drains the feed's queue in batches and hands each batch to a [`BusSink`]: first the
+//! newest value per pair into the last-value store, then one announcement per tick, so a
+//! consumer that reads the store after hearing a tick never sees an older value. Batching is
+//! what keeps publishing from limiting throughput: the slower the bus answers, the bigger the
+//! next batch.
 //!
-//! Redis going away never stops the feed: while the client is not connected the publisher keeps
-//! draining (the feed holds every pair's last value), and once Redis is back (fred reconnects
-//! by itself) it resyncs at once: the whole last-value hash, the pair metadata, the status, and
-//! a publish of every pair's current value. Status goes out at least once a second and on every
-//! change, both on the channel and as a key with a short TTL.
+//! A bus going away never stops the feed: while the sink is not connected the publisher keeps
+//! draining (the feed holds every pair's last value), and once it is back it resyncs at once:
+//! every last value, the pair metadata, the status, and an announcement of every pair's current
+//! value. The same resync answers a queue overflow. Status goes out at least once a second and
+//! on every change.
+//!
+//! The sinks: [`redis_sink::RedisSink`] (pipelines to Redis) and
+//! [`memory_sink::MemorySink`] (the all-in-one binary's in-process bus).
+
+pub mod memory_sink;
+pub mod redis_sink;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::bus::{BusKeys, RateMsg};
+use common::bus::{PairMeta, RateMsg, StatusMsg};
 use common::shutdown::Shutdown;
-use fred::clients::Pipeline;
-use fred::prelude::*;
-use fred::types::Expiration;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use crate::feed::{newest_per_pair, Feed};
+use crate::feed::Feed;
 
-/// TTL of the `{prefix}status` key: long enough to bridge one missed beat, short enough that a
-/// dead publisher is noticed.
-const STATUS_TTL_SECS: i64 = 5;
-/// Largest batch per pipeline.
+/// Largest batch per write.
 const BATCH: usize = 4096;
-/// How often to retry a resync while Redis is unhealthy.
+/// How often to retry a resync while the bus is unhealthy.
 const RESYNC_RETRY: Duration = Duration::from_millis(250);
 
-pub struct Publisher {
-    client: Client,
-    keys: BusKeys,
+/// Where the publisher writes: the bus contract's three writes, each all-or-nothing as far as
+/// the bus allows. Errors are the bus's own words, for the log.
+#[async_trait::async_trait]
+pub trait BusSink: Send + Sync + 'static {
+    /// `redis`, `in-process`: for the log.
+    fn name(&self) -> &'static str;
+    /// Whether writes can go through now.
+    fn is_connected(&self) -> bool;
+    /// Resolves when the connection came back after a loss (never, for a bus that cannot
+    /// lose one).
+    async fn reconnected(&mut self);
+    /// The newest value per pair into the last-value store, then each tick announced; `meta`
+    /// written and announced too when given.
+    async fn publish_rates(
+        &self,
+        batch: &[Arc<RateMsg>],
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String>;
+    /// The status (and `meta`, when given).
+    async fn publish_status(
+        &self,
+        status: &StatusMsg,
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String>;
+    /// The whole current state: every last value, the metadata, the status, and every last
+    /// value announced so live subscribers catch up too.
+    async fn resync(
+        &self,
+        last: &[Arc<RateMsg>],
+        meta: &[PairMeta],
+        status: &StatusMsg,
+    ) -> Result<(), String>;
+}
+
+pub struct Publisher<S: BusSink> {
+    sink: S,
     feed: Feed,
     rx: mpsc::Receiver<Arc<RateMsg>>,
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    // Our own plain structs with string keys: serialization cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-impl Publisher {
-    pub fn new(
-        client: Client,
-        keys: BusKeys,
-        feed: Feed,
-        rx: mpsc::Receiver<Arc<RateMsg>>,
-    ) -> Self {
-        Publisher {
-            client,
-            keys,
-            feed,
-            rx,
-        }
+impl<S: BusSink> Publisher<S> {
+    pub fn new(sink: S, feed: Feed, rx: mpsc::Receiver<Arc<RateMsg>>) -> Self {
+        Publisher { sink, feed, rx }
     }
 
     pub async fn run(mut self, shutdown: Shutdown) {
-        let mut reconnects = self.client.reconnect_rx();
         let mut status_every = interval(Duration::from_secs(1));
         status_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut buf: Vec<Arc<RateMsg>> = Vec::with_capacity(BATCH);
@@ -72,8 +89,8 @@ impl Publisher {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
-                Ok(_) = reconnects.recv() => {
-                    tracing::info!("redis reconnected; resyncing the bus");
+                _ = self.sink.reconnected() => {
+                    tracing::info!(bus = self.sink.name(), "bus reconnected; resyncing");
                     healthy = false;
                 }
                 n = self.rx.recv_many(&mut buf, BATCH) => {
@@ -81,9 +98,11 @@ impl Publisher {
                         break;
                     }
                     if healthy && !self.feed.take_needs_resync() {
-                        if let Err(e) = self.publish_batch(&buf).await {
-                            self.unhealthy(&e);
-                            healthy = false;
+                        let meta = self.dirty_meta();
+                        match self.sink.publish_rates(&buf, meta.as_deref()).await {
+                            // Counted as published only when they went out as ticks.
+                            Ok(()) => self.feed.count_published(n as u64),
+                            Err(e) => healthy = self.unhealthy(&e),
                         }
                     } else {
                         // The feed holds the last values; the resync below carries them.
@@ -93,29 +112,30 @@ impl Publisher {
                 }
                 _ = self.feed.changed() => {
                     if healthy {
-                        if let Err(e) = self.publish_status().await {
-                            self.unhealthy(&e);
-                            healthy = false;
-                        }
+                        healthy = self.status().await;
                     }
                 }
                 _ = status_every.tick() => {
                     if healthy {
-                        if let Err(e) = self.publish_status().await {
-                            self.unhealthy(&e);
-                            healthy = false;
-                        }
+                        healthy = self.status().await;
                     }
                 }
             }
-            if !healthy && last_resync_try.elapsed() >= RESYNC_RETRY && self.client.is_connected() {
+            if !healthy && last_resync_try.elapsed() >= RESYNC_RETRY && self.sink.is_connected() {
                 last_resync_try = Instant::now();
-                match self.resync().await {
+                self.feed.take_needs_resync();
+                self.feed.take_meta_dirty();
+                let last = self.feed.last_values();
+                match self
+                    .sink
+                    .resync(&last, &self.feed.meta(), &self.feed.status())
+                    .await
+                {
                     Ok(()) => {
                         healthy = true;
-                        tracing::info!(prefix = self.keys.prefix(), "bus in sync with redis");
+                        tracing::info!(bus = self.sink.name(), "bus in sync");
                     }
-                    Err(e) => self.unhealthy(&e),
+                    Err(e) => healthy = self.unhealthy(&e),
                 }
             }
             if !healthy {
@@ -130,124 +150,32 @@ impl Publisher {
         }
         // Best effort: tell consumers we are going away.
         if healthy {
-            let _ = self.publish_status().await;
+            let _ = self.status().await;
         }
     }
 
-    fn unhealthy(&self, e: &Error) {
+    /// The metadata, if it changed since it was last written.
+    fn dirty_meta(&self) -> Option<Vec<PairMeta>> {
+        self.feed.take_meta_dirty().then(|| self.feed.meta())
+    }
+
+    /// Publishes the status (and changed metadata); false if the bus failed.
+    async fn status(&self) -> bool {
+        let meta = self.dirty_meta();
+        match self
+            .sink
+            .publish_status(&self.feed.status(), meta.as_deref())
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => self.unhealthy(&e),
+        }
+    }
+
+    /// Logs and counts a failed write; always false (the new health).
+    fn unhealthy(&self, e: &str) -> bool {
         metrics::counter!("rategate_redis_errors_total").increment(1);
-        tracing::warn!(error = %e, "redis publish failed; will resync when it is back");
+        tracing::warn!(error = %e, bus = self.sink.name(), "publish failed; will resync when the bus is back");
+        false
     }
-
-    async fn publish_batch(&self, batch: &[Arc<RateMsg>]) -> Result<(), Error> {
-        let pipe = self.client.pipeline();
-        let newest: Vec<(String, String)> = newest_per_pair(batch)
-            .into_iter()
-            .map(|(pair, msg)| (pair.as_str().to_string(), to_json(msg.as_ref())))
-            .collect();
-        let () = pipe.hset(self.keys.rates_last(), newest).await?;
-        let channel = self.keys.rates();
-        for msg in batch {
-            let () = pipe
-                .publish(channel.as_str(), to_json(msg.as_ref()))
-                .await?;
-        }
-        if self.feed.take_meta_dirty() {
-            self.queue_meta(&pipe).await?;
-        }
-        let _: Vec<Value> = pipe.all().await?;
-        self.feed.count_published(batch.len() as u64);
-        Ok(())
-    }
-
-    async fn queue_meta(&self, pipe: &Pipeline<Client>) -> Result<(), Error> {
-        let all = self.feed.meta();
-        let metas: Vec<(String, String)> = all
-            .iter()
-            .map(|m| (m.pair.as_str().to_string(), to_json(m)))
-            .collect();
-        if !metas.is_empty() {
-            let () = pipe.hset(self.keys.pairs(), metas).await?;
-            // Announced after the write, so a consumer that hears it finds the hash current.
-            let () = pipe.publish(self.keys.pairs(), to_json(&all)).await?;
-        }
-        Ok(())
-    }
-
-    async fn queue_status(&self, pipe: &Pipeline<Client>) -> Result<(), Error> {
-        let status = to_json(&self.feed.status());
-        let () = pipe
-            .set(
-                self.keys.status(),
-                status.as_str(),
-                Some(Expiration::EX(STATUS_TTL_SECS)),
-                None,
-                false,
-            )
-            .await?;
-        let () = pipe.publish(self.keys.status(), status).await?;
-        Ok(())
-    }
-
-    async fn publish_status(&self) -> Result<(), Error> {
-        let pipe = self.client.pipeline();
-        if self.feed.take_meta_dirty() {
-            self.queue_meta(&pipe).await?;
-        }
-        self.queue_status(&pipe).await?;
-        let _: Vec<Value> = pipe.all().await?;
-        Ok(())
-    }
-
-    /// Writes the complete current state: hash, metadata, status, and a publish of every
-    /// pair's current value so live subscribers catch up too.
-    async fn resync(&self) -> Result<(), Error> {
-        self.feed.take_needs_resync();
-        self.feed.take_meta_dirty();
-        let last = self.feed.last_values();
-        let pipe = self.client.pipeline();
-        if !last.is_empty() {
-            let entries: Vec<(String, String)> = last
-                .iter()
-                .map(|m| (m.pair.as_str().to_string(), to_json(m.as_ref())))
-                .collect();
-            let () = pipe.hset(self.keys.rates_last(), entries).await?;
-        }
-        self.queue_meta(&pipe).await?;
-        self.queue_status(&pipe).await?;
-        for msg in &last {
-            let () = pipe
-                .publish(self.keys.rates(), to_json(msg.as_ref()))
-                .await?;
-        }
-        let _: Vec<Value> = pipe.all().await?;
-        metrics::counter!("rategate_redis_resyncs_total").increment(1);
-        Ok(())
-    }
-}
-
-/// Builds a fred client that reconnects forever (fast at first, then every 2 s at most) and
-/// never lets one command hang: a publish that cannot complete fails after `command_timeout`.
-///
-/// fred sleeps one policy delay even before the very first connection attempt, so the
-/// policy starts at 10 ms with little jitter: startup is not held up, reconnects still back off.
-pub fn redis_client(url: &str, command_timeout: Duration) -> Result<Client, Error> {
-    let mut config = Config::from_url(url)?;
-    config.fail_fast = false;
-    let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
-    policy.set_jitter(20);
-    Builder::from_config(config)
-        .set_policy(policy)
-        .with_connection_config(|c| {
-            c.connection_timeout = Duration::from_secs(2);
-            c.internal_command_timeout = Duration::from_secs(2);
-            c.max_command_attempts = 1;
-            // Named connections, so operators (and the tests) can find ours in CLIENT LIST.
-            c.auto_client_setname = true;
-            c.unresponsive.max_timeout = Some(Duration::from_secs(3));
-        })
-        .with_performance_config(|p| {
-            p.default_command_timeout = command_timeout;
-        })
-        .build()
 }
