@@ -1,13 +1,17 @@
-//! The bus side of live rates.
+//! The bus side of live rates: one loop ([`follow`]) over a [`BusSource`].
 //!
-//! On Redis: subscribe to `{prefix}rates`, `{prefix}status` and `{prefix}spreads:changed`;
-//! bootstrap from `{prefix}rates:last`, `{prefix}pairs` and the status key at start and again
-//! after every reconnect (pub/sub is at-most-once, ARCHITECTURE.md §4).
+//! A source yields what it heard: rates, status, metadata, another node's spread change, or
+//! [`Heard::Resync`] when something may have been missed (pub/sub is at-most-once,
+//! ARCHITECTURE.md §4); the loop then re-reads the last values, metadata and status
+//! ([`BusSource::snapshot`]) into the hub. The sources:
+//! - [`RedisSource`]: subscribes to `{prefix}rates`, `{prefix}status`, `{prefix}pairs` and
+//!   `{prefix}spreads:changed` (retrying while Redis is away); resyncs once subscribed, after
+//!   every reconnect or lag, and every minute as a backstop;
+//! - [`MemorySource`]: the in-process bus of the all-in-one binary ([`common::membus`]);
+//!   resyncs at start and whenever it lagged behind.
 //!
-//! On the in-process bus of the all-in-one binary ([`common::membus`]) the same loop runs over
-//! a broadcast receiver: bootstrap from the last values at start, and again whenever this
-//! subscriber lagged behind. [`BusLink`] is what the rest of the service holds: it announces
-//! spread changes and reports whether the bus is reachable, whichever bus it is.
+//! [`BusLink`] is what the rest of the service holds: it announces spread changes and reports
+//! whether the bus is reachable, whichever bus it is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +96,87 @@ impl BusLink {
     }
 }
 
+/// What a source heard.
+pub enum Heard {
+    Rate(RateMsg),
+    Status(StatusMsg),
+    Meta(Vec<PairMeta>),
+    /// Another node changed spreads (its node id).
+    SpreadsChanged(String),
+    /// Something may have been missed: re-read the last values.
+    Resync,
+    /// The source is gone for good.
+    Closed,
+}
+
+/// The bus's current state: what a consumer needs before any tick.
+#[derive(Default)]
+pub struct Snapshot {
+    pub metas: Vec<PairMeta>,
+    pub status: Option<StatusMsg>,
+    pub rates: Vec<RateMsg>,
+}
+
+/// One bus, read by [`follow`].
+#[async_trait::async_trait]
+pub trait BusSource: Send + Sync {
+    /// The next thing heard (subscribing first, and again after losing the bus).
+    async fn next(&mut self) -> Heard;
+    /// The last values, metadata and status as the bus holds them now.
+    async fn snapshot(&self) -> Result<Snapshot, String>;
+    /// Leaves the bus (unsubscribes) at shutdown.
+    async fn close(&mut self) {}
+}
+
+/// Loads a snapshot into the hub; how many rates it held.
+async fn load(source: &dyn BusSource, hub: &RateHub) -> Result<usize, String> {
+    let snap = source.snapshot().await?;
+    for m in snap.metas {
+        hub.on_meta(m);
+    }
+    if let Some(s) = snap.status {
+        hub.on_status(s);
+    }
+    let n = snap.rates.len();
+    for r in snap.rates {
+        hub.on_rate(r);
+    }
+    Ok(n)
+}
+
+/// Runs until shutdown (or the source closes); `on_spreads_changed` gets the id of a node that
+/// changed spreads.
+pub async fn follow<F, Fut>(
+    mut source: Box<dyn BusSource>,
+    hub: Arc<RateHub>,
+    shutdown: Shutdown,
+    on_spreads_changed: F,
+) where
+    F: Fn(String) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    loop {
+        let heard = tokio::select! {
+            _ = shutdown.wait() => break,
+            heard = source.next() => heard,
+        };
+        match heard {
+            Heard::Rate(r) => hub.on_rate(r),
+            Heard::Status(s) => hub.on_status(s),
+            Heard::Meta(metas) => metas.into_iter().for_each(|m| hub.on_meta(m)),
+            Heard::SpreadsChanged(node) => on_spreads_changed(node).await,
+            Heard::Resync => match load(source.as_ref(), &hub).await {
+                Ok(n) => tracing::debug!(rates = n, "loaded the bus's last values"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the bus's last values failed; will retry")
+                }
+            },
+            Heard::Closed => break,
+        }
+    }
+    source.close().await;
+}
+
 /// What the subscription task reads from.
 pub enum Subscription {
     Redis {
@@ -109,202 +194,223 @@ impl Subscription {
         F: Fn(String) -> Fut + Send + Sync,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        match self {
+        let source: Box<dyn BusSource> = match self {
             Subscription::Redis {
                 client,
                 subscriber,
                 keys,
-            } => run(hub, client, subscriber, keys, shutdown, on_spreads_changed).await,
-            Subscription::Memory(bus) => run_memory(hub, bus, shutdown, on_spreads_changed).await,
-        }
+            } => Box::new(RedisSource::new(client, subscriber, keys)),
+            Subscription::Memory(bus) => Box::new(MemorySource::new(bus)),
+        };
+        follow(source, hub, shutdown, on_spreads_changed).await
     }
 }
 
-/// Loads the in-process bus's last values, pair metadata and status into the hub.
-pub fn bootstrap_memory(bus: &MemoryBus, hub: &RateHub) -> usize {
-    for m in bus.pairs() {
-        hub.on_meta(m);
-    }
-    if let Some(s) = bus.status() {
-        hub.on_status(StatusMsg::clone(&s));
-    }
-    let last = bus.last_values();
-    for m in &last {
-        hub.on_rate(RateMsg::clone(m));
-    }
-    last.len()
-}
-
-/// Runs the in-process subscription until shutdown; `on_spreads_changed` as in [`run`].
-pub async fn run_memory<F, Fut>(
-    hub: Arc<RateHub>,
+/// The in-process bus as a [`BusSource`].
+pub struct MemorySource {
     bus: MemoryBus,
-    shutdown: Shutdown,
-    on_spreads_changed: F,
-) where
-    F: Fn(String) -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    use tokio::sync::broadcast::error::RecvError;
-    // Subscribe first, then read: nothing published in between is lost.
-    let mut events = bus.subscribe();
-    let n = bootstrap_memory(&bus, &hub);
-    tracing::info!(rates = n, "subscribed to the in-process bus");
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => break,
-            event = events.recv() => match event {
-                Ok(BusEvent::Rate(r)) => hub.on_rate(RateMsg::clone(&r)),
-                Ok(BusEvent::Status(s)) => hub.on_status(StatusMsg::clone(&s)),
-                Ok(BusEvent::PairsChanged) => {
-                    for m in bus.pairs() {
-                        hub.on_meta(m);
-                    }
-                }
-                Ok(BusEvent::SpreadsChanged(node)) => on_spreads_changed(node.to_string()).await,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "bus subscriber lagged; re-reading the last values");
-                    metrics::counter!("rategate_bus_lagged_total").increment(1);
-                    bootstrap_memory(&bus, &hub);
-                }
-                Err(RecvError::Closed) => break,
-            },
+    events: tokio::sync::broadcast::Receiver<BusEvent>,
+    started: bool,
+}
+
+impl MemorySource {
+    /// Subscribes at once, so nothing published before the first snapshot is lost.
+    pub fn new(bus: MemoryBus) -> Self {
+        let events = bus.subscribe();
+        MemorySource {
+            bus,
+            events,
+            started: false,
         }
     }
 }
 
-/// Reads the last values, pair metadata and status into the hub.
-pub async fn bootstrap(redis: &Client, keys: &BusKeys, hub: &RateHub) -> Result<usize, Error> {
-    let metas: std::collections::HashMap<String, String> = redis.hgetall(keys.pairs()).await?;
-    for raw in metas.values() {
-        match serde_json::from_str::<PairMeta>(raw) {
-            Ok(m) => hub.on_meta(m),
-            Err(e) => tracing::warn!(error = %e, "unreadable pair metadata on the bus"),
+#[async_trait::async_trait]
+impl BusSource for MemorySource {
+    async fn next(&mut self) -> Heard {
+        use tokio::sync::broadcast::error::RecvError;
+        if !self.started {
+            self.started = true;
+            tracing::info!("subscribed to the in-process bus");
+            return Heard::Resync;
         }
-    }
-    let status: Option<String> = redis.get(keys.status()).await?;
-    if let Some(s) = status.and_then(|s| serde_json::from_str::<StatusMsg>(&s).ok()) {
-        hub.on_status(s);
-    }
-    let last: std::collections::HashMap<String, String> = redis.hgetall(keys.rates_last()).await?;
-    let mut n = 0;
-    for raw in last.values() {
-        match serde_json::from_str::<RateMsg>(raw) {
-            Ok(m) => {
-                hub.on_rate(m);
-                n += 1;
+        match self.events.recv().await {
+            Ok(BusEvent::Rate(r)) => Heard::Rate(RateMsg::clone(&r)),
+            Ok(BusEvent::Status(s)) => Heard::Status(StatusMsg::clone(&s)),
+            Ok(BusEvent::PairsChanged) => Heard::Meta(self.bus.pairs()),
+            Ok(BusEvent::SpreadsChanged(node)) => Heard::SpreadsChanged(node.to_string()),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "bus subscriber lagged; re-reading the last values");
+                metrics::counter!("rategate_bus_lagged_total").increment(1);
+                Heard::Resync
             }
-            Err(e) => tracing::warn!(error = %e, "unreadable rate in rates:last"),
+            Err(RecvError::Closed) => Heard::Closed,
         }
     }
-    Ok(n)
+
+    async fn snapshot(&self) -> Result<Snapshot, String> {
+        Ok(Snapshot {
+            metas: self.bus.pairs(),
+            status: self.bus.status().map(|s| StatusMsg::clone(&s)),
+            rates: self
+                .bus
+                .last_values()
+                .iter()
+                .map(|m| RateMsg::clone(m))
+                .collect(),
+        })
+    }
 }
 
-/// Runs the subscription until shutdown. `on_spreads_changed` is called with the sending node's
-/// id when any node changed spreads.
-pub async fn run<F, Fut>(
-    hub: Arc<RateHub>,
+/// Redis as a [`BusSource`].
+pub struct RedisSource {
     redis: Client,
     subscriber: SubscriberClient,
     keys: BusKeys,
-    shutdown: Shutdown,
-    on_spreads_changed: F,
-) where
-    F: Fn(String) -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let mut messages = subscriber.message_rx();
-    let mut reconnects = subscriber.reconnect_rx();
-    let (rates, status, spreads, pairs) = (
-        keys.rates(),
-        keys.status(),
-        spreads_channel(&keys),
-        keys.pairs(),
-    );
-    let _manager = subscriber.manage_subscriptions();
-    let mut subscribed = false;
-    let mut meta_every = tokio::time::interval(Duration::from_secs(60));
-    let mut retry = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        if !subscribed && subscriber.is_connected() {
-            match subscriber
-                .subscribe(vec![
-                    rates.clone(),
-                    status.clone(),
-                    spreads.clone(),
-                    pairs.clone(),
-                ])
-                .await
-            {
-                Ok(()) => {
-                    subscribed = true;
-                    match bootstrap(&redis, &keys, &hub).await {
-                        Ok(n) => tracing::info!(
-                            rates = n,
-                            "subscribed to the bus and loaded last values"
-                        ),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "bootstrap from rates:last failed; will retry on reconnect")
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "subscribe failed; retrying"),
-            }
-        }
-        tokio::select! {
-            _ = shutdown.wait() => break,
-            _ = retry.tick(), if !subscribed => {}
-            Ok(_) = reconnects.recv() => {
-                tracing::info!("redis reconnected; re-reading rates:last");
-                metrics::counter!("rategate_bus_reconnects_total").increment(1);
-                if let Err(e) = bootstrap(&redis, &keys, &hub).await {
-                    tracing::warn!(error = %e, "bootstrap after reconnect failed");
-                }
-            }
-            _ = meta_every.tick() => {
-                // Metadata is refreshed hourly upstream; picking it up every minute is plenty.
-                if let Ok(metas) = redis.hgetall::<std::collections::HashMap<String, String>, _>(keys.pairs()).await {
-                    for m in metas.values().filter_map(|raw| serde_json::from_str::<PairMeta>(raw).ok()) {
-                        hub.on_meta(m);
-                    }
-                }
-            }
-            msg = messages.recv() => match msg {
-                Ok(m) => {
-                    let channel = m.channel.to_string();
-                    let Some(text) = m.value.as_str() else { continue };
-                    if channel == rates {
-                        match serde_json::from_str::<RateMsg>(&text) {
-                            Ok(r) => hub.on_rate(r),
-                            Err(e) => {
-                                metrics::counter!("rategate_bus_bad_messages_total").increment(1);
-                                tracing::warn!(error = %e, "unreadable rate message");
-                            }
-                        }
-                    } else if channel == status {
-                        match serde_json::from_str::<StatusMsg>(&text) {
-                            Ok(s) => hub.on_status(s),
-                            Err(e) => tracing::warn!(error = %e, "unreadable status message"),
-                        }
-                    } else if channel == spreads {
-                        on_spreads_changed(text.to_string()).await;
-                    } else if channel == pairs {
-                        match serde_json::from_str::<Vec<PairMeta>>(&text) {
-                            Ok(metas) => metas.into_iter().for_each(|m| hub.on_meta(m)),
-                            Err(e) => tracing::warn!(error = %e, "unreadable pair metadata announcement"),
-                        }
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    // We fell behind the bus: the hash has the newest values.
-                    tracing::warn!(missed = n, "bus subscriber lagged; re-reading rates:last");
-                    let _ = bootstrap(&redis, &keys, &hub).await;
-                }
-                Err(_) => break,
-            },
+    channels: [String; 4],
+    messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
+    reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
+    subscribed: bool,
+    retry: tokio::time::Interval,
+    backstop: tokio::time::Interval,
+    _manager: tokio::task::JoinHandle<()>,
+}
+
+impl RedisSource {
+    pub fn new(redis: Client, subscriber: SubscriberClient, keys: BusKeys) -> Self {
+        let channels = [
+            keys.rates(),
+            keys.status(),
+            spreads_channel(&keys),
+            keys.pairs(),
+        ];
+        RedisSource {
+            messages: subscriber.message_rx(),
+            reconnects: subscriber.reconnect_rx(),
+            _manager: subscriber.manage_subscriptions(),
+            redis,
+            subscriber,
+            keys,
+            channels,
+            subscribed: false,
+            retry: tokio::time::interval(Duration::from_millis(500)),
+            // Metadata is refreshed hourly upstream and announced; a full re-read every minute
+            // is the backstop for an announcement lost while we were away.
+            backstop: tokio::time::interval(Duration::from_secs(60)),
         }
     }
-    let _ = subscriber
-        .unsubscribe(vec![rates, status, spreads, pairs])
-        .await;
+
+    /// A message on one of our channels, parsed; `None` for anything unreadable (counted).
+    fn parse(&self, m: fred::types::Message) -> Option<Heard> {
+        let channel = m.channel.to_string();
+        let text = m.value.as_str()?;
+        let [rates, status, spreads, pairs] = &self.channels;
+        let heard = if &channel == rates {
+            serde_json::from_str::<RateMsg>(&text)
+                .map(Heard::Rate)
+                .map_err(|e| e.to_string())
+        } else if &channel == status {
+            serde_json::from_str::<StatusMsg>(&text)
+                .map(Heard::Status)
+                .map_err(|e| e.to_string())
+        } else if &channel == spreads {
+            Ok(Heard::SpreadsChanged(text.to_string()))
+        } else if &channel == pairs {
+            serde_json::from_str::<Vec<PairMeta>>(&text)
+                .map(Heard::Meta)
+                .map_err(|e| e.to_string())
+        } else {
+            return None;
+        };
+        match heard {
+            Ok(h) => Some(h),
+            Err(e) => {
+                metrics::counter!("rategate_bus_bad_messages_total").increment(1);
+                tracing::warn!(error = %e, %channel, "unreadable bus message");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BusSource for RedisSource {
+    async fn next(&mut self) -> Heard {
+        loop {
+            if !self.subscribed && self.subscriber.is_connected() {
+                match self.subscriber.subscribe(self.channels.to_vec()).await {
+                    Ok(()) => {
+                        self.subscribed = true;
+                        tracing::info!("subscribed to the bus");
+                        return Heard::Resync;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "subscribe failed; retrying"),
+                }
+            }
+            tokio::select! {
+                _ = self.retry.tick(), if !self.subscribed => {}
+                Ok(_) = self.reconnects.recv() => {
+                    tracing::info!("redis reconnected; re-reading rates:last");
+                    metrics::counter!("rategate_bus_reconnects_total").increment(1);
+                    return Heard::Resync;
+                }
+                _ = self.backstop.tick() => return Heard::Resync,
+                msg = self.messages.recv() => match msg {
+                    Ok(m) => {
+                        if let Some(heard) = self.parse(m) {
+                            return heard;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // We fell behind the bus: the hash has the newest values.
+                        tracing::warn!(missed = n, "bus subscriber lagged; re-reading rates:last");
+                        return Heard::Resync;
+                    }
+                    Err(_) => return Heard::Closed,
+                },
+            }
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, String> {
+        let read = async {
+            let metas: std::collections::HashMap<String, String> =
+                self.redis.hgetall(self.keys.pairs()).await?;
+            let status: Option<String> = self.redis.get(self.keys.status()).await?;
+            let last: std::collections::HashMap<String, String> =
+                self.redis.hgetall(self.keys.rates_last()).await?;
+            Ok::<_, Error>((metas, status, last))
+        };
+        let (metas, status, last) = read.await.map_err(|e| e.to_string())?;
+        let decode = |what: &str, e: serde_json::Error| {
+            tracing::warn!(error = %e, "unreadable {what} on the bus");
+        };
+        Ok(Snapshot {
+            metas: metas
+                .values()
+                .filter_map(|raw| {
+                    serde_json::from_str(raw)
+                        .map_err(|e| decode("pair metadata", e))
+                        .ok()
+                })
+                .collect(),
+            status: status.and_then(|s| {
+                serde_json::from_str(&s)
+                    .map_err(|e| decode("status", e))
+                    .ok()
+            }),
+            rates: last
+                .values()
+                .filter_map(|raw| {
+                    serde_json::from_str(raw)
+                        .map_err(|e| decode("rate", e))
+                        .ok()
+                })
+                .collect(),
+        })
+    }
+
+    async fn close(&mut self) {
+        let _ = self.subscriber.unsubscribe(self.channels.to_vec()).await;
+    }
 }
