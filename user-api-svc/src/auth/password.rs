@@ -318,8 +318,10 @@ impl HashGate {
         let permit = self.permit().await?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: HashJob = Box::new(move |scratch| {
-            let _permit = permit;
-            let _ = done.send(work(scratch));
+            let result = work(scratch);
+            // Free the slot before answering: the caller may hash again at once.
+            drop(permit);
+            let _ = done.send(result);
         });
         self.jobs
             .send(job)
