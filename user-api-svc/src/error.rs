@@ -208,7 +208,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(e) => {
+            StoreError::Unavailable(e) | StoreError::Transient(e) => {
                 tracing::warn!(error.cause_chain = ?e, "database unavailable");
                 ApiError::Unavailable
             }

@@ -1,16 +1,19 @@
-//! Storage behind a small trait, so handlers never see SQL: [`mysql::MySqlStore`] for
-//! deployments, [`sqlite::SqliteStore`] for the all-in-one binary. [`open`] picks one by the
-//! `DATABASE_URL` scheme. Both keep the same money guarantees (ARCHITECTURE.md §8) and run the same
-//! test suites.
+//! Storage behind a small trait, so handlers never see SQL. [`open`] picks the database by the
+//! `DATABASE_URL` scheme: MariaDB for deployments, SQLite for the all-in-one binary.
 //!
-//! Every multi-step change (refresh-token rotation, spread change + audit row) is one database
-//! transaction inside the store. [`rules`] holds what both backends enforce alike.
+//! The store is written once ([`backend::SqlStore`]): the flows and their SQL in
+//! [`accounts`] and [`money`], row mapping in [`rows`], the invariants in [`rules`]. Each
+//! database is only a [`backend::Backend`]: its connection, its codec for decimals, times and
+//! ids, and the two balance primitives ([`mysql`], [`sqlite`]). Both keep the same money
+//! guarantees (ARCHITECTURE.md §8) and run the same test suites.
 
+mod accounts;
+pub mod backend;
+mod money;
 pub mod mysql;
-mod mysql_money;
+mod rows;
 pub mod rules;
 pub mod sqlite;
-mod sqlite_money;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -134,6 +137,10 @@ pub enum StoreError {
     /// A uniqueness rule was hit.
     #[error("conflict")]
     Conflict,
+    /// A deadlock or lock-wait timeout: the store retries the transaction; if it persists the
+    /// caller answers 503.
+    #[error("transient conflict: {0}")]
+    Transient(#[source] anyhow::Error),
     #[error(transparent)]
     Other(anyhow::Error),
 }
@@ -225,9 +232,8 @@ pub struct RevenueRow {
     pub orders: u64,
 }
 
-/// Everything a store does: accounts and spreads ([`AccountStore`]), money ([`MoneyStore`]).
-/// One trait per half so each half of a store lives in its own file (`mysql.rs` /
-/// `mysql_money.rs`, `sqlite.rs` / `sqlite_money.rs`).
+/// Everything a store does: accounts and spreads ([`AccountStore`], in `accounts.rs`), money
+/// ([`MoneyStore`], in `money.rs`).
 pub trait Store: AccountStore + MoneyStore {}
 
 impl<T: AccountStore + MoneyStore> Store for T {}

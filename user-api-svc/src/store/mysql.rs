@@ -1,38 +1,30 @@
-//! The MySQL/MariaDB [`Store`]: sqlx with runtime-checked queries (no database needed at build
-//! time) and the migrations in `migrations/mysql`, embedded and applied at start.
+//! MySQL/MariaDB as a [`Backend`]: its connection, its codec and its two balance primitives;
+//! the flows are the shared ones in `accounts.rs` and `money.rs`. Amounts are native
+//! `DECIMAL(38,18)`, times `DATETIME(6)` in UTC (sqlx sets the session time zone), rows that a
+//! transaction will change are read `FOR UPDATE`, and the `CHECK`s in `migrations/mysql` back
+//! the rules up in the database. Migrations are embedded and applied at start.
 
-use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::Decimal;
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
-use sqlx::{MySql, Row, Transaction};
+use sqlx::mysql::{MySqlArguments, MySqlPool, MySqlPoolOptions, MySqlQueryResult, MySqlRow};
+use sqlx::query::Query;
+use sqlx::{MySql, Row as _, Transaction};
 
-use super::*;
-use crate::pricing::SpreadKind;
+use super::backend::{Backend, Done, Row, SqlStore, Stmt, Value};
+use super::{StoreError, StoreResult};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
 
-#[derive(Clone)]
-pub struct MySqlStore {
+/// The MariaDB pool.
+pub struct MySqlDb {
     pool: MySqlPool,
 }
 
-/// Connection-level failures are "unavailable" (503); everything else is a bug or a rule.
-pub(crate) fn classify(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.into()),
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Other(e.into()),
-    }
-}
+/// The store on MariaDB.
+pub type MySqlStore = SqlStore<MySqlDb>;
 
-impl MySqlStore {
+impl SqlStore<MySqlDb> {
     /// Creates the database if needed, connects and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<MySqlStore> {
         use sqlx::migrate::MigrateDatabase;
@@ -46,366 +38,189 @@ impl MySqlStore {
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(MySqlStore { pool })
+        Ok(SqlStore::new(MySqlDb { pool }))
     }
+}
 
+impl MySqlDb {
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
     }
+}
 
-    async fn begin(&self) -> StoreResult<Transaction<'static, MySql>> {
-        self.pool.begin().await.map_err(classify)
+/// Connection-level failures are "unavailable" (503); a deadlock or lock-wait timeout is
+/// transient (the store retries it); a broken uniqueness rule is a conflict; everything else is
+/// a bug or a rule.
+fn classify(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.into()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        // 1213 deadlock (SQLSTATE 40001), 1205 lock wait timeout.
+        sqlx::Error::Database(db)
+            if db.code().as_deref() == Some("40001")
+                || db.message().contains("Lock wait timeout") =>
+        {
+            StoreError::Transient(e.into())
+        }
+        _ => StoreError::Other(e.into()),
     }
 }
 
-fn role(s: &str) -> StoreResult<Role> {
-    Role::parse(s).ok_or_else(|| StoreError::Other(anyhow!("unknown role {s:?} in database")))
+/// Binds with MariaDB's native types.
+fn query(stmt: Stmt) -> Query<'static, MySql, MySqlArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sql));
+    for v in stmt.args {
+        q = match v {
+            Value::Text(s) => q.bind(s),
+            Value::OptText(s) => q.bind(s),
+            Value::Bytes(b) => q.bind(b),
+            Value::Dec(d) => q.bind(d),
+            Value::OptDec(d) => q.bind(d),
+            Value::Time(t) => q.bind(t),
+            Value::Id(id) => q.bind(id),
+            Value::Int(n) => q.bind(n),
+        };
+    }
+    q
 }
 
-fn kind(s: &str) -> StoreResult<SpreadKind> {
-    SpreadKind::parse(s).ok_or_else(|| StoreError::Other(anyhow!("unknown spread kind {s:?}")))
-}
-
-fn user_from(row: &sqlx::mysql::MySqlRow) -> StoreResult<User> {
-    let r: String = row.try_get("role").map_err(classify)?;
-    Ok(User {
-        id: row.try_get("id").map_err(classify)?,
-        email: row.try_get("email").map_err(classify)?,
-        role: role(&r)?,
-        created_at: row.try_get("created_at").map_err(classify)?,
-    })
-}
-
-fn opt_spread(
-    k: Option<String>,
-    b: Option<Decimal>,
-    s: Option<Decimal>,
-) -> StoreResult<Option<Spread>> {
-    match (k, b, s) {
-        (Some(k), Some(buy), Some(sell)) => Ok(Some(Spread {
-            kind: kind(&k)?,
-            buy: buy.normalize(),
-            sell: sell.normalize(),
-        })),
-        _ => Ok(None),
+fn done(r: MySqlQueryResult) -> Done {
+    Done {
+        rows_affected: r.rows_affected(),
+        last_insert_id: r.last_insert_id(),
     }
 }
 
-async fn lock_spread(
-    tx: &mut Transaction<'static, MySql>,
-    pair: &str,
-) -> StoreResult<Option<Spread>> {
-    let row = sqlx::query("SELECT kind, buy, sell FROM spreads WHERE pair = ? FOR UPDATE")
-        .bind(pair)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(classify)?;
-    match row {
-        None => Ok(None),
-        Some(r) => opt_spread(
-            r.try_get("kind").map_err(classify)?,
-            r.try_get("buy").map_err(classify)?,
-            r.try_get("sell").map_err(classify)?,
-        ),
-    }
+fn get<T>(row: &MySqlRow, col: &str) -> StoreResult<T>
+where
+    T: for<'r> sqlx::Decode<'r, MySql> + sqlx::Type<MySql>,
+{
+    row.try_get(col).map_err(classify)
 }
 
-async fn audit(
-    tx: &mut Transaction<'static, MySql>,
-    pair: &str,
-    action: &str,
-    actor: &Actor,
-    old: Option<Spread>,
-    new: Option<Spread>,
-    reason: Option<&str>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO spread_audit (pair, action, actor_id, actor_email, old_kind, old_buy, old_sell,
-                                   new_kind, new_buy, new_sell, reason)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(pair)
-    .bind(action)
-    .bind(actor.id)
-    .bind(&actor.email)
-    .bind(old.map(|s| s.kind.as_str()))
-    .bind(old.map(|s| s.buy))
-    .bind(old.map(|s| s.sell))
-    .bind(new.map(|s| s.kind.as_str()))
-    .bind(new.map(|s| s.buy))
-    .bind(new.map(|s| s.sell))
-    .bind(reason)
-    .execute(&mut **tx)
-    .await
-    .map_err(classify)?;
-    Ok(())
+impl Row for MySqlRow {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        get(self, col)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        get(self, col)
+    }
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+        get(self, col)
+    }
+    fn dec(&self, col: &str) -> StoreResult<Decimal> {
+        Ok(get::<Decimal>(self, col)?.normalize())
+    }
+    fn opt_dec(&self, col: &str) -> StoreResult<Option<Decimal>> {
+        Ok(get::<Option<Decimal>>(self, col)?.map(|d| d.normalize()))
+    }
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        get(self, col)
+    }
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        get(self, col)
+    }
+    fn id(&self, col: &str) -> StoreResult<u64> {
+        get(self, col)
+    }
+    fn count(&self, col: &str) -> StoreResult<u64> {
+        let n: i64 = get(self, col)?;
+        u64::try_from(n).map_err(|_| StoreError::Other(anyhow::anyhow!("negative {col}")))
+    }
+    fn opt_status(&self, col: &str) -> StoreResult<Option<u16>> {
+        get(self, col)
+    }
 }
 
 #[async_trait]
-impl AccountStore for MySqlStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
+impl Backend for MySqlDb {
+    type Row = MySqlRow;
+    type Tx = Transaction<'static, MySql>;
+
+    const LOCK: &'static str = "FOR UPDATE";
+    const EXACT_SUM: bool = true;
+
+    fn upsert(_key: &str, columns: &[&str]) -> String {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = VALUES({c})"))
+            .collect();
+        format!("ON DUPLICATE KEY UPDATE {}", set.join(", "))
+    }
+
+    async fn fetch(&self, stmt: Stmt) -> StoreResult<Vec<MySqlRow>> {
+        query(stmt).fetch_all(&self.pool).await.map_err(classify)
+    }
+
+    async fn execute(&self, stmt: Stmt) -> StoreResult<Done> {
+        query(stmt)
             .execute(&self.pool)
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map(done)
+            .map_err(classify)
     }
 
-    async fn create_user(&self, email: &str, password_hash: &str, role: Role) -> StoreResult<User> {
-        let done = sqlx::query("INSERT INTO users (email, password_hash, role) VALUES (?, ?, ?)")
-            .bind(email)
-            .bind(password_hash)
-            .bind(role.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
-        self.user(done.last_insert_id())
-            .await?
-            .ok_or_else(|| StoreError::Other(anyhow!("user vanished after insert")))
+    async fn begin(&self) -> StoreResult<Self::Tx> {
+        self.pool.begin().await.map_err(classify)
     }
 
-    async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
-        let row = sqlx::query(
-            "SELECT id, email, role, created_at, password_hash FROM users WHERE email = ?",
-        )
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(classify)?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some(Credentials {
-                user: user_from(&r)?,
-                password_hash: r.try_get("password_hash").map_err(classify)?,
-            })),
-        }
+    async fn commit(tx: Self::Tx) -> StoreResult<()> {
+        tx.commit().await.map_err(classify)
     }
 
-    async fn user(&self, id: u64) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT id, email, role, created_at FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from).transpose()
+    async fn fetch_in(tx: &mut Self::Tx, stmt: Stmt) -> StoreResult<Vec<MySqlRow>> {
+        query(stmt).fetch_all(&mut **tx).await.map_err(classify)
     }
 
-    async fn insert_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
-        sqlx::query("INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(t.user_id)
-            .bind(&t.family_id)
-            .bind(&t.token_hash[..])
-            .bind(t.expires_at)
-            .execute(&self.pool)
+    async fn execute_in(tx: &mut Self::Tx, stmt: Stmt) -> StoreResult<Done> {
+        query(stmt)
+            .execute(&mut **tx)
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map(done)
+            .map_err(classify)
     }
 
-    async fn rotate_refresh_token(
-        &self,
-        presented: &[u8; 32],
-        next_hash: &[u8; 32],
-        next_expires: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<RotateOutcome> {
-        let mut tx = self.begin().await?;
-        // FOR UPDATE serialises two concurrent uses of one token: the second sees it rotated.
-        let row = sqlx::query(
-            "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
-             FROM refresh_tokens WHERE token_hash = ? FOR UPDATE",
-        )
-        .bind(&presented[..])
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some(row) = row else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        let id: u64 = row.try_get("id").map_err(classify)?;
-        let user_id: u64 = row.try_get("user_id").map_err(classify)?;
-        let family: String = row.try_get("family_id").map_err(classify)?;
-        let expires_at: DateTime<Utc> = row.try_get("expires_at").map_err(classify)?;
-        let rotated: Option<DateTime<Utc>> = row.try_get("rotated_at").map_err(classify)?;
-        let revoked: Option<DateTime<Utc>> = row.try_get("revoked_at").map_err(classify)?;
-        if rotated.is_some() || revoked.is_some() {
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(&family)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-            tx.commit().await.map_err(classify)?;
-            return Ok(RotateOutcome::Reused);
-        }
-        if expires_at <= now {
-            return Ok(RotateOutcome::Invalid);
-        }
-        sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        sqlx::query("INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(user_id)
-            .bind(&family)
-            .bind(&next_hash[..])
-            .bind(next_expires)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        let user = sqlx::query("SELECT id, email, role, created_at FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(classify)?;
-        let user = user_from(&user)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(RotateOutcome::Rotated { user })
-    }
-
-    async fn revoke_refresh_family(
-        &self,
-        presented: &[u8; 32],
-        now: DateTime<Utc>,
+    /// One conditional `UPDATE`: the row lock it takes and `available >= ?` make the check and
+    /// the debit one step; `CHECK (available >= 0)` backs it up.
+    async fn debit_if_funds(
+        tx: &mut Self::Tx,
+        user_id: u64,
+        asset: &str,
+        amount: Decimal,
+        _now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
-             WHERE family_id = (SELECT family_id FROM (SELECT family_id FROM refresh_tokens WHERE token_hash = ?) t)",
+        let stmt = Stmt::new(
+            "UPDATE balances SET available = available - ?
+             WHERE user_id = ? AND asset = ? AND available >= ?",
         )
-        .bind(now)
-        .bind(&presented[..])
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
-        Ok(done.rows_affected() > 0)
+        .dec(amount)
+        .id(user_id)
+        .text(asset)
+        .dec(amount);
+        Ok(Self::execute_in(tx, stmt).await?.rows_affected == 1)
     }
 
-    async fn purge_expired_refresh_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn spreads(&self) -> StoreResult<Vec<SpreadRow>> {
-        let rows = sqlx::query(
-            "SELECT pair, kind, buy, sell, updated_at, updated_by FROM spreads ORDER BY pair",
+    /// The addition happens in `DECIMAL`, under the row lock of the upsert.
+    async fn credit(
+        tx: &mut Self::Tx,
+        user_id: u64,
+        asset: &str,
+        amount: Decimal,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "INSERT INTO balances (user_id, asset, available) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE available = available + VALUES(available)",
         )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
-        rows.iter()
-            .map(|r| {
-                let k: String = r.try_get("kind").map_err(classify)?;
-                let buy: Decimal = r.try_get("buy").map_err(classify)?;
-                let sell: Decimal = r.try_get("sell").map_err(classify)?;
-                Ok(SpreadRow {
-                    pair: r.try_get("pair").map_err(classify)?,
-                    spread: Spread {
-                        kind: kind(&k)?,
-                        buy: buy.normalize(),
-                        sell: sell.normalize(),
-                    },
-                    updated_at: r.try_get("updated_at").map_err(classify)?,
-                    updated_by: r.try_get("updated_by").map_err(classify)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn set_spread(
-        &self,
-        pair: &str,
-        spread: Spread,
-        actor: &Actor,
-        reason: Option<&str>,
-    ) -> StoreResult<Option<Spread>> {
-        let mut tx = self.begin().await?;
-        let old = lock_spread(&mut tx, pair).await?;
-        sqlx::query(
-            "INSERT INTO spreads (pair, kind, buy, sell, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP(6))
-             ON DUPLICATE KEY UPDATE kind = VALUES(kind), buy = VALUES(buy), sell = VALUES(sell),
-                                     updated_by = VALUES(updated_by), updated_at = VALUES(updated_at)",
-        )
-        .bind(pair)
-        .bind(spread.kind.as_str())
-        .bind(spread.buy)
-        .bind(spread.sell)
-        .bind(actor.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        audit(&mut tx, pair, "set", actor, old, Some(spread), reason).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(old)
-    }
-
-    async fn delete_spread(
-        &self,
-        pair: &str,
-        actor: &Actor,
-        reason: Option<&str>,
-    ) -> StoreResult<Option<Spread>> {
-        let mut tx = self.begin().await?;
-        let Some(old) = lock_spread(&mut tx, pair).await? else {
-            return Ok(None);
-        };
-        sqlx::query("DELETE FROM spreads WHERE pair = ?")
-            .bind(pair)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        audit(&mut tx, pair, "delete", actor, Some(old), None, reason).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(Some(old))
-    }
-
-    async fn users(&self, limit: u32) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT id, email, role, created_at FROM users ORDER BY id LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
-        rows.iter().map(user_from).collect()
-    }
-
-    async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>> {
-        let rows = sqlx::query(
-            "SELECT id, pair, action, actor_id, actor_email, at, old_kind, old_buy, old_sell,
-                    new_kind, new_buy, new_sell, reason
-             FROM spread_audit WHERE pair = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(pair)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SpreadAudit {
-                    id: r.try_get("id").map_err(classify)?,
-                    pair: r.try_get("pair").map_err(classify)?,
-                    action: r.try_get("action").map_err(classify)?,
-                    actor_id: r.try_get("actor_id").map_err(classify)?,
-                    actor_email: r.try_get("actor_email").map_err(classify)?,
-                    at: r.try_get("at").map_err(classify)?,
-                    old: opt_spread(
-                        r.try_get("old_kind").map_err(classify)?,
-                        r.try_get("old_buy").map_err(classify)?,
-                        r.try_get("old_sell").map_err(classify)?,
-                    )?,
-                    new: opt_spread(
-                        r.try_get("new_kind").map_err(classify)?,
-                        r.try_get("new_buy").map_err(classify)?,
-                        r.try_get("new_sell").map_err(classify)?,
-                    )?,
-                    reason: r.try_get("reason").map_err(classify)?,
-                })
-            })
-            .collect()
+        .id(user_id)
+        .text(asset)
+        .dec(amount);
+        Self::execute_in(tx, stmt).await?;
+        Ok(())
     }
 }

@@ -1,0 +1,274 @@
+//! Users, refresh-token families and spreads with their audit trail: [`AccountStore`] written
+//! once over any [`Backend`]. Every multi-step change is one write transaction; times are the
+//! application's clock (`Utc::now()`), bound explicitly, so both databases store the same
+//! instants.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::backend::{fetch_first_in, Backend, Row as _, SqlStore, Stmt};
+use super::rows::{self, USER_COLUMNS};
+use super::*;
+
+const SPREAD_COLUMNS: &[&str] = &["kind", "buy", "sell", "updated_by", "updated_at"];
+
+fn user_by_id(id: u64) -> Stmt {
+    Stmt::new("SELECT id, email, role, created_at FROM users WHERE id = ?").id(id)
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The spread of `pair`, locked until the transaction ends.
+    async fn lock_spread(tx: &mut B::Tx, pair: &str) -> StoreResult<Option<Spread>> {
+        let sql = format!(
+            "SELECT kind, buy, sell FROM spreads WHERE pair = ? {}",
+            B::LOCK
+        );
+        match fetch_first_in::<B>(tx, Stmt::assembled(sql).text(pair)).await? {
+            Some(row) => rows::opt_spread(&row, ""),
+            None => Ok(None),
+        }
+    }
+
+    async fn append_audit(
+        tx: &mut B::Tx,
+        pair: &str,
+        action: &str,
+        actor: &Actor,
+        old: Option<Spread>,
+        new: Option<Spread>,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "INSERT INTO spread_audit (pair, action, actor_id, actor_email, at, old_kind, old_buy,
+                                       old_sell, new_kind, new_buy, new_sell, reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .text(pair)
+        .text(action)
+        .id(actor.id)
+        .text(&actor.email)
+        .time(Utc::now())
+        .opt_text(old.map(|s| s.kind.as_str()))
+        .opt_dec(old.map(|s| s.buy))
+        .opt_dec(old.map(|s| s.sell))
+        .opt_text(new.map(|s| s.kind.as_str()))
+        .opt_dec(new.map(|s| s.buy))
+        .opt_dec(new.map(|s| s.sell))
+        .opt_text(reason);
+        B::execute_in(tx, stmt).await?;
+        Ok(())
+    }
+
+    fn insert_token(user_id: u64, family: &str, hash: &[u8], expires: DateTime<Utc>) -> Stmt {
+        Stmt::new(
+            "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .id(user_id)
+        .text(family)
+        .bytes(hash)
+        .time(expires)
+        .time(Utc::now())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> AccountStore for SqlStore<B> {
+    async fn ping(&self) -> StoreResult<()> {
+        self.db.fetch(Stmt::new("SELECT 1")).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, email: &str, password_hash: &str, role: Role) -> StoreResult<User> {
+        let done = self
+            .db
+            .execute(
+                Stmt::new(
+                    "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                )
+                .text(email)
+                .text(password_hash)
+                .text(role.as_str())
+                .time(Utc::now()),
+            )
+            .await?;
+        self.user(done.last_insert_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("user vanished after insert")))
+    }
+
+    async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        let stmt = Stmt::new(
+            "SELECT id, email, role, created_at, password_hash FROM users WHERE email = ?",
+        )
+        .text(email);
+        let Some(row) = self.fetch_first(stmt).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials {
+            user: rows::user(&row)?,
+            password_hash: row.text("password_hash")?,
+        }))
+    }
+
+    async fn user(&self, id: u64) -> StoreResult<Option<User>> {
+        self.fetch_first(user_by_id(id))
+            .await?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
+    }
+
+    async fn insert_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
+        let stmt = Self::insert_token(t.user_id, &t.family_id, &t.token_hash, t.expires_at);
+        self.db.execute(stmt).await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &[u8; 32],
+        next_hash: &[u8; 32],
+        next_expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
+        let mut tx = self.db.begin().await?;
+        // The lock serialises two concurrent uses of one token: the second sees it rotated.
+        let sql = format!(
+            "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
+             FROM refresh_tokens WHERE token_hash = ? {}",
+            B::LOCK
+        );
+        let Some(token) =
+            fetch_first_in::<B>(&mut tx, Stmt::assembled(sql).bytes(presented)).await?
+        else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let family = token.text("family_id")?;
+        if token.opt_time("rotated_at")?.is_some() || token.opt_time("revoked_at")?.is_some() {
+            let revoke = Stmt::new(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+            )
+            .time(now)
+            .text(&family);
+            B::execute_in(&mut tx, revoke).await?;
+            B::commit(tx).await?;
+            return Ok(RotateOutcome::Reused);
+        }
+        if token.time("expires_at")? <= now {
+            return Ok(RotateOutcome::Invalid);
+        }
+        let user_id = token.id("user_id")?;
+        let rotate = Stmt::new("UPDATE refresh_tokens SET rotated_at = ? WHERE id = ?")
+            .time(now)
+            .id(token.id("id")?);
+        B::execute_in(&mut tx, rotate).await?;
+        B::execute_in(
+            &mut tx,
+            Self::insert_token(user_id, &family, next_hash, next_expires),
+        )
+        .await?;
+        // Decoded before commit: if the answer cannot be built, the rotation does not happen
+        // and the presented token stays valid for a retry.
+        let user = match fetch_first_in::<B>(&mut tx, user_by_id(user_id)).await? {
+            Some(row) => rows::user(&row)?,
+            None => return Ok(RotateOutcome::Invalid),
+        };
+        B::commit(tx).await?;
+        Ok(RotateOutcome::Rotated { user })
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        presented: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // The derived table lets MariaDB read the table it updates; SQLite takes it as is.
+        let stmt = Stmt::new(
+            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
+             WHERE family_id = (SELECT family_id FROM
+                                (SELECT family_id FROM refresh_tokens WHERE token_hash = ?) t)",
+        )
+        .time(now)
+        .bytes(presented);
+        Ok(self.db.execute(stmt).await?.rows_affected > 0)
+    }
+
+    async fn purge_expired_refresh_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let stmt = Stmt::new("DELETE FROM refresh_tokens WHERE expires_at < ?").time(now);
+        Ok(self.db.execute(stmt).await?.rows_affected)
+    }
+
+    async fn spreads(&self) -> StoreResult<Vec<SpreadRow>> {
+        let stmt = Stmt::new(
+            "SELECT pair, kind, buy, sell, updated_at, updated_by FROM spreads ORDER BY pair",
+        );
+        rows::all(&self.db.fetch(stmt).await?, rows::spread_row)
+    }
+
+    async fn set_spread(
+        &self,
+        pair: &str,
+        spread: Spread,
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> StoreResult<Option<Spread>> {
+        let mut tx = self.db.begin().await?;
+        let old = Self::lock_spread(&mut tx, pair).await?;
+        let sql = format!(
+            "INSERT INTO spreads (pair, kind, buy, sell, updated_by, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?) {}",
+            B::upsert("pair", SPREAD_COLUMNS)
+        );
+        let upsert = Stmt::assembled(sql)
+            .text(pair)
+            .text(spread.kind.as_str())
+            .dec(spread.buy)
+            .dec(spread.sell)
+            .id(actor.id)
+            .time(Utc::now());
+        B::execute_in(&mut tx, upsert).await?;
+        Self::append_audit(&mut tx, pair, "set", actor, old, Some(spread), reason).await?;
+        B::commit(tx).await?;
+        Ok(old)
+    }
+
+    async fn delete_spread(
+        &self,
+        pair: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> StoreResult<Option<Spread>> {
+        let mut tx = self.db.begin().await?;
+        let Some(old) = Self::lock_spread(&mut tx, pair).await? else {
+            return Ok(None);
+        };
+        B::execute_in(
+            &mut tx,
+            Stmt::new("DELETE FROM spreads WHERE pair = ?").text(pair),
+        )
+        .await?;
+        Self::append_audit(&mut tx, pair, "delete", actor, Some(old), None, reason).await?;
+        B::commit(tx).await?;
+        Ok(Some(old))
+    }
+
+    async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>> {
+        let stmt = Stmt::new(
+            "SELECT id, pair, action, actor_id, actor_email, at, old_kind, old_buy, old_sell,
+                    new_kind, new_buy, new_sell, reason
+             FROM spread_audit WHERE pair = ? ORDER BY id DESC LIMIT ?",
+        )
+        .text(pair)
+        .int(limit);
+        rows::all(&self.db.fetch(stmt).await?, rows::audit)
+    }
+
+    async fn users(&self, limit: u32) -> StoreResult<Vec<User>> {
+        let sql = format!("{USER_COLUMNS} ORDER BY id LIMIT ?");
+        rows::all(
+            &self.db.fetch(Stmt::assembled(sql).int(limit)).await?,
+            rows::user,
+        )
+    }
+}
