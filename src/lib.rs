@@ -1,7 +1,7 @@
 //! `rategate`, the all-in-one gateway: exchange-rate-svc and user-api-svc in one process.
 //!
 //! Zero setup by default: without `REDIS_URL` the two halves talk over the in-process bus
-//! ([`common::membus`]), without `DATABASE_URL` accounts, spreads and money live in an SQLite
+//! ([`common::bus::memory`]), without `DATABASE_URL` accounts, spreads and money live in an SQLite
 //! file under `RATEGATE_DATA_DIR` (default `./rategate-data`). Set either variable and the same
 //! binary uses Redis or MySQL/MariaDB instead, exactly as the separate services do.
 //!
@@ -17,10 +17,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
+use common::bus::memory::MemoryBus;
+use common::bus::redis::RedisBus;
+use common::bus::Bus;
 use common::config::{parse_or, var};
-use common::membus::MemoryBus;
 use rand::Rng;
 
 /// The admin created on first start when `ADMIN_EMAIL` is unset.
@@ -171,8 +174,8 @@ pub struct AllInOne {
     pub feed: exchange_rate_svc::Application,
     pub api: user_api_svc::Application,
     pub admin: AdminNote,
-    /// `None` when Redis carries the bus.
-    pub bus: Option<MemoryBus>,
+    /// The in-process bus, or Redis when `REDIS_URL` is set; both halves share it.
+    pub bus: Arc<dyn Bus>,
     pub database_url: String,
 }
 
@@ -182,14 +185,20 @@ impl AllInOne {
     pub async fn start(settings: Settings) -> anyhow::Result<AllInOne> {
         let Settings {
             data_dir,
-            mut feed,
-            mut api,
+            feed,
+            api,
             use_redis,
             admin_from_env,
         } = settings;
-        let bus = (!use_redis).then(MemoryBus::default);
-        feed.in_process_bus = bus.clone();
-        api.in_process_bus = bus.clone();
+        let bus: Arc<dyn Bus> = if use_redis {
+            Arc::new(RedisBus::connect(
+                &feed.redis_url,
+                &feed.redis_prefix,
+                feed.redis_command_timeout,
+            )?)
+        } else {
+            Arc::new(MemoryBus::default())
+        };
         if api.database_url.starts_with("sqlite:") {
             create_dir(&data_dir)?;
         }
@@ -204,8 +213,8 @@ impl AllInOne {
             bootstrap_admin(store.as_ref(), &data_dir).await?
         };
         let database_url = api.database_url.clone();
-        let api = user_api_svc::Application::build_with_store(api, store).await?;
-        let feed = exchange_rate_svc::Application::build(feed).await?;
+        let api = user_api_svc::Application::build_with(api, store, bus.clone()).await?;
+        let feed = exchange_rate_svc::Application::build_with_bus(feed, bus.clone()).await?;
         Ok(AllInOne {
             feed,
             api,
@@ -223,9 +232,9 @@ impl AllInOne {
     /// What to print once everything listens: where to go and how to log in.
     pub fn banner(&self) -> String {
         let page = format!("http://{}/", self.addr());
-        let bus = match &self.bus {
-            Some(_) => "in-process (set REDIS_URL to use Redis)".to_string(),
-            None => "Redis".to_string(),
+        let bus = match self.bus.name() {
+            "redis" => "Redis".to_string(),
+            _ => "in-process (set REDIS_URL to use Redis)".to_string(),
         };
         let store = if self.database_url.starts_with("sqlite:") {
             format!("{} (set DATABASE_URL to use MySQL)", self.database_url)

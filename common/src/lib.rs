@@ -4,8 +4,8 @@
 //! - [`pair`]: [`Pair`], a validated trading pair (`BTC/USD`) that knows its base and quote.
 //! - [`decimal`]: decimals as JSON strings on every interface we own, and exact parsing of
 //!   exchange JSON numbers without going through `f64`.
-//! - [`bus`]: the versioned messages and key names on the Redis bus (ARCHITECTURE.md §4).
-//! - [`membus`]: the in-process bus with the Redis bus's semantics, for the all-in-one binary.
+//! - [`bus`]: the bus between the services (ARCHITECTURE.md §4): its versioned messages and key
+//!   names, the [`bus::Bus`] trait, and its two implementations, Redis and in-process.
 //! - [`config`]: small helpers for reading configuration from the environment; bad config is a
 //!   one-line message and exit code 2.
 //! - [`telemetry`]: tracing set up once per process.
@@ -21,7 +21,6 @@ pub mod bus;
 pub mod config;
 pub mod decimal;
 pub mod http;
-pub mod membus;
 pub mod openapi;
 pub mod pair;
 pub mod serve;

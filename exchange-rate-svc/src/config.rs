@@ -24,9 +24,6 @@ pub const DEFAULT_PAIRS: &str = "BTC/USD,ETH/USD,SOL/USD,XRP/USD,ADA/USD,DOGE/US
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Publish here instead of Redis (the all-in-one binary without `REDIS_URL`); `redis_url`
-    /// is then unused. Never read from the environment: it is a handle, not a setting.
-    pub in_process_bus: Option<common::membus::MemoryBus>,
     pub redis_url: String,
     pub redis_prefix: String,
     pub http_addr: SocketAddr,
@@ -67,7 +64,6 @@ impl Config {
     /// Defaults for local use: Redis on localhost, the real Kraken feed.
     pub fn local() -> Config {
         Config {
-            in_process_bus: None,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "rategate:".into(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
@@ -125,7 +121,6 @@ impl Config {
             return Err(ConfigError::new("CROSSCHECK_MAX_BPS", "must be >= 0"));
         }
         let cfg = Config {
-            in_process_bus: None,
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
             http_addr: parse_or("HTTP_ADDR", d.http_addr)?,

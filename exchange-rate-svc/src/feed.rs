@@ -8,7 +8,7 @@
 //! blocking the connector: when the publisher's queue is full the tick is still the last value,
 //! and the publisher is told to resync the whole hash.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -471,15 +471,6 @@ pub struct StatusView {
     pub queue_overflows: u64,
     pub disconnects: u64,
     pub crosscheck: BTreeMap<Pair, CrossCheck>,
-}
-
-/// Group ticks by pair, keeping the newest: what the last-value hash needs from a batch.
-pub(crate) fn newest_per_pair(batch: &[Arc<RateMsg>]) -> HashMap<&Pair, &Arc<RateMsg>> {
-    let mut newest: HashMap<&Pair, &Arc<RateMsg>> = HashMap::new();
-    for msg in batch {
-        newest.insert(&msg.pair, msg);
-    }
-    newest
 }
 
 #[cfg(test)]

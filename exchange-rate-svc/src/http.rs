@@ -16,9 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use common::bus::RateMsg;
+use common::bus::{Bus, RateMsg};
 use common::Pair;
-use fred::prelude::{Client, ClientLike};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -27,8 +26,7 @@ use crate::feed::{Feed, StatusView};
 #[derive(Clone)]
 pub struct AppState {
     pub feed: Feed,
-    /// `None` on the in-process bus, which cannot be disconnected.
-    pub redis: Option<Client>,
+    pub bus: Arc<dyn Bus>,
 }
 
 /// A rate as the HTTP API shows it: the bus message and its age.
@@ -143,13 +141,9 @@ async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses((status = 200, body = serde_json::Value), (status = 503, body = serde_json::Value)))]
 async fn ready(State(s): State<AppState>) -> Response {
-    let (redis, bus) = match &s.redis {
-        Some(c) if c.is_connected() => (true, "redis connected"),
-        Some(_) => (false, "redis disconnected"),
-        None => (true, "in-process"),
-    };
+    let bus = s.bus.describe();
     let feed = s.feed.state();
-    let ok = redis && feed.is_quotable();
+    let ok = s.bus.is_connected() && feed.is_quotable();
     let code = if ok {
         StatusCode::OK
     } else {

@@ -9,9 +9,9 @@
 //!   `Ticker`). [`sim`] is the labelled offline alternative, with no REST side.
 //! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
-//! - [`publisher`]: one loop that writes ticks, status and metadata to a bus sink (Redis:
-//!   `HSET rates:last` then `PUBLISH rates` in one pipeline; or the in-process bus of the
-//!   all-in-one binary), and resyncs everything after an outage or a queue overflow.
+//! - [`publisher`]: one loop that writes ticks, status and metadata to the [`common::bus::Bus`]
+//!   it was handed (Redis, or the in-process bus of the all-in-one binary), and resyncs
+//!   everything after an outage or a queue overflow.
 //! - [`metadata`] and [`jobs`]: pair metadata with fallbacks; hourly refresh and per-minute REST
 //!   cross-check on tokio-cron-scheduler.
 //! - [`http`]: `/rates`, `/rates/{pair}`, `/status`, `/health`, `/ready`, `/metrics`.
@@ -33,19 +33,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use common::bus::BusKeys;
+use common::bus::redis::RedisBus;
+use common::bus::Bus;
 use common::shutdown::Shutdown;
-use fred::prelude::ClientLike;
 
 pub use config::{Config, FeedKind};
 use connector::Connector;
 pub use feed::Feed;
-
-/// Where ticks go.
-enum Sink {
-    Redis(fred::prelude::Client),
-    Memory(common::membus::MemoryBus),
-}
 
 /// A running exchange-rate-svc.
 pub struct Application {
@@ -54,31 +48,28 @@ pub struct Application {
     feed: Feed,
     shutdown: Shutdown,
     running: common::shutdown::Running,
-    /// `None` when publishing to the in-process bus.
-    redis: Option<fred::prelude::Client>,
+    bus: Arc<dyn Bus>,
     jobs: Option<jobs::JobContext>,
 }
 
 impl Application {
-    /// Builds and starts everything; returns once the HTTP listener is bound.
+    /// Builds and starts everything on the Redis bus `REDIS_URL` names; returns once the HTTP
+    /// listener is bound. Nothing waits for Redis: the feed runs without it and the publisher
+    /// catches up.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let bus = RedisBus::connect(
+            &config.redis_url,
+            &config.redis_prefix,
+            config.redis_command_timeout,
+        )?;
+        Self::build_with_bus(config, Arc::new(bus)).await
+    }
+
+    /// Builds and starts everything, publishing to `bus`.
+    pub async fn build_with_bus(config: Config, bus: Arc<dyn Bus>) -> anyhow::Result<Application> {
         common::tls::install_crypto_provider();
         let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
-
-        let sink = match &config.in_process_bus {
-            Some(bus) => Sink::Memory(bus.clone()),
-            None => {
-                let redis = publisher::redis_sink::redis_client(
-                    &config.redis_url,
-                    config.redis_command_timeout,
-                )
-                .context("invalid REDIS_URL")?;
-                // Do not wait for Redis: the feed runs without it and the publisher catches up.
-                drop(redis.connect());
-                Sink::Redis(redis)
-            }
-        };
 
         let connector: Box<dyn Connector> = match config.feed {
             FeedKind::Kraken => kraken::connector(&config)?,
@@ -120,21 +111,8 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
-        let redis = match sink {
-            Sink::Redis(client) => {
-                let keys = BusKeys::new(config.redis_prefix.clone());
-                let sink = publisher::redis_sink::RedisSink::new(client.clone(), keys);
-                let publisher = publisher::Publisher::new(sink, feed.clone(), queue);
-                tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
-                Some(client)
-            }
-            Sink::Memory(bus) => {
-                let sink = publisher::memory_sink::MemorySink::new(bus);
-                let publisher = publisher::Publisher::new(sink, feed.clone(), queue);
-                tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
-                None
-            }
-        };
+        let publisher = publisher::Publisher::new(bus.sink(), feed.clone(), queue);
+        tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
         tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
 
         let scheduler = match &job_ctx {
@@ -155,7 +133,7 @@ impl Application {
         let app = http::router(
             http::AppState {
                 feed: feed.clone(),
-                redis: redis.clone(),
+                bus: bus.clone(),
             },
             config.metrics_addr.is_none(),
         );
@@ -184,7 +162,7 @@ impl Application {
             feed,
             shutdown,
             running: common::shutdown::Running { tasks, scheduler },
-            redis,
+            bus,
             jobs: job_ctx,
         })
     }
@@ -209,10 +187,7 @@ impl Application {
 
     /// The name our Redis connection carries in `CLIENT LIST` (empty on the in-process bus).
     pub fn redis_client_name(&self) -> String {
-        self.redis
-            .as_ref()
-            .map(|r| r.id().to_string())
-            .unwrap_or_default()
+        self.bus.client_name().unwrap_or_default()
     }
 
     /// Runs the cross-check now (tests and operators; normally the scheduler does).
@@ -238,8 +213,6 @@ impl Application {
 
     async fn stop_inner(&mut self) {
         self.running.wind_down().await;
-        if let Some(redis) = &self.redis {
-            let _ = redis.quit().await;
-        }
+        self.bus.quit().await;
     }
 }

@@ -12,16 +12,13 @@
 //! value. The same resync answers a queue overflow. Status goes out at least once a second and
 //! on every change.
 //!
-//! The sinks: [`redis_sink::RedisSink`] (pipelines to Redis) and
-//! [`memory_sink::MemorySink`] (the all-in-one binary's in-process bus).
-
-pub mod memory_sink;
-pub mod redis_sink;
+//! The sink is whatever [`common::bus::Bus`] the service was given (Redis, or the all-in-one
+//! binary's in-process bus).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::bus::{PairMeta, RateMsg, StatusMsg};
+use common::bus::{BusSink, PairMeta, RateMsg};
 use common::shutdown::Shutdown;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -33,48 +30,14 @@ const BATCH: usize = 4096;
 /// How often to retry a resync while the bus is unhealthy.
 const RESYNC_RETRY: Duration = Duration::from_millis(250);
 
-/// Where the publisher writes: the bus contract's three writes, each all-or-nothing as far as
-/// the bus allows. Errors are the bus's own words, for the log.
-#[async_trait::async_trait]
-pub trait BusSink: Send + Sync + 'static {
-    /// `redis`, `in-process`: for the log.
-    fn name(&self) -> &'static str;
-    /// Whether writes can go through now.
-    fn is_connected(&self) -> bool;
-    /// Resolves when the connection came back after a loss (never, for a bus that cannot
-    /// lose one).
-    async fn reconnected(&mut self);
-    /// The newest value per pair into the last-value store, then each tick announced; `meta`
-    /// written and announced too when given.
-    async fn publish_rates(
-        &self,
-        batch: &[Arc<RateMsg>],
-        meta: Option<&[PairMeta]>,
-    ) -> Result<(), String>;
-    /// The status (and `meta`, when given).
-    async fn publish_status(
-        &self,
-        status: &StatusMsg,
-        meta: Option<&[PairMeta]>,
-    ) -> Result<(), String>;
-    /// The whole current state: every last value, the metadata, the status, and every last
-    /// value announced so live subscribers catch up too.
-    async fn resync(
-        &self,
-        last: &[Arc<RateMsg>],
-        meta: &[PairMeta],
-        status: &StatusMsg,
-    ) -> Result<(), String>;
-}
-
-pub struct Publisher<S: BusSink> {
-    sink: S,
+pub struct Publisher {
+    sink: Box<dyn BusSink>,
     feed: Feed,
     rx: mpsc::Receiver<Arc<RateMsg>>,
 }
 
-impl<S: BusSink> Publisher<S> {
-    pub fn new(sink: S, feed: Feed, rx: mpsc::Receiver<Arc<RateMsg>>) -> Self {
+impl Publisher {
+    pub fn new(sink: Box<dyn BusSink>, feed: Feed, rx: mpsc::Receiver<Arc<RateMsg>>) -> Self {
         Publisher { sink, feed, rx }
     }
 
@@ -132,6 +95,8 @@ impl<S: BusSink> Publisher<S> {
                     .await
                 {
                     Ok(()) => {
+                        metrics::counter!("rategate_bus_resyncs_total", "bus" => self.sink.name())
+                            .increment(1);
                         healthy = true;
                         tracing::info!(bus = self.sink.name(), "bus in sync");
                     }
@@ -174,7 +139,7 @@ impl<S: BusSink> Publisher<S> {
 
     /// Logs and counts a failed write; always false (the new health).
     fn unhealthy(&self, e: &str) -> bool {
-        metrics::counter!("rategate_redis_errors_total").increment(1);
+        metrics::counter!("rategate_bus_errors_total", "bus" => self.sink.name()).increment(1);
         tracing::warn!(error = %e, bus = self.sink.name(), "publish failed; will resync when the bus is back");
         false
     }

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::Duration;
 
+use common::bus::memory::{BusEvent, MemoryBus};
 use common::bus::{FeedState, RateMsg, StatusMsg};
-use common::membus::{BusEvent, MemoryBus};
 use exchange_rate_svc::Application;
 use kraken_mock::{MockConfig, MockKraken};
 use support::{eventually, recv_until};
@@ -32,8 +32,9 @@ impl MemEnv {
         let bus = MemoryBus::default();
         let mut config = support::test_config(&mock, "unused:");
         config.redis_url = "redis://unused.invalid:1".into();
-        config.in_process_bus = Some(bus.clone());
-        let app = Application::build(config).await.expect("app starts");
+        let app = Application::build_with_bus(config, std::sync::Arc::new(bus.clone()))
+            .await
+            .expect("app starts");
         let base = format!("http://{}", app.addr());
         MemEnv {
             mock,

@@ -9,9 +9,6 @@ use common::Pair;
 
 #[derive(Clone)]
 pub struct Config {
-    /// Subscribe here instead of Redis (the all-in-one binary without `REDIS_URL`); `redis_url`
-    /// is then unused. A handle, not a setting: never read from the environment.
-    pub in_process_bus: Option<common::membus::MemoryBus>,
     pub redis_url: String,
     pub redis_prefix: String,
     pub database_url: String,
@@ -74,7 +71,6 @@ impl Config {
     /// Local defaults; `jwt_secret` must still be set (tests pass their own).
     pub fn local(jwt_secret: &str) -> Config {
         Config {
-            in_process_bus: None,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "rategate:".into(),
             database_url: "mysql://root@127.0.0.1:3306/rategate".into(),
@@ -157,7 +153,6 @@ impl Config {
             ));
         }
         Ok(Config {
-            in_process_bus: d.in_process_bus,
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
             database_url,

@@ -29,11 +29,12 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use common::bus::BusKeys;
+use common::bus::redis::RedisBus;
+use common::bus::Bus;
 use common::shutdown::Shutdown;
-use fred::prelude::ClientLike;
 use socketioxide::SocketIo;
 
 pub use config::Config;
@@ -61,13 +62,20 @@ impl Application {
         let store = store::open(&config.database_url, config.db_max_connections)
             .await
             .context("cannot open the database (DATABASE_URL)")?;
-        Self::build_with_store(config, store).await
+        // Nothing waits for Redis: rates are stale until it answers, the rest works.
+        let bus = RedisBus::connect(
+            &config.redis_url,
+            &config.redis_prefix,
+            Duration::from_secs(2),
+        )?;
+        Self::build_with(config, store, Arc::new(bus)).await
     }
 
-    /// Builds the app on a given store.
-    pub async fn build_with_store(
+    /// Builds the app on a given store and bus.
+    pub async fn build_with(
         config: Config,
         store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
     ) -> anyhow::Result<Application> {
         common::tls::install_crypto_provider();
         let _ = common::telemetry::prometheus();
@@ -76,36 +84,8 @@ impl Application {
             auth::ensure_admin(store.as_ref(), email, password).await?;
         }
 
-        // Redis (a client and a subscriber, both reconnecting forever), or the in-process bus.
-        let (link, subscription) = match &config.in_process_bus {
-            Some(bus) => (
-                rates::subscription::BusLink::Memory(bus.clone()),
-                rates::subscription::Subscription::Memory(bus.clone()),
-            ),
-            None => {
-                let builder = rates::subscription::client_builder(&config.redis_url)
-                    .context("invalid REDIS_URL")?;
-                let redis = builder.build().context("redis client")?;
-                let subscriber = builder
-                    .build_subscriber_client()
-                    .context("redis subscriber")?;
-                // The connection tasks run on their own; dropping a JoinHandle detaches it.
-                drop(redis.connect());
-                drop(subscriber.connect());
-                let keys = BusKeys::new(config.redis_prefix.clone());
-                (
-                    rates::subscription::BusLink::Redis {
-                        client: redis.clone(),
-                        keys: keys.clone(),
-                    },
-                    rates::subscription::Subscription::Redis {
-                        client: redis,
-                        subscriber,
-                        keys,
-                    },
-                )
-            }
-        };
+        // Subscribed before anything is published to the hub, so no tick is missed.
+        let subscription = bus.subscribe().context("cannot subscribe to the bus")?;
         let hub = Arc::new(rates::RateHub::new(
             &config.pairs,
             config.stale_after,
@@ -122,7 +102,7 @@ impl Application {
             hashing: auth::password::HashGate::new(config.hash_concurrency, config.hash_max_wait),
             store,
             hub: hub.clone(),
-            bus: link.clone(),
+            bus: bus.clone(),
             node_id: uuid::Uuid::new_v4().to_string(),
             io: std::sync::OnceLock::new(),
             precision: money::AssetPrecision::default(),
@@ -147,7 +127,7 @@ impl Application {
                         }
                     }
                 };
-                subscription.run(hub, stop, reload).await;
+                rates::subscription::follow(subscription, hub, stop, reload).await;
             }));
         }
         {

@@ -21,7 +21,7 @@ pub struct AppShared {
     pub hashing: crate::auth::password::HashGate,
     pub hub: Arc<RateHub>,
     /// Redis, or the in-process bus of the all-in-one binary.
-    pub bus: crate::rates::subscription::BusLink,
+    pub bus: Arc<dyn common::bus::Bus>,
     /// This node's id, so it can ignore its own spread-change announcements.
     pub node_id: String,
     /// The Socket.IO server, set once it is built (it needs the state first).

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::bus::memory::MemoryBus;
 use common::bus::{BusKeys, FeedState, PairState, RateMsg, StatusMsg};
-use common::membus::MemoryBus;
 use common::{Decimal, Pair};
 use fred::prelude::*;
 use serde_json::{json, Value};
@@ -256,7 +256,6 @@ impl TestApi {
             }
             Backend::SqliteInProcess => {
                 let bus = MemoryBus::default();
-                config.in_process_bus = Some(bus.clone());
                 config.redis_url = "redis://unused.invalid:1".into();
                 config.database_url = format!("sqlite://{}", sqlite_path(&db_name).display());
                 Sink::Memory(bus)
@@ -271,7 +270,16 @@ impl TestApi {
         config.throttle.register_per_ip = 100_000;
         tweak(&mut config);
         let database_url = config.database_url.clone();
-        let app = Application::build(config).await.unwrap_or_else(|e| {
+        let built = match &sink {
+            Sink::Redis { .. } => Application::build(config).await,
+            Sink::Memory(bus) => {
+                let store = user_api_svc::store::open(&database_url, config.db_max_connections)
+                    .await
+                    .expect("the SQLite store opens");
+                Application::build_with(config, store, Arc::new(bus.clone())).await
+            }
+        };
+        let app = built.unwrap_or_else(|e| {
             panic!("user-api-svc did not start on {backend:?} ({e:#}); for MariaDB at {}, start it (scripts/services.sh)", mysql_base())
         });
         let base = format!("http://{}", app.addr());

@@ -1,4 +1,4 @@
-//! The Redis bus contract (ARCHITECTURE.md §4): key names and versioned message shapes.
+//! The bus contract (ARCHITECTURE.md §4): key names and versioned message shapes.
 //!
 //! Every key and channel takes a configurable prefix (default `rategate:`) so tests and
 //! deployments can share one Redis. Messages carry `"v":1`; decimals are JSON strings.
@@ -46,6 +46,11 @@ impl BusKeys {
     /// apply new metadata at once (pub/sub channels and keys are separate namespaces in Redis).
     pub fn pairs(&self) -> String {
         format!("{}pairs", self.prefix)
+    }
+    /// Pub/sub channel on which a user-api-svc node says it changed spreads (payload: its
+    /// node id), so the others reload.
+    pub fn spreads_changed(&self) -> String {
+        format!("{}spreads:changed", self.prefix)
     }
 }
 

@@ -11,6 +11,10 @@
 //! Delivery is at-most-once like Redis pub/sub: a consumer that falls behind by more than the
 //! channel's capacity gets `Lagged` and re-reads the last values, which is what makes delivery
 //! latest-value rather than a backlog. Messages are passed as `Arc`s: nothing is serialised.
+//!
+//! [`MemoryBus`] is a [`Bus`]: [`MemorySink`] publishes to it (it cannot lose a connection, so
+//! it never fails; a resync re-announces every pair's current value, which is what brings live
+//! subscribers up to date after a queue overflow), [`MemorySource`] reads it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use crate::bus::{PairMeta, RateMsg, StatusMsg};
+use super::{Bus, BusSink, BusSource, Heard, PairMeta, RateMsg, Snapshot, StatusMsg};
 use crate::Pair;
 
 /// How long a published status counts (the Redis `status` key's TTL).
@@ -143,6 +147,146 @@ impl MemoryBus {
             .as_ref()
             .filter(|(_, at)| at.elapsed() < STATUS_TTL)
             .map(|(s, _)| s.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Bus for MemoryBus {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
+
+    fn sink(&self) -> Box<dyn BusSink> {
+        Box::new(MemorySink { bus: self.clone() })
+    }
+
+    fn subscribe(&self) -> anyhow::Result<Box<dyn BusSource>> {
+        Ok(Box::new(MemorySource::new(self.clone())))
+    }
+
+    async fn announce_spreads_changed(&self, node_id: &str) {
+        MemoryBus::announce_spreads_changed(self, node_id)
+    }
+
+    async fn quit(&self) {}
+}
+
+/// The publisher's handle on the in-process bus, with the Redis bus's order: last values
+/// before announcements, metadata when it changes, status.
+pub struct MemorySink {
+    bus: MemoryBus,
+}
+
+#[async_trait::async_trait]
+impl BusSink for MemorySink {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
+
+    async fn reconnected(&mut self) {
+        std::future::pending::<()>().await
+    }
+
+    async fn publish_rates(
+        &self,
+        batch: &[Arc<RateMsg>],
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String> {
+        if let Some(meta) = meta {
+            self.bus.set_pairs(meta.iter().cloned());
+        }
+        self.bus.publish_rates(batch);
+        Ok(())
+    }
+
+    async fn publish_status(
+        &self,
+        status: &StatusMsg,
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String> {
+        if let Some(meta) = meta {
+            self.bus.set_pairs(meta.iter().cloned());
+        }
+        self.bus.publish_status(status.clone());
+        Ok(())
+    }
+
+    async fn resync(
+        &self,
+        last: &[Arc<RateMsg>],
+        meta: &[PairMeta],
+        status: &StatusMsg,
+    ) -> Result<(), String> {
+        self.bus.set_pairs(meta.iter().cloned());
+        self.bus.publish_status(status.clone());
+        if !last.is_empty() {
+            self.bus.publish_rates(last);
+        }
+        Ok(())
+    }
+}
+
+/// A subscription to the in-process bus: it resyncs at start and whenever it lagged behind.
+pub struct MemorySource {
+    bus: MemoryBus,
+    events: broadcast::Receiver<BusEvent>,
+    started: bool,
+}
+
+impl MemorySource {
+    /// Subscribes at once, so nothing published before the first snapshot is lost.
+    pub fn new(bus: MemoryBus) -> Self {
+        let events = bus.subscribe();
+        MemorySource {
+            bus,
+            events,
+            started: false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BusSource for MemorySource {
+    async fn next(&mut self) -> Heard {
+        use broadcast::error::RecvError;
+        if !self.started {
+            self.started = true;
+            tracing::info!("subscribed to the in-process bus");
+            return Heard::Resync;
+        }
+        match self.events.recv().await {
+            Ok(BusEvent::Rate(r)) => Heard::Rate(RateMsg::clone(&r)),
+            Ok(BusEvent::Status(s)) => Heard::Status(StatusMsg::clone(&s)),
+            Ok(BusEvent::PairsChanged) => Heard::Meta(self.bus.pairs()),
+            Ok(BusEvent::SpreadsChanged(node)) => Heard::SpreadsChanged(node.to_string()),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "bus subscriber lagged; re-reading the last values");
+                metrics::counter!("rategate_bus_lagged_total").increment(1);
+                Heard::Resync
+            }
+            Err(RecvError::Closed) => Heard::Closed,
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, String> {
+        Ok(Snapshot {
+            metas: self.bus.pairs(),
+            status: self.bus.status().map(|s| StatusMsg::clone(&s)),
+            rates: self
+                .bus
+                .last_values()
+                .iter()
+                .map(|m| RateMsg::clone(m))
+                .collect(),
+        })
     }
 }
 

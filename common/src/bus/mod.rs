@@ -1,0 +1,130 @@
+//! The bus between the services (ARCHITECTURE.md §4): what goes on it ([`messages`]), one
+//! [`Bus`] trait, and its two implementations: [`redis::RedisBus`] for deployments and
+//! [`memory::MemoryBus`] for the all-in-one binary, which keeps the Redis bus's semantics in
+//! one process (last values written before each announcement, at-most-once delivery, a status
+//! that expires). A service is handed an `Arc<dyn Bus>` at build time, the way it is handed its
+//! store, and never knows which one it got.
+//!
+//! The bus gives each side its own handle:
+//! - the publisher (exchange-rate-svc) writes through a [`BusSink`]: the newest value per pair
+//!   then one announcement per tick, the status, the pair metadata, and a full resync after any
+//!   loss;
+//! - a consumer (user-api-svc) reads through a [`BusSource`]: what it [`Heard`], and a
+//!   [`Snapshot`] of the last values, metadata and status to re-read whenever something may
+//!   have been missed.
+
+pub mod memory;
+pub mod messages;
+pub mod redis;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use messages::*;
+
+use crate::Pair;
+
+/// One bus: how to publish to it, subscribe to it, and tell other nodes about spread changes.
+#[async_trait::async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// `redis` or `in-process`: for logs and `/ready`.
+    fn name(&self) -> &'static str;
+    /// Whether the bus can be reached now (the in-process bus always can).
+    fn is_connected(&self) -> bool;
+    /// `redis connected`, `redis disconnected` or `in-process`, for `/ready`'s `bus`.
+    fn describe(&self) -> &'static str {
+        match (self.name(), self.is_connected()) {
+            ("redis", true) => "redis connected",
+            ("redis", false) => "redis disconnected",
+            (name, _) => name,
+        }
+    }
+    /// The name our connection carries in Redis's `CLIENT LIST` (none in process).
+    fn client_name(&self) -> Option<String> {
+        None
+    }
+    /// A writer for the one publisher.
+    fn sink(&self) -> Box<dyn BusSink>;
+    /// A new subscription to rates, status, metadata and spread changes.
+    fn subscribe(&self) -> anyhow::Result<Box<dyn BusSource>>;
+    /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).
+    async fn announce_spreads_changed(&self, node_id: &str);
+    /// Closes the connections at shutdown.
+    async fn quit(&self);
+}
+
+/// Where the publisher writes: the bus contract's three writes, each all-or-nothing as far as
+/// the bus allows. Errors are the bus's own words, for the log.
+#[async_trait::async_trait]
+pub trait BusSink: Send + Sync + 'static {
+    /// `redis`, `in-process`: for the log.
+    fn name(&self) -> &'static str;
+    /// Whether writes can go through now.
+    fn is_connected(&self) -> bool;
+    /// Resolves when the connection came back after a loss (never, for a bus that cannot
+    /// lose one).
+    async fn reconnected(&mut self);
+    /// The newest value per pair into the last-value store, then each tick announced; `meta`
+    /// written and announced too when given.
+    async fn publish_rates(
+        &self,
+        batch: &[Arc<RateMsg>],
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String>;
+    /// The status (and `meta`, when given).
+    async fn publish_status(
+        &self,
+        status: &StatusMsg,
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String>;
+    /// The whole current state: every last value, the metadata, the status, and every last
+    /// value announced so live subscribers catch up too.
+    async fn resync(
+        &self,
+        last: &[Arc<RateMsg>],
+        meta: &[PairMeta],
+        status: &StatusMsg,
+    ) -> Result<(), String>;
+}
+
+/// What a subscription heard.
+#[derive(Debug)]
+pub enum Heard {
+    Rate(RateMsg),
+    Status(StatusMsg),
+    Meta(Vec<PairMeta>),
+    /// Another node changed spreads (its node id).
+    SpreadsChanged(String),
+    /// Something may have been missed: re-read the [`Snapshot`].
+    Resync,
+    /// The subscription is gone for good.
+    Closed,
+}
+
+/// The bus's current state: what a consumer needs before any tick.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub metas: Vec<PairMeta>,
+    pub status: Option<StatusMsg>,
+    pub rates: Vec<RateMsg>,
+}
+
+/// One subscription to the bus.
+#[async_trait::async_trait]
+pub trait BusSource: Send + Sync {
+    /// The next thing heard (subscribing first, and again after losing the bus).
+    async fn next(&mut self) -> Heard;
+    /// The last values, metadata and status as the bus holds them now.
+    async fn snapshot(&self) -> Result<Snapshot, String>;
+    /// Leaves the bus (unsubscribes) at shutdown.
+    async fn close(&mut self) {}
+}
+
+/// Groups ticks by pair, keeping the newest: what the last-value store needs from a batch.
+pub fn newest_per_pair(batch: &[Arc<RateMsg>]) -> HashMap<&Pair, &Arc<RateMsg>> {
+    let mut newest: HashMap<&Pair, &Arc<RateMsg>> = HashMap::new();
+    for msg in batch {
+        newest.insert(&msg.pair, msg);
+    }
+    newest
+}

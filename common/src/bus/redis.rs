@@ -1,0 +1,411 @@
+//! The bus on Redis ([`RedisBus`]). Names under one prefix (`BusKeys`):
+//! - [`RedisSink`] writes each batch as one pipeline: `HSET {prefix}rates:last` with the newest
+//!   value per pair, then one `PUBLISH {prefix}rates` per tick; metadata as `HSET {prefix}pairs`
+//!   announced on the `{prefix}pairs` channel; status as a key with a short TTL and on the
+//!   `{prefix}status` channel.
+//! - [`RedisSource`] subscribes to `{prefix}rates`, `{prefix}status`, `{prefix}pairs` and
+//!   `{prefix}spreads:changed` (retrying while Redis is away) and asks for a resync once
+//!   subscribed, after every reconnect or lag, and every minute as a backstop.
+//!
+//! Every client is built by [`client_builder`]: it reconnects forever and never lets one
+//! command hang.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::{Pipeline, SubscriberClient};
+use fred::prelude::*;
+use fred::types::Expiration;
+
+use super::{
+    newest_per_pair, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg, Snapshot,
+    StatusMsg,
+};
+
+/// TTL of the `{prefix}status` key: long enough to bridge one missed beat, short enough that a
+/// dead publisher is noticed.
+const STATUS_TTL_SECS: i64 = 5;
+
+/// Builds fred clients that reconnect forever (fast at first, then every 2 s at most) and fail
+/// a command that cannot complete within `command_timeout`.
+///
+/// fred sleeps one policy delay even before the very first connection attempt, so the policy
+/// starts at 10 ms with little jitter: startup is not held up, reconnects still back off.
+pub fn client_builder(url: &str, command_timeout: Duration) -> Result<Builder, Error> {
+    let mut config = Config::from_url(url)?;
+    config.fail_fast = false;
+    let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
+    policy.set_jitter(20);
+    let mut builder = Builder::from_config(config);
+    builder
+        .set_policy(policy)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 1;
+            // Named connections, so operators (and the tests) can find ours in CLIENT LIST.
+            c.auto_client_setname = true;
+            c.unresponsive.max_timeout = Some(Duration::from_secs(3));
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = command_timeout;
+        });
+    Ok(builder)
+}
+
+/// Redis as the bus: one client for writes and reads, and a subscriber client per
+/// subscription.
+pub struct RedisBus {
+    builder: Builder,
+    client: Client,
+    keys: BusKeys,
+}
+
+impl RedisBus {
+    /// Starts connecting in the background (nothing waits for Redis: the services run without
+    /// it and catch up when it is back).
+    pub fn connect(url: &str, prefix: &str, command_timeout: Duration) -> anyhow::Result<RedisBus> {
+        let builder = client_builder(url, command_timeout)
+            .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        let client = builder.build()?;
+        // The connection task runs on its own; dropping a JoinHandle detaches it.
+        drop(client.connect());
+        Ok(RedisBus {
+            builder,
+            client,
+            keys: BusKeys::new(prefix),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Bus for RedisBus {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn client_name(&self) -> Option<String> {
+        Some(self.client.id().to_string())
+    }
+
+    fn sink(&self) -> Box<dyn BusSink> {
+        Box::new(RedisSink::new(self.client.clone(), self.keys.clone()))
+    }
+
+    fn subscribe(&self) -> anyhow::Result<Box<dyn BusSource>> {
+        let mut builder = self.builder.clone();
+        builder.with_performance_config(|p| p.broadcast_channel_capacity = 1 << 14);
+        let subscriber = builder.build_subscriber_client()?;
+        drop(subscriber.connect());
+        Ok(Box::new(RedisSource::new(
+            self.client.clone(),
+            subscriber,
+            self.keys.clone(),
+        )))
+    }
+
+    async fn announce_spreads_changed(&self, node_id: &str) {
+        if let Err(e) = self
+            .client
+            .publish::<(), _, _>(self.keys.spreads_changed(), node_id)
+            .await
+        {
+            tracing::warn!(error = %e, "could not announce the spread change to other nodes");
+        }
+    }
+
+    async fn quit(&self) {
+        let _ = self.client.quit().await;
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Our own plain structs with string keys: serialization cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// The publisher's handle on Redis.
+pub struct RedisSink {
+    client: Client,
+    keys: BusKeys,
+    reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
+}
+
+impl RedisSink {
+    pub fn new(client: Client, keys: BusKeys) -> Self {
+        let reconnects = client.reconnect_rx();
+        RedisSink {
+            client,
+            keys,
+            reconnects,
+        }
+    }
+
+    async fn queue_meta(&self, pipe: &Pipeline<Client>, all: &[PairMeta]) -> Result<(), Error> {
+        let metas: Vec<(String, String)> = all
+            .iter()
+            .map(|m| (m.pair.as_str().to_string(), to_json(m)))
+            .collect();
+        if !metas.is_empty() {
+            let () = pipe.hset(self.keys.pairs(), metas).await?;
+            // Announced after the write, so a consumer that hears it finds the hash current.
+            let () = pipe.publish(self.keys.pairs(), to_json(&all)).await?;
+        }
+        Ok(())
+    }
+
+    async fn queue_status(&self, pipe: &Pipeline<Client>, status: &StatusMsg) -> Result<(), Error> {
+        let status = to_json(status);
+        let () = pipe
+            .set(
+                self.keys.status(),
+                status.as_str(),
+                Some(Expiration::EX(STATUS_TTL_SECS)),
+                None,
+                false,
+            )
+            .await?;
+        let () = pipe.publish(self.keys.status(), status).await?;
+        Ok(())
+    }
+
+    /// The newest of `batch` per pair into the hash, then every tick of `batch` announced.
+    async fn queue_rates(
+        &self,
+        pipe: &Pipeline<Client>,
+        batch: &[Arc<RateMsg>],
+    ) -> Result<(), Error> {
+        let newest: Vec<(String, String)> = newest_per_pair(batch)
+            .into_iter()
+            .map(|(pair, msg)| (pair.as_str().to_string(), to_json(msg.as_ref())))
+            .collect();
+        if !newest.is_empty() {
+            let () = pipe.hset(self.keys.rates_last(), newest).await?;
+        }
+        let channel = self.keys.rates();
+        for msg in batch {
+            let () = pipe
+                .publish(channel.as_str(), to_json(msg.as_ref()))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl BusSink for RedisSink {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    async fn reconnected(&mut self) {
+        // Lagged or closed: treat as a reconnect (the resync is harmless); closed never ends.
+        if self.reconnects.recv().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    async fn publish_rates(
+        &self,
+        batch: &[Arc<RateMsg>],
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String> {
+        let pipe = self.client.pipeline();
+        let result: Result<(), Error> = async {
+            self.queue_rates(&pipe, batch).await?;
+            if let Some(meta) = meta {
+                self.queue_meta(&pipe, meta).await?;
+            }
+            pipe.all::<Vec<Value>>().await.map(drop)
+        }
+        .await;
+        result.map_err(|e| e.to_string())
+    }
+
+    async fn publish_status(
+        &self,
+        status: &StatusMsg,
+        meta: Option<&[PairMeta]>,
+    ) -> Result<(), String> {
+        let pipe = self.client.pipeline();
+        let result: Result<(), Error> = async {
+            if let Some(meta) = meta {
+                self.queue_meta(&pipe, meta).await?;
+            }
+            self.queue_status(&pipe, status).await?;
+            pipe.all::<Vec<Value>>().await.map(drop)
+        }
+        .await;
+        result.map_err(|e| e.to_string())
+    }
+
+    async fn resync(
+        &self,
+        last: &[Arc<RateMsg>],
+        meta: &[PairMeta],
+        status: &StatusMsg,
+    ) -> Result<(), String> {
+        let pipe = self.client.pipeline();
+        // The metadata and status, then every last value into the hash and announced.
+        let result: Result<(), Error> = async {
+            self.queue_meta(&pipe, meta).await?;
+            self.queue_status(&pipe, status).await?;
+            self.queue_rates(&pipe, last).await?;
+            pipe.all::<Vec<Value>>().await.map(drop)
+        }
+        .await;
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// A subscription on Redis.
+pub struct RedisSource {
+    redis: Client,
+    subscriber: SubscriberClient,
+    keys: BusKeys,
+    channels: [String; 4],
+    messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
+    reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
+    subscribed: bool,
+    retry: tokio::time::Interval,
+    backstop: tokio::time::Interval,
+    _manager: tokio::task::JoinHandle<()>,
+}
+
+impl RedisSource {
+    pub fn new(redis: Client, subscriber: SubscriberClient, keys: BusKeys) -> Self {
+        let channels = [
+            keys.rates(),
+            keys.status(),
+            keys.spreads_changed(),
+            keys.pairs(),
+        ];
+        RedisSource {
+            messages: subscriber.message_rx(),
+            reconnects: subscriber.reconnect_rx(),
+            _manager: subscriber.manage_subscriptions(),
+            redis,
+            subscriber,
+            keys,
+            channels,
+            subscribed: false,
+            retry: tokio::time::interval(Duration::from_millis(500)),
+            // Metadata is refreshed hourly upstream and announced; a full re-read every minute
+            // is the backstop for an announcement lost while we were away.
+            backstop: tokio::time::interval(Duration::from_secs(60)),
+        }
+    }
+
+    /// A message on one of our channels, parsed; `None` for anything unreadable (counted).
+    fn parse(&self, m: fred::types::Message) -> Option<Heard> {
+        let channel = m.channel.to_string();
+        let text = m.value.as_str()?;
+        let [rates, status, spreads, pairs] = &self.channels;
+        let heard = if &channel == rates {
+            serde_json::from_str::<RateMsg>(&text).map(Heard::Rate)
+        } else if &channel == status {
+            serde_json::from_str::<StatusMsg>(&text).map(Heard::Status)
+        } else if &channel == spreads {
+            Ok(Heard::SpreadsChanged(text.to_string()))
+        } else if &channel == pairs {
+            serde_json::from_str::<Vec<PairMeta>>(&text).map(Heard::Meta)
+        } else {
+            return None;
+        };
+        match heard {
+            Ok(h) => Some(h),
+            Err(e) => {
+                metrics::counter!("rategate_bus_bad_messages_total").increment(1);
+                tracing::warn!(error = %e, %channel, "unreadable bus message");
+                None
+            }
+        }
+    }
+}
+
+/// Every value of a hash that decodes; the rest are logged and skipped.
+fn decode_all<T: serde::de::DeserializeOwned>(what: &str, raw: HashMap<String, String>) -> Vec<T> {
+    raw.values()
+        .filter_map(|v| match serde_json::from_str(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable {what} on the bus");
+                None
+            }
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl BusSource for RedisSource {
+    async fn next(&mut self) -> Heard {
+        loop {
+            if !self.subscribed && self.subscriber.is_connected() {
+                match self.subscriber.subscribe(self.channels.to_vec()).await {
+                    Ok(()) => {
+                        self.subscribed = true;
+                        tracing::info!("subscribed to the bus");
+                        return Heard::Resync;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "subscribe failed; retrying"),
+                }
+            }
+            tokio::select! {
+                _ = self.retry.tick(), if !self.subscribed => {}
+                Ok(_) = self.reconnects.recv() => {
+                    tracing::info!("redis reconnected; re-reading rates:last");
+                    metrics::counter!("rategate_bus_reconnects_total").increment(1);
+                    return Heard::Resync;
+                }
+                _ = self.backstop.tick() => return Heard::Resync,
+                msg = self.messages.recv() => match msg {
+                    Ok(m) => {
+                        if let Some(heard) = self.parse(m) {
+                            return heard;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // We fell behind the bus: the hash has the newest values.
+                        tracing::warn!(missed = n, "bus subscriber lagged; re-reading rates:last");
+                        metrics::counter!("rategate_bus_lagged_total").increment(1);
+                        return Heard::Resync;
+                    }
+                    Err(_) => return Heard::Closed,
+                },
+            }
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, String> {
+        let read = async {
+            let metas: HashMap<String, String> = self.redis.hgetall(self.keys.pairs()).await?;
+            let status: Option<String> = self.redis.get(self.keys.status()).await?;
+            let last: HashMap<String, String> = self.redis.hgetall(self.keys.rates_last()).await?;
+            Ok::<_, Error>((metas, status, last))
+        };
+        let (metas, status, last) = read.await.map_err(|e| e.to_string())?;
+        Ok(Snapshot {
+            metas: decode_all("pair metadata", metas),
+            status: status.and_then(|s| {
+                serde_json::from_str(&s)
+                    .map_err(|e| tracing::warn!(error = %e, "unreadable status on the bus"))
+                    .ok()
+            }),
+            rates: decode_all("rate", last),
+        })
+    }
+
+    async fn close(&mut self) {
+        let _ = self.subscriber.unsubscribe(self.channels.to_vec()).await;
+        let _ = self.subscriber.quit().await;
+    }
+}
