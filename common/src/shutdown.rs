@@ -83,6 +83,40 @@ pub async fn wait_for_signal() {
     }
 }
 
+/// What a running service must stop, in order: the shutdown signal, then every task (servers
+/// finish in-flight requests, the publisher sends a last status), the scheduler, and last the
+/// bus connection the tasks wrote to. Both services stop through it.
+pub struct Running {
+    pub shutdown: Shutdown,
+    pub tasks: Vec<JoinHandle<()>>,
+    pub scheduler: Option<tokio_cron_scheduler::JobScheduler>,
+    pub bus: std::sync::Arc<dyn crate::bus::Bus>,
+}
+
+impl Running {
+    /// Waits until shutdown is triggered (a signal, or another holder), then stops everything.
+    pub async fn until_stopped(self) {
+        self.shutdown.wait().await;
+        self.wind_down().await;
+    }
+
+    /// Triggers shutdown and waits until everything stopped.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        self.wind_down().await;
+    }
+
+    async fn wind_down(mut self) {
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.shutdown().await;
+        }
+        self.bus.quit().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,27 +131,5 @@ mod tests {
         waiter.await.unwrap();
         assert!(s.is_triggered());
         s.wait().await; // already triggered: resolves at once
-    }
-}
-
-/// What a service started and waits for when it stops, in the one order both services use:
-/// first its tasks, which end on the shutdown signal (servers after finishing in-flight
-/// requests, the connector after closing upstream), then its scheduled jobs. Closing the bus
-/// connection comes after, in the service.
-#[derive(Default)]
-pub struct Running {
-    pub tasks: Vec<JoinHandle<()>>,
-    pub scheduler: Option<tokio_cron_scheduler::JobScheduler>,
-}
-
-impl Running {
-    /// Waits for every task, then stops the scheduler. Call after triggering the shutdown.
-    pub async fn wind_down(&mut self) {
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
-        }
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.shutdown().await;
-        }
     }
 }

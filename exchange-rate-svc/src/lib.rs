@@ -46,7 +46,6 @@ pub struct Application {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     feed: Feed,
-    shutdown: Shutdown,
     running: common::shutdown::Running,
     bus: Arc<dyn Bus>,
     jobs: Option<jobs::JobContext>,
@@ -111,7 +110,7 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
-        let publisher = publisher::Publisher::new(bus.sink(), feed.clone(), queue);
+        let publisher = publisher::Publisher::new(bus.clone(), feed.clone(), queue);
         tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
         tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
 
@@ -160,8 +159,12 @@ impl Application {
             addr,
             metrics_addr,
             feed,
-            shutdown,
-            running: common::shutdown::Running { tasks, scheduler },
+            running: common::shutdown::Running {
+                shutdown,
+                tasks,
+                scheduler,
+                bus: bus.clone(),
+            },
             bus,
             jobs: job_ctx,
         })
@@ -182,7 +185,7 @@ impl Application {
 
     /// The shutdown handle: trigger it to stop the application.
     pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.running.shutdown.clone()
     }
 
     /// The name our Redis connection carries in `CLIENT LIST` (empty on the in-process bus).
@@ -199,20 +202,13 @@ impl Application {
     }
 
     /// Waits until shutdown is triggered, then stops everything in order: connector (closing
-    /// upstream), publisher (a last status), HTTP (in-flight requests finish), scheduler, Redis.
-    pub async fn run_until_stopped(mut self) {
-        self.shutdown.wait().await;
-        self.stop_inner().await;
+    /// upstream), publisher (a last status), HTTP (in-flight requests finish), scheduler, bus.
+    pub async fn run_until_stopped(self) {
+        self.running.until_stopped().await
     }
 
     /// Triggers shutdown and waits for every task to finish.
-    pub async fn stop(mut self) {
-        self.shutdown.trigger();
-        self.stop_inner().await;
-    }
-
-    async fn stop_inner(&mut self) {
-        self.running.wind_down().await;
-        self.bus.quit().await;
+    pub async fn stop(self) {
+        self.running.stop().await
     }
 }

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::bus::{BusSink, PairMeta, RateMsg};
+use common::bus::{Bus, BusSink, PairMeta, RateMsg};
 use common::shutdown::Shutdown;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -31,14 +31,21 @@ const BATCH: usize = 4096;
 const RESYNC_RETRY: Duration = Duration::from_millis(250);
 
 pub struct Publisher {
+    bus: Arc<dyn Bus>,
     sink: Box<dyn BusSink>,
     feed: Feed,
     rx: mpsc::Receiver<Arc<RateMsg>>,
 }
 
 impl Publisher {
-    pub fn new(sink: Box<dyn BusSink>, feed: Feed, rx: mpsc::Receiver<Arc<RateMsg>>) -> Self {
-        Publisher { sink, feed, rx }
+    pub fn new(bus: Arc<dyn Bus>, feed: Feed, rx: mpsc::Receiver<Arc<RateMsg>>) -> Self {
+        let sink = bus.sink();
+        Publisher {
+            bus,
+            sink,
+            feed,
+            rx,
+        }
     }
 
     pub async fn run(mut self, shutdown: Shutdown) {
@@ -53,7 +60,7 @@ impl Publisher {
                 biased;
                 _ = shutdown.wait() => break,
                 _ = self.sink.reconnected() => {
-                    tracing::info!(bus = self.sink.name(), "bus reconnected; resyncing");
+                    tracing::info!(bus = self.bus.name(), "bus reconnected; resyncing");
                     healthy = false;
                 }
                 n = self.rx.recv_many(&mut buf, BATCH) => {
@@ -84,7 +91,7 @@ impl Publisher {
                     }
                 }
             }
-            if !healthy && last_resync_try.elapsed() >= RESYNC_RETRY && self.sink.is_connected() {
+            if !healthy && last_resync_try.elapsed() >= RESYNC_RETRY && self.bus.is_connected() {
                 last_resync_try = Instant::now();
                 self.feed.take_needs_resync();
                 self.feed.take_meta_dirty();
@@ -95,10 +102,10 @@ impl Publisher {
                     .await
                 {
                     Ok(()) => {
-                        metrics::counter!("rategate_bus_resyncs_total", "bus" => self.sink.name())
+                        metrics::counter!("rategate_bus_resyncs_total", "bus" => self.bus.name())
                             .increment(1);
                         healthy = true;
-                        tracing::info!(bus = self.sink.name(), "bus in sync");
+                        tracing::info!(bus = self.bus.name(), "bus in sync");
                     }
                     Err(e) => healthy = self.unhealthy(&e),
                 }
@@ -139,8 +146,8 @@ impl Publisher {
 
     /// Logs and counts a failed write; always false (the new health).
     fn unhealthy(&self, e: &str) -> bool {
-        metrics::counter!("rategate_bus_errors_total", "bus" => self.sink.name()).increment(1);
-        tracing::warn!(error = %e, bus = self.sink.name(), "publish failed; will resync when the bus is back");
+        metrics::counter!("rategate_bus_errors_total", "bus" => self.bus.name()).increment(1);
+        tracing::warn!(error = %e, bus = self.bus.name(), "publish failed; will resync when the bus is back");
         false
     }
 }

@@ -364,15 +364,7 @@ async fn http_serves_rates_by_any_pair_spelling_and_problem_json_errors() {
         .unwrap();
     assert_eq!(docs.status(), 200);
     eventually("ready", || async { env.get_json("/ready").await.0 == 200 }).await;
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = testkit::http::text(&env.http, &format!("{}/metrics", env.base)).await;
     assert!(
         metrics.contains("rategate_ticks_published_total"),
         "{metrics}"

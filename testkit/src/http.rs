@@ -24,3 +24,9 @@ pub async fn call(
     let text = resp.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// The body of `GET url` as text (a `/metrics` page); panics on a transport error.
+pub async fn text(http: &reqwest::Client, url: &str) -> String {
+    let response = http.get(url).send().await.expect("GET");
+    response.text().await.expect("a text body")
+}

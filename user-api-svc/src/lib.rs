@@ -51,7 +51,6 @@ pub struct Application {
     /// Where `/metrics` is served when it has a listener of its own.
     metrics_addr: Option<SocketAddr>,
     state: AppState,
-    shutdown: Shutdown,
     running: common::shutdown::Running,
 }
 
@@ -183,12 +182,13 @@ impl Application {
         Ok(Application {
             addr,
             metrics_addr,
-            state,
-            shutdown,
             running: common::shutdown::Running {
+                shutdown,
                 tasks,
                 scheduler: Some(scheduler),
+                bus: state.bus.clone(),
             },
+            state,
         })
     }
 
@@ -206,22 +206,17 @@ impl Application {
     }
 
     pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.running.shutdown.clone()
     }
 
-    /// Waits for shutdown, then stops: HTTP finishes in-flight requests, tasks end, Redis closes.
-    pub async fn run_until_stopped(mut self) {
-        self.shutdown.wait().await;
-        self.stop_inner().await;
+    /// Waits for shutdown, then stops: HTTP finishes in-flight requests, tasks end, the bus
+    /// closes.
+    pub async fn run_until_stopped(self) {
+        self.running.until_stopped().await
     }
 
-    pub async fn stop(mut self) {
-        self.shutdown.trigger();
-        self.stop_inner().await;
-    }
-
-    async fn stop_inner(&mut self) {
-        self.running.wind_down().await;
-        self.state.bus.quit().await;
+    /// Triggers shutdown and waits for every task to finish.
+    pub async fn stop(self) {
+        self.running.stop().await
     }
 }

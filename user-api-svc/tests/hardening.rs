@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use support::{Backend, SioClient, TestApi, SECRET};
+use support::{assert_problem, Backend, SioClient, TestApi, SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use user_api_svc::auth::tokens::TokenKeys;
 use user_api_svc::store::{Role, User};
@@ -38,23 +38,13 @@ async fn tokens_of_accounts_that_do_not_exist_are_refused(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = quotable(&api).await;
     let ghost = forged_token(987_654, Role::User);
-    let (code, body) = api
-        .post(
-            "/api/quotes",
-            Some(&ghost),
-            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"}),
-        )
-        .await;
-    assert_eq!(
-        (code, body["code"].as_str()),
-        (401, Some("unauthorized")),
-        "{body}"
-    );
+    let (code, body) = api.quote(&ghost, "BTC/USD", "buy", "0.01").await;
+    assert_problem(code, &body, 401, "unauthorized");
     let ghost_admin = forged_token(987_655, Role::Admin);
     let (code, body) = api
-        .put(
-            "/api/spreads/ETH_USD",
-            Some(&ghost_admin),
+        .set_spread(
+            &ghost_admin,
+            "ETH_USD",
             json!({"kind": "bps", "buy": "1", "sell": "1"}),
         )
         .await;
@@ -149,10 +139,11 @@ async fn an_amount_finer_than_decimals_can_hold_is_refused_naming_the_step(backe
     let _pump = quotable(&api).await;
     let token = api.user_token("precise@x.io").await;
     let (code, body) = api
-        .post(
-            "/api/quotes",
-            Some(&token),
-            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.00010000000000000000000000000001"}),
+        .quote(
+            &token,
+            "BTC/USD",
+            "buy",
+            "0.00010000000000000000000000000001",
         )
         .await;
     assert_eq!(code, 422, "{body}");
@@ -177,11 +168,7 @@ async fn a_pair_without_metadata_is_not_quotable_until_it_arrives(backend: Backe
     assert_eq!(rate["stale"], true);
     let quote = json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"});
     let (code, body) = api.post("/api/quotes", Some(&token), quote.clone()).await;
-    assert_eq!(
-        (code, body["code"].as_str()),
-        (503, Some("rates_stale")),
-        "{body}"
-    );
+    assert_problem(code, &body, 503, "rates_stale");
     // Metadata arriving on the bus is applied at once, not at the next poll.
     api.feed.meta("BTC/USD", "0.1").await;
     testkit::eventually("priced with the pair's tick", || async {

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{Backend, TestApi};
+use support::{assert_problem, Backend, TestApi};
 
 /// Every ledger transaction sums to zero per asset; every balance equals its entries and is
 /// never negative. Summed exactly in Rust, from the rows as text, on either store.
@@ -120,9 +120,9 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
-    api.put(
-        "/api/spreads/BTC_USD",
-        Some(&admin),
+    api.set_spread(
+        &admin,
+        "BTC_USD",
         json!({"kind": "bps", "buy": "25", "sell": "25"}),
     )
     .await;
@@ -270,18 +270,8 @@ async fn quotes_are_refused_on_stale_rates_and_bad_amounts(backend: Backend) {
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
     // No status heard: stale.
-    let (code, body) = api
-        .post(
-            "/api/quotes",
-            Some(&trader),
-            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"}),
-        )
-        .await;
-    assert_eq!(
-        (code, body["code"].as_str()),
-        (503, Some("rates_stale")),
-        "{body}"
-    );
+    let (code, body) = api.quote(&trader, "BTC/USD", "buy", "0.01").await;
+    assert_problem(code, &body, 503, "rates_stale");
     let _pump = trading_ready(&api).await;
     for (req, code, problem) in [
         (
@@ -447,11 +437,7 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
     // credit and ledger lines were sent, just as the order row is about to be written.
     proxy.cut_on(b"INSERT INTO orders");
     let (code, body) = order(&api, &trader, "k-1", &qid).await;
-    assert_eq!(
-        (code, body["code"].as_str()),
-        (503, Some("unavailable")),
-        "{body}"
-    );
+    assert_problem(code, &body, 503, "unavailable");
     assert!(
         body.to_string().len() < 400 && !body.to_string().contains("sql"),
         "nothing internal leaks: {body}"

@@ -51,9 +51,9 @@ async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_a
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = ready(&api).await;
     let admin = api.admin_token().await;
-    api.put(
-        "/api/spreads/BTC_USD",
-        Some(&admin),
+    api.set_spread(
+        &admin,
+        "BTC_USD",
         json!({"kind": "absolute", "buy": "10", "sell": "5"}),
     )
     .await;
@@ -71,9 +71,9 @@ async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_a
 
     // No new tick: the admin's change alone must reach the client.
     let (code, _) = api
-        .put(
-            "/api/spreads/BTC_USD",
-            Some(&admin),
+        .set_spread(
+            &admin,
+            "BTC_USD",
             json!({"kind": "bps", "buy": "100", "sell": "100"}),
         )
         .await;
@@ -300,15 +300,7 @@ async fn an_in_process_subscriber_that_lags_catches_up_on_the_newest_value() {
 }
 
 async fn lagged_total(api: &TestApi) -> u64 {
-    let text = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = testkit::http::text(&api.http, &format!("{}/metrics", api.base)).await;
     text.lines()
         .find(|l| l.starts_with("rategate_bus_lagged_total"))
         .and_then(|l| l.split_whitespace().last())

@@ -59,9 +59,9 @@ async fn admin_sets_lists_deletes_and_audits_spreads(backend: Backend) {
     let admin = api.admin_token().await;
 
     let (code, body) = api
-        .put(
-            "/api/spreads/BTC_USD",
-            Some(&admin),
+        .set_spread(
+            &admin,
+            "BTC_USD",
             json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "launch"}),
         )
         .await;
@@ -79,9 +79,9 @@ async fn admin_sets_lists_deletes_and_audits_spreads(backend: Backend) {
     );
 
     let (code, _) = api
-        .put(
-            "/api/spreads/default",
-            Some(&admin),
+        .set_spread(
+            &admin,
+            "default",
             json!({"kind": "absolute", "buy": "1.5", "sell": "0.5"}),
         )
         .await;
@@ -222,9 +222,9 @@ async fn spread_input_is_validated_and_only_admins_may_touch_it(backend: Backend
 async fn the_audit_trail_cannot_be_rewritten_even_with_sql(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let admin = api.admin_token().await;
-    api.put(
-        "/api/spreads/ETH_USD",
-        Some(&admin),
+    api.set_spread(
+        &admin,
+        "ETH_USD",
         json!({"kind": "absolute", "buy": "1", "sell": "1"}),
     )
     .await;

@@ -183,52 +183,24 @@ pub struct MemorySink {
 
 #[async_trait::async_trait]
 impl BusSink for MemorySink {
-    fn name(&self) -> &'static str {
-        "in-process"
-    }
-
-    fn is_connected(&self) -> bool {
-        true
-    }
-
     async fn reconnected(&mut self) {
         std::future::pending::<()>().await
     }
 
-    async fn publish_rates(
+    async fn write(
         &self,
-        batch: &[Arc<RateMsg>],
+        rates: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
+        status: Option<&StatusMsg>,
     ) -> Result<(), String> {
         if let Some(meta) = meta {
             self.bus.set_pairs(meta.iter().cloned());
         }
-        self.bus.publish_rates(batch);
-        Ok(())
-    }
-
-    async fn publish_status(
-        &self,
-        status: &StatusMsg,
-        meta: Option<&[PairMeta]>,
-    ) -> Result<(), String> {
-        if let Some(meta) = meta {
-            self.bus.set_pairs(meta.iter().cloned());
+        if let Some(status) = status {
+            self.bus.publish_status(status.clone());
         }
-        self.bus.publish_status(status.clone());
-        Ok(())
-    }
-
-    async fn resync(
-        &self,
-        last: &[Arc<RateMsg>],
-        meta: &[PairMeta],
-        status: &StatusMsg,
-    ) -> Result<(), String> {
-        self.bus.set_pairs(meta.iter().cloned());
-        self.bus.publish_status(status.clone());
-        if !last.is_empty() {
-            self.bus.publish_rates(last);
+        if !rates.is_empty() {
+            self.bus.publish_rates(rates);
         }
         Ok(())
     }

@@ -57,34 +57,45 @@ pub trait Bus: Send + Sync + 'static {
 /// the bus allows. Errors are the bus's own words, for the log.
 #[async_trait::async_trait]
 pub trait BusSink: Send + Sync + 'static {
-    /// `redis`, `in-process`: for the log.
-    fn name(&self) -> &'static str;
-    /// Whether writes can go through now.
-    fn is_connected(&self) -> bool;
     /// Resolves when the connection came back after a loss (never, for a bus that cannot
     /// lose one).
     async fn reconnected(&mut self);
-    /// The newest value per pair into the last-value store, then each tick announced; `meta`
-    /// written and announced too when given.
+    /// One all-or-nothing write, in this order: `meta` written and announced, `status` set and
+    /// announced, then the newest of `rates` per pair into the last-value store and every one
+    /// of `rates` announced. Whatever is `None` or empty is left out.
+    async fn write(
+        &self,
+        rates: &[Arc<RateMsg>],
+        meta: Option<&[PairMeta]>,
+        status: Option<&StatusMsg>,
+    ) -> Result<(), String>;
+
+    /// A batch of ticks (and `meta`, when it changed).
     async fn publish_rates(
         &self,
         batch: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
-    ) -> Result<(), String>;
-    /// The status (and `meta`, when given).
+    ) -> Result<(), String> {
+        self.write(batch, meta, None).await
+    }
+    /// The status (and `meta`, when it changed).
     async fn publish_status(
         &self,
         status: &StatusMsg,
         meta: Option<&[PairMeta]>,
-    ) -> Result<(), String>;
-    /// The whole current state: every last value, the metadata, the status, and every last
-    /// value announced so live subscribers catch up too.
+    ) -> Result<(), String> {
+        self.write(&[], meta, Some(status)).await
+    }
+    /// The whole current state: the metadata, the status, and every last value stored and
+    /// announced so live subscribers catch up too.
     async fn resync(
         &self,
         last: &[Arc<RateMsg>],
         meta: &[PairMeta],
         status: &StatusMsg,
-    ) -> Result<(), String>;
+    ) -> Result<(), String> {
+        self.write(last, Some(meta), Some(status)).await
+    }
 }
 
 /// What a subscription heard.

@@ -129,7 +129,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// The publisher's handle on Redis.
+/// The publisher's handle on Redis: each write is one pipeline.
 pub struct RedisSink {
     client: Client,
     keys: BusKeys,
@@ -199,14 +199,6 @@ impl RedisSink {
 
 #[async_trait::async_trait]
 impl BusSink for RedisSink {
-    fn name(&self) -> &'static str {
-        "redis"
-    }
-
-    fn is_connected(&self) -> bool {
-        self.client.is_connected()
-    }
-
     async fn reconnected(&mut self) {
         // Lagged or closed: treat as a reconnect (the resync is harmless); closed never ends.
         if self.reconnects.recv().await.is_err() {
@@ -214,52 +206,21 @@ impl BusSink for RedisSink {
         }
     }
 
-    async fn publish_rates(
+    async fn write(
         &self,
-        batch: &[Arc<RateMsg>],
+        rates: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
-    ) -> Result<(), String> {
-        let pipe = self.client.pipeline();
-        let result: Result<(), Error> = async {
-            self.queue_rates(&pipe, batch).await?;
-            if let Some(meta) = meta {
-                self.queue_meta(&pipe, meta).await?;
-            }
-            pipe.all::<Vec<Value>>().await.map(drop)
-        }
-        .await;
-        result.map_err(|e| e.to_string())
-    }
-
-    async fn publish_status(
-        &self,
-        status: &StatusMsg,
-        meta: Option<&[PairMeta]>,
+        status: Option<&StatusMsg>,
     ) -> Result<(), String> {
         let pipe = self.client.pipeline();
         let result: Result<(), Error> = async {
             if let Some(meta) = meta {
                 self.queue_meta(&pipe, meta).await?;
             }
-            self.queue_status(&pipe, status).await?;
-            pipe.all::<Vec<Value>>().await.map(drop)
-        }
-        .await;
-        result.map_err(|e| e.to_string())
-    }
-
-    async fn resync(
-        &self,
-        last: &[Arc<RateMsg>],
-        meta: &[PairMeta],
-        status: &StatusMsg,
-    ) -> Result<(), String> {
-        let pipe = self.client.pipeline();
-        // The metadata and status, then every last value into the hash and announced.
-        let result: Result<(), Error> = async {
-            self.queue_meta(&pipe, meta).await?;
-            self.queue_status(&pipe, status).await?;
-            self.queue_rates(&pipe, last).await?;
+            if let Some(status) = status {
+                self.queue_status(&pipe, status).await?;
+            }
+            self.queue_rates(&pipe, rates).await?;
             pipe.all::<Vec<Value>>().await.map(drop)
         }
         .await;

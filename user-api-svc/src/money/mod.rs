@@ -233,27 +233,15 @@ mod tests {
     fn totals_round_for_the_house() {
         let p = price(d("97000.1"), d("97000.2"), Spread::ZERO, d("0.1")).unwrap();
         // 0.00012345 × 97000.2 = 11.97467469 → user pays 11.98
-        let buy = quote_numbers(
-            Side::Buy,
-            d("0.00012345"),
-            &p,
-            d("97000.1"),
-            d("97000.2"),
-            d("0.01"),
-        )
-        .unwrap();
+        let numbers = |side| {
+            let (bid, ask) = (d("97000.1"), d("97000.2"));
+            quote_numbers(side, d("0.00012345"), &p, bid, ask, d("0.01")).unwrap()
+        };
+        let buy = numbers(Side::Buy);
         assert_eq!(buy.total, d("11.98"));
         assert_eq!(buy.revenue, d("0.00532531"));
         // 0.00012345 × 97000.1 = 11.974662345 → user receives 11.97
-        let sell = quote_numbers(
-            Side::Sell,
-            d("0.00012345"),
-            &p,
-            d("97000.1"),
-            d("97000.2"),
-            d("0.01"),
-        )
-        .unwrap();
+        let sell = numbers(Side::Sell);
         assert_eq!(sell.total, d("11.97"));
         assert_eq!(sell.revenue, d("0.004662345"));
     }

@@ -109,27 +109,25 @@ mod tests {
 
     #[tokio::test]
     async fn transient_failures_are_retried_then_given_up() {
-        let mut calls = 0;
-        let r: Result<(), &str> = retrying(
-            "t",
-            |e: &&str| *e == "deadlock",
-            || {
-                calls += 1;
-                async { Err("deadlock") }
-            },
-        )
-        .await;
-        assert_eq!((r, calls), (Err("deadlock"), ATTEMPTS));
-        let mut calls = 0;
-        let r: Result<(), &str> = retrying(
-            "t",
-            |e: &&str| *e == "deadlock",
-            || {
-                calls += 1;
-                async { Err("other") }
-            },
-        )
-        .await;
-        assert_eq!((r, calls), (Err("other"), 1), "a real error is not retried");
+        /// What `retrying` returns when every attempt fails with `error`, and how many it made.
+        async fn always(error: &'static str) -> (Result<(), &'static str>, u32) {
+            let mut calls = 0;
+            let r = retrying(
+                "t",
+                |e: &&str| *e == "deadlock",
+                || {
+                    calls += 1;
+                    async move { Err(error) }
+                },
+            )
+            .await;
+            (r, calls)
+        }
+        assert_eq!(always("deadlock").await, (Err("deadlock"), ATTEMPTS));
+        assert_eq!(
+            always("other").await,
+            (Err("other"), 1),
+            "a real error is not retried"
+        );
     }
 }

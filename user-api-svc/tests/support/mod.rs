@@ -368,6 +368,18 @@ impl TestApi {
             .await
     }
 
+    /// `PUT /api/spreads/{pair}` as `token`.
+    pub async fn set_spread(&self, token: &str, pair: &str, body: Value) -> (u16, Value) {
+        self.put(&format!("/api/spreads/{pair}"), Some(token), body)
+            .await
+    }
+
+    /// `POST /api/quotes` for `amount` of `pair` on `side`, as `token`.
+    pub async fn quote(&self, token: &str, pair: &str, side: &str, amount: &str) -> (u16, Value) {
+        let body = json!({"pair": pair, "side": side, "amount": amount});
+        self.post("/api/quotes", Some(token), body).await
+    }
+
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::PUT, path, token, Some(body))
             .await
@@ -437,4 +449,14 @@ pub fn sqlite_path(db_name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join("rategate-tests");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(format!("{db_name}.db"))
+}
+
+/// Asserts an answer is the problem+json `problem` with HTTP `status`.
+#[track_caller]
+pub fn assert_problem(code: u16, body: &Value, status: u16, problem: &str) {
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (status, Some(problem)),
+        "{body}"
+    );
 }
