@@ -152,6 +152,7 @@ impl Application {
             .ws_max_frame_size(MAX_SOCKET_PAYLOAD)
             .build_layer();
         socket::register(&io);
+        hub.fanout.attach(io.clone());
         let _ = state.io.set(io);
         // Socket.IO answers its own protocol (engine.io errors included) outside the API layers.
         let app = common::http::harden(http::router(state.clone()), &state.config.http_policy)

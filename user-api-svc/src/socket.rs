@@ -225,7 +225,7 @@ async fn on_subscribe(
             f
         }
     };
-    client.set_filter(Some(filter.clone()));
+    state.hub.fanout.set_filter(&client, Some(filter.clone()));
     let _ = ack.send(&ack_body(&filter, unknown));
     if let Some(snapshot) = state.hub.snapshot_payload(Some(&known)) {
         let _ = socket.emit(EVENT, &snapshot);
@@ -251,7 +251,7 @@ async fn on_unsubscribe(
         .filter()
         .unwrap_or_else(|| state.hub.book().known_pairs().clone());
     filter.retain(|p| !known.contains(p));
-    client.set_filter(Some(filter.clone()));
+    state.hub.fanout.set_filter(&client, Some(filter.clone()));
     let _ = ack.send(&ack_body(&filter, unknown));
 }
 

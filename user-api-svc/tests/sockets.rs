@@ -309,6 +309,88 @@ async fn lagged_total(api: &TestApi) -> u64 {
         .unwrap_or(0)
 }
 
+/// A bare Engine.IO v4 / Socket.IO v5 WebSocket client that keeps every frame's exact text.
+struct RawSocket {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawSocket {
+    async fn connect(base: &str) -> RawSocket {
+        let url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            base.replacen("http", "ws", 1)
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut s = RawSocket { ws };
+        s.until(|t| t.starts_with('0')).await;
+        s.send("40").await;
+        s.until(|t| t.starts_with("40")).await;
+        s
+    }
+
+    async fn send(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        let msg = tokio_tungstenite::tungstenite::Message::text(text);
+        self.ws.send(msg).await.unwrap();
+    }
+
+    /// The next text frame matching `pred` (answering pings meanwhile).
+    async fn until(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        use futures_util::StreamExt;
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await;
+            let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) = next else {
+                panic!("no matching frame: {next:?}");
+            };
+            if t.as_str() == "2" {
+                self.send("3").await;
+            } else if pred(t.as_str()) {
+                return t.to_string();
+            }
+        }
+    }
+}
+
+async fn one_update_reaches_every_socket_of_a_subscription_set_as_the_same_bytes(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = ready(&api).await;
+    api.feed.rate("BTC/USD", "1.0", "1.5").await;
+    api.feed.rate("ETH/USD", "3000.0", "3000.5").await;
+    let mut everything = Vec::new();
+    for _ in 0..3 {
+        let mut s = RawSocket::connect(&api.base).await;
+        s.until(|t| t.starts_with("42[\"rates:live\"") && t.contains("1.5"))
+            .await;
+        everything.push(s);
+    }
+    let mut eth_only = RawSocket::connect(&api.base).await;
+    eth_only.send(r#"420["rates:subscribe",["ETH/USD"]]"#).await;
+    eth_only.until(|t| t.starts_with("430")).await;
+
+    api.feed.rate("BTC/USD", "2.0", "2.5").await;
+    let mut frames = Vec::new();
+    for s in &mut everything {
+        frames.push(s.until(|t| t.contains("\"2.5\"")).await);
+    }
+    assert!(frames[0].contains("BTC_USD"), "{}", frames[0]);
+    assert!(
+        frames.iter().all(|f| f == &frames[0]),
+        "every socket of the set gets the same bytes: {frames:#?}"
+    );
+    api.feed.rate("ETH/USD", "3001.0", "3001.5").await;
+    // Its subscribe snapshot, then the update; BTC never (it came in between).
+    let snapshot = eth_only.until(|t| t.starts_with("42[")).await;
+    let eth = eth_only.until(|t| t.starts_with("42[")).await;
+    assert!(eth.contains("3001.5"), "{eth}");
+    assert!(
+        !snapshot.contains("BTC_USD") && !eth.contains("BTC_USD"),
+        "{snapshot} {eth}"
+    );
+    api.finish().await;
+}
+
 on_both_backends!(
     a_new_socket_gets_a_full_snapshot_at_once,
     a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once,
@@ -317,4 +399,5 @@ on_both_backends!(
     a_bad_token_is_refused_and_a_good_one_joins_the_users_room,
     a_slow_client_gets_the_newest_price_not_a_backlog,
     under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values,
+    one_update_reaches_every_socket_of_a_subscription_set_as_the_same_bytes,
 );

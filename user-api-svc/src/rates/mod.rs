@@ -11,8 +11,7 @@ pub mod book;
 pub mod fanout;
 pub mod subscription;
 
-use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -51,8 +50,17 @@ pub struct RateHub {
     ticks: AtomicU64,
     /// Conflating (batched) rather than sending each tick at once.
     batched: AtomicBool,
-    /// Pairs changed since the last batch.
-    dirty: Mutex<BTreeSet<Pair>>,
+    /// Pairs changed since the last batch, and when the first of them arrived.
+    dirty: Mutex<(BTreeSet<Pair>, Option<Instant>)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// In-server fan-out time: a bus message in → the last socket write for it queued.
+fn record_fanout(since: Instant) {
+    metrics::histogram!("rategate_fanout_seconds").record(since.elapsed().as_secs_f64());
 }
 
 /// `{"BTC_USD": {...}, ...}` as one pre-serialized JSON value.
@@ -64,6 +72,17 @@ fn payload<'a>(rates: impl IntoIterator<Item = (String, &'a LiveRate)>) -> Optio
     serde_json::value::to_raw_value(&map).ok()
 }
 
+/// Builds the payload of the current values of a set of pairs.
+fn current(
+    book: &RateBook,
+    now: Instant,
+) -> impl Fn(&BTreeSet<Pair>) -> Option<Box<RawValue>> + '_ {
+    move |pairs| {
+        let rates = book.snapshot(Some(pairs), now);
+        payload(rates.iter().map(|(k, v)| (k.clone(), v)))
+    }
+}
+
 impl RateHub {
     pub fn new(configured: &[Pair], stale_after: Duration, settings: FanoutSettings) -> RateHub {
         RateHub {
@@ -72,7 +91,7 @@ impl RateHub {
             settings,
             ticks: AtomicU64::new(0),
             batched: AtomicBool::new(false),
-            dirty: Mutex::new(BTreeSet::new()),
+            dirty: Mutex::new((BTreeSet::new(), None)),
         }
     }
 
@@ -82,7 +101,7 @@ impl RateHub {
     }
 
     pub fn book(&self) -> MutexGuard<'_, RateBook> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.book)
     }
 
     /// A rate from the bus: priced, serialized once, delivered.
@@ -98,10 +117,9 @@ impl RateHub {
             if self.is_batched() {
                 // Conflating: the next window sends this pair's value as of then.
                 drop(book);
-                self.dirty
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(pair);
+                let mut dirty = lock(&self.dirty);
+                dirty.0.insert(pair);
+                dirty.1.get_or_insert(now);
                 return;
             }
             let Some(live) = book.live(&pair, now) else {
@@ -112,6 +130,7 @@ impl RateHub {
         };
         if let Some(body) = body {
             self.fanout.deliver(&pair, &body);
+            record_fanout(now);
         }
     }
 
@@ -162,38 +181,30 @@ impl RateHub {
 
     /// Sends the current values of `pairs` to every socket that wants them.
     fn push(&self, pairs: &[Pair]) {
-        if pairs.is_empty() {
-            return;
-        }
-        self.fanout.mark_all_pending(pairs);
-        self.flush();
+        self.send(&pairs.iter().cloned().collect());
     }
 
-    /// Sends backed-up sockets their pending pairs' current values. Sockets with the same
-    /// pending set (the common case in a batch) share one serialized payload.
+    /// The current values of `pairs`, one payload per distinct set of pairs owed.
+    fn send(&self, pairs: &BTreeSet<Pair>) {
+        let book = self.book();
+        self.fanout.send(pairs, current(&book, Instant::now()));
+    }
+
+    /// Sends slow sockets that can take it the current values of what they missed.
     pub fn flush(&self) {
         let book = self.book();
-        let now = Instant::now();
-        let cache: RefCell<HashMap<BTreeSet<Pair>, Option<Box<RawValue>>>> =
-            RefCell::new(HashMap::new());
-        self.fanout.flush(|pending| {
-            if let Some(hit) = cache.borrow().get(pending) {
-                return hit.clone();
-            }
-            let rates = book.snapshot(Some(pending), now);
-            let body = payload(rates.iter().map(|(k, v)| (k.clone(), v)));
-            cache.borrow_mut().insert(pending.clone(), body.clone());
-            body
-        });
+        self.fanout.flush_slow(current(&book, Instant::now()));
     }
 
-    /// Sends the pairs changed during the last window (batched mode).
+    /// Sends the pairs changed during the last window (batched mode); the fan-out time counts
+    /// from the window's first tick.
     fn send_batch(&self) {
-        let dirty: Vec<Pair> =
-            std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()))
-                .into_iter()
-                .collect();
-        self.push(&dirty);
+        let (dirty, since) = std::mem::take(&mut *lock(&self.dirty));
+        self.send(&dirty);
+        self.flush();
+        if let Some(since) = since {
+            record_fanout(since);
+        }
     }
 
     /// Re-decides between immediate and batched delivery from the last second's tick rate.
