@@ -1,20 +1,24 @@
-//! Socket.IO latency, fan-out and memory through the whole chain:
-//! kraken-mock → exchange-rate-svc → Redis → user-api-svc (its own process) → N clients.
+//! Socket.IO fan-out: freshness, CPU per delivery and memory per connection, for rategate and
+//! for a socketioxide floor of our own, side by side under one harness.
 //!
 //! ```text
 //! ulimit -n 65536
-//! cargo bench -p user-api-svc --bench socket_fanout                 # all three
-//! BENCH_MODE=latency|fanout|memory cargo bench -p user-api-svc --bench socket_fanout
-//! BENCH_CLIENTS=1000,2500,5000,10000 BENCH_SECS=10 ...              # fan-out steps
+//! cargo bench -p user-api-svc --bench socket_fanout                      # everything
+//! BENCH_MODE=latency|capacity|mix|memory BENCH_SERVER=rategate|floor ...  # one part
+//! BENCH_CLIENTS=2500,5000,10000 BENCH_SECS=10 ...                         # capacity steps
 //! ```
 //!
-//! Latency is tick-to-client: the mock stamps each ticker frame with its own clock
-//! (`timestamp`), which travels as `ts` through the bus to `rates:live`; a client subtracts it
-//! from its receive time (same machine, same clock). Payloads that carry several pairs (a
-//! coalesced flush for a slow client) count each pair's age: what the client sees is that old.
+//! The harness publishes straight on `{prefix}rates` through the same Redis sink as
+//! exchange-rate-svc (no exchange, no feed in the loop), starts the server as its own process
+//! pinned to core 0 (`taskset -c 0`) and pins itself (publisher + clients) to core 1. The
+//! server is either user-api-svc or the floor (`support::floor_server`: the same axum +
+//! socketioxide with our buffer settings, one namespace-wide `emit` per tick, no application
+//! logic), run from this very binary with `BENCH_ROLE=floor`.
 //!
-//! The clients are a lean Engine.IO v4 / Socket.IO v5 WebSocket client (the same protocol the
-//! browser page speaks), so that 10,000 of them fit beside the server on two cores.
+//! A client's age of a value is publish → receive (same clock); a message carrying several
+//! pairs counts each pair. CPU per delivery is the server's CPU time over the messages the
+//! clients received. The clients are a lean Engine.IO v4 / Socket.IO v5 WebSocket client (what
+//! the browser speaks), so that 10,000 of them fit on one core.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +31,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod support;
 
-use support::{cpu_secs, PAIRS};
+use support::cpu_secs;
 
 const SHARDS: usize = 64;
 
@@ -83,6 +87,7 @@ fn ages(text: &str, now: i64, out: &mut Vec<u64>) {
 
 async fn client(
     url: String,
+    subscribe: Option<String>,
     stats: Arc<Stats>,
     shard: usize,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -106,6 +111,9 @@ async fn client(
                 } else if t.starts_with('0') {
                     let _ = tx.send(Message::text("40")).await;
                 } else if t.starts_with("40") {
+                    if let Some(pairs) = &subscribe {
+                        let _ = tx.send(Message::text(format!("42[\"rates:subscribe\",{pairs}]"))).await;
+                    }
                     stats.connected.fetch_add(1, Ordering::Relaxed);
                 } else if t.starts_with("42") && stats.recording.load(Ordering::Relaxed) {
                     buf.clear();
@@ -132,38 +140,63 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Chain {
-    upstream: support::Upstream,
-    api: Child,
-    api_pid: u32,
-    base: String,
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Server {
+    Rategate,
+    Floor,
 }
 
-async fn start_chain(rate: u64) -> Chain {
-    let upstream = support::upstream(rate).await;
+impl Server {
+    fn name(self) -> &'static str {
+        match self {
+            Server::Rategate => "rategate",
+            Server::Floor => "socketioxide floor",
+        }
+    }
+}
+
+struct Running {
+    child: Child,
+    pid: u32,
+    base: String,
+    prefix: String,
+    db: String,
+}
+
+/// Starts `server` on core 0 under a fresh bus prefix and waits until it answers.
+async fn start(server: Server, pairs: &[&str]) -> Running {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("bench:{id}:");
+    let db = format!("rg_bench_{}", &id[..12]);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let api = Command::new(env!("CARGO_BIN_EXE_user-api-svc"))
-        .env("REDIS_URL", support::redis_url())
-        .env("REDIS_PREFIX", &upstream.prefix)
+    let exe = match server {
+        Server::Rategate => env!("CARGO_BIN_EXE_user-api-svc").to_string(),
+        Server::Floor => std::env::current_exe().unwrap().display().to_string(),
+    };
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0", &exe])
         .env(
-            "DATABASE_URL",
-            format!("{}/{}", support::mysql_base(), upstream.db),
+            "BENCH_ROLE",
+            if server == Server::Floor { "floor" } else { "" },
         )
+        .env("REDIS_URL", support::redis_url())
+        .env("REDIS_PREFIX", &prefix)
+        .env("DATABASE_URL", format!("{}/{db}", support::mysql_base()))
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
-        .env("PAIRS", PAIRS.join(","))
+        .env("PAIRS", pairs.join(","))
         .env(
             "RUST_LOG",
             std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
         )
-        .kill_on_drop(true)
-        .spawn()
-        .expect("user-api-svc binary");
-    let api_pid = api.id().unwrap_or(0);
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("taskset and the server binary");
+    // `taskset` execs the server in place: its pid is the server's.
+    let pid = child.id().unwrap_or(0);
     let base = format!("127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..300 {
@@ -171,32 +204,42 @@ async fn start_chain(rate: u64) -> Chain {
             .get(format!("http://{base}/ready"))
             .send()
             .await
-            .is_ok_and(|r| r.status() == 200)
+            .is_ok()
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Chain {
-        upstream,
-        api,
-        api_pid,
+    Running {
+        child,
+        pid,
         base,
+        prefix,
+        db,
     }
 }
 
-async fn stop_chain(mut c: Chain) {
-    let _ = c.api.kill().await;
-    c.upstream.stop().await;
+async fn stop(mut r: Running) {
+    let _ = r.child.kill().await;
+    if let Ok(pool) = sqlx::MySqlPool::connect(&support::mysql_base()).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS `{}`",
+            r.db
+        )))
+        .execute(&pool)
+        .await;
+    }
 }
 
 /// Connects `n` more clients (200 handshakes at a time) and waits until they have joined.
+/// `subscribe` picks each client's pairs (`None`: every pair).
 async fn connect_clients(
     base: &str,
     n: usize,
     stats: &Arc<Stats>,
     stop: &tokio::sync::watch::Receiver<bool>,
     offset: usize,
+    subscribe: impl Fn(usize) -> Option<String>,
 ) {
     let url = format!("ws://{base}/socket.io/?EIO=4&transport=websocket");
     let target = stats.connected.load(Ordering::Relaxed) + n as u64;
@@ -204,19 +247,19 @@ async fn connect_clients(
     for i in 0..n {
         let permit = sem.clone().acquire_owned().await.unwrap();
         let (url, stats, stop) = (url.clone(), stats.clone(), stop.clone());
+        let pairs = subscribe(offset + i);
         tokio::spawn(async move {
-            let _permit = permit;
-            // hold the permit only for the handshake
             let s2 = stats.clone();
             let before = s2.connected.load(Ordering::Relaxed);
-            let task = tokio::spawn(client(url, stats, (offset + i) % SHARDS, stop));
+            let task = tokio::spawn(client(url, pairs, stats, (offset + i) % SHARDS, stop));
+            // Hold the permit only for the handshake.
             let t0 = Instant::now();
             while s2.connected.load(Ordering::Relaxed) == before
                 && t0.elapsed() < Duration::from_secs(5)
             {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            drop(_permit);
+            drop(permit);
             let _ = task.await;
         });
     }
@@ -228,117 +271,226 @@ async fn connect_clients(
     }
 }
 
-/// Measures for `secs`; also returns the CPU share (of one core) used by the server process
-/// and by this process (mock, exchange-rate-svc and the clients).
-async fn measure(
-    stats: &Arc<Stats>,
-    secs: u64,
-    server_pid: u32,
-) -> (Histogram<u64>, f64, f64, f64) {
+struct Measured {
+    hist: Histogram<u64>,
+    msgs_per_sec: f64,
+    server_cpu_pct: f64,
+    bench_cpu_pct: f64,
+}
+
+impl Measured {
+    /// Server CPU µs per message delivered.
+    fn cpu_us_per_delivery(&self) -> f64 {
+        self.server_cpu_pct / 100.0 * 1e6 / self.msgs_per_sec.max(1.0)
+    }
+    fn line(&self) -> String {
+        let h = &self.hist;
+        format!(
+            "{:.0} msgs/s delivered; age p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; server CPU {:.0} % of a core = {:.2} µs per delivery; load generator {:.0} %",
+            self.msgs_per_sec,
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+            self.server_cpu_pct,
+            self.cpu_us_per_delivery(),
+            self.bench_cpu_pct
+        )
+    }
+}
+
+/// Measures for `secs`: the clients' ages, the messages they got, the CPU both sides used.
+async fn measure(stats: &Arc<Stats>, secs: u64, server_pid: u32) -> Measured {
     stats.reset();
     let (s0, b0) = (cpu_secs(&server_pid.to_string()), cpu_secs("self"));
     stats.recording.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stats.recording.store(false, Ordering::Relaxed);
     let (s1, b1) = (cpu_secs(&server_pid.to_string()), cpu_secs("self"));
-    let msgs = stats.messages.load(Ordering::Relaxed) as f64 / secs as f64;
-    (
-        stats.merged(),
-        msgs,
-        (s1 - s0) / secs as f64 * 100.0,
-        (b1 - b0) / secs as f64 * 100.0,
-    )
+    Measured {
+        hist: stats.merged(),
+        msgs_per_sec: stats.messages.load(Ordering::Relaxed) as f64 / secs as f64,
+        server_cpu_pct: (s1 - s0) / secs as f64 * 100.0,
+        bench_cpu_pct: (b1 - b0) / secs as f64 * 100.0,
+    }
+}
+
+/// `rategate_fanout_seconds` p99 from the server's `/metrics`, in ms.
+async fn fanout_p99(base: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("rategate_fanout_seconds{quantile=\"0.99\"}"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .map(|s| s * 1000.0)
 }
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-async fn latency(secs: u64) {
-    let chain = start_chain(100).await;
-    let stats = Stats::new();
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    connect_clients(&chain.base, 100, &stats, &stop, 0).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (h, msgs, server_cpu, bench_cpu) = measure(&stats, secs, chain.api_pid).await;
-    println!("    cpu: user-api-svc {server_cpu:.0} %, bench process (mock + feed + clients) {bench_cpu:.0} %");
-    println!(
-        "(a) latency: 20 pairs, 100 ticks/s, 100 clients, {secs} s: {} samples, {msgs:.0} msgs/s received; \
-         p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (target p99 <= 5 ms)",
-        h.len(), ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.9)), ms(h.value_at_quantile(0.99)),
-        ms(h.value_at_quantile(0.999)), ms(h.max())
-    );
-    let _ = stop_tx.send(true);
-    stop_chain(chain).await;
+fn servers() -> Vec<Server> {
+    match std::env::var("BENCH_SERVER").as_deref() {
+        Ok("rategate") => vec![Server::Rategate],
+        Ok("floor") => vec![Server::Floor],
+        _ => vec![Server::Rategate, Server::Floor],
+    }
 }
 
-async fn fanout(steps: &[usize], secs: u64) {
-    let chain = start_chain(200).await;
+/// (a) Freshness at low load: 100 clients, one pair at 100 ticks/s.
+async fn latency(server: Server, secs: u64) {
+    let pairs = &support::PAIRS[..1];
+    let r = start(server, pairs).await;
     let stats = Stats::new();
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let publisher = support::publish(&r.prefix, pairs, 100);
+    connect_clients(&r.base, 100, &stats, &stop_rx, 0, |_| None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m = measure(&stats, secs, r.pid).await;
+    println!(
+        "(a) {}: 100 clients x 100 ticks/s, 1 pair: {}",
+        server.name(),
+        m.line()
+    );
+    drop(publisher);
+    let _ = stop_tx.send(true);
+    stop(r).await;
+}
+
+/// (b) Capacity: 20 pairs x 10 ticks/s, every client on every pair, in steps.
+async fn capacity(server: Server, steps: &[usize], secs: u64) {
+    let r = start(server, support::PAIRS).await;
+    let stats = Stats::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let publisher = support::publish(&r.prefix, support::PAIRS, 10);
     let mut have = 0;
-    let mut best = 0;
     for &n in steps {
-        connect_clients(&chain.base, n - have, &stats, &stop, have).await;
+        connect_clients(&r.base, n - have, &stats, &stop_rx, have, |_| None).await;
         have = n;
-        let connected = stats.connected.load(Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (h, msgs, server_cpu, bench_cpu) = measure(&stats, secs, chain.api_pid).await;
-        println!("    cpu: user-api-svc {server_cpu:.0} %, bench process (mock + feed + clients) {bench_cpu:.0} %");
-        let p99 = ms(h.value_at_quantile(0.99));
-        if p99 <= 100.0 {
-            best = n;
-        }
+        let m = measure(&stats, secs, r.pid).await;
+        let fanout = match fanout_p99(&r.base).await {
+            Some(p99) => format!("; in-server fan-out p99 {p99:.1} ms"),
+            None => String::new(),
+        };
         println!(
-            "(b) fan-out: 20 pairs x 10 ticks/s, {connected} clients on all pairs: {msgs:.0} msgs/s delivered \
-             ({:.1} per client per s); p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms; server RSS {} MiB",
-            msgs / connected.max(1) as f64, ms(h.value_at_quantile(0.5)), ms(h.max()), rss_kib(chain.api_pid) / 1024
+            "(b) {}: 20 pairs x 10 Hz, {} clients on all pairs: {}{fanout}; RSS {} MiB",
+            server.name(),
+            stats.connected.load(Ordering::Relaxed),
+            m.line(),
+            rss_kib(r.pid) / 1024
         );
     }
-    println!("(b) largest client count with p99 <= 100 ms: {best} (target >= 10000)");
+    drop(publisher);
     let _ = stop_tx.send(true);
-    stop_chain(chain).await;
+    stop(r).await;
 }
 
-async fn memory(n: usize) {
-    let chain = start_chain(0).await;
+/// (c) The realistic mix: `n` clients, each on 3 random pairs of the 20.
+async fn mix(n: usize, secs: u64) {
+    let r = start(Server::Rategate, support::PAIRS).await;
     let stats = Stats::new();
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    // One client first so lazy per-process allocations are not billed to the 10,000.
-    connect_clients(&chain.base, 10, &stats, &stop, 0).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let publisher = support::publish(&r.prefix, support::PAIRS, 10);
+    let pick = |i: usize| {
+        // A fixed pseudo-random choice per client: the run repeats.
+        let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut chosen = std::collections::BTreeSet::new();
+        while chosen.len() < 3 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chosen.insert(support::PAIRS[(x % support::PAIRS.len() as u64) as usize]);
+        }
+        let names: Vec<String> = chosen.iter().map(|p| format!("\"{p}\"")).collect();
+        Some(format!("[{}]", names.join(",")))
+    };
+    connect_clients(&r.base, n, &stats, &stop_rx, 0, pick).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m = measure(&stats, secs, r.pid).await;
+    let fanout = fanout_p99(&r.base).await.unwrap_or(f64::NAN);
+    println!(
+        "(c) rategate: 20 pairs x 10 Hz, {} clients on 3 random pairs each: {}; in-server fan-out p99 {fanout:.1} ms; RSS {} MiB",
+        stats.connected.load(Ordering::Relaxed),
+        m.line(),
+        rss_kib(r.pid) / 1024
+    );
+    drop(publisher);
+    let _ = stop_tx.send(true);
+    stop(r).await;
+}
+
+/// (d) Memory per idle connection.
+async fn memory(server: Server, n: usize) {
+    let r = start(server, support::PAIRS).await;
+    let stats = Stats::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // A few clients first so lazy per-process allocations are not billed to the n.
+    connect_clients(&r.base, 10, &stats, &stop_rx, 0, |_| None).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = rss_kib(chain.api_pid);
-    connect_clients(&chain.base, n, &stats, &stop, 10).await;
+    let before = rss_kib(r.pid);
+    connect_clients(&r.base, n, &stats, &stop_rx, 10, |_| None).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss_kib(chain.api_pid);
+    let after = rss_kib(r.pid);
     let connected = stats.connected.load(Ordering::Relaxed) - 10;
     println!(
-        "(c) memory: {connected} idle connections: server RSS {before} KiB -> {after} KiB = {:.1} KiB per connection (target <= 20 KiB)",
-        (after.saturating_sub(before)) as f64 / connected.max(1) as f64
+        "(d) {}: {connected} idle connections: RSS {before} KiB -> {after} KiB = {:.1} KiB per connection",
+        server.name(),
+        after.saturating_sub(before) as f64 / connected.max(1) as f64
     );
     let _ = stop_tx.send(true);
-    stop_chain(chain).await;
+    stop(r).await;
 }
 
-#[tokio::main]
-async fn main() {
-    let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "all".into());
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let steps: Vec<usize> = std::env::var("BENCH_CLIENTS")
-        .unwrap_or_else(|_| "1000,2500,5000,10000".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    if mode == "latency" || mode == "all" {
-        latency(secs).await;
+/// Pins this process (all its threads, and the ones it starts) to core 1.
+fn pin_to_core_1() {
+    let pid = std::process::id().to_string();
+    match std::process::Command::new("taskset")
+        .args(["-a", "-pc", "1", &pid])
+        .output()
+    {
+        Ok(out) if out.status.success() => {}
+        _ => eprintln!("warning: could not pin the load generator to core 1 (taskset)"),
     }
-    if mode == "fanout" || mode == "all" {
-        fanout(&steps, secs).await;
+}
+
+fn main() {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("floor") {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(support::floor_server());
+        return;
     }
-    if mode == "memory" || mode == "all" {
-        memory(*steps.last().unwrap_or(&10_000)).await;
-    }
+    pin_to_core_1();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        common::tls::install_crypto_provider();
+        let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "all".into());
+        let secs: u64 = std::env::var("BENCH_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        let steps: Vec<usize> = std::env::var("BENCH_CLIENTS")
+            .unwrap_or_else(|_| "2500,5000,10000".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        let all = mode == "all";
+        for server in servers() {
+            if all || mode == "latency" {
+                latency(server, secs).await;
+            }
+            if all || mode == "capacity" {
+                capacity(server, &steps, secs).await;
+            }
+            if (all || mode == "mix") && server == Server::Rategate {
+                mix(5_000, secs).await;
+            }
+            if all || mode == "memory" {
+                memory(server, *steps.last().unwrap_or(&10_000)).await;
+            }
+        }
+    });
 }

@@ -83,3 +83,126 @@ pub fn cpu_secs(pid: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// Publishes straight on the bus under `prefix`, through the same Redis sink exchange-rate-svc
+/// uses: `pairs` each ticking `hz` times a second (`ts` = publish time, so a client's age of a
+/// value is publish → receive), a status every second, the metadata up front. Stops when the
+/// returned sender is dropped or set.
+pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sender<bool> {
+    use common::bus::{Bus, FeedState, PairMeta, PairState, RateMsg, StatusMsg};
+    use common::{Decimal, Pair};
+    use std::sync::Arc;
+    let bus = common::bus::redis::RedisBus::connect(
+        &redis_url(),
+        prefix,
+        std::time::Duration::from_secs(2),
+    )
+    .expect("redis");
+    let pairs: Vec<Pair> = pairs
+        .iter()
+        .map(|p| Pair::parse(p).expect("pair"))
+        .collect();
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let sink = bus.sink();
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        let meta: Vec<PairMeta> = pairs
+            .iter()
+            .map(|p| {
+                PairMeta::new(
+                    p.clone(),
+                    Decimal::new(1, 2),
+                    Decimal::new(1, 8),
+                    Decimal::new(1, 4),
+                )
+            })
+            .collect();
+        let status = StatusMsg {
+            v: 1,
+            source: "bench".into(),
+            state: FeedState::Online,
+            since: chrono::Utc::now(),
+            pairs: pairs.iter().map(|p| (p.clone(), PairState::Ok)).collect(),
+            epoch: epoch.clone(),
+        };
+        while !bus.is_connected() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let _ = sink.write(&[], Some(&meta), Some(&status)).await;
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_micros(1_000_000 / hz.max(1)));
+        let mut beat = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut seq = 0u64;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = beat.tick() => { let _ = sink.write(&[], None, Some(&status)).await; }
+                _ = tick.tick() => {
+                    let now = chrono::Utc::now();
+                    let batch: Vec<Arc<RateMsg>> = pairs.iter().map(|p| {
+                        seq += 1;
+                        let bid = Decimal::new(6_500_000 + (seq % 1000) as i64, 2);
+                        Arc::new(RateMsg {
+                            v: 1,
+                            source: "bench".into(),
+                            pair: p.clone(),
+                            bid,
+                            ask: bid + Decimal::new(1, 2),
+                            last: None,
+                            ts: now,
+                            received_at: now,
+                            seq,
+                            epoch: epoch.clone(),
+                        })
+                    }).collect();
+                    let _ = sink.write(&batch, None, None).await;
+                }
+            }
+        }
+        bus.quit().await;
+    });
+    stop_tx
+}
+
+/// The socketioxide floor: the same axum + socketioxide with our buffer settings and no
+/// application logic. It subscribes to `{REDIS_PREFIX}rates` and sends each message to every
+/// socket with one namespace-wide `emit`, as it came. Runs in its own process (the bench
+/// re-executes itself with `BENCH_ROLE=floor`), so it can be pinned like the real server.
+pub async fn floor_server() {
+    use fred::prelude::*;
+    use socketioxide::SocketIo;
+    let prefix = std::env::var("REDIS_PREFIX").expect("REDIS_PREFIX");
+    let addr = std::env::var("HTTP_ADDR").expect("HTTP_ADDR");
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(64)
+        .ws_read_buffer_size(1024)
+        .max_payload(16 * 1024)
+        .build_layer();
+    io.ns("/", async |_: socketioxide::extract::SocketRef| {});
+    let config = Config::from_url(&redis_url()).expect("redis url");
+    let subscriber = Builder::from_config(config)
+        .with_performance_config(|p| p.broadcast_channel_capacity = 1 << 14)
+        .build_subscriber_client()
+        .expect("subscriber");
+    subscriber.init().await.expect("redis");
+    let mut messages = subscriber.message_rx();
+    subscriber
+        .subscribe(format!("{prefix}rates"))
+        .await
+        .expect("subscribe");
+    let io2 = io.clone();
+    tokio::spawn(async move {
+        while let Ok(m) = messages.recv().await {
+            if let Some(text) = m.value.as_str() {
+                if let Ok(raw) = serde_json::value::RawValue::from_string(text.to_string()) {
+                    let _ = io2.emit("rates:live", &raw).await;
+                }
+            }
+        }
+    });
+    let app = axum::Router::new()
+        .route("/ready", axum::routing::get(|| async { "ok" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
+    axum::serve(listener, app).await.expect("serve");
+}
