@@ -6,6 +6,7 @@
 //! cargo bench -p user-api-svc --bench socket_fanout                      # everything
 //! BENCH_MODE=latency|capacity|mix|memory BENCH_SERVER=rategate|floor ...  # one part
 //! BENCH_CLIENTS=2500,5000,10000 BENCH_SECS=10 ...                         # capacity steps
+//! BENCH_TARGET=127.0.0.1:8080 BENCH_CLIENTS=2000 ...                      # idle clients only
 //! ```
 //!
 //! The harness publishes straight on `{prefix}rates` through the same Redis sink as
@@ -17,23 +18,24 @@
 //!
 //! A client's age of a value is publish → receive (same clock); a message carrying several
 //! pairs counts each pair. CPU per delivery is the server's CPU time over the messages the
-//! clients received. The clients are a lean Engine.IO v4 / Socket.IO v5 WebSocket client (what
-//! the browser speaks), so that 10,000 of them fit on one core.
+//! clients received. The clients speak Engine.IO v4 / Socket.IO v5 over WebSocket (what the
+//! browser speaks) with a frame reader that does no more than split frames, so that 10,000
+//! of them fit on one core.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::Message;
 
 mod support;
 
 use support::cpu_secs;
 
 const SHARDS: usize = 64;
+/// One client in this many records ages (all count messages).
+const SAMPLE: usize = 8;
 
 struct Stats {
     recording: AtomicBool,
@@ -85,46 +87,109 @@ fn ages(text: &str, now: i64, out: &mut Vec<u64>) {
     }
 }
 
+/// One client frame: text, FIN, masked with a zero key (legal, and the bytes stay readable).
+fn client_frame(text: &str) -> Vec<u8> {
+    let len = text.len();
+    let mut out = vec![0x81];
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// The next complete server frame in `buf` (unmasked, as servers send): its payload range and
+/// total length; `None` until enough bytes are in.
+fn next_frame(buf: &[u8]) -> Option<(std::ops::Range<usize>, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (len, head) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(b) as usize, 10)
+        }
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    (buf.len() >= head + len).then_some((head..head + len, head + len))
+}
+
+/// A lean Engine.IO v4 / Socket.IO v5 client over a raw WebSocket: it answers pings, may
+/// subscribe, counts `rates:live` messages and, for one client in [`SAMPLE`], records the age
+/// of every value. Frames are split by their headers and never copied or validated: ten
+/// thousand clients must cost the load generator less than they cost the server.
 async fn client(
-    url: String,
+    addr: String,
     subscribe: Option<String>,
     stats: Arc<Stats>,
     shard: usize,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut tcp) = tokio::net::TcpStream::connect(&addr).await else {
         return;
     };
-    let (mut tx, mut rx) = ws.split();
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    if tcp.write_all(request.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut upgraded = false;
+    let mut ages_buf = Vec::new();
     let mut stop = stop;
-    let mut buf = Vec::new();
     loop {
-        tokio::select! {
+        let n = tokio::select! {
             _ = stop.changed() => break,
-            msg = rx.next() => {
-                let Some(Ok(Message::Text(t))) = msg else {
-                    if matches!(msg, None | Some(Err(_))) { break } else { continue }
-                };
-                let t = t.as_str();
-                if t == "2" {
-                    let _ = tx.send(Message::text("3")).await;
-                } else if t.starts_with('0') {
-                    let _ = tx.send(Message::text("40")).await;
-                } else if t.starts_with("40") {
-                    if let Some(pairs) = &subscribe {
-                        let _ = tx.send(Message::text(format!("42[\"rates:subscribe\",{pairs}]"))).await;
-                    }
-                    stats.connected.fetch_add(1, Ordering::Relaxed);
-                } else if t.starts_with("42") && stats.recording.load(Ordering::Relaxed) {
-                    buf.clear();
-                    ages(t, micros_now(), &mut buf);
-                    stats.messages.fetch_add(1, Ordering::Relaxed);
+            n = tcp.read(&mut chunk) => match n { Ok(0) | Err(_) => break, Ok(n) => n },
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if !upgraded {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            buf.drain(..end + 4);
+            upgraded = true;
+        }
+        let mut used = 0;
+        let mut replies: Vec<u8> = Vec::new();
+        while let Some((payload, len)) = next_frame(&buf[used..]) {
+            let text = &buf[used + payload.start..used + payload.end];
+            if text == b"2" {
+                replies.extend(client_frame("3"));
+            } else if text.first() == Some(&b'0') {
+                replies.extend(client_frame("40"));
+            } else if text.starts_with(b"40") {
+                if let Some(pairs) = &subscribe {
+                    replies.extend(client_frame(&format!("42[\"rates:subscribe\",{pairs}]")));
+                }
+                stats.connected.fetch_add(1, Ordering::Relaxed);
+            } else if text.starts_with(b"42") && stats.recording.load(Ordering::Relaxed) {
+                stats.messages.fetch_add(1, Ordering::Relaxed);
+                if shard % SAMPLE == 0 {
+                    ages_buf.clear();
+                    ages(&String::from_utf8_lossy(text), micros_now(), &mut ages_buf);
                     let mut h = stats.hist[shard].lock().unwrap();
-                    for a in &buf {
+                    for a in &ages_buf {
                         let _ = h.record(*a);
                     }
                 }
             }
+            used += len;
+        }
+        buf.drain(..used);
+        if !replies.is_empty() && tcp.write_all(&replies).await.is_err() {
+            break;
         }
     }
 }
@@ -163,8 +228,10 @@ struct Running {
     db: String,
 }
 
-/// Starts `server` on core 0 under a fresh bus prefix and waits until it answers.
-async fn start(server: Server, pairs: &[&str]) -> Running {
+/// Starts `server` on core 0 under a fresh bus prefix and waits until it answers. The floor
+/// sends each tick at once (`window_ms` 0) or the newest value per pair once per window, as
+/// rategate does under load, so that both send messages of the same size.
+async fn start(server: Server, pairs: &[&str], window_ms: u64) -> Running {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench:{id}:");
     let db = format!("rg_bench_{}", &id[..12]);
@@ -189,6 +256,7 @@ async fn start(server: Server, pairs: &[&str]) -> Running {
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
         .env("PAIRS", pairs.join(","))
+        .env("FLOOR_WINDOW_MS", window_ms.to_string())
         .env(
             "RUST_LOG",
             std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
@@ -241,7 +309,7 @@ async fn connect_clients(
     offset: usize,
     subscribe: impl Fn(usize) -> Option<String>,
 ) {
-    let url = format!("ws://{base}/socket.io/?EIO=4&transport=websocket");
+    let url = base.to_string();
     let target = stats.connected.load(Ordering::Relaxed) + n as u64;
     let sem = Arc::new(tokio::sync::Semaphore::new(200));
     for i in 0..n {
@@ -343,7 +411,7 @@ fn servers() -> Vec<Server> {
 /// (a) Freshness at low load: 100 clients, one pair at 100 ticks/s.
 async fn latency(server: Server, secs: u64) {
     let pairs = &support::PAIRS[..1];
-    let r = start(server, pairs).await;
+    let r = start(server, pairs, 0).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publisher = support::publish(&r.prefix, pairs, 100);
@@ -362,7 +430,7 @@ async fn latency(server: Server, secs: u64) {
 
 /// (b) Capacity: 20 pairs x 10 ticks/s, every client on every pair, in steps.
 async fn capacity(server: Server, steps: &[usize], secs: u64) {
-    let r = start(server, support::PAIRS).await;
+    let r = start(server, support::PAIRS, 50).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publisher = support::publish(&r.prefix, support::PAIRS, 10);
@@ -391,7 +459,7 @@ async fn capacity(server: Server, steps: &[usize], secs: u64) {
 
 /// (c) The realistic mix: `n` clients, each on 3 random pairs of the 20.
 async fn mix(n: usize, secs: u64) {
-    let r = start(Server::Rategate, support::PAIRS).await;
+    let r = start(Server::Rategate, support::PAIRS, 50).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publisher = support::publish(&r.prefix, support::PAIRS, 10);
@@ -425,7 +493,7 @@ async fn mix(n: usize, secs: u64) {
 
 /// (d) Memory per idle connection.
 async fn memory(server: Server, n: usize) {
-    let r = start(server, support::PAIRS).await;
+    let r = start(server, support::PAIRS, 0).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // A few clients first so lazy per-process allocations are not billed to the n.
@@ -477,6 +545,21 @@ fn main() {
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .collect();
+        if let Ok(target) = std::env::var("BENCH_TARGET") {
+            // Clients only, against a server started by hand (under heaptrack, say): hold
+            // BENCH_CLIENTS idle connections for BENCH_SECS.
+            let n = *steps.last().unwrap_or(&1_000);
+            let stats = Stats::new();
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            connect_clients(&target, n, &stats, &stop_rx, 0, |_| None).await;
+            println!(
+                "{} clients connected to {target}",
+                stats.connected.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            let _ = stop_tx.send(true);
+            return;
+        }
         let all = mode == "all";
         for server in servers() {
             if all || mode == "latency" {

@@ -195,6 +195,10 @@ impl Config {
             fanout: crate::rates::FanoutSettings {
                 immediate_budget: parse_or("FANOUT_IMMEDIATE_BUDGET", 100_000u64)?,
                 window: millis_or("FANOUT_WINDOW_MS", 50, 5)?,
+                delivery_cost: std::time::Duration::from_micros(parse_or(
+                    "FANOUT_DELIVERY_COST_US",
+                    10u64,
+                )?),
             },
             serve: common::serve::ServeLimits::from_env_over(d.serve)?,
             http_policy: common::http::HttpPolicy::from_env()?,

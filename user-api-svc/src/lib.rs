@@ -156,7 +156,8 @@ impl Application {
         let _ = state.io.set(io);
         // Socket.IO answers its own protocol (engine.io errors included) outside the API layers.
         let app = common::http::harden(http::router(state.clone()), &state.config.http_policy)
-            .layer(layer);
+            .layer(layer)
+            .layer(axum::middleware::map_request(socket::detach_head));
         let listener = tokio::net::TcpListener::bind(state.config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", state.config.http_addr))?;

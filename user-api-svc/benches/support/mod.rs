@@ -85,9 +85,9 @@ pub fn cpu_secs(pid: &str) -> f64 {
 }
 
 /// Publishes straight on the bus under `prefix`, through the same Redis sink exchange-rate-svc
-/// uses: `pairs` each ticking `hz` times a second (`ts` = publish time, so a client's age of a
-/// value is publish → receive), a status every second, the metadata up front. Stops when the
-/// returned sender is dropped or set.
+/// uses: `pairs` each ticking `hz` times a second, spread evenly (`ts` = publish time, so a
+/// client's age of a value is publish → receive), a status every second, the metadata up
+/// front. Stops when the returned sender is dropped or set.
 pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sender<bool> {
     use common::bus::{Bus, FeedState, PairMeta, PairState, RateMsg, StatusMsg};
     use common::{Decimal, Pair};
@@ -129,8 +129,11 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let _ = sink.write(&[], Some(&meta), Some(&status)).await;
-        let mut tick =
-            tokio::time::interval(std::time::Duration::from_micros(1_000_000 / hz.max(1)));
+        // Ticks spread evenly, one pair at a time (as an exchange sends them), each pair `hz`
+        // times a second.
+        let every = 1_000_000 / (hz.max(1) * pairs.len().max(1) as u64);
+        let mut tick = tokio::time::interval(std::time::Duration::from_micros(every.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut beat = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut seq = 0u64;
         loop {
@@ -138,24 +141,23 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
                 _ = stop.changed() => break,
                 _ = beat.tick() => { let _ = sink.write(&[], None, Some(&status)).await; }
                 _ = tick.tick() => {
+                    let pair = &pairs[seq as usize % pairs.len()];
+                    seq += 1;
                     let now = chrono::Utc::now();
-                    let batch: Vec<Arc<RateMsg>> = pairs.iter().map(|p| {
-                        seq += 1;
-                        let bid = Decimal::new(6_500_000 + (seq % 1000) as i64, 2);
-                        Arc::new(RateMsg {
-                            v: 1,
-                            source: "bench".into(),
-                            pair: p.clone(),
-                            bid,
-                            ask: bid + Decimal::new(1, 2),
-                            last: None,
-                            ts: now,
-                            received_at: now,
-                            seq,
-                            epoch: epoch.clone(),
-                        })
-                    }).collect();
-                    let _ = sink.write(&batch, None, None).await;
+                    let bid = Decimal::new(6_500_000 + (seq % 1000) as i64, 2);
+                    let msg = Arc::new(RateMsg {
+                        v: 1,
+                        source: "bench".into(),
+                        pair: pair.clone(),
+                        bid,
+                        ask: bid + Decimal::new(1, 2),
+                        last: None,
+                        ts: now,
+                        received_at: now,
+                        seq,
+                        epoch: epoch.clone(),
+                    });
+                    let _ = sink.write(&[msg], None, None).await;
                 }
             }
         }
@@ -190,12 +192,45 @@ pub async fn floor_server() {
         .subscribe(format!("{prefix}rates"))
         .await
         .expect("subscribe");
+    let window: u64 = std::env::var("FLOOR_WINDOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let io2 = io.clone();
     tokio::spawn(async move {
-        while let Ok(m) = messages.recv().await {
-            if let Some(text) = m.value.as_str() {
-                if let Ok(raw) = serde_json::value::RawValue::from_string(text.to_string()) {
+        if window == 0 {
+            // Each tick as it came, to every socket: one namespace-wide emit.
+            while let Ok(m) = messages.recv().await {
+                if let Some(raw) = m.value.as_str().and_then(|t| raw_json(t.to_string())) {
                     let _ = io2.emit("rates:live", &raw).await;
+                }
+            }
+            return;
+        }
+        // The newest message per pair, sent as one object once per window.
+        let mut newest: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+            Default::default();
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(window));
+        loop {
+            tokio::select! {
+                m = messages.recv() => {
+                    let Ok(m) = m else { break };
+                    let Some(text) = m.value.as_str() else { continue };
+                    let pair = text
+                        .split("\"pair\":\"")
+                        .nth(1)
+                        .and_then(|r| r.split('"').next())
+                        .unwrap_or_default()
+                        .replace('/', "_");
+                    if let Some(raw) = raw_json(text.to_string()) {
+                        newest.insert(pair, raw);
+                    }
+                }
+                _ = every.tick() => {
+                    if !newest.is_empty() {
+                        let batch = std::mem::take(&mut newest);
+                        let _ = io2.emit("rates:live", &batch).await;
+                    }
                 }
             }
         }
@@ -205,4 +240,8 @@ pub async fn floor_server() {
         .layer(layer);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
+}
+
+fn raw_json(text: String) -> Option<Box<serde_json::value::RawValue>> {
+    serde_json::value::RawValue::from_string(text).ok()
 }

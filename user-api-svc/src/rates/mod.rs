@@ -24,21 +24,38 @@ use serde_json::value::RawValue;
 pub use book::{LiveRate, QuoteBasis, RateBook, SpreadSet, Unquotable};
 use fanout::Fanout;
 
-/// When to stop sending every tick at once and conflate instead.
+/// When to stop sending every tick at once and conflate instead, and how often to send then.
 #[derive(Debug, Clone, Copy)]
 pub struct FanoutSettings {
     /// Deliveries per second (ticks/s × sockets) up to which every tick is sent at once.
     pub immediate_budget: u64,
-    /// Above the budget, changed pairs are sent together once per window.
+    /// Above the budget, changed pairs are sent together once per window, at least this long.
     pub window: Duration,
+    /// What one conflated delivery (a message of many pairs to one socket) costs this machine
+    /// in server CPU, measured by the fan-out bench. The window widens so that one window's
+    /// deliveries fit in [`CPU_SHARE`] of it: a saturated core would make every value older.
+    pub delivery_cost: Duration,
 }
+
+/// The share of a core the conflated fan-out may plan to use.
+pub const CPU_SHARE: f64 = 0.9;
 
 impl Default for FanoutSettings {
     fn default() -> Self {
         FanoutSettings {
             immediate_budget: 100_000,
             window: Duration::from_millis(50),
+            delivery_cost: Duration::from_micros(10),
         }
+    }
+}
+
+impl FanoutSettings {
+    /// The conflation window for `sockets` sockets: the configured one, or wider when one
+    /// window's deliveries would take more than [`CPU_SHARE`] of it.
+    pub fn window_for(&self, sockets: usize) -> Duration {
+        let needed = self.delivery_cost.mul_f64(sockets as f64 / CPU_SHARE);
+        self.window.max(needed)
     }
 }
 
@@ -52,6 +69,8 @@ pub struct RateHub {
     batched: AtomicBool,
     /// Pairs changed since the last batch, and when the first of them arrived.
     dirty: Mutex<(BTreeSet<Pair>, Option<Instant>)>,
+    /// When the last batch went out.
+    last_batch: Mutex<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +111,7 @@ impl RateHub {
             ticks: AtomicU64::new(0),
             batched: AtomicBool::new(false),
             dirty: Mutex::new((BTreeSet::new(), None)),
+            last_batch: Mutex::new(Instant::now()),
         }
     }
 
@@ -196,9 +216,23 @@ impl RateHub {
         self.fanout.flush_slow(current(&book, Instant::now()));
     }
 
-    /// Sends the pairs changed during the last window (batched mode); the fan-out time counts
-    /// from the window's first tick.
+    /// Sends the pairs changed during the last window (batched mode) once the window for the
+    /// current number of sockets has passed; the fan-out time counts from the window's first
+    /// tick.
     fn send_batch(&self) {
+        {
+            let mut last = lock(&self.last_batch);
+            let window = self.settings.window_for(self.fanout.len());
+            // Half a base window of slack: the housekeeping tick that lands just short of the
+            // window sends rather than waiting a whole tick more.
+            if last.elapsed() + self.settings.window / 2 < window {
+                drop(last);
+                self.flush();
+                return;
+            }
+            *last = Instant::now();
+            metrics::gauge!("rategate_fanout_window_seconds").set(window.as_secs_f64());
+        }
         let (dirty, since) = std::mem::take(&mut *lock(&self.dirty));
         self.send(&dirty);
         self.flush();
