@@ -7,6 +7,7 @@
 //! BENCH_MODE=latency|capacity|mix|memory BENCH_SERVER=rategate|floor ...  # one part
 //! BENCH_CLIENTS=2500,5000,10000 BENCH_SECS=10 ...                         # capacity steps
 //! BENCH_TARGET=127.0.0.1:8080 BENCH_CLIENTS=2000 ...                      # idle clients only
+//! BENCH_SERVER_BIN=/tmp/user-api-svc-before BENCH_SERVER=rategate ...     # another build
 //! ```
 //!
 //! The harness publishes straight on `{prefix}rates` through the same Redis sink as
@@ -241,7 +242,9 @@ async fn start(server: Server, pairs: &[&str], window_ms: u64) -> Running {
         .unwrap()
         .port();
     let exe = match server {
-        Server::Rategate => env!("CARGO_BIN_EXE_user-api-svc").to_string(),
+        // BENCH_SERVER_BIN: another user-api-svc build (an earlier commit, for a before/after).
+        Server::Rategate => std::env::var("BENCH_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_user-api-svc").to_string()),
         Server::Floor => std::env::current_exe().unwrap().display().to_string(),
     };
     let mut cmd = Command::new("taskset");
@@ -382,18 +385,34 @@ async fn measure(stats: &Arc<Stats>, secs: u64, server_pid: u32) -> Measured {
     }
 }
 
-/// `rategate_fanout_seconds` p99 from the server's `/metrics`, in ms.
-async fn fanout_p99(base: &str) -> Option<f64> {
+/// A summary's p99 from the server's `/metrics`, in ms.
+async fn p99_ms(base: &str, metric: &str) -> Option<f64> {
     let text = reqwest::get(format!("http://{base}/metrics"))
         .await
         .ok()?
         .text()
         .await
         .ok()?;
+    let prefix = format!("{metric}{{quantile=\"0.99\"}}");
     text.lines()
-        .find(|l| l.starts_with("rategate_fanout_seconds{quantile=\"0.99\"}"))
+        .find(|l| l.starts_with(&prefix))
         .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
         .map(|s| s * 1000.0)
+}
+
+/// The in-server fan-out p99s: bus message in → last write queued (window wait included),
+/// and the send alone.
+async fn fanout_p99(base: &str) -> String {
+    match (
+        p99_ms(base, "rategate_fanout_seconds").await,
+        p99_ms(base, "rategate_fanout_send_seconds").await,
+    ) {
+        (Some(all), Some(send)) => {
+            format!("; in-server fan-out p99 {all:.1} ms (the send alone {send:.1} ms)")
+        }
+        (Some(all), None) => format!("; in-server fan-out p99 {all:.1} ms"),
+        _ => String::new(),
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -440,10 +459,7 @@ async fn capacity(server: Server, steps: &[usize], secs: u64) {
         have = n;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let m = measure(&stats, secs, r.pid).await;
-        let fanout = match fanout_p99(&r.base).await {
-            Some(p99) => format!("; in-server fan-out p99 {p99:.1} ms"),
-            None => String::new(),
-        };
+        let fanout = fanout_p99(&r.base).await;
         println!(
             "(b) {}: 20 pairs x 10 Hz, {} clients on all pairs: {}{fanout}; RSS {} MiB",
             server.name(),
@@ -479,9 +495,9 @@ async fn mix(n: usize, secs: u64) {
     connect_clients(&r.base, n, &stats, &stop_rx, 0, pick).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let m = measure(&stats, secs, r.pid).await;
-    let fanout = fanout_p99(&r.base).await.unwrap_or(f64::NAN);
+    let fanout = fanout_p99(&r.base).await;
     println!(
-        "(c) rategate: 20 pairs x 10 Hz, {} clients on 3 random pairs each: {}; in-server fan-out p99 {fanout:.1} ms; RSS {} MiB",
+        "(c) rategate: 20 pairs x 10 Hz, {} clients on 3 random pairs each: {}{fanout}; RSS {} MiB",
         stats.connected.load(Ordering::Relaxed),
         m.line(),
         rss_kib(r.pid) / 1024
@@ -556,7 +572,15 @@ fn main() {
                 "{} clients connected to {target}",
                 stats.connected.load(Ordering::Relaxed)
             );
-            tokio::time::sleep(Duration::from_secs(secs)).await;
+            // BENCH_TARGET_PREFIX: also publish one pair at 100 ticks/s on that bus prefix and
+            // count what the clients get (for callgrind: instructions per delivery).
+            let publisher = std::env::var("BENCH_TARGET_PREFIX")
+                .ok()
+                .map(|prefix| support::publish(&prefix, &support::PAIRS[..1], 100));
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let m = measure(&stats, secs, 0).await;
+            println!("{:.0} msgs/s received for {secs} s", m.msgs_per_sec);
+            drop(publisher);
             let _ = stop_tx.send(true);
             return;
         }

@@ -77,9 +77,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// In-server fan-out time: a bus message in → the last socket write for it queued.
+/// In-server fan-out time: a bus message in → the last socket write for it queued (in
+/// conflated mode this includes the wait for the window).
 fn record_fanout(since: Instant) {
     metrics::histogram!("rategate_fanout_seconds").record(since.elapsed().as_secs_f64());
+}
+
+/// The send alone: payloads built and every socket's write queued, no window wait.
+fn record_send(started: Instant) {
+    metrics::histogram!("rategate_fanout_send_seconds").record(started.elapsed().as_secs_f64());
 }
 
 /// `{"BTC_USD": {...}, ...}` as one pre-serialized JSON value.
@@ -149,7 +155,9 @@ impl RateHub {
             payload([(pair.key(), &live)])
         };
         if let Some(body) = body {
+            let started = Instant::now();
             self.fanout.deliver(&pair, &body);
+            record_send(started);
             record_fanout(now);
         }
     }
@@ -234,8 +242,10 @@ impl RateHub {
             metrics::gauge!("rategate_fanout_window_seconds").set(window.as_secs_f64());
         }
         let (dirty, since) = std::mem::take(&mut *lock(&self.dirty));
+        let started = Instant::now();
         self.send(&dirty);
         self.flush();
+        record_send(started);
         if let Some(since) = since {
             record_fanout(since);
         }
