@@ -447,21 +447,28 @@ async fn latency(server: Server, secs: u64) {
     stop(r).await;
 }
 
-/// (b) Capacity: 20 pairs x 10 ticks/s, every client on every pair, in steps.
-async fn capacity(server: Server, steps: &[usize], secs: u64) {
+/// 20 pairs x 10 ticks/s to clients added in `steps`, each subscribed as `subscribe` says:
+/// (b) capacity, every client on every pair; (c) the realistic mix.
+async fn conflated(
+    label: &str,
+    server: Server,
+    steps: &[usize],
+    secs: u64,
+    subscribe: fn(usize) -> Option<String>,
+) {
     let r = start(server, support::PAIRS, 50).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publisher = support::publish(&r.prefix, support::PAIRS, 10);
     let mut have = 0;
     for &n in steps {
-        connect_clients(&r.base, n - have, &stats, &stop_rx, have, |_| None).await;
+        connect_clients(&r.base, n - have, &stats, &stop_rx, have, subscribe).await;
         have = n;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let m = measure(&stats, secs, r.pid).await;
         let fanout = fanout_p99(&r.base).await;
         println!(
-            "(b) {}: 20 pairs x 10 Hz, {} clients on all pairs: {}{fanout}; RSS {} MiB",
+            "{label} {}: 20 pairs x 10 Hz, {} clients: {}{fanout}; RSS {} MiB",
             server.name(),
             stats.connected.load(Ordering::Relaxed),
             m.line(),
@@ -473,38 +480,18 @@ async fn capacity(server: Server, steps: &[usize], secs: u64) {
     stop(r).await;
 }
 
-/// (c) The realistic mix: `n` clients, each on 3 random pairs of the 20.
-async fn mix(n: usize, secs: u64) {
-    let r = start(Server::Rategate, support::PAIRS, 50).await;
-    let stats = Stats::new();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let publisher = support::publish(&r.prefix, support::PAIRS, 10);
-    let pick = |i: usize| {
-        // A fixed pseudo-random choice per client: the run repeats.
-        let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut chosen = std::collections::BTreeSet::new();
-        while chosen.len() < 3 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chosen.insert(support::PAIRS[(x % support::PAIRS.len() as u64) as usize]);
-        }
-        let names: Vec<String> = chosen.iter().map(|p| format!("\"{p}\"")).collect();
-        Some(format!("[{}]", names.join(",")))
-    };
-    connect_clients(&r.base, n, &stats, &stop_rx, 0, pick).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let m = measure(&stats, secs, r.pid).await;
-    let fanout = fanout_p99(&r.base).await;
-    println!(
-        "(c) rategate: 20 pairs x 10 Hz, {} clients on 3 random pairs each: {}{fanout}; RSS {} MiB",
-        stats.connected.load(Ordering::Relaxed),
-        m.line(),
-        rss_kib(r.pid) / 1024
-    );
-    drop(publisher);
-    let _ = stop_tx.send(true);
-    stop(r).await;
+/// Client `i`'s 3 pairs of the 20, a fixed pseudo-random choice so that runs repeat.
+fn three_random_pairs(i: usize) -> Option<String> {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut chosen = std::collections::BTreeSet::new();
+    while chosen.len() < 3 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chosen.insert(support::PAIRS[(x % support::PAIRS.len() as u64) as usize]);
+    }
+    let names: Vec<String> = chosen.iter().map(|p| format!("\"{p}\"")).collect();
+    Some(format!("[{}]", names.join(",")))
 }
 
 /// (d) Memory per idle connection.
@@ -590,10 +577,17 @@ fn main() {
                 latency(server, secs).await;
             }
             if all || mode == "capacity" {
-                capacity(server, &steps, secs).await;
+                conflated("(b) on all pairs,", server, &steps, secs, |_| None).await;
             }
             if (all || mode == "mix") && server == Server::Rategate {
-                mix(5_000, secs).await;
+                conflated(
+                    "(c) on 3 random pairs,",
+                    server,
+                    &[5_000],
+                    secs,
+                    three_random_pairs,
+                )
+                .await;
             }
             if all || mode == "memory" {
                 memory(server, *steps.last().unwrap_or(&10_000)).await;
