@@ -19,22 +19,33 @@ pub struct SioClient {
 
 impl SioClient {
     pub async fn connect(base: &str, token: Option<&str>) -> Result<SioClient, String> {
-        SioClient::spawn(base, token.map(str::to_string)).await
+        SioClient::spawn(base, token.map(str::to_string), "websocket").await
+    }
+
+    /// The same client on HTTP long-polling only (no upgrade to WebSocket).
+    pub async fn connect_polling(base: &str, token: Option<&str>) -> Result<SioClient, String> {
+        SioClient::spawn(base, token.map(str::to_string), "polling").await
     }
 
     /// Connects with any JSON as the handshake's `auth` (e.g. `{"token": 42}`).
     pub async fn connect_with_auth(base: &str, auth: &Value) -> Result<SioClient, String> {
-        SioClient::spawn(base, Some(format!("json:{auth}"))).await
+        SioClient::spawn(base, Some(format!("json:{auth}")), "websocket").await
     }
 
-    async fn spawn(base: &str, token: Option<String>) -> Result<SioClient, String> {
+    async fn spawn(
+        base: &str,
+        token: Option<String>,
+        transport: &str,
+    ) -> Result<SioClient, String> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js");
         assert!(
             std::path::Path::new(&format!("{root}/node_modules/socket.io-client")).exists(),
             "npm socket.io-client is not installed: run `npm ci --prefix tests/js` (scripts/test.sh does)"
         );
         let mut cmd = Command::new("node");
-        cmd.arg(format!("{root}/sio-client.mjs")).arg(base);
+        cmd.arg(format!("{root}/sio-client.mjs"))
+            .arg(base)
+            .env("SIO_TRANSPORT", transport);
         if let Some(t) = token {
             cmd.arg(t);
         }

@@ -1,5 +1,6 @@
 // A real Socket.IO client (npm socket.io-client) driven by the Rust tests over stdio.
 //   node sio-client.mjs URL [TOKEN | json:AUTH]   (json: sends AUTH, any JSON, as the handshake auth)
+//   SIO_TRANSPORT=polling: HTTP long-polling only (default: WebSocket only)
 // stdout, one JSON object per line:
 //   {"type":"connect"} | {"type":"connect_error","message":"..."} | {"type":"disconnect","reason":"..."}
 //   {"type":"event","event":"rates:live","data":{...}} | {"type":"ack","id":1,"data":...}
@@ -15,7 +16,7 @@ const auth = token?.startsWith("json:") ? JSON.parse(token.slice(5)) : token ? {
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
 const socket = io(url, {
-  transports: ["websocket"],
+  transports: [process.env.SIO_TRANSPORT === "polling" ? "polling" : "websocket"],
   reconnection: false,
   auth,
 });

@@ -391,6 +391,33 @@ async fn one_update_reaches_every_socket_of_a_subscription_set_as_the_same_bytes
     api.finish().await;
 }
 
+async fn a_polling_client_gets_room_broadcasts_subscribes_and_its_snapshot(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = ready(&api).await;
+    api.feed.rate("BTC/USD", "1.0", "1.5").await;
+    api.feed.rate("ETH/USD", "3000.0", "3000.5").await;
+    let mut s = testkit::sio::SioClient::connect_polling(&api.base, None)
+        .await
+        .unwrap();
+    s.rate("ETH_USD", |r| r["original"]["buy"] == "3000.5")
+        .await;
+    api.feed.rate("BTC/USD", "2.0", "2.5").await;
+    s.rate("BTC_USD", |r| r["original"]["buy"] == "2.5").await;
+    let ack = s.emit_with_ack("rates:subscribe", json!(["ETH/USD"])).await;
+    assert_eq!(ack["subscribed"], json!(["ETH/USD"]));
+    api.feed.rate("BTC/USD", "3.0", "3.5").await;
+    api.feed.rate("ETH/USD", "3001.0", "3001.5").await;
+    s.rate("ETH_USD", |r| r["original"]["buy"] == "3001.5")
+        .await;
+    let seen = s.drain(Duration::from_millis(300)).await;
+    assert!(
+        seen.iter().all(|v| v["data"].get("BTC_USD").is_none()),
+        "BTC after unsubscribing from it: {seen:?}"
+    );
+    s.close().await;
+    api.finish().await;
+}
+
 on_both_backends!(
     a_new_socket_gets_a_full_snapshot_at_once,
     a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once,
@@ -400,4 +427,5 @@ on_both_backends!(
     a_slow_client_gets_the_newest_price_not_a_backlog,
     under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values,
     one_update_reaches_every_socket_of_a_subscription_set_as_the_same_bytes,
+    a_polling_client_gets_room_broadcasts_subscribes_and_its_snapshot,
 );
