@@ -10,6 +10,13 @@ scripts/services.sh
 # The Socket.IO tests drive npm's socket.io-client under Node (versions pinned in package-lock).
 command -v npm >/dev/null || { echo "test.sh: node/npm are required for the Socket.IO tests" >&2; exit 1; }
 npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+# ... and python-socketio (pinned in tests/py/requirements.txt), in a venv under target/.
+venv=target/py-venv
+if ! cmp -s tests/py/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/py/requirements.txt
+  cp tests/py/requirements.txt "$venv/requirements.txt"
+fi
 # Two cores: one test binary at a time, a few tests in parallel inside it.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 log=$(mktemp)

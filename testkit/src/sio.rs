@@ -27,6 +27,24 @@ impl SioClient {
         SioClient::spawn(base, token.map(str::to_string), "polling").await
     }
 
+    /// python-socketio instead of the npm client, on `transport` (`websocket` or `polling`),
+    /// speaking the same line protocol (`tests/py/sio_client.py`).
+    pub async fn connect_python(base: &str, transport: &str) -> Result<SioClient, String> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let python = std::env::var("RATEGATE_PYTHON")
+            .unwrap_or_else(|_| format!("{root}/target/py-venv/bin/python"));
+        assert!(
+            std::path::Path::new(&python).exists(),
+            "python-socketio is not installed at {python}: run scripts/test.sh (it installs \
+             tests/py/requirements.txt into target/py-venv), or set RATEGATE_PYTHON"
+        );
+        let mut cmd = Command::new(python);
+        cmd.arg(format!("{root}/tests/py/sio_client.py"))
+            .arg(base)
+            .env("SIO_TRANSPORT", transport);
+        SioClient::start(cmd).await
+    }
+
     /// Connects with any JSON as the handshake's `auth` (e.g. `{"token": 42}`).
     pub async fn connect_with_auth(base: &str, auth: &Value) -> Result<SioClient, String> {
         SioClient::spawn(base, Some(format!("json:{auth}")), "websocket").await
@@ -49,13 +67,18 @@ impl SioClient {
         if let Some(t) = token {
             cmd.arg(t);
         }
+        SioClient::start(cmd).await
+    }
+
+    /// Runs a client process that speaks the line protocol, until it connected (or failed).
+    async fn start(mut cmd: Command) -> Result<SioClient, String> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("node must be installed to run the Socket.IO client");
+            .expect("the Socket.IO client (node or python) must start");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::unbounded_channel();

@@ -418,6 +418,26 @@ async fn a_polling_client_gets_room_broadcasts_subscribes_and_its_snapshot(backe
     api.finish().await;
 }
 
+/// python-socketio, on WebSocket and on long-polling: snapshot, broadcast, subscribe.
+async fn python_socketio_gets_snapshots_broadcasts_and_acks_on_both_transports(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = ready(&api).await;
+    api.feed.rate("ETH/USD", "3000.0", "3000.5").await;
+    for transport in ["websocket", "polling"] {
+        let mut s = testkit::sio::SioClient::connect_python(&api.base, transport)
+            .await
+            .unwrap();
+        s.rate("ETH_USD", |r| r["original"]["buy"] == "3000.5")
+            .await;
+        let ack = s.emit_with_ack("rates:subscribe", json!(["BTC/USD"])).await;
+        assert_eq!(ack["subscribed"], json!(["BTC/USD"]), "{transport}");
+        api.feed.rate("BTC/USD", "7.0", "7.5").await;
+        s.rate("BTC_USD", |r| r["original"]["buy"] == "7.5").await;
+        s.close().await;
+    }
+    api.finish().await;
+}
+
 on_both_backends!(
     a_new_socket_gets_a_full_snapshot_at_once,
     a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once,
@@ -428,4 +448,5 @@ on_both_backends!(
     under_load_ticks_are_conflated_into_windows_ending_on_the_newest_values,
     one_update_reaches_every_socket_of_a_subscription_set_as_the_same_bytes,
     a_polling_client_gets_room_broadcasts_subscribes_and_its_snapshot,
+    python_socketio_gets_snapshots_broadcasts_and_acks_on_both_transports,
 );
