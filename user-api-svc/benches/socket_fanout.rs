@@ -4,7 +4,7 @@
 //! ```text
 //! ulimit -n 65536
 //! cargo bench -p user-api-svc --bench socket_fanout                      # everything
-//! BENCH_MODE=latency|capacity|mix|memory BENCH_SERVER=rategate|floor ...  # one part
+//! BENCH_MODE=latency|capacity|mix|memory|instructions BENCH_SERVER=rategate|floor ...
 //! BENCH_CLIENTS=2500,5000,10000 BENCH_SECS=10 ...                         # capacity steps
 //! BENCH_TARGET=127.0.0.1:8080 BENCH_CLIENTS=2000 ...                      # idle clients only
 //! BENCH_SERVER_BIN=/tmp/user-api-svc-before BENCH_SERVER=rategate ...     # another build
@@ -233,6 +233,11 @@ struct Running {
 /// sends each tick at once (`window_ms` 0) or the newest value per pair once per window, as
 /// rategate does under load, so that both send messages of the same size.
 async fn start(server: Server, pairs: &[&str], window_ms: u64) -> Running {
+    start_under(server, pairs, window_ms, &[]).await
+}
+
+/// [`start`], with the server run under `tool` (a command and its arguments, e.g. valgrind).
+async fn start_under(server: Server, pairs: &[&str], window_ms: u64, tool: &[String]) -> Running {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench:{id}:");
     let db = format!("rg_bench_{}", &id[..12]);
@@ -248,7 +253,9 @@ async fn start(server: Server, pairs: &[&str], window_ms: u64) -> Running {
         Server::Floor => std::env::current_exe().unwrap().display().to_string(),
     };
     let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "0", &exe])
+    cmd.args(["-c", "0"])
+        .args(tool)
+        .arg(&exe)
         .env(
             "BENCH_ROLE",
             if server == Server::Floor { "floor" } else { "" },
@@ -270,7 +277,8 @@ async fn start(server: Server, pairs: &[&str], window_ms: u64) -> Running {
     let pid = child.id().unwrap_or(0);
     let base = format!("127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    for _ in 0..300 {
+    // Up to a minute: under valgrind the start (migrations included) is slow.
+    for _ in 0..600 {
         if http
             .get(format!("http://{base}/ready"))
             .send()
@@ -516,6 +524,78 @@ async fn memory(server: Server, n: usize) {
     stop(r).await;
 }
 
+/// (e) Instructions per delivery, in user space, counted by callgrind (they repeat where wall
+/// time does not; `perf stat -e instructions` is not available in every VM): 20 clients, one
+/// pair at 100 ticks/s, counted only while the clients record.
+async fn instructions(server: Server, secs: u64) {
+    let valgrind = Command::new("valgrind").arg("--version").output().await;
+    if !valgrind.is_ok_and(|o| o.status.success()) {
+        println!("(e) {}: skipped, valgrind is not installed", server.name());
+        return;
+    }
+    let out = std::env::temp_dir().join(format!(
+        "rategate-callgrind-{}.out",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let tool = [
+        "valgrind".to_string(),
+        "--tool=callgrind".to_string(),
+        "--instr-atstart=no".to_string(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    let pairs = &support::PAIRS[..1];
+    let r = start_under(server, pairs, 0, &tool).await;
+    let stats = Stats::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let publisher = support::publish(&r.prefix, pairs, 100);
+    connect_clients(&r.base, 20, &stats, &stop_rx, 0, |_| None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let control = |arg: &'static str| {
+        let pid = r.pid.to_string();
+        async move {
+            let _ = Command::new("callgrind_control")
+                .args([arg, &pid])
+                .output()
+                .await;
+        }
+    };
+    control("--instr=on").await;
+    let m = measure(&stats, secs, r.pid).await;
+    control("--instr=off").await;
+    control("--dump").await;
+    let deliveries = m.msgs_per_sec * secs as f64;
+    let mut total = 0u64;
+    let dir = out
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let stem = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(&stem) {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("totals: "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    println!(
+        "(e) {}: {total} instructions for {deliveries:.0} deliveries = {:.0} per delivery (callgrind, user space; 20 clients, 1 pair at 100/s)",
+        server.name(),
+        total as f64 / deliveries.max(1.0)
+    );
+    drop(publisher);
+    let _ = stop_tx.send(true);
+    stop(r).await;
+}
+
 /// Pins this process (all its threads, and the ones it starts) to core 1.
 fn pin_to_core_1() {
     let pid = std::process::id().to_string();
@@ -591,6 +671,9 @@ fn main() {
             }
             if all || mode == "memory" {
                 memory(server, *steps.last().unwrap_or(&10_000)).await;
+            }
+            if all || mode == "instructions" {
+                instructions(server, secs).await;
             }
         }
     });
