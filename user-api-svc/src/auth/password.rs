@@ -100,13 +100,14 @@ fn built_from_email(password: &str, email: &str) -> bool {
     whole.contains(&pw) || mostly(&local) || mostly(&format!("{local}{domain_name}"))
 }
 
-/// Argon2's working memory (one [`Block`] per KiB of `m_cost`), allocated once per hashing
-/// thread and reused by every hash it runs.
+/// Argon2's working memory (one [`Block`] per KiB of `m_cost`), allocated by a hashing
+/// thread's first hash and reused by every hash after it. Not at start: a node that rarely
+/// hashes (most requests carry a token) should not hold 19 MiB per hashing thread for nothing.
 pub struct Scratch(Vec<Block>);
 
 impl Scratch {
     pub fn new() -> Scratch {
-        Scratch(vec![Block::default(); hasher().params().block_count()])
+        Scratch(Vec::new())
     }
 
     /// At least `blocks` long (a stored hash with a larger `m_cost` grows it once).
