@@ -52,6 +52,10 @@ impl BusKeys {
     pub fn spreads_changed(&self) -> String {
         format!("{}spreads:changed", self.prefix)
     }
+    /// Key holding the epoch of the exchange-rate-svc that may publish (with a TTL).
+    pub fn feed_leader(&self) -> String {
+        format!("{}feed:leader", self.prefix)
+    }
 }
 
 /// One tick on `{prefix}rates`, and the value in `{prefix}rates:last`.

@@ -13,6 +13,7 @@
 //!   [`Snapshot`] of the last values, metadata and status to re-read whenever something may
 //!   have been missed.
 
+pub mod lease;
 pub mod memory;
 pub mod messages;
 pub mod redis;
