@@ -52,6 +52,9 @@ pub struct Config {
     pub fallbacks: HashMap<Pair, PairMeta>,
     /// Ticks the publisher may be behind before it switches to resync mode.
     pub publish_queue: usize,
+    /// How long the feed lease lasts without renewal (`FEED_LEASE_TTL_MS`): a standby takes
+    /// over within about this long (plus a quarter) of the leader's death.
+    pub feed_lease_ttl: Duration,
     /// Timeouts and connection caps of the HTTP listener.
     pub serve: common::serve::ServeLimits,
     /// CORS allow-list (off by default).
@@ -86,6 +89,7 @@ impl Config {
             crosscheck_max_bps: Decimal::from(50),
             fallbacks: HashMap::new(),
             publish_queue: 65_536,
+            feed_lease_ttl: Duration::from_secs(2),
             serve: common::serve::ServeLimits::default(),
             http_policy: common::http::HttpPolicy::default(),
             metrics_addr: None,
@@ -142,6 +146,7 @@ impl Config {
             crosscheck_max_bps,
             fallbacks,
             publish_queue: parse_or("PUBLISH_QUEUE", d.publish_queue)?,
+            feed_lease_ttl: millis_or("FEED_LEASE_TTL_MS", 2_000, 200)?,
             serve: common::serve::ServeLimits::from_env_over(d.serve)?,
             http_policy: common::http::HttpPolicy::from_env()?,
             metrics_addr: match var("METRICS_ADDR") {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::bus::{FeedState, PairMeta, PairState, RateMsg, StatusMsg, BUS_VERSION};
+use common::bus::{FeedRole, FeedState, PairMeta, PairState, RateMsg, StatusMsg, BUS_VERSION};
 use common::{Decimal, Pair};
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
@@ -99,6 +99,8 @@ struct FeedShared {
     queue_overflows: AtomicU64,
     published: AtomicU64,
     reconnects: AtomicU64,
+    /// Holds the feed lease (or needs none: the in-process bus): publishes.
+    leader: AtomicBool,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -156,6 +158,7 @@ impl Feed {
             queue_overflows: AtomicU64::new(0),
             published: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            leader: AtomicBool::new(true),
         };
         (
             Feed {
@@ -410,7 +413,28 @@ impl Feed {
             since,
             pairs,
             epoch: self.inner.epoch.clone(),
+            role: self.role(),
         }
+    }
+
+    /// This process's run id: the value of the feed lease while it leads.
+    pub fn epoch(&self) -> &str {
+        &self.inner.epoch
+    }
+
+    pub fn role(&self) -> FeedRole {
+        if self.inner.leader.load(Ordering::Relaxed) {
+            FeedRole::Leader
+        } else {
+            FeedRole::Standby
+        }
+    }
+
+    /// Set by the publisher as it takes or loses the feed lease.
+    pub fn set_role(&self, role: FeedRole) {
+        self.inner
+            .leader
+            .store(role == FeedRole::Leader, Ordering::Relaxed);
     }
 
     /// `/status`: the bus status plus the details an operator needs.

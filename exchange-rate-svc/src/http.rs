@@ -152,6 +152,7 @@ async fn ready(State(s): State<AppState>) -> Response {
     let body = serde_json::json!({
         "ready": ok,
         "bus": bus,
+        "role": s.feed.role(),
         "feed": feed.as_str(),
     });
     (code, Json(body)).into_response()

@@ -110,7 +110,8 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
-        let publisher = publisher::Publisher::new(bus.clone(), feed.clone(), queue);
+        let publisher =
+            publisher::Publisher::new(bus.clone(), feed.clone(), queue, config.feed_lease_ttl);
         tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
         tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
 

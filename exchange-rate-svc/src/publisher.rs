@@ -14,11 +14,20 @@
 //!
 //! The sink is whatever [`common::bus::Bus`] the service was given (Redis, or the all-in-one
 //! binary's in-process bus).
+//!
+//! On a bus several exchange-rate-svc share (Redis), only the holder of the feed lease
+//! publishes ([`common::bus::lease`]). Every instance keeps its exchange connection and its
+//! last values warm; a standby tries to take the lease every quarter TTL and, once it has it,
+//! resyncs everything under its own epoch at once. The leader renews every quarter TTL and
+//! stands by as soon as it learns the lease is not its own: a renewal that fails, no renewal
+//! for a whole TTL, or a write the lease refused (every write is fenced, so a leader that
+//! stalled past its lease publishes nothing, whatever it believes).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::bus::{Bus, BusSink, PairMeta, RateMsg};
+use common::bus::lease::Lease;
+use common::bus::{Bus, BusSink, FeedRole, PairMeta, RateMsg, SinkError};
 use common::shutdown::Shutdown;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -35,17 +44,39 @@ pub struct Publisher {
     sink: Box<dyn BusSink>,
     feed: Feed,
     rx: mpsc::Receiver<Arc<RateMsg>>,
+    /// The feed lease, on a bus several publishers share.
+    lease: Option<Lease>,
+    lease_ttl: Duration,
 }
 
 impl Publisher {
-    pub fn new(bus: Arc<dyn Bus>, feed: Feed, rx: mpsc::Receiver<Arc<RateMsg>>) -> Self {
-        let sink = bus.sink();
+    /// On a shared bus the publisher starts as a standby and leads once it holds the feed
+    /// lease (`lease_ttl`); on the in-process bus it leads from the start.
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        feed: Feed,
+        rx: mpsc::Receiver<Arc<RateMsg>>,
+        lease_ttl: Duration,
+    ) -> Self {
+        let (lease, sink) = match bus.leader_sink(feed.epoch(), lease_ttl) {
+            Some((lease, sink)) => {
+                feed.set_role(FeedRole::Standby);
+                (Some(lease), sink)
+            }
+            None => (None, bus.sink()),
+        };
         Publisher {
             bus,
             sink,
             feed,
             rx,
+            lease,
+            lease_ttl,
         }
+    }
+
+    fn leads(&self) -> bool {
+        self.feed.role() == FeedRole::Leader
     }
 
     pub async fn run(mut self, shutdown: Shutdown) {
@@ -55,10 +86,16 @@ impl Publisher {
         // Start unhealthy: the first thing we do is write the full state.
         let mut healthy = false;
         let mut last_resync_try = Instant::now() - RESYNC_RETRY;
+        let mut lease_every = interval(self.lease_ttl / 4);
+        lease_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut renewed = Instant::now();
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
+                _ = lease_every.tick(), if self.lease.is_some() => {
+                    healthy = self.hold_lease(&mut renewed, healthy).await;
+                }
                 _ = self.sink.reconnected() => {
                     tracing::info!(bus = self.bus.name(), "bus reconnected; resyncing");
                     healthy = false;
@@ -67,12 +104,17 @@ impl Publisher {
                     if n == 0 {
                         break;
                     }
+                    if !self.leads() {
+                        // A standby drains: the feed keeps the last values for a takeover.
+                        buf.clear();
+                        continue;
+                    }
                     if healthy && !self.feed.take_needs_resync() {
                         let meta = self.dirty_meta();
                         match self.sink.publish_rates(&buf, meta.as_deref()).await {
                             // Counted as published only when they went out as ticks.
                             Ok(()) => self.feed.count_published(n as u64),
-                            Err(e) => healthy = self.unhealthy(&e),
+                            Err(e) => healthy = self.failed(&e),
                         }
                     } else {
                         // The feed holds the last values; the resync below carries them.
@@ -81,15 +123,18 @@ impl Publisher {
                     buf.clear();
                 }
                 _ = self.feed.changed() => {
-                    if healthy {
+                    if healthy && self.leads() {
                         healthy = self.status().await;
                     }
                 }
                 _ = status_every.tick() => {
-                    if healthy {
+                    if healthy && self.leads() {
                         healthy = self.status().await;
                     }
                 }
+            }
+            if !self.leads() {
+                continue;
             }
             if !healthy && last_resync_try.elapsed() >= RESYNC_RETRY && self.bus.is_connected() {
                 last_resync_try = Instant::now();
@@ -107,7 +152,7 @@ impl Publisher {
                         healthy = true;
                         tracing::info!(bus = self.bus.name(), "bus in sync");
                     }
-                    Err(e) => healthy = self.unhealthy(&e),
+                    Err(e) => healthy = self.failed(&e),
                 }
             }
             if !healthy {
@@ -120,10 +165,53 @@ impl Publisher {
                 buf.clear();
             }
         }
-        // Best effort: tell consumers we are going away.
-        if healthy {
+        // Best effort: tell consumers we are going away, and hand the lease over at once.
+        if healthy && self.leads() {
             let _ = self.status().await;
         }
+        if let (Some(lease), true) = (&self.lease, self.leads()) {
+            let _ = lease.release().await;
+        }
+    }
+
+    /// Renews the feed lease (as the leader) or tries to take it (as a standby); returns the
+    /// new health (false after a takeover: the next step resyncs under our epoch).
+    async fn hold_lease(&self, renewed: &mut Instant, healthy: bool) -> bool {
+        let Some(lease) = &self.lease else {
+            return healthy;
+        };
+        match lease.acquire_or_renew().await {
+            Ok(true) => {
+                *renewed = Instant::now();
+                if !self.leads() {
+                    self.feed.set_role(FeedRole::Leader);
+                    metrics::counter!("rategate_feed_takeovers_total").increment(1);
+                    tracing::info!(epoch = lease.epoch(), "took the feed lease: publishing");
+                    return false;
+                }
+                healthy
+            }
+            Ok(false) => {
+                if self.leads() {
+                    self.stand_by("the feed lease is another's");
+                }
+                false
+            }
+            Err(e) => {
+                if self.leads() && renewed.elapsed() >= self.lease_ttl {
+                    self.stand_by("could not renew the feed lease within its TTL");
+                    return false;
+                }
+                tracing::warn!(error = %e, "feed lease check failed");
+                healthy
+            }
+        }
+    }
+
+    fn stand_by(&self, why: &str) {
+        self.feed.set_role(FeedRole::Standby);
+        metrics::counter!("rategate_feed_step_downs_total").increment(1);
+        tracing::warn!(reason = why, "standing by: not publishing");
     }
 
     /// The metadata, if it changed since it was last written.
@@ -140,12 +228,17 @@ impl Publisher {
             .await
         {
             Ok(()) => true,
-            Err(e) => self.unhealthy(&e),
+            Err(e) => self.failed(&e),
         }
     }
 
-    /// Logs and counts a failed write; always false (the new health).
-    fn unhealthy(&self, e: &str) -> bool {
+    /// Logs and counts a failed write, standing by if the lease refused it; always false (the
+    /// new health).
+    fn failed(&self, e: &SinkError) -> bool {
+        if *e == SinkError::NotLeader {
+            self.stand_by("a write was refused: the feed lease is another's");
+            return false;
+        }
         metrics::counter!("rategate_bus_errors_total", "bus" => self.bus.name()).increment(1);
         tracing::warn!(error = %e, bus = self.bus.name(), "publish failed; will resync when the bus is back");
         false

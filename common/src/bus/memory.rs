@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::{Bus, BusSink, BusSource, Heard, PairMeta, RateMsg, Snapshot, StatusMsg};
+use super::{Bus, BusSink, BusSource, Heard, PairMeta, RateMsg, SinkError, Snapshot, StatusMsg};
 use crate::Pair;
 
 /// How long a published status counts (the Redis `status` key's TTL).
@@ -192,7 +192,7 @@ impl BusSink for MemorySink {
         rates: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SinkError> {
         if let Some(meta) = meta {
             self.bus.set_pairs(meta.iter().cloned());
         }
@@ -328,6 +328,7 @@ mod tests {
             since: Utc::now(),
             pairs: [(Pair::parse("BTC/USD").unwrap(), PairState::Ok)].into(),
             epoch: "e".into(),
+            role: crate::bus::FeedRole::Leader,
         });
         assert_eq!(bus.status().unwrap().state, FeedState::Online);
         // Age the stored status past the TTL instead of sleeping 5 s.

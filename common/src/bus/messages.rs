@@ -126,6 +126,16 @@ pub enum PairState {
     Silent,
 }
 
+/// Which exchange-rate-svc a status describes: the one that holds the feed lease and
+/// publishes, or a standby that keeps its exchange connection warm to take over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedRole {
+    #[default]
+    Leader,
+    Standby,
+}
+
 /// `{prefix}status`: published at least once a second and on every change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusMsg {
@@ -137,6 +147,10 @@ pub struct StatusMsg {
     pub pairs: BTreeMap<Pair, PairState>,
     /// Publisher run id, as in [`RateMsg::epoch`].
     pub epoch: String,
+    /// Only the leader publishes, so on the bus this is `leader`; `/status` of a standby says
+    /// `standby`. Absent in older messages: `leader`.
+    #[serde(default)]
+    pub role: FeedRole,
 }
 
 /// `{prefix}pairs`: what a pair's prices and amounts may look like.

@@ -46,6 +46,16 @@ pub trait Bus: Send + Sync + 'static {
     }
     /// A writer for the one publisher.
     fn sink(&self) -> Box<dyn BusSink>;
+    /// For a bus several publishers share (Redis): the feed lease for `epoch`, held `ttl`
+    /// after each renewal, and a writer whose every write is fenced by it. `None` where one
+    /// process is the only publisher (the in-process bus).
+    fn leader_sink(
+        &self,
+        _epoch: &str,
+        _ttl: std::time::Duration,
+    ) -> Option<(lease::Lease, Box<dyn BusSink>)> {
+        None
+    }
     /// A new subscription to rates, status, metadata and spread changes.
     fn subscribe(&self) -> anyhow::Result<Box<dyn BusSource>>;
     /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).
@@ -54,8 +64,19 @@ pub trait Bus: Send + Sync + 'static {
     async fn quit(&self);
 }
 
+/// Why a write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// The bus failed (its own words, for the log); retry after a resync.
+    #[error("{0}")]
+    Bus(String),
+    /// The feed lease is someone else's: this process must stand by.
+    #[error("not the feed leader")]
+    NotLeader,
+}
+
 /// Where the publisher writes: the bus contract's three writes, each all-or-nothing as far as
-/// the bus allows. Errors are the bus's own words, for the log.
+/// the bus allows.
 #[async_trait::async_trait]
 pub trait BusSink: Send + Sync + 'static {
     /// Resolves when the connection came back after a loss (never, for a bus that cannot
@@ -69,14 +90,14 @@ pub trait BusSink: Send + Sync + 'static {
         rates: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
-    ) -> Result<(), String>;
+    ) -> Result<(), SinkError>;
 
     /// A batch of ticks (and `meta`, when it changed).
     async fn publish_rates(
         &self,
         batch: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SinkError> {
         self.write(batch, meta, None).await
     }
     /// The status (and `meta`, when it changed).
@@ -84,7 +105,7 @@ pub trait BusSink: Send + Sync + 'static {
         &self,
         status: &StatusMsg,
         meta: Option<&[PairMeta]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SinkError> {
         self.write(&[], meta, Some(status)).await
     }
     /// The whole current state: the metadata, the status, and every last value stored and
@@ -94,7 +115,7 @@ pub trait BusSink: Send + Sync + 'static {
         last: &[Arc<RateMsg>],
         meta: &[PairMeta],
         status: &StatusMsg,
-    ) -> Result<(), String> {
+    ) -> Result<(), SinkError> {
         self.write(last, Some(meta), Some(status)).await
     }
 }

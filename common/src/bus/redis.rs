@@ -18,9 +18,10 @@ use fred::clients::{Pipeline, SubscriberClient};
 use fred::prelude::*;
 use fred::types::Expiration;
 
+use super::lease::{Fenced, Lease};
 use super::{
-    newest_per_pair, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg, Snapshot,
-    StatusMsg,
+    newest_per_pair, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg, SinkError,
+    Snapshot, StatusMsg,
 };
 
 /// TTL of the `{prefix}status` key: long enough to bridge one missed beat, short enough that a
@@ -97,6 +98,13 @@ impl Bus for RedisBus {
         Box::new(RedisSink::new(self.client.clone(), self.keys.clone()))
     }
 
+    fn leader_sink(&self, epoch: &str, ttl: Duration) -> Option<(Lease, Box<dyn BusSink>)> {
+        let lease = Lease::new(self.client.clone(), self.keys.clone(), epoch, ttl);
+        let mut sink = RedisSink::new(self.client.clone(), self.keys.clone());
+        sink.fence = Some(lease.clone());
+        Some((lease, Box::new(sink)))
+    }
+
     fn subscribe(&self) -> anyhow::Result<Box<dyn BusSource>> {
         let mut builder = self.builder.clone();
         builder.with_performance_config(|p| p.broadcast_channel_capacity = 1 << 14);
@@ -133,6 +141,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 pub struct RedisSink {
     client: Client,
     keys: BusKeys,
+    /// When set, every write is one Lua script that checks the feed lease first.
+    fence: Option<Lease>,
     reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
 }
 
@@ -142,6 +152,7 @@ impl RedisSink {
         RedisSink {
             client,
             keys,
+            fence: None,
             reconnects,
         }
     }
@@ -211,7 +222,14 @@ impl BusSink for RedisSink {
         rates: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SinkError> {
+        if let Some(lease) = &self.fence {
+            return match lease.write(rates, meta, status, STATUS_TTL_SECS).await {
+                Ok(Fenced::Written) => Ok(()),
+                Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
+                Err(e) => Err(SinkError::Bus(e.to_string())),
+            };
+        }
         let pipe = self.client.pipeline();
         let result: Result<(), Error> = async {
             if let Some(meta) = meta {
@@ -224,7 +242,7 @@ impl BusSink for RedisSink {
             pipe.all::<Vec<Value>>().await.map(drop)
         }
         .await;
-        result.map_err(|e| e.to_string())
+        result.map_err(|e| SinkError::Bus(e.to_string()))
     }
 }
 

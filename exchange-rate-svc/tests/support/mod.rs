@@ -3,6 +3,8 @@
 //! not, every test fails loudly; nothing is skipped.
 
 #![allow(dead_code)]
+// Each test binary uses its own part of this module.
+#![allow(unused_imports)]
 
 use std::time::Duration;
 

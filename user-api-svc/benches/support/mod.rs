@@ -124,6 +124,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
             since: chrono::Utc::now(),
             pairs: pairs.iter().map(|p| (p.clone(), PairState::Ok)).collect(),
             epoch: epoch.clone(),
+            role: common::bus::FeedRole::Leader,
         };
         while !bus.is_connected() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -304,6 +304,7 @@ mod tests {
             since: Utc::now(),
             pairs: pairs.iter().map(|(k, v)| (p(k), *v)).collect(),
             epoch: "e".into(),
+            role: common::bus::FeedRole::Leader,
         }
     }
 

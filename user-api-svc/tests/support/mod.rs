@@ -165,6 +165,7 @@ impl FakeFeed {
                 .map(|p| (Pair::parse(p).unwrap(), PairState::Ok))
                 .collect(),
             epoch: self.epoch.clone(),
+            role: common::bus::FeedRole::Leader,
         };
         match &self.sink {
             Sink::Redis { redis, keys } => {
