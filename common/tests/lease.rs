@@ -89,15 +89,15 @@ async fn a_deposed_holder_cannot_write_even_late() {
     subscriber.subscribe(keys.rates()).await.unwrap();
 
     assert!(old.acquire_or_renew().await.unwrap());
-    let written = old.write(&[tick("1.5", "epoch-old")], None, None, 5).await;
+    let written = old.write(&[tick("1.5", "epoch-old")], None, None).await;
     assert_eq!(written.unwrap(), Fenced::Written);
     // The old leader stalls past its TTL; the standby takes over and writes.
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(new.acquire_or_renew().await.unwrap());
-    let written = new.write(&[tick("2.5", "epoch-new")], None, None, 5).await;
+    let written = new.write(&[tick("2.5", "epoch-new")], None, None).await;
     assert_eq!(written.unwrap(), Fenced::Written);
     // The old leader wakes up and tries to publish: refused, and nothing changed.
-    let late = old.write(&[tick("9.9", "epoch-old")], None, None, 5).await;
+    let late = old.write(&[tick("9.9", "epoch-old")], None, None).await;
     assert_eq!(late.unwrap(), Fenced::NotLeader);
     let last: Option<String> = client.hget(keys.rates_last(), "BTC/USD").await.unwrap();
     assert!(
@@ -110,6 +110,37 @@ async fn a_deposed_holder_cannot_write_even_late() {
     }
     assert_eq!(bids.len(), 2, "only the two leaders' own ticks: {bids:?}");
     assert!(bids.iter().all(|b| !b.contains("9.9")), "{bids:?}");
+    let _: () = client
+        .del(vec![keys.feed_leader(), keys.rates_last()])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_a_lease_the_same_write_goes_through_unfenced() {
+    use common::bus::Bus;
+    let (client, keys) = (redis().await, keys());
+    let bus = common::bus::redis::RedisBus::connect(&url(), keys.prefix(), Duration::from_secs(2))
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !bus.is_connected() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("Redis must be running for the tests");
+    // Someone else's lease does not stop a writer that has none (the in-process feed, a bench).
+    let _: () = client
+        .set(keys.feed_leader(), "another", None, None, false)
+        .await
+        .unwrap();
+    bus.sink()
+        .write(&[tick("3.5", "e")], None, None)
+        .await
+        .unwrap();
+    let last: Option<String> = client.hget(keys.rates_last(), "BTC/USD").await.unwrap();
+    assert!(last.unwrap().contains("\"3.5\""));
+    bus.quit().await;
     let _: () = client
         .del(vec![keys.feed_leader(), keys.rates_last()])
         .await

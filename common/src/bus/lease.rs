@@ -3,14 +3,15 @@
 //! with a TTL it renews well before expiry. Every write the leader makes is *fenced*: one Lua
 //! script checks that the key still holds the writer's epoch and does the write in the same
 //! atomic step, so a leader that stalled past its lease (a frozen VM, a long pause, a
-//! partition) cannot publish once it has lost it, however late its write arrives.
+//! partition) cannot publish once it has lost it, however late its write arrives. The write
+//! itself is the Redis bus's one write script ([`super::redis`]), given our epoch as fence.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::*;
 
-use super::{newest_per_pair, BusKeys, PairMeta, RateMsg, StatusMsg};
+use super::{BusKeys, PairMeta, RateMsg, StatusMsg};
 
 /// Takes the lease when it is free, renews it when it is ours: 1 if we hold it after the call.
 const ACQUIRE_OR_RENEW: &str = r#"
@@ -34,36 +35,6 @@ end
 return 0
 "#;
 
-/// A fenced write: nothing happens unless KEYS[1] (the lease) holds ARGV[1] (our epoch).
-/// KEYS: lease, pairs, status, rates:last, rates.
-/// ARGV: epoch, status TTL (s), metadata JSON array or "", status JSON or "",
-///       n, then n × (pair, metadata JSON), m, then m × (pair, rate JSON) for the hash,
-///       k, then k × rate JSON to publish.
-const FENCED_WRITE: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-local i = 5
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
-end
-if ARGV[3] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[3]) end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])
-  redis.call('PUBLISH', KEYS[3], ARGV[4])
-end
-local m = tonumber(ARGV[i]); i = i + 1
-for _ = 1, m do
-  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2
-end
-local k = tonumber(ARGV[i]); i = i + 1
-for _ = 1, k do
-  redis.call('PUBLISH', KEYS[5], ARGV[i]); i = i + 1
-end
-return 1
-"#;
-
 /// What a fenced write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fenced {
@@ -80,11 +51,6 @@ pub struct Lease {
     keys: BusKeys,
     epoch: Arc<str>,
     ttl: Duration,
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    // Our own plain structs with string keys: serialization cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
 }
 
 impl Lease {
@@ -145,42 +111,15 @@ impl Lease {
         rates: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
-        status_ttl_secs: i64,
     ) -> Result<Fenced, Error> {
-        let mut args: Vec<String> = vec![
-            self.epoch.to_string(),
-            status_ttl_secs.to_string(),
-            meta.filter(|m| !m.is_empty())
-                .map(|m| json(&m))
-                .unwrap_or_default(),
-            status.map(json).unwrap_or_default(),
-        ];
-        let meta = meta.unwrap_or_default();
-        args.push(meta.len().to_string());
-        for m in meta {
-            args.push(m.pair.as_str().to_string());
-            args.push(json(m));
-        }
-        let newest = newest_per_pair(rates);
-        args.push(newest.len().to_string());
-        for (pair, msg) in newest {
-            args.push(pair.as_str().to_string());
-            args.push(json(msg.as_ref()));
-        }
-        args.push(rates.len().to_string());
-        args.extend(rates.iter().map(|m| json(m.as_ref())));
-        let keys = vec![
-            self.keys.feed_leader(),
-            self.keys.pairs(),
-            self.keys.status(),
-            self.keys.rates_last(),
-            self.keys.rates(),
-        ];
-        let written: i64 = self.client.eval(FENCED_WRITE, keys, args).await?;
-        Ok(if written == 1 {
-            Fenced::Written
-        } else {
-            Fenced::NotLeader
-        })
+        super::redis::write(
+            &self.client,
+            &self.keys,
+            Some(&self.epoch),
+            rates,
+            meta,
+            status,
+        )
+        .await
     }
 }

@@ -1,8 +1,9 @@
 //! The bus on Redis ([`RedisBus`]). Names under one prefix (`BusKeys`):
-//! - [`RedisSink`] writes each batch as one pipeline: `HSET {prefix}rates:last` with the newest
-//!   value per pair, then one `PUBLISH {prefix}rates` per tick; metadata as `HSET {prefix}pairs`
-//!   announced on the `{prefix}pairs` channel; status as a key with a short TTL and on the
-//!   `{prefix}status` channel.
+//! - [`RedisSink`] writes each batch as one Lua script, atomically: metadata as
+//!   `HSET {prefix}pairs` announced on the `{prefix}pairs` channel; status as a key with a short
+//!   TTL and on the `{prefix}status` channel; `HSET {prefix}rates:last` with the newest value
+//!   per pair, then one `PUBLISH {prefix}rates` per tick. With a feed lease the same script
+//!   first checks that the lease is still ours ([`super::lease`]).
 //! - [`RedisSource`] subscribes to `{prefix}rates`, `{prefix}status`, `{prefix}pairs` and
 //!   `{prefix}spreads:changed` (retrying while Redis is away) and asks for a resync once
 //!   subscribed, after every reconnect or lag, and every minute as a backstop.
@@ -14,9 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::clients::{Pipeline, SubscriberClient};
+use fred::clients::SubscriberClient;
 use fred::prelude::*;
-use fred::types::Expiration;
 
 use super::lease::{Fenced, Lease};
 use super::{
@@ -132,12 +132,12 @@ impl Bus for RedisBus {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     // Our own plain structs with string keys: serialization cannot fail.
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// The publisher's handle on Redis: each write is one pipeline.
+/// The publisher's handle on Redis: each write is one atomic script ([`write`]).
 pub struct RedisSink {
     client: Client,
     keys: BusKeys,
@@ -156,56 +156,6 @@ impl RedisSink {
             reconnects,
         }
     }
-
-    async fn queue_meta(&self, pipe: &Pipeline<Client>, all: &[PairMeta]) -> Result<(), Error> {
-        let metas: Vec<(String, String)> = all
-            .iter()
-            .map(|m| (m.pair.as_str().to_string(), to_json(m)))
-            .collect();
-        if !metas.is_empty() {
-            let () = pipe.hset(self.keys.pairs(), metas).await?;
-            // Announced after the write, so a consumer that hears it finds the hash current.
-            let () = pipe.publish(self.keys.pairs(), to_json(&all)).await?;
-        }
-        Ok(())
-    }
-
-    async fn queue_status(&self, pipe: &Pipeline<Client>, status: &StatusMsg) -> Result<(), Error> {
-        let status = to_json(status);
-        let () = pipe
-            .set(
-                self.keys.status(),
-                status.as_str(),
-                Some(Expiration::EX(STATUS_TTL_SECS)),
-                None,
-                false,
-            )
-            .await?;
-        let () = pipe.publish(self.keys.status(), status).await?;
-        Ok(())
-    }
-
-    /// The newest of `batch` per pair into the hash, then every tick of `batch` announced.
-    async fn queue_rates(
-        &self,
-        pipe: &Pipeline<Client>,
-        batch: &[Arc<RateMsg>],
-    ) -> Result<(), Error> {
-        let newest: Vec<(String, String)> = newest_per_pair(batch)
-            .into_iter()
-            .map(|(pair, msg)| (pair.as_str().to_string(), to_json(msg.as_ref())))
-            .collect();
-        if !newest.is_empty() {
-            let () = pipe.hset(self.keys.rates_last(), newest).await?;
-        }
-        let channel = self.keys.rates();
-        for msg in batch {
-            let () = pipe
-                .publish(channel.as_str(), to_json(msg.as_ref()))
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 #[async_trait::async_trait]
@@ -223,27 +173,94 @@ impl BusSink for RedisSink {
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
     ) -> Result<(), SinkError> {
-        if let Some(lease) = &self.fence {
-            return match lease.write(rates, meta, status, STATUS_TTL_SECS).await {
-                Ok(Fenced::Written) => Ok(()),
-                Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
-                Err(e) => Err(SinkError::Bus(e.to_string())),
-            };
+        let fence = self.fence.as_ref().map(Lease::epoch);
+        match write(&self.client, &self.keys, fence, rates, meta, status).await {
+            Ok(Fenced::Written) => Ok(()),
+            Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
+            Err(e) => Err(SinkError::Bus(e.to_string())),
         }
-        let pipe = self.client.pipeline();
-        let result: Result<(), Error> = async {
-            if let Some(meta) = meta {
-                self.queue_meta(&pipe, meta).await?;
-            }
-            if let Some(status) = status {
-                self.queue_status(&pipe, status).await?;
-            }
-            self.queue_rates(&pipe, rates).await?;
-            pipe.all::<Vec<Value>>().await.map(drop)
-        }
-        .await;
-        result.map_err(|e| SinkError::Bus(e.to_string()))
     }
+}
+
+/// One write to the bus, in one Lua script so that it is atomic, and fenced when `fence`
+/// (an epoch) is given: nothing happens unless the feed lease holds that epoch.
+/// KEYS: lease, pairs, status, rates:last, rates.
+/// ARGV: fence or "", status TTL (s), metadata JSON array or "", status JSON or "",
+///       n, then n × (pair, metadata JSON), m, then m × (pair, rate JSON) for the hash,
+///       k, then k × rate JSON to publish.
+const WRITE: &str = r#"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local i = 5
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+if ARGV[3] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[3]) end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])
+  redis.call('PUBLISH', KEYS[3], ARGV[4])
+end
+local m = tonumber(ARGV[i]); i = i + 1
+for _ = 1, m do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+local k = tonumber(ARGV[i]); i = i + 1
+for _ = 1, k do
+  redis.call('PUBLISH', KEYS[5], ARGV[i]); i = i + 1
+end
+return 1
+"#;
+
+/// Metadata (written, then announced as one array), status (the key with its short TTL, and
+/// announced), then rates (the newest per pair into `rates:last`, then every one announced):
+/// the order the bus contract promises, in one atomic step.
+pub(crate) async fn write(
+    client: &Client,
+    keys: &BusKeys,
+    fence: Option<&str>,
+    rates: &[Arc<RateMsg>],
+    meta: Option<&[PairMeta]>,
+    status: Option<&StatusMsg>,
+) -> Result<Fenced, Error> {
+    let meta = meta.unwrap_or_default();
+    let mut args: Vec<String> = vec![
+        fence.unwrap_or_default().to_string(),
+        STATUS_TTL_SECS.to_string(),
+        if meta.is_empty() {
+            String::new()
+        } else {
+            to_json(&meta)
+        },
+        status.map(to_json).unwrap_or_default(),
+    ];
+    args.push(meta.len().to_string());
+    for m in meta {
+        args.push(m.pair.as_str().to_string());
+        args.push(to_json(m));
+    }
+    let newest = newest_per_pair(rates);
+    args.push(newest.len().to_string());
+    for (pair, msg) in newest {
+        args.push(pair.as_str().to_string());
+        args.push(to_json(msg.as_ref()));
+    }
+    args.push(rates.len().to_string());
+    args.extend(rates.iter().map(|m| to_json(m.as_ref())));
+    let keys = vec![
+        keys.feed_leader(),
+        keys.pairs(),
+        keys.status(),
+        keys.rates_last(),
+        keys.rates(),
+    ];
+    let written: i64 = client.eval(WRITE, keys, args).await?;
+    Ok(if written == 1 {
+        Fenced::Written
+    } else {
+        Fenced::NotLeader
+    })
 }
 
 /// A subscription on Redis.
