@@ -83,7 +83,9 @@ impl Publisher {
         let mut status_every = interval(Duration::from_secs(1));
         status_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut buf: Vec<Arc<RateMsg>> = Vec::with_capacity(BATCH);
-        // Start unhealthy: the first thing we do is write the full state.
+        // Start unhealthy: the first thing we do is write the full state. Healthy only while
+        // leading: it turns true only in a resync, which a standby never runs, and every step
+        // down turns it false. So a standby drains ticks and sends no status below.
         let mut healthy = false;
         let mut last_resync_try = Instant::now() - RESYNC_RETRY;
         let mut lease_every = interval(self.lease_ttl / 4);
@@ -104,11 +106,6 @@ impl Publisher {
                     if n == 0 {
                         break;
                     }
-                    if !self.leads() {
-                        // A standby drains: the feed keeps the last values for a takeover.
-                        buf.clear();
-                        continue;
-                    }
                     if healthy && !self.feed.take_needs_resync() {
                         let meta = self.dirty_meta();
                         match self.sink.publish_rates(&buf, meta.as_deref()).await {
@@ -117,18 +114,19 @@ impl Publisher {
                             Err(e) => healthy = self.failed(&e),
                         }
                     } else {
-                        // The feed holds the last values; the resync below carries them.
+                        // The feed holds the last values; the resync (after a takeover, for a
+                        // standby) carries them.
                         healthy = false;
                     }
                     buf.clear();
                 }
                 _ = self.feed.changed() => {
-                    if healthy && self.leads() {
+                    if healthy {
                         healthy = self.status().await;
                     }
                 }
                 _ = status_every.tick() => {
-                    if healthy && self.leads() {
+                    if healthy {
                         healthy = self.status().await;
                     }
                 }
@@ -166,7 +164,7 @@ impl Publisher {
             }
         }
         // Best effort: tell consumers we are going away, and hand the lease over at once.
-        if healthy && self.leads() {
+        if healthy {
             let _ = self.status().await;
         }
         if let (Some(lease), true) = (&self.lease, self.leads()) {

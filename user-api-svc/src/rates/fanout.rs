@@ -26,10 +26,20 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SendError, SocketError, SocketIo};
 
+use super::lock;
+
 pub const EVENT: &str = "rates:live";
 
 /// Sockets per room: settling a room after a full buffer resends to at most this many.
 pub const SHARD: usize = 64;
+
+/// The set a room belongs to: its name between `rates:` and `#` (see [`Registry::join`]).
+fn key_of(room: &str) -> &str {
+    room.strip_prefix("rates:")
+        .and_then(|r| r.rsplit_once('#'))
+        .map(|(key, _)| key)
+        .unwrap_or_default()
+}
 
 /// The key of a subscription: `*` for every pair, else the sorted pair keys.
 fn set_key(filter: Option<&BTreeSet<Pair>>) -> String {
@@ -41,10 +51,6 @@ fn set_key(filter: Option<&BTreeSet<Pair>>) -> String {
 
 fn wants(filter: Option<&BTreeSet<Pair>>, pair: &Pair) -> bool {
     filter.is_none_or(|f| f.contains(pair))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One connected socket.
@@ -117,12 +123,7 @@ impl Registry {
 
     fn leave(&mut self, client: &RateSocket, room: &str) {
         client.socket.leave(room.to_string());
-        // The set's key is the room name between `rates:` and `#`.
-        let key = room
-            .strip_prefix("rates:")
-            .and_then(|r| r.rsplit_once('#'))
-            .map(|(key, _)| key)
-            .unwrap_or_default();
+        let key = key_of(room);
         let Some(set) = self.sets.get_mut(key) else {
             return;
         };
@@ -163,8 +164,8 @@ impl Registry {
                 continue;
             };
             let mut state = lock(&client.state);
-            let filter = state.filter.clone();
-            if let Lane::Slow(owed) = &mut state.lane {
+            let SocketState { filter, lane } = &mut *state;
+            if let Lane::Slow(owed) = lane {
                 owed.extend(pairs.iter().filter(|p| wants(filter.as_ref(), p)).cloned());
             }
         }
@@ -175,8 +176,8 @@ impl Registry {
     fn settle(&mut self, room: &str, pairs: &BTreeSet<Pair>, body: &RawValue) {
         let members: Vec<Arc<RateSocket>> = self
             .sets
-            .values()
-            .find_map(|set| set.rooms.get(room))
+            .get(key_of(room))
+            .and_then(|set| set.rooms.get(room))
             .into_iter()
             .flatten()
             .filter_map(|sid| self.sockets.get(sid).cloned())
@@ -261,13 +262,6 @@ impl Fanout {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Distinct subscriptions and the rooms they span.
-    pub fn sets_and_rooms(&self) -> (usize, usize) {
-        let reg = self.registry();
-        let rooms = reg.sets.values().map(|s| s.rooms.len()).sum();
-        (reg.sets.len(), rooms)
     }
 
     /// Changes what a socket receives: it moves to a room of its new subscription (joining

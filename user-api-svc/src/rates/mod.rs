@@ -73,6 +73,8 @@ pub struct RateHub {
     last_batch: Mutex<Instant>,
 }
 
+/// Locks, recovering from a holder's panic: every critical section here is a few assignments,
+/// so the data stays consistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
