@@ -35,14 +35,6 @@ fn report(name: &str, mut v: Vec<Duration>) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn run_once(http: &reqwest::Client, n: usize) -> [Duration; 4] {
     let mock = MockKraken::start(MockConfig {
         pairs: vec!["BTC/USD".into(), "ETH/USD".into()],
@@ -52,7 +44,7 @@ async fn run_once(http: &reqwest::Client, n: usize) -> [Duration; 4] {
     .unwrap();
     let data = std::env::temp_dir().join(format!("rategate-startup-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let port = free_port();
+    let port = testkit::http::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let spawned = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rategate"))

@@ -419,10 +419,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 async fn accept_errors_back_off_instead_of_spinning() {
     common::tls::install_crypto_provider();
     let data = std::env::temp_dir().join(format!("rategate-fd-{}", uuid::Uuid::new_v4().simple()));
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = testkit::http::free_port();
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(format!(

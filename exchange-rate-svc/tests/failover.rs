@@ -24,11 +24,7 @@ struct FeedProcess {
 
 impl FeedProcess {
     async fn spawn(mock: &MockKraken, prefix: &str) -> FeedProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = testkit::http::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_exchange-rate-svc"))
             .env("REDIS_URL", redis_url())
             .env("REDIS_PREFIX", prefix)

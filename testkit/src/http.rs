@@ -25,6 +25,12 @@ pub async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a process the test spawns.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("a bound address").port()
+}
+
 /// The body of `GET url` as text (a `/metrics` page); panics on a transport error.
 pub async fn text(http: &reqwest::Client, url: &str) -> String {
     let response = http.get(url).send().await.expect("GET");

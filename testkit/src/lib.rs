@@ -4,8 +4,9 @@
 //!   that says how to start them; never a skip.
 //! - [`wait`]: polling and receiving with deadlines, so tests wait for behaviour, not sleeps.
 //! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
-//! - [`http`]: one JSON request and its status, for the API tests.
-//! - [`sio`]: a real Socket.IO client (npm `socket.io-client` under Node) driven over stdio.
+//! - [`http`]: one JSON request and its status, a page as text, a free port.
+//! - [`sio`]: real Socket.IO clients (npm `socket.io-client` under Node, python-socketio)
+//!   driven over stdio.
 
 pub mod http;
 pub mod proxy;

@@ -241,11 +241,7 @@ async fn start_under(server: Server, pairs: &[&str], window_ms: u64, tool: &[Str
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench:{id}:");
     let db = format!("rg_bench_{}", &id[..12]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::http::free_port();
     let exe = match server {
         // BENCH_SERVER_BIN: another user-api-svc build (an earlier commit, for a before/after).
         Server::Rategate => std::env::var("BENCH_SERVER_BIN")
