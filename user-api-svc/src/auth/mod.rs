@@ -116,17 +116,33 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
 /// refused with an error, and an operator uses `create-admin` with another email.
 pub async fn ensure_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<()> {
     let email = normalize_email(email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL: {e}"))?;
-    if let Some(existing) = store.credentials(&email).await? {
-        if existing.user.role == Role::Admin {
-            tracing::info!(%email, "admin account present");
-            return Ok(());
+    if admin_present(store, &email).await? {
+        return Ok(());
+    }
+    match create_admin(store, &email, password).await {
+        Ok(()) => Ok(()),
+        // Another node starting at the same moment created it first: fine if it is an admin.
+        Err(e) if admin_present(store, &email).await? => {
+            tracing::debug!(error = %e, "another node created the admin first");
+            Ok(())
         }
-        anyhow::bail!(
+        Err(e) => Err(e),
+    }
+}
+
+/// True if `email` is an admin's; an error if it is an ordinary user's (never promoted).
+async fn admin_present(store: &dyn Store, email: &str) -> anyhow::Result<bool> {
+    match store.credentials(email).await? {
+        Some(existing) if existing.user.role == Role::Admin => {
+            tracing::info!(%email, "admin account present");
+            Ok(true)
+        }
+        Some(_) => anyhow::bail!(
             "ADMIN_EMAIL {email} belongs to an ordinary user account; refusing to promote it \
              (choose another ADMIN_EMAIL or use the create-admin subcommand)"
-        );
+        ),
+        None => Ok(false),
     }
-    create_admin(store, &email, password).await
 }
 
 /// Creates an admin account (policy-checked password).

@@ -14,7 +14,35 @@ use sqlx::{MySql, Row as _, Transaction};
 use super::backend::{Backend, Done, Row, SqlStore, Stmt, Value};
 use super::{StoreError, StoreResult};
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
+/// How long a node waits for another node's migrations before it gives up starting.
+const MIGRATION_LOCK_WAIT_SECS: i64 = 60;
+
+/// Applies the embedded migrations under a named lock of our own, so that nodes starting
+/// together migrate one after the other. sqlx's own migration lock asks for
+/// `GET_LOCK(name, -1)`, "wait forever" on MySQL, which MariaDB answers at once with NULL
+/// without taking the lock: two nodes would both apply the first migration and one would fail
+/// (seen in `tests/cluster.rs`).
+async fn migrate(pool: &MySqlPool) -> anyhow::Result<()> {
+    let mut migrator = sqlx::migrate!("../migrations/mysql");
+    migrator.set_locking(false);
+    let mut conn = pool.acquire().await?;
+    let got: Option<i64> =
+        sqlx::query_scalar("SELECT GET_LOCK(CONCAT('rategate-migrations:', DATABASE()), ?)")
+            .bind(MIGRATION_LOCK_WAIT_SECS)
+            .fetch_one(&mut *conn)
+            .await?;
+    anyhow::ensure!(
+        got == Some(1),
+        "another node held the migration lock for {MIGRATION_LOCK_WAIT_SECS} s"
+    );
+    let applied = migrator.run(&mut *conn).await;
+    // The lock also ends with the connection; released here so the next node goes at once.
+    let _: Option<i64> =
+        sqlx::query_scalar("SELECT RELEASE_LOCK(CONCAT('rategate-migrations:', DATABASE()))")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(applied?)
+}
 
 /// The MariaDB pool.
 pub struct MySqlDb {
@@ -25,19 +53,25 @@ pub struct MySqlDb {
 pub type MySqlStore = SqlStore<MySqlDb>;
 
 impl SqlStore<MySqlDb> {
-    /// Creates the database if needed, connects and applies migrations.
+    /// Creates the database if needed, connects and applies migrations. Several nodes may do
+    /// this at once on an empty database: one creates it (the others find it there) and one at
+    /// a time migrates.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<MySqlStore> {
         use sqlx::migrate::MigrateDatabase;
         if !MySql::database_exists(url).await? {
-            MySql::create_database(url).await?;
-            tracing::info!("created the database");
+            match MySql::create_database(url).await {
+                Ok(()) => tracing::info!("created the database"),
+                // Another node created it in between.
+                Err(_) if MySql::database_exists(url).await? => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let pool = MySqlPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(3))
             .connect(url)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool).await?;
         Ok(SqlStore::new(MySqlDb { pool }))
     }
 }
