@@ -4,7 +4,8 @@
 //! ```text
 //! ulimit -n 65536
 //! cargo bench -p user-api-svc --bench socket_fanout                      # everything
-//! BENCH_MODE=latency|capacity|mix|memory|instructions BENCH_SERVER=rategate|floor ...
+//! BENCH_MODE=latency|capacity|mix|memory|instructions|nodes BENCH_SERVER=rategate|floor ...
+//! BENCH_MODE=nodes BENCH_NODE_CORES=0,0 ...                              # one node vs two
 //! BENCH_CLIENTS=2500,5000,10000 BENCH_SECS=10 ...                         # capacity steps
 //! BENCH_TARGET=127.0.0.1:8080 BENCH_CLIENTS=2000 ...                      # idle clients only
 //! BENCH_SERVER_BIN=/tmp/user-api-svc-before BENCH_SERVER=rategate ...     # another build
@@ -241,6 +242,21 @@ async fn start_under(server: Server, pairs: &[&str], window_ms: u64, tool: &[Str
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench:{id}:");
     let db = format!("rg_bench_{}", &id[..12]);
+    start_node(server, pairs, window_ms, tool, "0", &prefix, &db).await
+}
+
+/// One server process pinned to `core`, on bus `prefix` and database `db` (several nodes
+/// share both).
+async fn start_node(
+    server: Server,
+    pairs: &[&str],
+    window_ms: u64,
+    tool: &[String],
+    core: &str,
+    prefix: &str,
+    db: &str,
+) -> Running {
+    let (prefix, db) = (prefix.to_string(), db.to_string());
     let port = testkit::http::free_port();
     let exe = match server {
         // BENCH_SERVER_BIN: another user-api-svc build (an earlier commit, for a before/after).
@@ -249,7 +265,7 @@ async fn start_under(server: Server, pairs: &[&str], window_ms: u64, tool: &[Str
         Server::Floor => std::env::current_exe().unwrap().display().to_string(),
     };
     let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "0"])
+    cmd.args(["-c", core])
         .args(tool)
         .arg(&exe)
         .env(
@@ -375,12 +391,23 @@ impl Measured {
 
 /// Measures for `secs`: the clients' ages, the messages they got, the CPU both sides used.
 async fn measure(stats: &Arc<Stats>, secs: u64, server_pid: u32) -> Measured {
+    measure_nodes(stats, secs, &[server_pid]).await
+}
+
+/// [`measure`], the servers' CPU summed over several nodes.
+async fn measure_nodes(stats: &Arc<Stats>, secs: u64, server_pids: &[u32]) -> Measured {
+    let servers_cpu = || {
+        server_pids
+            .iter()
+            .map(|pid| cpu_secs(&pid.to_string()))
+            .sum::<f64>()
+    };
     stats.reset();
-    let (s0, b0) = (cpu_secs(&server_pid.to_string()), cpu_secs("self"));
+    let (s0, b0) = (servers_cpu(), cpu_secs("self"));
     stats.recording.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stats.recording.store(false, Ordering::Relaxed);
-    let (s1, b1) = (cpu_secs(&server_pid.to_string()), cpu_secs("self"));
+    let (s1, b1) = (servers_cpu(), cpu_secs("self"));
     Measured {
         hist: stats.merged(),
         msgs_per_sec: stats.messages.load(Ordering::Relaxed) as f64 / secs as f64,
@@ -482,6 +509,72 @@ async fn conflated(
     drop(publisher);
     let _ = stop_tx.send(true);
     stop(r).await;
+}
+
+/// (f) The same load served by one user-api-svc node and by two on one bus and database, the
+/// clients split evenly: 20 pairs x 10 Hz to every client. The nodes are pinned to
+/// `BENCH_NODE_CORES` (default `0,0`: both on the server core, the same CPU budget as one node,
+/// so the figures show what a second node costs; `0,1` gives the second node the load
+/// generator's core as well).
+async fn nodes(steps: &[usize], secs: u64) {
+    let cores: Vec<String> = std::env::var("BENCH_NODE_CORES")
+        .unwrap_or_else(|_| "0,0".into())
+        .split(',')
+        .map(|c| c.trim().to_string())
+        .collect();
+    for count in [1usize, 2] {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (prefix, db) = (format!("bench:{id}:"), format!("rg_bench_{}", &id[..12]));
+        let mut running = Vec::new();
+        for n in 0..count {
+            let core = cores.get(n).map(String::as_str).unwrap_or("0");
+            running.push(
+                start_node(
+                    Server::Rategate,
+                    support::PAIRS,
+                    50,
+                    &[],
+                    core,
+                    &prefix,
+                    &db,
+                )
+                .await,
+            );
+        }
+        let pids: Vec<u32> = running.iter().map(|r| r.pid).collect();
+        let stats = Stats::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let publisher = support::publish(&prefix, support::PAIRS, 10);
+        let mut have = 0;
+        for &n in steps {
+            // The new clients split evenly over the nodes.
+            let share = (n - have) / count;
+            for (i, r) in running.iter().enumerate() {
+                let extra = if i + 1 == count {
+                    n - have - share * i
+                } else {
+                    share
+                };
+                connect_clients(&r.base, extra, &stats, &stop_rx, have + share * i, |_| None).await;
+            }
+            have = n;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let m = measure_nodes(&stats, secs, &pids).await;
+            let rss: u64 = pids.iter().map(|p| rss_kib(*p)).sum();
+            println!(
+                "(f) {count} node(s) on cores {}: 20 pairs x 10 Hz, {} clients: {}; RSS {} MiB in all",
+                cores[..count.min(cores.len())].join(","),
+                stats.connected.load(Ordering::Relaxed),
+                m.line(),
+                rss / 1024
+            );
+        }
+        drop(publisher);
+        let _ = stop_tx.send(true);
+        for r in running {
+            stop(r).await;
+        }
+    }
 }
 
 /// Client `i`'s 3 pairs of the 20, a fixed pseudo-random choice so that runs repeat.
@@ -671,6 +764,9 @@ fn main() {
             if all || mode == "instructions" {
                 instructions(server, secs).await;
             }
+        }
+        if all || mode == "nodes" {
+            nodes(&steps, secs).await;
         }
     });
 }

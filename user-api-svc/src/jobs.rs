@@ -1,6 +1,9 @@
 //! Scheduled jobs (tokio-cron-scheduler, ARCHITECTURE.md §9), each with metrics for its last run and
-//! outcome: `purge` (every minute) removes expired refresh tokens, idle throttle keys, quotes
-//! that expired unused more than an hour ago, and idempotency records older than 24 h.
+//! outcome: `purge` (every minute) removes expired refresh tokens, quotes that expired unused
+//! more than an hour ago, and idempotency records older than 24 h, once per cluster: each
+//! minute's run is claimed by one node ([`crate::cluster::Cluster::claim_run`]). The deletes
+//! are idempotent too, so a run repeated by accident would do no harm. Every node drops its
+//! own idle in-memory throttle keys.
 
 use chrono::Utc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
@@ -9,9 +12,22 @@ use common::telemetry::record_job as record;
 
 use crate::state::AppState;
 
+/// How long a claim on one run is kept: well past the minute it belongs to.
+const CLAIM_HOLD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The scheduled purge: this node's own housekeeping, then the database purge if this node
+/// claims this minute's run. `None` when another node has it.
+pub async fn scheduled_purge(state: &AppState) -> Option<u64> {
+    state.throttle.shrink();
+    let slot = Utc::now().timestamp().div_euclid(60);
+    if !state.cluster.claim_run("purge", slot, CLAIM_HOLD).await {
+        return None;
+    }
+    purge(state).await
+}
+
 /// One purge pass; returns how many refresh tokens went.
 pub async fn purge(state: &AppState) -> Option<u64> {
-    state.throttle.shrink();
     let now = Utc::now();
     let money = state
         .store
@@ -46,7 +62,7 @@ pub async fn start(state: AppState) -> Result<JobScheduler, JobSchedulerError> {
         .add(Job::new_async("0 * * * * *", move |_, _| {
             let state = state.clone();
             Box::pin(async move {
-                purge(&state).await;
+                scheduled_purge(&state).await;
             })
         })?)
         .await?;

@@ -15,6 +15,7 @@
 //! - [`Application`]: wires it together; binds port 0 in tests and reports its address.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -35,7 +36,6 @@ use anyhow::Context;
 use common::bus::redis::RedisBus;
 use common::bus::Bus;
 use common::shutdown::Shutdown;
-use socketioxide::SocketIo;
 
 pub use config::Config;
 use state::{AppShared, AppState};
@@ -90,6 +90,13 @@ impl Application {
             config.stale_after,
             config.fanout,
         ));
+        let cluster = cluster::Cluster::new(bus.as_ref())?;
+        let throttle = match cluster.redis() {
+            Some((client, keys)) => {
+                auth::throttle::LoginThrottle::shared(config.throttle, client.clone(), keys.clone())
+            }
+            None => auth::throttle::LoginThrottle::new(config.throttle),
+        };
         let state = AppState(Arc::new(AppShared {
             keys: auth::tokens::TokenKeys::new(
                 &config.jwt_secret,
@@ -97,7 +104,8 @@ impl Application {
                 &config.jwt_audience,
                 config.access_ttl,
             ),
-            throttle: auth::throttle::LoginThrottle::new(config.throttle),
+            throttle,
+            cluster,
             hashing: auth::password::HashGate::new(config.hash_concurrency, config.hash_max_wait),
             store,
             hub: hub.clone(),
@@ -139,7 +147,8 @@ impl Application {
             .await
             .context("cannot start the job scheduler")?;
 
-        let (layer, io) = SocketIo::builder()
+        let (layer, io) = socketioxide::SocketIo::builder()
+            .with_adapter::<cluster::NodeAdapter>(state.cluster.adapter_state())
             .with_state(state.clone())
             // Clients only send pings and small subscribe requests: small read buffers keep an
             // idle connection cheap. 64 queued packets per socket, then latest-value coalescing.
@@ -151,7 +160,7 @@ impl Application {
             .ws_max_message_size(MAX_SOCKET_PAYLOAD)
             .ws_max_frame_size(MAX_SOCKET_PAYLOAD)
             .build_layer();
-        socket::register(&io);
+        socket::register(&io).await?;
         hub.fanout.attach(io.clone());
         let _ = state.io.set(io);
         // Socket.IO answers its own protocol (engine.io errors included) outside the API layers.
@@ -214,11 +223,13 @@ impl Application {
     /// Waits for shutdown, then stops: HTTP finishes in-flight requests, tasks end, the bus
     /// closes.
     pub async fn run_until_stopped(self) {
-        self.running.until_stopped().await
+        self.running.until_stopped().await;
+        self.state.cluster.quit().await;
     }
 
     /// Triggers shutdown and waits for every task to finish.
     pub async fn stop(self) {
-        self.running.stop().await
+        self.running.stop().await;
+        self.state.cluster.quit().await;
     }
 }

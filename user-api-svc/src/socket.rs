@@ -13,11 +13,11 @@ use std::collections::BTreeSet;
 
 use common::Pair;
 use serde::{Deserialize, Serialize};
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::SocketIo;
 
 use crate::auth::Claims;
+use crate::cluster::{Ack, Io, Socket};
 use crate::rates::fanout::{RateSocket, EVENT};
 use crate::state::AppState;
 
@@ -68,6 +68,32 @@ pub fn user_room(user_id: u64) -> String {
     format!("user:{user_id}")
 }
 
+/// Sends private events, in order, to every socket of user `uid` on every node (through the
+/// cluster adapter), without holding up the caller: the HTTP answer never waits on Redis. If
+/// the adapter cannot reach the other nodes, this node's own sockets still get the events.
+pub fn send_private(state: &AppState, uid: u64, events: Vec<(&'static str, serde_json::Value)>) {
+    use socketioxide::BroadcastError;
+    let Some(io) = state.io().cloned() else {
+        return;
+    };
+    let room = user_room(uid);
+    tokio::spawn(async move {
+        for (event, body) in events {
+            match io.to(room.clone()).emit(event, &body).await {
+                Ok(()) => {}
+                Err(BroadcastError::Adapter(e)) => {
+                    metrics::counter!("rategate_private_events_local_only_total").increment(1);
+                    tracing::warn!(error = %e, event, "other nodes unreachable; private event sent to this node's sockets only");
+                    let _ = io.local().to(room.clone()).emit(event, &body).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, event, "private event not delivered to every socket")
+                }
+            }
+        }
+    });
+}
+
 /// The handshake's token: `Ok(None)` for no `auth`, no `token` or an empty one (public only);
 /// an error for anything that is not a string where the token should be. Pure, so the fuzzer
 /// runs exactly what the handshake runs.
@@ -87,7 +113,7 @@ pub fn handshake_token(auth: &serde_json::Value) -> Result<Option<&str>, Handsha
 }
 
 async fn authenticate(
-    socket: SocketRef,
+    socket: Socket,
     State(state): State<AppState>,
     TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), HandshakeRefused> {
@@ -106,7 +132,7 @@ async fn authenticate(
     Ok(())
 }
 
-async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
+async fn on_connect(socket: Socket, State(state): State<AppState>) {
     if let Some(claims) = socket.extensions.get::<Claims>() {
         if let Some(id) = claims.user_id() {
             socket.join(user_room(id));
@@ -119,11 +145,9 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     }
     socket.on("rates:subscribe", on_subscribe);
     socket.on("rates:unsubscribe", on_unsubscribe);
-    socket.on_disconnect(
-        |socket: SocketRef, State(state): State<AppState>| async move {
-            state.hub.fanout.remove(socket.id);
-        },
-    );
+    socket.on_disconnect(|socket: Socket, State(state): State<AppState>| async move {
+        state.hub.fanout.remove(socket.id);
+    });
 }
 
 /// The names of a subscribe/unsubscribe request's argument, or why the request is refused.
@@ -174,16 +198,16 @@ struct Accepted {
     known: BTreeSet<Pair>,
     unknown: Vec<String>,
     client: std::sync::Arc<RateSocket>,
-    ack: AckSender,
+    ack: Ack,
 }
 
 /// The shared start of subscribe and unsubscribe; `None` once a refused request has been
 /// answered with its error (or the socket is already gone).
 fn accept(
     state: &AppState,
-    socket: &SocketRef,
+    socket: &Socket,
     data: Result<serde_json::Value, impl std::fmt::Display>,
-    ack: AckSender,
+    ack: Ack,
 ) -> Option<Accepted> {
     let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
         Ok(names) => names,
@@ -203,10 +227,10 @@ fn accept(
 }
 
 async fn on_subscribe(
-    socket: SocketRef,
+    socket: Socket,
     State(state): State<AppState>,
     TryData(data): TryData<serde_json::Value>,
-    ack: AckSender,
+    ack: Ack,
 ) {
     let Some(Accepted {
         known,
@@ -233,10 +257,10 @@ async fn on_subscribe(
 }
 
 async fn on_unsubscribe(
-    socket: SocketRef,
+    socket: Socket,
     State(state): State<AppState>,
     TryData(data): TryData<serde_json::Value>,
-    ack: AckSender,
+    ack: Ack,
 ) {
     let Some(Accepted {
         known,
@@ -255,9 +279,12 @@ async fn on_unsubscribe(
     let _ = ack.send(&ack_body(&filter, unknown));
 }
 
-/// Sets up the namespace.
-pub fn register(io: &SocketIo) {
-    io.ns("/", on_connect.with(authenticate));
+/// Sets up the namespace; its adapter joins the cluster's channels in the background (a node
+/// serves its own sockets at once, and the others' events once Redis answers).
+pub async fn register(io: &Io) -> anyhow::Result<()> {
+    io.ns("/", on_connect.with(authenticate))
+        .await
+        .map_err(|e| anyhow::anyhow!("Socket.IO adapter: {e:?}"))
 }
 
 /// Socket.IO keeps every connection's request head for the connection's life. hyper parses

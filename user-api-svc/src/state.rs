@@ -24,8 +24,10 @@ pub struct AppShared {
     pub bus: Arc<dyn common::bus::Bus>,
     /// This node's id, so it can ignore its own spread-change announcements.
     pub node_id: String,
+    /// This node's links to the other nodes (adapter, shared throttle, job claims).
+    pub cluster: crate::cluster::Cluster,
     /// The Socket.IO server, set once it is built (it needs the state first).
-    pub io: std::sync::OnceLock<socketioxide::SocketIo>,
+    pub io: std::sync::OnceLock<crate::cluster::Io>,
     /// Decimal places per asset for totals and balances.
     pub precision: crate::money::AssetPrecision,
 }
@@ -42,7 +44,7 @@ impl Deref for AppState {
 
 impl AppState {
     /// The Socket.IO server (for private events to `user:{id}` rooms).
-    pub fn io(&self) -> Option<&socketioxide::SocketIo> {
+    pub fn io(&self) -> Option<&crate::cluster::Io> {
         self.io.get()
     }
 

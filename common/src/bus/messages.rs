@@ -56,6 +56,19 @@ impl BusKeys {
     pub fn feed_leader(&self) -> String {
         format!("{}feed:leader", self.prefix)
     }
+    /// Prefix of the Socket.IO adapter's sharded channels between user-api-svc nodes
+    /// (`{prefix}socket.io-request#/#`, ...): under our prefix, never the adapter's default.
+    pub fn socketio(&self) -> String {
+        format!("{}socket.io", self.prefix)
+    }
+    /// Key of one login/registration throttle bucket (`what` is already hashed or an IP).
+    pub fn throttle(&self, what: &str) -> String {
+        format!("{}throttle:{what}", self.prefix)
+    }
+    /// Key claimed by the node that runs one scheduled run of a once-per-cluster job.
+    pub fn job_run(&self, job: &str, slot: i64) -> String {
+        format!("{}jobs:{job}:{slot}", self.prefix)
+    }
 }
 
 /// One tick on `{prefix}rates`, and the value in `{prefix}rates:last`.
@@ -218,6 +231,9 @@ mod tests {
         assert_eq!(k.rates_last(), "t1:rates:last");
         assert_eq!(k.status(), "t1:status");
         assert_eq!(k.pairs(), "t1:pairs");
+        assert_eq!(k.socketio(), "t1:socket.io");
+        assert_eq!(k.throttle("ip:1.2.3.4"), "t1:throttle:ip:1.2.3.4");
+        assert_eq!(k.job_run("purge", 42), "t1:jobs:purge:42");
     }
 
     #[test]

@@ -56,6 +56,12 @@ pub trait Bus: Send + Sync + 'static {
     ) -> Option<(lease::Lease, Box<dyn BusSink>)> {
         None
     }
+    /// The Redis bus, where nodes share more than rates through it (the Socket.IO adapter,
+    /// login throttling, once-per-cluster jobs); `None` for the in-process bus, where one
+    /// process is the whole cluster.
+    fn as_redis(&self) -> Option<&redis::RedisBus> {
+        None
+    }
     /// A new subscription to rates, status, metadata and spread changes.
     fn subscribe(&self) -> anyhow::Result<Box<dyn BusSource>>;
     /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).

@@ -78,6 +78,21 @@ impl RedisBus {
             keys: BusKeys::new(prefix),
         })
     }
+
+    /// The shared client for commands (it reconnects on its own).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The builder every client of this bus comes from (same URL, same reconnect policy).
+    pub fn builder(&self) -> &Builder {
+        &self.builder
+    }
+
+    /// The names under this bus's prefix.
+    pub fn keys(&self) -> &BusKeys {
+        &self.keys
+    }
 }
 
 #[async_trait::async_trait]
@@ -92,6 +107,10 @@ impl Bus for RedisBus {
 
     fn client_name(&self) -> Option<String> {
         Some(self.client.id().to_string())
+    }
+
+    fn as_redis(&self) -> Option<&RedisBus> {
+        Some(self)
     }
 
     fn sink(&self) -> Box<dyn BusSink> {

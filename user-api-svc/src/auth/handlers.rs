@@ -121,7 +121,7 @@ pub async fn register(
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ip = client_ip(&state, &headers, peer);
-    if let Err(wait) = state.throttle.register(ip) {
+    if let Err(wait) = state.throttle.register(ip).await {
         metrics::counter!("rategate_registrations_throttled_total").increment(1);
         return Err(ApiError::TooManyAttempts(wait));
     }
@@ -150,7 +150,7 @@ pub async fn login(
     // A malformed email cannot match an account: same answer as a wrong password.
     let email = normalize_email(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
     let ip = client_ip(&state, &headers, peer);
-    if let Err(wait) = state.throttle.attempt(&email, ip) {
+    if let Err(wait) = state.throttle.attempt(&email, ip).await {
         metrics::counter!("rategate_login_throttled_total").increment(1);
         return Err(ApiError::TooManyAttempts(wait));
     }

@@ -1,5 +1,5 @@
-//! `/health` (alive), `/ready` (database, bus and a fresh, online feed). `/metrics` is
-//! `common::http::metrics`.
+//! `/health` (alive), `/ready` (database, bus, the cluster adapter, and a fresh, online feed
+//! with the leader it comes from). `/metrics` is `common::http::metrics`.
 
 use std::time::Instant;
 
@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::cluster::AdapterState;
 use crate::state::AppState;
 use axum::routing::get;
 use axum::Router;
@@ -31,14 +32,25 @@ pub async fn health() -> Json<serde_json::Value> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let db = state.store.ping().await.is_ok();
     let redis = state.bus.is_connected();
-    let feed = state.hub.book().feed_state(Instant::now());
+    let adapter = state.cluster.driver.state();
+    let adapter_ok = adapter != AdapterState::Connecting;
+    let (feed, leader) = {
+        let book = state.hub.book();
+        let now = Instant::now();
+        (
+            book.feed_state(now),
+            book.feed_leader(now).map(str::to_owned),
+        )
+    };
     let feed_ok = feed.is_some_and(|f| f.is_quotable());
-    let ok = db && redis && feed_ok;
+    let ok = db && redis && adapter_ok && feed_ok;
     let body = serde_json::json!({
         "ready": ok,
         "database": if db { "ok" } else { "unavailable" },
         "bus": state.bus.describe(),
+        "adapter": adapter.as_str(),
         "feed": feed.map(|f| f.as_str()).unwrap_or("silent"),
+        "feed_leader": leader,
     });
     let code = if ok {
         StatusCode::OK

@@ -81,7 +81,7 @@ pub async fn deposit(
     let (tx, balance) = state.store.deposit(user.id, &asset, amount).await?;
     tracing::info!(admin = %admin.0.email, user = user.id, %asset, %amount, tx, "deposit");
     if let Ok(all) = state.store.balances(user.id).await {
-        notify_balances(&state, user.id, &all).await;
+        notify_balances(&state, user.id, &all);
     }
     Ok((
         StatusCode::CREATED,

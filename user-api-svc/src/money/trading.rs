@@ -236,7 +236,7 @@ pub async fn create_order(
     let refusal = match outcome {
         Ok(OrderOutcome::Filled { order, balances }) => {
             metrics::counter!("rategate_orders_total", "side" => order.side.as_str()).increment(1);
-            notify_fill(&state, uid, &order, &balances).await;
+            notify_fill(&state, uid, &order, &balances);
             return Ok(stored_response(
                 201,
                 serde_json::to_string(&order).unwrap_or_default(),
@@ -286,29 +286,30 @@ pub(super) fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<Balan
         .collect()
 }
 
-/// Tells every open tab of the user (Socket.IO room `user:{id}`).
-async fn notify_fill(state: &AppState, uid: u64, order: &Order, balances: &[Balance]) {
-    let Some(io) = state.io() else { return };
-    let room = crate::socket::user_room(uid);
-    if let Err(e) = io.to(room).emit("order:filled", order).await {
-        tracing::warn!(error = %e, "order:filled not delivered");
-    }
-    notify_balances(state, uid, balances).await;
+/// Tells every open tab of the user, on any node: `order:filled`, then `balance:updated`.
+fn notify_fill(state: &AppState, uid: u64, order: &Order, balances: &[Balance]) {
+    let events = vec![
+        ("order:filled", to_value(order)),
+        ("balance:updated", to_value(&balances_body(state, balances))),
+    ];
+    crate::socket::send_private(state, uid, events);
 }
 
-/// `balance:updated` to every open tab of the user.
-pub(super) async fn notify_balances(state: &AppState, uid: u64, balances: &[Balance]) {
-    let Some(io) = state.io() else { return };
-    let body = Balances {
+/// `balance:updated` to every open tab of the user, on any node.
+pub(super) fn notify_balances(state: &AppState, uid: u64, balances: &[Balance]) {
+    let body = to_value(&balances_body(state, balances));
+    crate::socket::send_private(state, uid, vec![("balance:updated", body)]);
+}
+
+fn balances_body(state: &AppState, balances: &[Balance]) -> Balances {
+    Balances {
         balances: balance_views(state, balances),
-    };
-    if let Err(e) = io
-        .to(crate::socket::user_room(uid))
-        .emit("balance:updated", &body)
-        .await
-    {
-        tracing::warn!(error = %e, "balance:updated not delivered");
     }
+}
+
+/// Our own plain structs with string keys: serialization cannot fail.
+fn to_value<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
 }
 
 /// Your balances.

@@ -163,6 +163,14 @@ impl RateBook {
         self.status.as_ref().map(|s| s.state)
     }
 
+    /// The epoch of the feed leader whose status we hear now (`None` once it went silent).
+    pub fn feed_leader(&self, now: Instant) -> Option<&str> {
+        self.status
+            .as_ref()
+            .filter(|_| self.status_fresh(now))
+            .map(|s| s.epoch.as_str())
+    }
+
     fn status_fresh(&self, now: Instant) -> bool {
         self.status_heard
             .is_some_and(|t| now.saturating_duration_since(t) < self.stale_after)

@@ -22,9 +22,10 @@ use std::task::{Context, Poll, Waker};
 
 use common::Pair;
 use serde_json::value::RawValue;
-use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
-use socketioxide::{BroadcastError, SendError, SocketError, SocketIo};
+use socketioxide::{BroadcastError, SendError, SocketError};
+
+use crate::cluster::{Io, Socket};
 
 use super::lock;
 
@@ -55,7 +56,7 @@ fn wants(filter: Option<&BTreeSet<Pair>>, pair: &Pair) -> bool {
 
 /// One connected socket.
 pub struct RateSocket {
-    socket: SocketRef,
+    socket: Socket,
     state: Mutex<SocketState>,
 }
 
@@ -205,13 +206,13 @@ impl Registry {
 
 #[derive(Default)]
 pub struct Fanout {
-    io: OnceLock<SocketIo>,
+    io: OnceLock<Io>,
     registry: Mutex<Registry>,
 }
 
 impl Fanout {
     /// Broadcasts go through `io` once it is built (the hub exists before it).
-    pub fn attach(&self, io: SocketIo) {
+    pub fn attach(&self, io: Io) {
         let _ = self.io.set(io);
     }
 
@@ -220,7 +221,7 @@ impl Fanout {
     }
 
     /// A new socket, subscribed to every pair.
-    pub fn register(&self, socket: SocketRef) -> Arc<RateSocket> {
+    pub fn register(&self, socket: Socket) -> Arc<RateSocket> {
         let client = Arc::new(RateSocket {
             socket,
             state: Mutex::new(SocketState {
