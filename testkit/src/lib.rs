@@ -5,10 +5,12 @@
 //! - [`wait`]: polling and receiving with deadlines, so tests wait for behaviour, not sleeps.
 //! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
 //! - [`http`]: one JSON request and its status, a page as text, a free port.
+//! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
 //! - [`sio`]: real Socket.IO clients (npm `socket.io-client` under Node, python-socketio)
 //!   driven over stdio.
 
 pub mod http;
+pub mod process;
 pub mod proxy;
 pub mod services;
 pub mod sio;

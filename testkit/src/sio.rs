@@ -27,6 +27,19 @@ impl SioClient {
         SioClient::spawn(base, token.map(str::to_string), "polling").await
     }
 
+    /// A client that reconnects on its own after losing its server (socket.io-client's
+    /// default, off in the other constructors so a test sees every disconnect), on
+    /// `transport` (`websocket` or `polling`).
+    pub async fn connect_reconnecting(base: &str, transport: &str) -> Result<SioClient, String> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js");
+        let mut cmd = Command::new("node");
+        cmd.arg(format!("{root}/sio-client.mjs"))
+            .arg(base)
+            .env("SIO_TRANSPORT", transport)
+            .env("SIO_RECONNECT", "1");
+        SioClient::start(cmd).await
+    }
+
     /// python-socketio instead of the npm client, on `transport` (`websocket` or `polling`),
     /// speaking the same line protocol (`tests/py/sio_client.py`).
     pub async fn connect_python(base: &str, transport: &str) -> Result<SioClient, String> {
@@ -108,15 +121,25 @@ impl SioClient {
     }
 
     /// The next line matching `pred` (others are skipped); panics after 10 s.
-    pub async fn next(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    pub async fn next(&mut self, pred: impl FnMut(&Value) -> bool) -> Value {
+        self.next_within(Duration::from_secs(10), pred)
+            .await
+            .expect("socket client: nothing matching within 10 s")
+    }
+
+    /// The next line matching `pred` within `within` (others are skipped), or `None`.
+    pub async fn next_within(
+        &mut self,
+        within: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.lines.recv()).await {
-                Ok(Some(v)) if pred(&v) => return v,
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(v)) if pred(&v) => return Some(v),
                 Ok(Some(_)) => continue,
                 Ok(None) => panic!("socket client exited"),
-                Err(_) => panic!("socket client: nothing matching within 10 s"),
+                Err(_) => return None,
             }
         }
     }

@@ -1,6 +1,7 @@
 // A real Socket.IO client (npm socket.io-client) driven by the Rust tests over stdio.
 //   node sio-client.mjs URL [TOKEN | json:AUTH]   (json: sends AUTH, any JSON, as the handshake auth)
 //   SIO_TRANSPORT=polling: HTTP long-polling only (default: WebSocket only)
+//   SIO_RECONNECT=1: reconnect after losing the server (default: off, every disconnect is final)
 // stdout, one JSON object per line:
 //   {"type":"connect"} | {"type":"connect_error","message":"..."} | {"type":"disconnect","reason":"..."}
 //   {"type":"event","event":"rates:live","data":{...}} | {"type":"ack","id":1,"data":...}
@@ -17,7 +18,9 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
 const socket = io(url, {
   transports: [process.env.SIO_TRANSPORT === "polling" ? "polling" : "websocket"],
-  reconnection: false,
+  reconnection: process.env.SIO_RECONNECT === "1",
+  reconnectionDelay: 100,
+  reconnectionDelayMax: 500,
   auth,
 });
 socket.on("connect", () => out({ type: "connect" }));

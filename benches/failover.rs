@@ -1,0 +1,57 @@
+//! Failover gap: two exchange-rate-svc (leader and hot standby) and one user-api-svc as real
+//! processes on the local Redis and MariaDB, a Socket.IO client on the API node; SIGKILL the
+//! leader and time until the client holds a BTC rate stamped after the kill. Repeated
+//! `FAILOVER_TRIALS` times (default 10), the killed process replaced by a new standby each
+//! time; prints min / median / max.
+//!
+//!   cargo bench --bench failover
+//!
+//! The lease TTL is the tests' 1 s (`FEED_LEASE_TTL_MS`); the default deployment's 2 s adds
+//! about 1 s to every figure (the standby takes over within TTL + TTL/4).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::cluster::{fresh_tick, Cluster, LEASE_TTL_MS};
+
+#[tokio::main]
+async fn main() {
+    let trials: usize = std::env::var("FAILOVER_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut cluster = Cluster::start(&testkit::services::redis_url(), 2, 1).await;
+    let mut socket = cluster.socket(0, None).await;
+    let mut gaps = Vec::new();
+    for trial in 1..=trials {
+        let leader = cluster.leader().await;
+        // Settled: the socket is getting fresh rates from the leader.
+        let settled = chrono::Utc::now();
+        fresh_tick(&mut socket, settled, Duration::from_secs(5))
+            .await
+            .expect("rates before the kill");
+        let killed_at = chrono::Utc::now();
+        let start = Instant::now();
+        cluster.feeds[leader].kill().await;
+        let got = fresh_tick(&mut socket, killed_at, Duration::from_secs(10))
+            .await
+            .expect("a fresh rate after the failover");
+        let gap = got.duration_since(start);
+        println!("trial {trial}: {} ms", gap.as_millis());
+        gaps.push(gap);
+        cluster.respawn_feed(leader).await;
+    }
+    gaps.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "failover gap over {} trials (lease TTL {LEASE_TTL_MS} ms): min {:.0} ms, median {:.0} ms, max {:.0} ms",
+        gaps.len(),
+        ms(gaps[0]),
+        ms(gaps[gaps.len() / 2]),
+        ms(gaps[gaps.len() - 1]),
+    );
+    socket.close().await;
+    cluster.stop().await;
+}

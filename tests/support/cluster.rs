@@ -1,0 +1,237 @@
+//! A scaled-out rategate as real processes: a mock Kraken, N exchange-rate-svc and M
+//! user-api-svc binaries on one Redis (the shared one, or a private one a test may restart)
+//! and one fresh MariaDB database, each node with its own port. Used by `tests/cluster.rs`
+//! and by the failover benchmark (`benches/failover.rs`).
+
+#![allow(dead_code)] // each user takes the helpers it needs
+
+use std::time::{Duration, Instant};
+
+use kraken_mock::{MockConfig, MockKraken};
+use reqwest::Method;
+use serde_json::{json, Value};
+use testkit::process::Service;
+use testkit::SioClient;
+
+pub const SECRET: &str = "cluster-secret-cluster-secret-0123456789";
+pub const ADMIN: (&str, &str) = ("cluster-admin@rategate.test", "Cluster-Admin-Passphrase-42");
+pub const TRADER_PASSWORD: &str = "correct horse battery staple";
+/// The feed lease in these runs: a dead leader is replaced in about 1.25 s.
+pub const LEASE_TTL_MS: u64 = 1000;
+
+pub struct Cluster {
+    pub mock: MockKraken,
+    pub feeds: Vec<Service>,
+    pub apis: Vec<Service>,
+    pub redis_url: String,
+    pub prefix: String,
+    pub db: String,
+    feed_env: Vec<(&'static str, String)>,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    /// Starts `feeds` feed nodes and `apis` API nodes at once (on an empty database: the API
+    /// nodes race to create and migrate it), and waits until every API node is ready.
+    pub async fn start(redis_url: &str, feeds: usize, apis: usize) -> Cluster {
+        common::telemetry::init_for_tests();
+        common::tls::install_crypto_provider();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mock = MockKraken::start(MockConfig {
+            pairs: vec!["BTC/USD".into(), "ETH/USD".into()],
+            rate: 20,
+            ..MockConfig::default()
+        })
+        .await
+        .expect("mock kraken");
+        let prefix = format!("cluster:{id}:");
+        let db = testkit::services::unique_db_name(&id);
+        let feed_env = vec![
+            ("REDIS_URL", redis_url.to_string()),
+            ("REDIS_PREFIX", prefix.clone()),
+            ("KRAKEN_WS_URL", mock.ws_url()),
+            ("KRAKEN_REST_URL", mock.rest_url()),
+            ("PAIRS", "BTC/USD,ETH/USD".into()),
+            ("FEED_LEASE_TTL_MS", LEASE_TTL_MS.to_string()),
+        ];
+        let api_env = vec![
+            ("REDIS_URL", redis_url.to_string()),
+            ("REDIS_PREFIX", prefix.clone()),
+            (
+                "DATABASE_URL",
+                format!("{}/{db}", testkit::services::mysql_base()),
+            ),
+            ("JWT_SECRET", SECRET.into()),
+            ("ADMIN_EMAIL", ADMIN.0.into()),
+            ("ADMIN_PASSWORD", ADMIN.1.into()),
+            ("PAIRS", "BTC/USD,ETH/USD".into()),
+            ("LOGIN_PER_ACCOUNT_PER_MIN", "3".into()),
+        ];
+        let feeds_started = futures_util::future::join_all(
+            (0..feeds).map(|_| Service::spawn("exchange-rate-svc", &feed_env)),
+        );
+        let apis = futures_util::future::join_all(
+            (0..apis).map(|_| Service::spawn("user-api-svc", &api_env)),
+        );
+        let (feeds, apis) = tokio::join!(feeds_started, apis);
+        let cluster = Cluster {
+            mock,
+            feeds,
+            apis,
+            redis_url: redis_url.to_string(),
+            prefix,
+            db,
+            feed_env,
+            http: reqwest::Client::new(),
+        };
+        for api in &cluster.apis {
+            api.ready().await;
+        }
+        cluster
+    }
+
+    /// `method path` on API node `node`.
+    pub async fn call(
+        &self,
+        node: usize,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        testkit::http::call(&self.http, &self.apis[node].base, method, path, token, body).await
+    }
+
+    /// Logs in on `node`; panics unless it works.
+    pub async fn login(&self, node: usize, email: &str, password: &str) -> String {
+        let (code, body) = self
+            .call(
+                node,
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(code, 200, "login of {email} on node {node}: {body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Registers `email` on `node` and funds it with USD through node 0; returns its token.
+    pub async fn funded_trader(&self, node: usize, email: &str) -> String {
+        let (code, body) = self
+            .call(
+                node,
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(json!({"email": email, "password": TRADER_PASSWORD})),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+        let admin = self.login(0, ADMIN.0, ADMIN.1).await;
+        let (code, body) = self
+            .call(
+                0,
+                Method::POST,
+                "/api/admin/deposits",
+                Some(&admin),
+                Some(json!({"email": email, "asset": "USD", "amount": "100000.00"})),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+        self.login(node, email, TRADER_PASSWORD).await
+    }
+
+    /// A quote on `node` and its order on the same node; returns the order.
+    pub async fn trade(&self, node: usize, token: &str, key: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let quote = loop {
+            let (code, body) = self
+                .call(
+                    node,
+                    Method::POST,
+                    "/api/quotes",
+                    Some(token),
+                    Some(json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"})),
+                )
+                .await;
+            match code {
+                201 => break body,
+                _ if Instant::now() > deadline => panic!("no quote on node {node}: {body}"),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let r = self
+            .http
+            .post(format!("{}/api/orders", self.apis[node].base))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"quote_id": quote["id"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json().await.unwrap()
+    }
+
+    /// Replaces feed node `i` (killed) with a fresh process, which joins as a standby.
+    pub async fn respawn_feed(&mut self, i: usize) {
+        self.feeds[i].kill().await;
+        self.feeds[i] = Service::spawn("exchange-rate-svc", &self.feed_env).await;
+    }
+
+    /// The feed node that says it leads, once exactly one does.
+    pub async fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let mut leaders = Vec::new();
+            for (i, feed) in self.feeds.iter().enumerate() {
+                if feed.get("/status").await["role"] == "leader" {
+                    leaders.push(i);
+                }
+            }
+            match leaders[..] {
+                [one] => return one,
+                _ if Instant::now() > deadline => panic!("no single feed leader: {leaders:?}"),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// A Socket.IO client on API node `node`.
+    pub async fn socket(&self, node: usize, token: Option<&str>) -> SioClient {
+        SioClient::connect(&self.apis[node].base, token)
+            .await
+            .expect("socket connects")
+    }
+
+    /// Stops every process and drops the database.
+    pub async fn stop(mut self) {
+        for service in self.apis.iter_mut().chain(self.feeds.iter_mut()) {
+            service.kill().await;
+        }
+        self.mock.stop();
+        testkit::services::drop_database(&self.db).await;
+    }
+}
+
+/// Waits for a `rates:live` BTC entry on `socket` stamped after `after` (RFC 3339), at most
+/// `within`; returns when it came.
+pub async fn fresh_tick(
+    socket: &mut SioClient,
+    after: chrono::DateTime<chrono::Utc>,
+    within: Duration,
+) -> Option<std::time::Instant> {
+    socket
+        .next_within(within, |v| {
+            let ts = v["data"]["BTC_USD"]["ts"].as_str().and_then(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            });
+            v["event"] == "rates:live" && ts.is_some_and(|t| t > after)
+        })
+        .await
+        .map(|_| std::time::Instant::now())
+}

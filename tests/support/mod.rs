@@ -1,0 +1,3 @@
+//! Helpers of the root package's tests and benchmarks.
+
+pub mod cluster;
