@@ -175,6 +175,8 @@ async fn a_pair_without_metadata_is_not_quotable_until_it_arrives(backend: Backe
         api.get("/api/rates/BTC_USD", None).await.1["withSpread"]["buy"] == "97058.5"
     })
     .await;
+    let admin = api.admin_token().await;
+    api.deposit(&admin, "early@x.io", "USD", "2000.00").await;
     let (code, body) = api.post("/api/quotes", Some(&token), quote).await;
     assert_eq!(code, 201, "{body}");
     api.finish().await;

@@ -68,17 +68,6 @@ async fn trading_ready(api: &TestApi) -> support::StatusPump {
     pump
 }
 
-async fn deposit(api: &TestApi, admin: &str, email: &str, asset: &str, amount: &str) {
-    let (code, body) = api
-        .post(
-            "/api/admin/deposits",
-            Some(admin),
-            json!({"email": email, "asset": asset, "amount": amount}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
-}
-
 async fn quote(api: &TestApi, token: &str, side: &str, amount: &str) -> Value {
     let (code, q) = api
         .post(
@@ -128,7 +117,7 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     .await;
     let trader = api.user_token("trader@x.io").await;
     let mut socket = api.socket(Some(&trader)).await.unwrap();
-    deposit(&api, &admin, "trader@x.io", "USD", "1000.00").await;
+    api.deposit(&admin, "trader@x.io", "USD", "1000.00").await;
     assert_eq!(balance(&api, &trader, "USD").await, "1000.00");
 
     // 97000.2 × 1.0025 = 97242.7005 → 97242.8; 0.001 × 97242.8 = 97.2428 → the user pays 97.25
@@ -194,15 +183,17 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
 }
 
 async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend) {
-    let api = TestApi::start_on(backend, |c| c.quote_ttl = Duration::from_millis(300)).await;
+    let api = TestApi::start_on(backend, |c| c.quote_ttl = Duration::from_millis(1500)).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let alice = api.user_token("alice@x.io").await;
     let mallory = api.user_token("mallory@x.io").await;
-    deposit(&api, &admin, "alice@x.io", "USD", "150.00").await;
+    api.deposit(&admin, "alice@x.io", "USD", "150.00").await;
 
     // Someone else's quote: 404, as if it did not exist.
     let q = quote(&api, &alice, "buy", "0.001").await;
+    // A second quote while the funds still cover it: refused at order time below.
+    let q2 = quote(&api, &alice, "buy", "0.001").await;
     let qid = q["id"].as_str().unwrap();
     let (code, body) = order(&api, &mallory, "m-1", qid).await;
     assert_eq!(
@@ -216,8 +207,14 @@ async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend
     assert_eq!((code, body["code"].as_str()), (409, Some("quote_used")));
     let after_first = balance(&api, &alice, "USD").await;
 
-    // Insufficient funds: refused, nothing moved, and the same key answers the same again.
-    let q2 = quote(&api, &alice, "buy", "0.001").await;
+    // A quote the balance no longer covers is refused at once, with the order's problem.
+    let (code, body) = api.quote(&alice, "BTC/USD", "buy", "0.001").await;
+    assert_problem(code, &body, 422, "insufficient_funds");
+    let (code, body) = api.quote(&alice, "BTC/USD", "sell", "0.0011").await;
+    assert_problem(code, &body, 422, "insufficient_funds");
+
+    // Insufficient funds at order time (the quote came while funds sufficed): refused,
+    // nothing moved, and the same key answers the same again.
     let (code, body) = order(&api, &alice, "a-3", q2["id"].as_str().unwrap()).await;
     assert_eq!(
         (code, body["code"].as_str()),
@@ -231,7 +228,7 @@ async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend
 
     // Expired.
     let q3 = quote(&api, &alice, "sell", "0.0001").await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let (code, body) = order(&api, &alice, "a-4", q3["id"].as_str().unwrap()).await;
     assert_eq!((code, body["code"].as_str()), (410, Some("quote_expired")));
     assert_eq!(balance(&api, &alice, "BTC").await, "0.00100000");
@@ -322,7 +319,7 @@ async fn two_hundred_concurrent_orders_never_overdraw_one_balance(backend: Backe
     let admin = api.admin_token().await;
     let trader = api.user_token("whale@x.io").await;
     // Each 0.001 BTC costs 97.01 USD (97000.2 × 0.001 = 97.0002 → 97.01); fund 50 of them.
-    deposit(&api, &admin, "whale@x.io", "USD", "4850.50").await;
+    api.deposit(&admin, "whale@x.io", "USD", "4850.50").await;
     let mut quotes = Vec::new();
     for _ in 0..200 {
         quotes.push(
@@ -372,7 +369,7 @@ async fn one_idempotency_key_fired_fifty_times_makes_one_order(backend: Backend)
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let trader = api.user_token("dup@x.io").await;
-    deposit(&api, &admin, "dup@x.io", "USD", "1000.00").await;
+    api.deposit(&admin, "dup@x.io", "USD", "1000.00").await;
     let qid = quote(&api, &trader, "buy", "0.001").await["id"]
         .as_str()
         .unwrap()
@@ -427,7 +424,7 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let trader = api.user_token("unlucky@x.io").await;
-    deposit(&api, &admin, "unlucky@x.io", "USD", "1000.00").await;
+    api.deposit(&admin, "unlucky@x.io", "USD", "1000.00").await;
     let qid = quote(&api, &trader, "buy", "0.001").await["id"]
         .as_str()
         .unwrap()
@@ -474,7 +471,7 @@ async fn orders_page_newest_first_and_old_quotes_are_purged(backend: Backend) {
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
     let trader = api.user_token("pager@x.io").await;
-    deposit(&api, &admin, "pager@x.io", "USD", "1000.00").await;
+    api.deposit(&admin, "pager@x.io", "USD", "1000.00").await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let q = quote(&api, &trader, "buy", "0.0001").await;
@@ -533,7 +530,7 @@ async fn the_database_itself_refuses_a_negative_balance(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let admin = api.admin_token().await;
     api.register("vault@x.io").await;
-    deposit(&api, &admin, "vault@x.io", "USD", "10.00").await;
+    api.deposit(&admin, "vault@x.io", "USD", "10.00").await;
     let refused = api
         .sql_exec("UPDATE balances SET available = '-0.01'")
         .await

@@ -88,7 +88,38 @@ pub struct QuoteView {
     pub spread: SpreadApplied,
 }
 
-/// A firm quote: executable at exactly this price until `expires_at`.
+/// Refuses, at quote time, a quote the user cannot pay for now: a buy debits the quote asset
+/// (`total`), a sell the base asset (`amount`). The order re-checks inside its transaction,
+/// since the balance may change between the two.
+async fn refuse_unaffordable(
+    state: &AppState,
+    uid: u64,
+    pair: &Pair,
+    side: Side,
+    amount: Decimal,
+    total: Decimal,
+) -> Result<(), ApiError> {
+    let (asset, needed) = match side {
+        Side::Buy => (pair.quote(), total),
+        Side::Sell => (pair.base(), amount),
+    };
+    let available = state
+        .store
+        .balances(uid)
+        .await?
+        .into_iter()
+        .find(|b| b.asset == asset)
+        .map(|b| b.available)
+        .unwrap_or_default();
+    if available < needed {
+        metrics::counter!("rategate_quotes_unaffordable_total").increment(1);
+        return Err(ApiError::InsufficientFunds(asset.to_string()));
+    }
+    Ok(())
+}
+
+/// A firm quote: executable at exactly this price until `expires_at`. Refused with
+/// `insufficient_funds` when the balance cannot pay for it now.
 #[utoipa::path(post, path = "/api/quotes", tag = "trading", security(("bearer" = [])), request_body = QuoteRequest,
     responses((status = 201, body = QuoteView), (status = 400, body = Problem), (status = 422, body = Problem),
               (status = 503, body = Problem)))]
@@ -145,6 +176,7 @@ pub async fn create_quote(
         }
         other => ApiError::Validation(other.to_string()),
     })?;
+    refuse_unaffordable(&state, uid, &pair, side, amount, numbers.total).await?;
     let quote = NewQuote {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: uid,

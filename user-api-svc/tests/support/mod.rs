@@ -375,6 +375,18 @@ impl TestApi {
             .await
     }
 
+    /// Funds `email` with `amount` of `asset` as the admin whose token is `admin`.
+    pub async fn deposit(&self, admin: &str, email: &str, asset: &str, amount: &str) {
+        let (code, body) = self
+            .post(
+                "/api/admin/deposits",
+                Some(admin),
+                json!({"email": email, "asset": asset, "amount": amount}),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+    }
+
     /// `POST /api/quotes` for `amount` of `pair` on `side`, as `token`.
     pub async fn quote(&self, token: &str, pair: &str, side: &str, amount: &str) -> (u16, Value) {
         let body = json!({"pair": pair, "side": side, "amount": amount});
