@@ -16,8 +16,14 @@ use testkit::SioClient;
 pub const SECRET: &str = "cluster-secret-cluster-secret-0123456789";
 pub const ADMIN: (&str, &str) = ("cluster-admin@rategate.test", "Cluster-Admin-Passphrase-42");
 pub const TRADER_PASSWORD: &str = "correct horse battery staple";
-/// The feed lease in these runs: a dead leader is replaced in about 1.25 s.
-pub const LEASE_TTL_MS: u64 = 1000;
+/// The feed lease in these runs (`FEED_LEASE_TTL_MS` overrides it, for the benchmark): 1 s
+/// by default, so a dead leader is replaced in about 1.25 s.
+pub fn lease_ttl_ms() -> u64 {
+    std::env::var("FEED_LEASE_TTL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
 
 pub struct Cluster {
     pub mock: MockKraken,
@@ -52,7 +58,7 @@ impl Cluster {
             ("KRAKEN_WS_URL", mock.ws_url()),
             ("KRAKEN_REST_URL", mock.rest_url()),
             ("PAIRS", "BTC/USD,ETH/USD".into()),
-            ("FEED_LEASE_TTL_MS", LEASE_TTL_MS.to_string()),
+            ("FEED_LEASE_TTL_MS", lease_ttl_ms().to_string()),
         ];
         let api_env = vec![
             ("REDIS_URL", redis_url.to_string()),
