@@ -222,6 +222,16 @@ impl Cluster {
     }
 }
 
+/// Whether `line` is a `rates:live` message with a BTC entry stamped after `after`.
+pub fn is_fresh(line: &Value, after: chrono::DateTime<chrono::Utc>) -> bool {
+    let ts = line["data"]["BTC_USD"]["ts"].as_str().and_then(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    });
+    line["event"] == "rates:live" && ts.is_some_and(|t| t > after)
+}
+
 /// Waits for a `rates:live` BTC entry on `socket` stamped after `after` (RFC 3339), at most
 /// `within`; returns when it came.
 pub async fn fresh_tick(
@@ -230,14 +240,7 @@ pub async fn fresh_tick(
     within: Duration,
 ) -> Option<std::time::Instant> {
     socket
-        .next_within(within, |v| {
-            let ts = v["data"]["BTC_USD"]["ts"].as_str().and_then(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .ok()
-                    .map(|t| t.with_timezone(&chrono::Utc))
-            });
-            v["event"] == "rates:live" && ts.is_some_and(|t| t > after)
-        })
+        .next_within(within, |v| is_fresh(v, after))
         .await
         .map(|_| std::time::Instant::now())
 }
