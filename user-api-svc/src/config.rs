@@ -33,6 +33,8 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
+    /// How long 1 m candles are kept (5 m candles 5 times, 1 h candles 60 times as long).
+    pub candle_retention: Duration,
     pub db_max_connections: u32,
     /// Socket fan-out: immediate below the budget, conflated windows above it.
     pub fanout: crate::rates::FanoutSettings,
@@ -97,6 +99,7 @@ impl Config {
             hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
+            candle_retention: Duration::from_secs(7 * 24 * 3600),
             db_max_connections: 16,
             fanout: crate::rates::FanoutSettings::default(),
             serve: common::serve::ServeLimits::default(),
@@ -191,6 +194,9 @@ impl Config {
             hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
+            candle_retention: Duration::from_secs(
+                parse_or("CANDLE_RETENTION_DAYS", 7u64)?.clamp(1, 3650) * 24 * 3600,
+            ),
             db_max_connections: parse_or("DB_MAX_CONNECTIONS", 16u32)?.max(1),
             fanout: crate::rates::FanoutSettings {
                 immediate_budget: parse_or("FANOUT_IMMEDIATE_BUDGET", 100_000u64)?,

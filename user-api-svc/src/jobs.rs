@@ -4,8 +4,14 @@
 //! minute's run is claimed by one node ([`crate::cluster::Cluster::claim_run`]). The deletes
 //! are idempotent too, so a run repeated by accident would do no harm. Every node drops its
 //! own idle in-memory throttle keys.
+//!
+//! `candles` (2 s past every minute) closes the minute that ended: every node takes its closed
+//! minutes out of its recorder, and the node that claims the minute stores them (with their
+//! 5 m and 1 h roll-ups) and purges candles past `CANDLE_RETENTION_DAYS`. A node that started
+//! during that minute holds only part of it; if it wins the claim, that minute's candle is
+//! partial (the roll-ups stay right in high/low only for what it saw).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use common::telemetry::record_job as record;
@@ -56,8 +62,50 @@ pub async fn purge(state: &AppState) -> Option<u64> {
     }
 }
 
+/// The scheduled candle close at `now`: `Some(candles stored)` on the node that claimed the
+/// minute, `None` elsewhere or on failure.
+pub async fn close_candles(state: &AppState, now: DateTime<Utc>) -> Option<usize> {
+    use crate::candles::Interval;
+    let closed = state
+        .hub
+        .candles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_closed(now);
+    let slot = Interval::M1.start_of(now).timestamp().div_euclid(60);
+    if !state.cluster.claim_run("candles", slot, CLAIM_HOLD).await {
+        return None;
+    }
+    if let Err(e) = state.store.save_candles(&closed).await {
+        tracing::warn!(error = %e, candles = closed.len(), "storing the closed minute failed");
+        record("candles", false);
+        return None;
+    }
+    let keep = chrono::Duration::from_std(state.config.candle_retention).unwrap_or_default();
+    for (interval, factor) in [(Interval::M1, 1), (Interval::M5, 5), (Interval::H1, 60)] {
+        if let Err(e) = state
+            .store
+            .purge_candles(interval, now - keep * factor)
+            .await
+        {
+            tracing::warn!(error = %e, "purging old candles failed");
+        }
+    }
+    record("candles", true);
+    Some(closed.len())
+}
+
 pub async fn start(state: AppState) -> Result<JobScheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
+    let closer = state.clone();
+    scheduler
+        .add(Job::new_async("2 * * * * *", move |_, _| {
+            let state = closer.clone();
+            Box::pin(async move {
+                close_candles(&state, Utc::now()).await;
+            })
+        })?)
+        .await?;
     scheduler
         .add(Job::new_async("0 * * * * *", move |_, _| {
             let state = state.clone();

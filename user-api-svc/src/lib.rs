@@ -15,6 +15,7 @@
 //! - [`Application`]: wires it together; binds port 0 in tests and reports its address.
 
 pub mod auth;
+pub mod candles;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -7,6 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::handlers as auth;
+use crate::candles::handlers as candles;
 use crate::http::rates;
 use crate::money::{admin, trading};
 use crate::spreads::handlers as spreads;
@@ -54,7 +55,7 @@ impl Modify for Problems {
         Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
-        rates::all, rates::one,
+        rates::all, rates::one, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,
         trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances,
         admin::deposit, admin::revenue, admin::users,

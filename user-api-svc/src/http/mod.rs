@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages())
         .merge(crate::auth::handlers::router())
         .merge(rates::router())
+        .merge(crate::candles::handlers::router())
         .merge(crate::spreads::handlers::router())
         .merge(crate::money::trading::router())
         .merge(crate::money::admin::router())

@@ -71,6 +71,8 @@ pub struct RateHub {
     dirty: Mutex<(BTreeSet<Pair>, Option<Instant>)>,
     /// When the last batch went out.
     last_batch: Mutex<Instant>,
+    /// The open minute candles (price history), fed by every accepted tick.
+    pub candles: Mutex<crate::candles::Recorder>,
 }
 
 /// Locks, recovering from a holder's panic: every critical section here is a few assignments,
@@ -120,6 +122,7 @@ impl RateHub {
             batched: AtomicBool::new(false),
             dirty: Mutex::new((BTreeSet::new(), None)),
             last_batch: Mutex::new(Instant::now()),
+            candles: Mutex::new(crate::candles::Recorder::default()),
         }
     }
 
@@ -137,6 +140,11 @@ impl RateHub {
         let now = Instant::now();
         let pair = msg.pair.clone();
         self.ticks.fetch_add(1, Ordering::Relaxed);
+        // Every tick heard goes into the price history, even one the book no longer needs
+        // (an older tick queued behind a resync still happened).
+        if let Some(mid) = crate::candles::mid(msg.bid, msg.ask) {
+            lock(&self.candles).record(&pair, mid, msg.ts, &msg.epoch, msg.seq);
+        }
         let body = {
             let mut book = self.book();
             if !book.apply_rate(msg) {

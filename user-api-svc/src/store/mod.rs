@@ -2,13 +2,14 @@
 //! `DATABASE_URL` scheme: MariaDB for deployments, SQLite for the all-in-one binary.
 //!
 //! The store is written once ([`backend::SqlStore`]): the flows and their SQL in
-//! [`accounts`] and [`money`], row mapping in [`rows`], the invariants in [`rules`]. Each
+//! [`accounts`], [`money`] and `candles`, row mapping in [`rows`], the invariants in [`rules`]. Each
 //! database is only a [`backend::Backend`]: its connection, its codec for decimals, times and
 //! ids, and the two balance primitives ([`mysql`], [`sqlite`]). Both keep the same money
 //! guarantees (ARCHITECTURE.md §8) and run the same test suites.
 
 mod accounts;
 pub mod backend;
+mod candles;
 mod money;
 pub mod mysql;
 mod rows;
@@ -234,9 +235,33 @@ pub struct RevenueRow {
 
 /// Everything a store does: accounts and spreads ([`AccountStore`], in `accounts.rs`), money
 /// ([`MoneyStore`], in `money.rs`).
-pub trait Store: AccountStore + MoneyStore {}
+pub trait Store: AccountStore + MoneyStore + CandleStore {}
 
-impl<T: AccountStore + MoneyStore> Store for T {}
+impl<T: AccountStore + MoneyStore + CandleStore> Store for T {}
+
+/// Price history (`crate::candles`).
+#[async_trait]
+pub trait CandleStore: Send + Sync + 'static {
+    /// Stores closed minutes, each merged into its 5 m and 1 h candles, in one transaction;
+    /// a minute already stored is left as it is.
+    async fn save_candles(&self, minutes: &[crate::candles::Candle]) -> StoreResult<()>;
+    /// The candles of `pair` (`BTC/USD`) and `interval` starting in `[from, to)`, oldest
+    /// first, at most `limit`.
+    async fn candles(
+        &self,
+        pair: &str,
+        interval: crate::candles::Interval,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::candles::Candle>>;
+    /// Deletes the candles of `interval` that started before `before`; returns how many.
+    async fn purge_candles(
+        &self,
+        interval: crate::candles::Interval,
+        before: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+}
 
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use common::bus::memory::MemoryBus;
 use common::bus::{BusKeys, FeedState, PairState, RateMsg, StatusMsg};
 use common::{Decimal, Pair};
@@ -74,6 +74,11 @@ pub struct FakeFeed {
 impl FakeFeed {
     /// The next bus message for `pair` (seq increments, this feed's epoch).
     fn msg(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
+        self.msg_at(pair, bid, ask, Utc::now())
+    }
+
+    /// [`FakeFeed::msg`] with the exchange's time `ts`.
+    fn msg_at(&self, pair: &str, bid: &str, ask: &str, ts: DateTime<Utc>) -> RateMsg {
         RateMsg {
             v: 1,
             source: "kraken".into(),
@@ -81,7 +86,7 @@ impl FakeFeed {
             bid: bid.parse::<Decimal>().unwrap(),
             ask: ask.parse::<Decimal>().unwrap(),
             last: None,
-            ts: Utc::now(),
+            ts,
             received_at: Utc::now(),
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
             epoch: self.epoch.clone(),
@@ -89,7 +94,12 @@ impl FakeFeed {
     }
 
     pub async fn rate(&self, pair: &str, bid: &str, ask: &str) -> RateMsg {
-        let msg = self.msg(pair, bid, ask);
+        self.rate_at(pair, bid, ask, Utc::now()).await
+    }
+
+    /// A tick stamped with the exchange's time `ts`.
+    pub async fn rate_at(&self, pair: &str, bid: &str, ask: &str, ts: DateTime<Utc>) -> RateMsg {
+        let msg = self.msg_at(pair, bid, ask, ts);
         match &self.sink {
             Sink::Redis { redis, keys } => {
                 let json = serde_json::to_string(&msg).unwrap();
