@@ -6,7 +6,7 @@
 //! - [`ops`]: `/health`, `/ready`; `/metrics` (here, or on `METRICS_ADDR`).
 //! - `/assets/*`: the pages' scripts and styles.
 //! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs`, a self-contained page.
-//! - `/`: the live rates page from `web/`.
+//! - `/`: the web app from `web/` (markets, trade, portfolio, admin, sign in).
 
 pub mod docs;
 pub mod fields;
@@ -27,8 +27,8 @@ const INDEX: &str = include_str!("../../../web/index.html");
 /// own origin).
 async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     let (kind, body) = match name.as_str() {
-        "live.js" => (JS, include_str!("../../../web/live.js")),
-        "live.css" => (CSS, include_str!("../../../web/live.css")),
+        "app.js" => (JS, include_str!("../../../web/app.js")),
+        "app.css" => (CSS, include_str!("../../../web/app.css")),
         "docs.js" => (JS, include_str!("../../../web/docs.js")),
         "docs.css" => (CSS, include_str!("../../../web/docs.css")),
         _ => return Err(ApiError::NotFound("no such asset".into())),

@@ -64,6 +64,18 @@ pub struct LiveRate {
     #[schema(value_type = String)]
     pub ts: DateTime<Utc>,
     pub stale: bool,
+    /// Why it is stale (`feed_silent`, `feed_maintenance`, `pair_silent`, `no_metadata`, ...);
+    /// absent when fresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub stale_reason: Option<&'static str>,
+    /// The pair's price tick (prices round to it); absent until the feed described the pair.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "common::decimal::opt_string"
+    )]
+    #[schema(value_type = Option<String>, example = "0.1")]
+    pub tick: Option<Decimal>,
     pub source: String,
 }
 
@@ -177,17 +189,35 @@ impl RateBook {
     }
 
     pub fn is_stale(&self, pair: &Pair, now: Instant) -> bool {
+        self.stale_reason(pair, now).is_some()
+    }
+
+    /// Why `pair` is stale, for people: `no_metadata` (its tick has not arrived), `feed_silent`
+    /// (no status heard: the feed or the bus is down), `feed_maintenance` (or another feed
+    /// state that is not `online`), `pair_silent` / `pair_rejected` (the feed's word on the
+    /// pair); `None` when it is fresh.
+    pub fn stale_reason(&self, pair: &Pair, now: Instant) -> Option<&'static str> {
         if !self.meta.contains_key(pair) {
-            return true;
+            return Some("no_metadata");
         }
         let Some(status) = self.status.as_ref().filter(|_| self.status_fresh(now)) else {
-            return true;
+            return Some("feed_silent");
         };
         if !status.state.is_quotable() {
-            return true;
+            return Some(match status.state {
+                FeedState::Maintenance => "feed_maintenance",
+                FeedState::CancelOnly => "feed_cancel_only",
+                FeedState::PostOnly => "feed_post_only",
+                FeedState::Connecting => "feed_connecting",
+                _ => "feed_down",
+            });
         }
         // A pair the feed does not list is judged by the feed alone.
-        !matches!(status.pairs.get(pair), None | Some(PairState::Ok))
+        match status.pairs.get(pair) {
+            None | Some(PairState::Ok) => None,
+            Some(PairState::Rejected) => Some("pair_rejected"),
+            Some(PairState::Silent) => Some("pair_silent"),
+        }
     }
 
     pub fn live(&self, pair: &Pair, now: Instant) -> Option<LiveRate> {
@@ -212,6 +242,8 @@ impl RateBook {
             }),
             ts: raw.ts,
             stale: self.is_stale(pair, now),
+            stale_reason: self.stale_reason(pair, now),
+            tick: self.meta(pair).map(|m| m.price_tick),
             source: raw.source.clone(),
         })
     }

@@ -1,0 +1,459 @@
+"use strict";
+// rategate web app: markets (live board + candle chart), trade (firm quote → confirm → fill),
+// portfolio (balances and orders, live), admin (spreads with preview and history, deposits,
+// users, revenue), sign in / register. Plain JS against the public API and Socket.IO; no
+// framework, no build step. Prices are shown exactly as the server sends them (decimal
+// strings); numbers are used only to place pixels on the chart and for the 24 h change.
+
+// ---------- exact decimals (for the spread preview) ----------
+const Dec = {
+  parse(s) { const [i, f = ""] = String(s).split("."); return { m: BigInt(i + f), e: f.length }; },
+  show(d) {
+    const neg = d.m < 0n, s = (neg ? -d.m : d.m).toString().padStart(d.e + 1, "0");
+    let out = d.e ? s.slice(0, -d.e) + "." + s.slice(-d.e) : s;
+    if (d.e) out = out.replace(/0+$/, "").replace(/\.$/, "");
+    return (neg ? "-" : "") + out;
+  },
+  scale(d, e) { return e >= d.e ? { m: d.m * 10n ** BigInt(e - d.e), e } : d; },
+  add(a, b) { const e = Math.max(a.e, b.e); return { m: Dec.scale(a, e).m + Dec.scale(b, e).m, e }; },
+  sub(a, b) { return Dec.add(a, { m: -b.m, e: b.e }); },
+  mul(a, b) { return { m: a.m * b.m, e: a.e + b.e }; },
+  // a rounded to a multiple of tick, up or down
+  toTick(a, tick, up) {
+    const e = Math.max(a.e, tick.e), am = Dec.scale(a, e).m, tm = Dec.scale(tick, e).m;
+    let q = am / tm; const r = am % tm;
+    if (r !== 0n && up && am > 0n) q += 1n;
+    if (r !== 0n && !up && am < 0n) q -= 1n;
+    return { m: q * tm, e };
+  },
+  cmp(a, b) { const e = Math.max(a.e, b.e), x = Dec.scale(a, e).m, y = Dec.scale(b, e).m; return x < y ? -1 : x > y ? 1 : 0; },
+};
+
+// ---------- session and API ----------
+const KEY = "rategate.session";
+let session = JSON.parse(localStorage.getItem(KEY) || "null"); // {access, refresh, me}
+const saveSession = (s) => { session = s; s ? localStorage.setItem(KEY, JSON.stringify(s)) : localStorage.removeItem(KEY); onSession(); };
+let refreshing = null;
+
+async function refreshTokens() {
+  if (!session) return false;
+  refreshing ||= fetch("/api/auth/refresh", { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: session.refresh }) })
+    .then(async (r) => {
+      if (!r.ok) { saveSession(null); return false; }
+      const t = await r.json();
+      session = { ...session, access: t.access_token, refresh: t.refresh_token };
+      localStorage.setItem(KEY, JSON.stringify(session));
+      return true;
+    }).finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+class ApiError extends Error { constructor(status, body) { super(body.detail || body.title || `HTTP ${status}`); this.status = status; this.body = body; } }
+
+async function api(path, { method = "GET", body, headers = {}, auth = true, retried = false } = {}) {
+  const h = { ...headers };
+  if (body !== undefined) h["content-type"] = "application/json";
+  if (auth && session) h.authorization = `Bearer ${session.access}`;
+  const r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 401 && auth && session && !retried && await refreshTokens()) return api(path, { method, body, headers, auth, retried: true });
+  const text = await r.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new ApiError(r.status, data || {});
+  return data;
+}
+
+// Refresh quietly a minute before the access token expires.
+setInterval(() => {
+  if (!session) return;
+  try {
+    const exp = JSON.parse(atob(session.access.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).exp * 1000;
+    if (exp - Date.now() < 60000) refreshTokens();
+  } catch { /* not a JWT we can read: the 401 path refreshes */ }
+}, 15000);
+
+// Words a trader understands, by the problem's stable code.
+function explain(e) {
+  const b = (e && e.body) || {};
+  switch (b.code) {
+    case "insufficient_funds": return `Not enough funds for this trade (${b.detail || "balance too low"}). Deposit more or lower the amount.`;
+    case "rates_stale": return "Prices are not live right now, so we can't give a firm price. Try again in a moment.";
+    case "quote_expired": return "This quote expired before you confirmed it. Get a new quote.";
+    case "quote_used": return "This quote has already been used.";
+    case "quote_not_found": return "This quote doesn't exist or isn't yours.";
+    case "too_many_attempts": return "Too many attempts. Please wait a minute and try again.";
+    case "unauthorized": return "Wrong email or password, or your session ended. Please sign in.";
+    case "forbidden": return "You don't have access to that.";
+    case "email_taken": return "An account with this email already exists. Sign in instead.";
+    case "unknown_pair": return "We don't trade that pair.";
+    default: return b.detail || e.message || "Something went wrong.";
+  }
+}
+
+// ---------- Socket.IO (v5 over WebSocket), with the session's token ----------
+const listeners = { "rates:live": [], "order:filled": [], "balance:updated": [] };
+// Returns the unsubscribe function (safe to call twice).
+const on = (event, fn) => {
+  listeners[event].push(fn);
+  return () => { const i = listeners[event].indexOf(fn); if (i >= 0) listeners[event].splice(i, 1); };
+};
+let ws, retry = 500, live = false;
+function connect() {
+  if (ws) { ws.onclose = null; ws.close(); }
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  ws = new WebSocket(`${proto}://${location.host}/socket.io/?EIO=4&transport=websocket`);
+  ws.onmessage = (m) => {
+    const d = m.data;
+    if (d === "2") { ws.send("3"); return; }
+    if (d[0] === "0") { ws.send("40" + (session ? JSON.stringify({ token: session.access }) : "")); return; }
+    if (d.startsWith("40")) { retry = 500; live = true; paintConn(); return; }
+    if (d.startsWith("44")) { // refused: the token expired; refresh and try again
+      refreshTokens().then(() => setTimeout(connect, 200));
+      return;
+    }
+    if (d.startsWith("42")) {
+      const [event, data] = JSON.parse(d.slice(d.indexOf("[")));
+      (listeners[event] || []).forEach((fn) => fn(data));
+    }
+  };
+  ws.onclose = () => { live = false; paintConn(); setTimeout(connect, retry); retry = Math.min(retry * 2, 10000); };
+}
+
+// ---------- live rates ----------
+const rates = new Map(); // BTC_USD → rate object as in rates:live
+on("rates:live", (data) => { for (const [k, r] of Object.entries(data)) rates.set(k, r); paintConn(); });
+const STALE_WORDS = { feed_silent: "feed down", feed_down: "feed down", feed_connecting: "feed connecting",
+  feed_maintenance: "exchange maintenance", feed_cancel_only: "exchange cancel-only", feed_post_only: "exchange post-only",
+  pair_silent: "pair silent", pair_rejected: "pair not offered", no_metadata: "waiting for pair details" };
+const staleWords = (r) => STALE_WORDS[r.staleReason] || "stale";
+
+function paintConn() {
+  const el = document.getElementById("conn"), text = document.getElementById("conn-text");
+  const anyStale = [...rates.values()].some((r) => r.stale);
+  el.classList.toggle("live", live && !anyStale);
+  el.classList.toggle("stale", live && anyStale);
+  const reasons = [...new Set([...rates.values()].filter((r) => r.stale).map(staleWords))];
+  text.textContent = !live ? "reconnecting…" : anyStale ? `stale: ${reasons.join(", ")}` : "live";
+}
+
+// ---------- small DOM helpers ----------
+const $ = (sel, root = document) => root.querySelector(sel);
+function h(tag, attrs = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else if (v !== false && v != null) el.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) if (kid != null) el.append(kid.nodeType ? kid : String(kid));
+  return el;
+}
+const fmtAge = (ms) => ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60000)} min`;
+function toast(msg, cls = "") { const t = h("div", { class: cls }, msg); $("#toast").append(t); setTimeout(() => t.remove(), 5000); }
+const pairsKnown = () => [...rates.values()].map((r) => r.pair).sort();
+let lastPair = "BTC/USD"; // the trade form's pair, kept while the page lives
+
+// ---------- chart (SVG candles) ----------
+function drawChart(svg, candles) {
+  svg.replaceChildren();
+  const W = 600, H = 220, pad = 34;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  if (!candles.length) { svg.append(svgEl("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" }, "No history yet")); return; }
+  const lo = Math.min(...candles.map((c) => +c.low)), hi = Math.max(...candles.map((c) => +c.high));
+  const span = hi - lo || Math.abs(hi) * 0.001 || 1, y = (v) => pad / 2 + (H - pad) * (1 - (v - lo) / span);
+  const step = (W - pad) / Math.max(candles.length, 30), bw = Math.max(1, step * 0.6);
+  for (const v of [lo, (lo + hi) / 2, hi]) {
+    svg.append(svgEl("line", { x1: 0, x2: W - pad, y1: y(v), y2: y(v), class: "grid" }));
+    svg.append(svgEl("text", { x: W - pad + 2, y: y(v) + 3, class: "axis" }, v.toPrecision(6)));
+  }
+  candles.forEach((c, i) => {
+    const x = i * step + step / 2, cls = +c.close >= +c.open ? "upc" : "downc";
+    svg.append(svgEl("line", { x1: x, x2: x, y1: y(+c.high), y2: y(+c.low), class: `wick ${cls}` }));
+    const top = y(Math.max(+c.open, +c.close)), bot = y(Math.min(+c.open, +c.close));
+    svg.append(svgEl("rect", { x: x - bw / 2, y: top, width: bw, height: Math.max(1, bot - top), class: cls }));
+  });
+}
+function svgEl(tag, attrs, text) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text != null) el.textContent = text;
+  return el;
+}
+
+// ---------- views ----------
+let cleanup = [];
+const views = {};
+
+views.markets = async (root) => {
+  let sortBy = "pair", dir = 1, filter = "", chosen = null, candles = [], change = {};
+  const cols = [["pair", "Pair"], ["bid", "Bid", "hide-sm"], ["ask", "Ask", "hide-sm"], ["sell", "You sell"], ["buy", "You buy"],
+    ["spread", "Spread", "hide-sm"], ["change", "24 h"], ["age", "Age", "hide-sm"], ["state", "State"]];
+  const tbody = h("tbody");
+  const head = h("tr", {}, cols.map(([k, label, cls]) => h("th", { class: cls, scope: "col" },
+    h("button", { type: "button", onclick: () => { dir = sortBy === k ? -dir : 1; sortBy = k; paint(); } }, label))));
+  const svg = svgEl("svg", { class: "chart", role: "img", "aria-label": "price chart" });
+  const chartTitle = h("h3", {}, "Pick a pair to see its chart");
+  root.append(h("h2", {}, "Markets"),
+    h("div", { class: "row" }, h("label", {}, "Filter", h("input", { type: "search", placeholder: "BTC, USD…", oninput: (e) => { filter = e.target.value.toUpperCase(); paint(); } }))),
+    h("p", { class: "dim" }, "You buy at the ask plus the spread (rounded up to the pair's tick) and sell at the bid minus the spread (rounded down)."),
+    h("div", { class: "panel scroll" }, h("table", {}, h("thead", {}, head), tbody)),
+    h("div", { class: "panel" }, chartTitle, svg));
+  const value = (r, k) => k === "pair" ? r.pair : k === "bid" ? +r.original.sell : k === "ask" ? +r.original.buy
+    : k === "sell" ? +(r.withSpread?.sell ?? 0) : k === "buy" ? +(r.withSpread?.buy ?? 0) : k === "change" ? (change[r.pair] ?? 0)
+    : k === "age" ? Date.parse(r.ts) : k === "state" ? +r.stale : 0;
+  function paint() {
+    const list = [...rates.entries()].filter(([k]) => k.includes(filter.replace("/", "_")))
+      .sort(([, a], [, b]) => { const x = value(a, sortBy), y = value(b, sortBy); return (x < y ? -1 : x > y ? 1 : 0) * dir; });
+    tbody.replaceChildren(...list.map(([key, r]) => {
+      const ch = change[r.pair];
+      return h("tr", { class: `pick${r.stale ? " stale" : ""}`, tabindex: 0, "data-pair": key,
+        onclick: () => choose(r.pair), onkeydown: (e) => { if (e.key === "Enter") choose(r.pair); } },
+        h("td", {}, r.pair, r.source === "kraken" ? "" : h("span", { class: "dim" }, ` ${r.source}`)),
+        h("td", { class: "hide-sm" }, r.original.sell), h("td", { class: "hide-sm" }, r.original.buy),
+        h("td", {}, r.withSpread?.sell ?? "—"), h("td", {}, r.withSpread?.buy ?? "—"),
+        h("td", { class: "hide-sm" }, r.currentSpread ? `${r.currentSpread.sell} / ${r.currentSpread.buy}` : "unquotable"),
+        h("td", { class: ch == null ? "dim" : ch >= 0 ? "up" : "down" }, ch == null ? "—" : `${ch >= 0 ? "+" : ""}${ch.toFixed(2)} %`),
+        h("td", { class: "hide-sm age", "data-ts": r.ts }, fmtAge(Math.max(0, Date.now() - Date.parse(r.ts)))),
+        h("td", {}, r.stale ? h("span", { class: "badge stale", title: staleWords(r) }, `STALE · ${staleWords(r)}`) : h("span", { class: "badge live" }, "LIVE")));
+    }));
+  }
+  async function loadChange() {
+    const day = new Date(Date.now() - 24 * 3600e3).toISOString();
+    for (const pair of pairsKnown()) {
+      try {
+        const page = await api(`/api/candles?pair=${encodeURIComponent(pair)}&interval=1h&from=${day}`, { auth: false });
+        const r = rates.get(pair.replace("/", "_"));
+        if (page.candles.length && r) change[pair] = ((+r.original.sell + +r.original.buy) / 2 / +page.candles[0].open - 1) * 100;
+      } catch { /* no history: no change shown */ }
+    }
+    paint();
+  }
+  async function choose(pair) {
+    chosen = pair;
+    chartTitle.textContent = `${pair} · 1 minute candles of the mid (last 2 hours)`;
+    const page = await api(`/api/candles?pair=${encodeURIComponent(pair)}&interval=1m`, { auth: false });
+    candles = page.candles;
+    drawChart(svg, candles);
+  }
+  paint();
+  cleanup.push(on("rates:live", (data) => {
+    paint();
+    // The open minute, drawn live from the mid.
+    const r = chosen && data[chosen.replace("/", "_")];
+    if (r) {
+      const mid = (+r.original.sell + +r.original.buy) / 2, start = new Date(Math.floor(Date.parse(r.ts) / 60000) * 60000).toISOString();
+      const last = candles[candles.length - 1];
+      if (last && last.start === start) Object.assign(last, { high: Math.max(+last.high, mid), low: Math.min(+last.low, mid), close: mid });
+      else candles.push({ start, open: mid, high: mid, low: mid, close: mid });
+      drawChart(svg, candles.slice(-120));
+    }
+  }));
+  const ager = setInterval(() => root.querySelectorAll("td.age").forEach((td) => { td.textContent = fmtAge(Math.max(0, Date.now() - Date.parse(td.dataset.ts))); }), 250);
+  cleanup.push(() => clearInterval(ager));
+  const first = () => (rates.has(lastPair.replace("/", "_")) ? lastPair : pairsKnown()[0]);
+  if (rates.size) { choose(first()); loadChange(); }
+  else { const off = on("rates:live", () => { off(); choose(first()); loadChange(); }); cleanup.push(off); }
+};
+
+views.trade = async (root) => {
+  if (!session) return go("login");
+  const msg = h("p", { role: "alert" }), quoteBox = h("div");
+  const pairSel = h("select", { name: "pair" }, pairsKnown().map((p) => h("option", { value: p, selected: p === lastPair }, p)));
+  pairSel.addEventListener("change", () => { lastPair = pairSel.value; });
+  const amount = h("input", { name: "amount", inputmode: "decimal", placeholder: "0.01", required: true, autocomplete: "off" });
+  let side = "buy", timer = null;
+  const sideBtns = ["buy", "sell"].map((s) => h("button", { type: "button", class: s === side ? s : "", "aria-pressed": String(s === side), "data-side": s,
+    onclick: () => { side = s; sideBtns.forEach((b) => { const onNow = b.dataset.side === s; b.className = onNow ? s : ""; b.setAttribute("aria-pressed", String(onNow)); }); } }, s === "buy" ? "Buy" : "Sell"));
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault(); msg.textContent = ""; msg.className = ""; quoteBox.replaceChildren(); clearInterval(timer);
+    try {
+      const q = await api("/api/quotes", { method: "POST", body: { pair: pairSel.value, side, amount: amount.value.trim() } });
+      showQuote(q);
+    } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
+  } },
+    h("label", {}, "Pair", pairSel), h("div", { class: "row", role: "group", "aria-label": "side" }, sideBtns),
+    h("label", {}, "Amount (base asset)", amount), h("button", { class: "primary", type: "submit" }, "Get a firm quote"));
+  function showQuote(q) {
+    const left = h("span", { class: "countdown" });
+    const confirm = h("button", { class: q.side, type: "button", onclick: async () => {
+      confirm.disabled = true;
+      try {
+        const o = await api("/api/orders", { method: "POST", body: { quote_id: q.id }, headers: { "idempotency-key": crypto.randomUUID() } });
+        clearInterval(timer);
+        quoteBox.replaceChildren(h("div", { class: "quote ok", "data-order": o.id },
+          h("p", { class: "big" }, `Filled: ${o.side === "buy" ? "bought" : "sold"} ${o.amount} ${o.pair.split("/")[0]} at ${o.price}`),
+          h("p", {}, `Total ${o.total} ${o.pair.split("/")[1]} · order ${o.id}`)));
+      } catch (err) { msg.className = "error"; msg.textContent = explain(err); confirm.disabled = true; }
+    } }, `Confirm ${q.side}`);
+    const tick = () => {
+      const ms = Date.parse(q.expires_at) - Date.now();
+      left.textContent = ms > 0 ? `${(ms / 1000).toFixed(1)} s left` : "expired";
+      if (ms <= 0) { clearInterval(timer); left.classList.add("error"); }
+    };
+    quoteBox.replaceChildren(h("div", { class: "quote", "data-quote": q.id },
+      h("p", { class: "big" }, `${q.side === "buy" ? "Buy" : "Sell"} ${q.amount} ${q.pair.split("/")[0]} at ${q.price}`),
+      h("p", {}, `Total ${q.total} ${q.total_asset} · firm until confirmed or `, left),
+      h("div", { class: "row" }, confirm, h("button", { type: "button", onclick: () => { clearInterval(timer); quoteBox.replaceChildren(); } }, "Cancel"))));
+    tick(); timer = setInterval(tick, 100);
+  }
+  cleanup.push(() => clearInterval(timer));
+  root.append(h("h2", {}, "Trade at a firm price"), h("div", { class: "grid" },
+    h("div", { class: "panel" }, form, msg, quoteBox),
+    h("div", { class: "panel" }, h("h3", {}, "Your balances"), await balancesTable())));
+};
+
+async function balancesTable() {
+  const tbody = h("tbody");
+  const paint = (list) => tbody.replaceChildren(...(list.length ? list.map((b) => h("tr", { "data-asset": b.asset }, h("td", {}, b.asset), h("td", {}, b.available)))
+    : [h("tr", {}, h("td", { colspan: 2, class: "dim" }, "No funds yet: an admin can deposit for you."))]));
+  paint((await api("/api/balances")).balances);
+  cleanup.push(on("balance:updated", (d) => paint(d.balances)));
+  return h("table", { id: "balances" }, h("thead", {}, h("tr", {}, h("th", {}, "Asset"), h("th", {}, "Available"))), tbody);
+}
+
+views.portfolio = async (root) => {
+  if (!session) return go("login");
+  const tbody = h("tbody"), more = h("button", { type: "button" }, "Older orders");
+  let cursor = null;
+  const row = (o) => h("tr", { "data-order": o.id }, h("td", {}, new Date(o.created_at).toLocaleString()), h("td", {}, o.pair),
+    h("td", { class: o.side === "buy" ? "up" : "down" }, o.side), h("td", {}, o.amount), h("td", {}, o.price), h("td", { class: "hide-sm" }, o.total), h("td", { class: "hide-sm" }, o.status));
+  async function load() {
+    const page = await api(`/api/orders?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    tbody.append(...page.orders.map(row));
+    cursor = page.next_cursor; more.hidden = !cursor;
+    if (!tbody.children.length) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "dim" }, "No orders yet.")));
+  }
+  more.addEventListener("click", load);
+  cleanup.push(on("order:filled", (o) => { tbody.querySelector("td[colspan]")?.parentElement.remove(); tbody.prepend(row(o)); }));
+  root.append(h("h2", {}, "Portfolio"), h("div", { class: "grid" },
+    h("div", { class: "panel" }, h("h3", {}, "Balances"), await balancesTable()),
+    h("div", { class: "panel scroll" }, h("h3", {}, "Orders"), h("table", { id: "orders" }, h("thead", {}, h("tr", {},
+      ["Time", "Pair", "Side", "Amount", "Price"].map((t) => h("th", {}, t)), h("th", { class: "hide-sm" }, "Total"), h("th", { class: "hide-sm" }, "Status"))), tbody), more)));
+  await load();
+};
+
+views.admin = async (root) => {
+  if (!session) return go("login");
+  if (session.me?.role !== "admin") { root.append(h("h2", {}, "Admin"), h("p", { class: "error" }, "Only admins can see this page.")); return; }
+  const spreadsBody = h("tbody"), history = h("div"), preview = h("p", { class: "dim", "aria-live": "polite" }), msg = h("p", { role: "alert" });
+  const pairSel = h("select", { name: "pair" }, h("option", { value: "default" }, "default (pairs without their own)"), pairsKnown().map((p) => h("option", { value: p }, p)));
+  const kind = h("select", { name: "kind" }, h("option", { value: "bps" }, "bps (1/100 %)"), h("option", { value: "absolute" }, "absolute (quote currency)"));
+  const buy = h("input", { name: "buy", inputmode: "decimal", value: "0" }), sell = h("input", { name: "sell", inputmode: "decimal", value: "0" });
+  const reason = h("input", { name: "reason", placeholder: "why (kept in the audit trail)" });
+  function previewText() {
+    const pair = pairSel.value === "default" ? pairsKnown()[0] : pairSel.value, r = pair && rates.get(pair.replace("/", "_"));
+    if (!r || !r.tick) return "No live rate to preview against yet.";
+    try {
+      const ask = Dec.parse(r.original.buy), bid = Dec.parse(r.original.sell), tick = Dec.parse(r.tick);
+      const b = Dec.parse(buy.value.trim()), s = Dec.parse(sell.value.trim()), tenK = { m: 10000n, e: 0 };
+      // bps: price × (10000 ± x) / 10000, exact (dividing by 10^4 is a shift of the exponent)
+      const bps = (price, x) => { const d = Dec.mul(price, Dec.add(tenK, x)); return { m: d.m, e: d.e + 4 }; };
+      const youBuy = Dec.toTick(kind.value === "bps" ? bps(ask, b) : Dec.add(ask, b), tick, true);
+      const youSell = Dec.toTick(kind.value === "bps" ? bps(bid, { m: -s.m, e: s.e }) : Dec.sub(bid, s), tick, false);
+      const sellText = youSell.m > 0n ? Dec.show(youSell) : "nothing (the pair becomes unquotable)";
+      return `Preview on ${pair} now: users would buy at ${Dec.show(youBuy)} (ask ${r.original.buy}) and sell at ${sellText} (bid ${r.original.sell}).`;
+    } catch { return "Enter decimal numbers such as 25 or 0.5."; }
+  }
+  const paintPreview = () => { preview.textContent = previewText(); };
+  [pairSel, kind, buy, sell].forEach((el) => el.addEventListener("input", () => { paintPreview(); if (el === pairSel) showHistory(pairSel.value); }));
+  async function loadSpreads() {
+    const list = await api("/api/spreads");
+    const rows = [...(list.default ? [list.default] : []), ...Object.values(list.pairs)];
+    spreadsBody.replaceChildren(...(rows.length ? rows.map((s) => h("tr", { "data-spread": s.pair }, h("td", {}, s.pair), h("td", {}, s.kind), h("td", {}, s.buy), h("td", {}, s.sell),
+      h("td", {}, h("button", { type: "button", onclick: async () => { await api(`/api/spreads/${encodeURIComponent(s.pair)}`, { method: "DELETE" }); toast(`Spread on ${s.pair} removed`); loadSpreads(); } }, "Remove"))))
+      : [h("tr", {}, h("td", { colspan: 5, class: "dim" }, "No spreads set: every pair trades at the raw price."))]));
+  }
+  async function showHistory(pair) {
+    const page = await api(`/api/spreads/${encodeURIComponent(pair)}/history?limit=20`);
+    history.replaceChildren(h("h3", {}, `History of ${pair}`), ...(page.entries.length ? page.entries.map((e) => h("p", {},
+      `${new Date(e.at).toLocaleString()} · ${e.actor.email} · ${e.action}: `,
+      e.old ? `${e.old.kind} ${e.old.buy}/${e.old.sell}` : "none", " → ", e.new ? `${e.new.kind} ${e.new.buy}/${e.new.sell}` : "none",
+      e.reason ? ` · “${e.reason}”` : "")) : [h("p", { class: "dim" }, "No changes yet.")]));
+  }
+  const spreadForm = h("form", { onsubmit: async (e) => {
+    e.preventDefault(); msg.textContent = "";
+    try {
+      await api(`/api/spreads/${encodeURIComponent(pairSel.value)}`, { method: "PUT", body: { kind: kind.value, buy: buy.value.trim(), sell: sell.value.trim(), reason: reason.value || undefined } });
+      msg.className = "ok"; msg.textContent = `Saved: ${pairSel.value} ${kind.value} buy ${buy.value} / sell ${sell.value}`;
+      loadSpreads(); showHistory(pairSel.value);
+    } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
+  } }, h("label", {}, "Pair", pairSel), h("label", {}, "Kind", kind), h("div", { class: "row" }, h("label", {}, "Buy side", buy), h("label", {}, "Sell side", sell)),
+    h("label", {}, "Reason", reason), preview, h("button", { class: "primary", type: "submit" }, "Save spread"), msg);
+  const depMsg = h("p", { role: "alert" });
+  const depForm = h("form", { onsubmit: async (e) => {
+    e.preventDefault(); const f = new FormData(depForm);
+    try {
+      const d = await api("/api/admin/deposits", { method: "POST", body: { email: f.get("email"), asset: f.get("asset"), amount: String(f.get("amount")).trim() } });
+      depMsg.className = "ok"; depMsg.textContent = `Deposited ${d.amount} ${d.asset} to ${d.email}; balance now ${d.balance}.`; loadUsers();
+    } catch (err) { depMsg.className = "error"; depMsg.textContent = explain(err); }
+  } }, h("label", {}, "Email", h("input", { name: "email", type: "email", required: true })), h("div", { class: "row" },
+    h("label", {}, "Asset", h("input", { name: "asset", value: "USD", required: true, size: 6 })), h("label", {}, "Amount", h("input", { name: "amount", inputmode: "decimal", required: true }))),
+    h("button", { class: "primary", type: "submit" }, "Deposit"), depMsg);
+  const usersBody = h("tbody"), revenueBody = h("tbody");
+  async function loadUsers() {
+    const { users } = await api("/api/admin/users");
+    usersBody.replaceChildren(...users.map((u) => h("tr", {}, h("td", {}, u.email), h("td", {}, u.role))));
+    const { revenue } = await api("/api/admin/revenue");
+    revenueBody.replaceChildren(...(revenue.length ? revenue.map((r) => h("tr", {}, h("td", {}, r.pair), h("td", {}, `${r.amount} ${r.asset}`), h("td", {}, r.orders)))
+      : [h("tr", {}, h("td", { colspan: 3, class: "dim" }, "No orders yet."))]));
+  }
+  root.append(h("h2", {}, "Admin"), h("div", { class: "grid" },
+    h("div", { class: "panel" }, h("h3", {}, "Set a spread"), spreadForm, history),
+    h("div", { class: "panel scroll" }, h("h3", {}, "Spreads in force"), h("table", { id: "spreads" }, h("thead", {}, h("tr", {}, ["Pair", "Kind", "Buy", "Sell", ""].map((t) => h("th", {}, t)))), spreadsBody)),
+    h("div", { class: "panel" }, h("h3", {}, "Deposit for a user"), depForm),
+    h("div", { class: "panel scroll" }, h("h3", {}, "Revenue per pair"), h("table", { id: "revenue" }, h("thead", {}, h("tr", {}, ["Pair", "Earned", "Orders"].map((t) => h("th", {}, t)))), revenueBody),
+      h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role"].map((t) => h("th", {}, t)))), usersBody))));
+  paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value)]);
+};
+
+views.login = async (root) => {
+  const msg = h("p", { role: "alert" });
+  const submit = (register) => async (e) => {
+    e.preventDefault(); msg.textContent = "";
+    const f = new FormData(e.target), body = { email: f.get("email"), password: f.get("password") };
+    try {
+      if (register) await api("/api/auth/register", { method: "POST", body, auth: false });
+      const t = await api("/api/auth/login", { method: "POST", body, auth: false });
+      saveSession({ access: t.access_token, refresh: t.refresh_token });
+      session.me = await api("/api/me"); saveSession(session);
+      connect(); // again, with the token: this user's private events
+      go(session.me.role === "admin" ? "admin" : "trade");
+    } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
+  };
+  const form = (id, register) => h("form", { id, onsubmit: submit(register) },
+    h("label", {}, "Email", h("input", { name: "email", type: "email", required: true, autocomplete: "username" })),
+    h("label", {}, "Password", h("input", { name: "password", type: "password", required: true, minlength: register ? 12 : 1, autocomplete: register ? "new-password" : "current-password" })),
+    h("button", { class: "primary", type: "submit" }, register ? "Create account" : "Sign in"));
+  root.append(h("div", { class: "grid" },
+    h("div", { class: "panel" }, h("h2", {}, "Sign in"), form("signin-form", false)),
+    h("div", { class: "panel" }, h("h2", {}, "New here? Register"), h("p", { class: "dim" }, "At least 12 characters; a passphrase works well."), form("register-form", true))), msg);
+};
+
+// ---------- router and chrome ----------
+function go(name) { location.hash = `#/${name}`; }
+async function route() {
+  cleanup.forEach((fn) => fn()); cleanup = [];
+  const name = location.hash.replace(/^#\//, "") || "markets", view = views[name] || views.markets;
+  const root = $("#view"); root.replaceChildren();
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("on", a.dataset.nav === name));
+  try { await view(root); } catch (err) { root.append(h("p", { class: "error", role: "alert" }, explain(err))); }
+  root.focus();
+}
+function onSession() {
+  const role = session?.me?.role;
+  document.querySelectorAll("[data-auth]").forEach((el) => {
+    const need = el.dataset.auth;
+    el.hidden = need === "anon" ? !!session : need === "admin" ? role !== "admin" : !session;
+  });
+  $("#me").textContent = session?.me ? session.me.email : "";
+}
+$("#signout").addEventListener("click", async () => {
+  if (session) await api("/api/auth/logout", { method: "POST", body: { refresh_token: session.refresh } }).catch(() => {});
+  saveSession(null); connect(); go("markets");
+});
+on("order:filled", (o) => toast(`Order filled: ${o.side} ${o.amount} ${o.pair} at ${o.price}`, "ok"));
+window.addEventListener("hashchange", route);
+(async () => {
+  if (session) { try { session.me = await api("/api/me"); saveSession(session); } catch { saveSession(null); } }
+  onSession(); connect(); route();
+})();
