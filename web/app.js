@@ -280,9 +280,12 @@ views.trade = async (root) => {
       try {
         const o = await api("/api/orders", { method: "POST", body: { quote_id: q.id }, headers: { "idempotency-key": crypto.randomUUID() } });
         clearInterval(timer);
+        // The order's figures are the quote's (normalized: 97483 for 97483.0): shown as quoted.
+        const same = (a, b) => Dec.cmp(Dec.parse(a), Dec.parse(b)) === 0;
+        const price = same(o.price, q.price) ? q.price : o.price, total = same(o.total, q.total) ? q.total : o.total;
         quoteBox.replaceChildren(h("div", { class: "quote ok", "data-order": o.id },
-          h("p", { class: "big" }, `Filled: ${o.side === "buy" ? "bought" : "sold"} ${o.amount} ${o.pair.split("/")[0]} at ${o.price}`),
-          h("p", {}, `Total ${o.total} ${o.pair.split("/")[1]} · order ${o.id}`)));
+          h("p", { class: "big" }, `Filled: ${o.side === "buy" ? "bought" : "sold"} ${o.amount} ${o.pair.split("/")[0]} at ${price}`),
+          h("p", {}, `Total ${total} ${o.pair.split("/")[1]} · order ${o.id}`)));
       } catch (err) { msg.className = "error"; msg.textContent = explain(err); confirm.disabled = true; }
     } }, `Confirm ${q.side}`);
     const tick = () => {
@@ -324,12 +327,28 @@ views.portfolio = async (root) => {
     if (!tbody.children.length) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "dim" }, "No orders yet.")));
   }
   more.addEventListener("click", load);
+  // The ledger: every deposit and trade leg with the balance right after it.
+  const ledgerBody = h("tbody"), older = h("button", { type: "button" }, "Older lines");
+  let before = null;
+  const line = (e) => h("tr", { "data-entry": e.id }, h("td", {}, new Date(e.at).toLocaleString()), h("td", {}, e.kind),
+    h("td", {}, e.asset), h("td", { class: e.amount.startsWith("-") ? "down" : "up" }, e.amount), h("td", {}, e.balance));
+  async function loadLedger(fresh) {
+    if (fresh) { before = null; ledgerBody.replaceChildren(); }
+    const page = await api(`/api/ledger?limit=20${before ? `&before=${before}` : ""}`);
+    ledgerBody.append(...page.entries.map(line));
+    before = page.next_before; older.hidden = !before;
+    if (!ledgerBody.children.length) ledgerBody.append(h("tr", {}, h("td", { colspan: 5, class: "dim" }, "Nothing yet.")));
+  }
+  older.addEventListener("click", () => loadLedger(false));
   cleanup.push(on("order:filled", (o) => { tbody.querySelector("td[colspan]")?.parentElement.remove(); tbody.prepend(row(o)); }));
-  root.append(h("h2", {}, "Portfolio"), h("div", { class: "grid" },
+  cleanup.push(on("balance:updated", () => loadLedger(true)));
+  root.append(h("h2", {}, "Portfolio"), h("div", {},
     h("div", { class: "panel" }, h("h3", {}, "Balances"), await balancesTable()),
     h("div", { class: "panel scroll" }, h("h3", {}, "Orders"), h("table", { id: "orders" }, h("thead", {}, h("tr", {},
-      ["Time", "Pair", "Side", "Amount", "Price"].map((t) => h("th", {}, t)), h("th", { class: "hide-sm" }, "Total"), h("th", { class: "hide-sm" }, "Status"))), tbody), more)));
-  await load();
+      ["Time", "Pair", "Side", "Amount", "Price"].map((t) => h("th", {}, t)), h("th", { class: "hide-sm" }, "Total"), h("th", { class: "hide-sm" }, "Status"))), tbody), more),
+    h("div", { class: "panel scroll" }, h("h3", {}, "Ledger (deposits and trades, with the running balance)"), h("table", { id: "ledger" }, h("thead", {}, h("tr", {},
+      ["Time", "Kind", "Asset", "Amount", "Balance"].map((t) => h("th", {}, t)))), ledgerBody), older)));
+  await Promise.all([load(), loadLedger(true)]);
 };
 
 views.admin = async (root) => {
@@ -404,6 +423,28 @@ views.admin = async (root) => {
     h("div", { class: "panel scroll" }, h("h3", {}, "Revenue per pair"), h("table", { id: "revenue" }, h("thead", {}, h("tr", {}, ["Pair", "Earned", "Orders"].map((t) => h("th", {}, t)))), revenueBody),
       h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role"].map((t) => h("th", {}, t)))), usersBody))));
   paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value)]);
+};
+
+views.account = async (root) => {
+  if (!session) return go("login");
+  const msg = h("p", { role: "alert" });
+  const form = h("form", { id: "password-form", onsubmit: async (e) => {
+    e.preventDefault(); msg.textContent = "";
+    const f = new FormData(form);
+    try {
+      const t = await api("/api/auth/password", { method: "POST", body: { current_password: f.get("current"), new_password: f.get("new") } });
+      saveSession({ ...session, access: t.access_token, refresh: t.refresh_token });
+      form.reset(); msg.className = "ok"; msg.textContent = "Password changed. Your other sessions are signed out.";
+    } catch (err) {
+      msg.className = "error";
+      msg.textContent = err.body?.code === "invalid_credentials" ? "Your current password is not right." : explain(err);
+    }
+  } },
+    h("label", {}, "Current password", h("input", { name: "current", type: "password", required: true, autocomplete: "current-password" })),
+    h("label", {}, "New password (at least 12 characters)", h("input", { name: "new", type: "password", required: true, minlength: 12, autocomplete: "new-password" })),
+    h("button", { class: "primary", type: "submit" }, "Change password"), msg);
+  root.append(h("h2", {}, "Account"), h("div", { class: "grid" },
+    h("div", { class: "panel" }, h("p", {}, `Signed in as ${session.me?.email ?? ""} (${session.me?.role ?? ""})`), h("h3", {}, "Change password"), form)));
 };
 
 views.login = async (root) => {

@@ -148,6 +148,9 @@ try {
     await trader.goto(`${base}/#/portfolio`);
     await trader.waitForSelector("#orders tr[data-order]");
     expect((await text(trader, "#balances")).includes("BTC"), "BTC balance");
+    await trader.waitForSelector("#ledger tr[data-entry]");
+    const ledger = await text(trader, "#ledger");
+    expect(ledger.includes("deposit") && ledger.includes("trade") && ledger.includes("100000"), `ledger lists the deposit and the trade: ${ledger}`);
     await shot(trader, "07-portfolio");
   });
 
@@ -179,6 +182,18 @@ try {
   await step("the session survives a reload", async () => {
     await trader.reload();
     await trader.waitForFunction((email) => document.getElementById("me").textContent === email, TRADER.email);
+  });
+
+  await step("the trader changes the password and signs in with the new one", async () => {
+    await trader.goto(`${base}/#/account`);
+    await trader.fill("#password-form input[name=current]", TRADER.password);
+    await trader.fill("#password-form input[name=new]", "an even better passphrase 2026");
+    await trader.click("#password-form button[type=submit]");
+    await trader.waitForFunction(() => document.querySelector("#password-form p[role=alert]").textContent.startsWith("Password changed"));
+    await shot(trader, "11-account");
+    await trader.click("#signout");
+    await trader.waitForSelector("#signin:not([hidden])");
+    await signIn(trader, { email: TRADER.email, password: "an even better passphrase 2026" });
   });
 
   await step("the admin sees revenue and users", async () => {

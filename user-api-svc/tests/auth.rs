@@ -5,7 +5,7 @@ mod support;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{Backend, TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
+use support::{assert_problem, Backend, TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
 
 const PW: &str = "correct horse battery staple";
 
@@ -322,7 +322,64 @@ async fn the_first_admin_comes_from_config_and_users_are_never_promoted(backend:
     api.finish().await;
 }
 
+async fn changing_the_password_needs_the_old_one_and_ends_other_sessions(backend: Backend) {
+    // Password changes count against the login budget (5 a minute by default): room for all.
+    let api = TestApi::start_on(backend, |c| c.throttle.login_per_account_and_ip = 20).await;
+    const OLD: &str = "correct horse battery staple";
+    const NEW: &str = "a brand new passphrase for this account";
+    api.register("pw@x.io").await;
+    let (_, elsewhere) = api.login("pw@x.io", OLD).await;
+    let (_, here) = api.login("pw@x.io", OLD).await;
+    let token = here["access_token"].as_str().unwrap();
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    let (code, body) = api
+        .post(
+            "/api/auth/password",
+            Some(token),
+            change("wrong current password", NEW),
+        )
+        .await;
+    assert_problem(code, &body, 401, "invalid_credentials");
+    let (code, body) = api
+        .post("/api/auth/password", Some(token), change(OLD, "short"))
+        .await;
+    assert_problem(code, &body, 422, "weak_password");
+    let (code, body) = api.post("/api/auth/password", None, change(OLD, NEW)).await;
+    assert_problem(code, &body, 401, "unauthorized");
+
+    let (code, fresh) = api
+        .post("/api/auth/password", Some(token), change(OLD, NEW))
+        .await;
+    assert_eq!(code, 200, "{fresh}");
+    assert!(fresh["access_token"].is_string() && fresh["refresh_token"].is_string());
+    // Every session's refresh token is revoked; the new pair works.
+    for old_session in [&elsewhere, &here] {
+        let (code, _) = api
+            .post(
+                "/api/auth/refresh",
+                None,
+                json!({"refresh_token": old_session["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(code, 401);
+    }
+    let (code, _) = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": fresh["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(api.login("pw@x.io", OLD).await.0, 401);
+    assert_eq!(api.login("pw@x.io", NEW).await.0, 200);
+    api.finish().await;
+}
+
 on_both_backends!(
+    changing_the_password_needs_the_old_one_and_ends_other_sessions,
     registering_never_grants_admin_whatever_the_body_says,
     registration_validates_email_password_and_uniqueness,
     login_failures_never_reveal_whether_the_account_exists,

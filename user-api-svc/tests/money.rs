@@ -177,6 +177,46 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
     assert_eq!(users["users"].as_array().unwrap().len(), 2);
     assert_eq!(api.get("/api/admin/revenue", Some(&trader)).await.0, 403);
+
+    // The trader's own ledger: every leg newest first, with the running balance, exact.
+    let (code, ledger) = api.get("/api/ledger", Some(&trader)).await;
+    assert_eq!(code, 200, "{ledger}");
+    let lines: Vec<Value> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!([e["kind"], e["asset"], e["amount"], e["balance"]]))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!(["trade", "USD", "49.37", "952.12"]),
+            json!(["trade", "BTC", "-0.0005", "0.0005"]),
+            json!(["trade", "BTC", "0.001", "0.001"]),
+            json!(["trade", "USD", "-97.25", "902.75"]),
+            json!(["deposit", "USD", "1000", "1000"]),
+        ]
+    );
+    assert_eq!(
+        ledger["entries"][0]["reference"],
+        ledger["entries"][1]["reference"]
+    );
+    // Paged: two at a time, following next_before.
+    let (_, first) = api.get("/api/ledger?limit=2", Some(&trader)).await;
+    let next = first["next_before"].as_u64().expect("more pages");
+    let (_, second) = api
+        .get(&format!("/api/ledger?limit=2&before={next}"), Some(&trader))
+        .await;
+    assert_eq!(second["entries"][0]["amount"], "0.001");
+    let (_, last) = api
+        .get(
+            &format!("/api/ledger?limit=2&before={}", second["next_before"]),
+            Some(&trader),
+        )
+        .await;
+    assert_eq!(last["entries"].as_array().unwrap().len(), 1);
+    assert!(last["next_before"].is_null());
+    assert_eq!(api.get("/api/ledger", None).await.0, 401);
     socket.close().await;
     assert_ledger_invariants(&api).await;
     api.finish().await;

@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
         .route("/api/me", get(me))
+        .route("/api/auth/password", post(change_password))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -209,6 +210,49 @@ pub async fn logout(
         .revoke_refresh_family(&presented, Utc::now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Change your password: the current one is checked (and throttled like a login), the new one
+/// must meet the policy. Every refresh token of the account is revoked, so other sessions end
+/// when their access token expires; this session gets a new token pair.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 422, body = Problem),
+              (status = 429, body = Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    AuthUser(claims): AuthUser,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<ApiJson<TokenPair>, ApiError> {
+    let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
+    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(wait) = state.throttle.attempt(&user.email, ip).await {
+        return Err(ApiError::TooManyAttempts(wait));
+    }
+    let creds = state.store.credentials(&user.email).await?;
+    let ok = state
+        .hashing
+        .verify(
+            body.current_password,
+            creds.as_ref().map(|c| c.password_hash.clone()),
+        )
+        .await?;
+    if !ok {
+        return Err(ApiError::InvalidCredentials);
+    }
+    password::check_policy(&body.new_password, &user.email)?;
+    let hash = state.hashing.hash(body.new_password).await?;
+    state.store.set_password(id, &hash, Utc::now()).await?;
+    tracing::info!(user = id, "password changed; every refresh token revoked");
+    Ok(ApiJson(issue_pair(&state, &user, None).await?))
 }
 
 /// The caller's account.

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::handlers as auth;
 use crate::candles::handlers as candles;
 use crate::http::rates;
-use crate::money::{admin, trading};
+use crate::money::{admin, ledger, trading};
 use crate::spreads::handlers as spreads;
 use crate::state::AppState;
 use axum::routing::get;
@@ -54,10 +54,10 @@ impl Modify for Problems {
         Decimals are JSON strings. Errors are application/problem+json with a stable `code`. \
         Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
     paths(
-        auth::register, auth::login, auth::refresh, auth::logout, auth::me,
+        auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
         rates::all, rates::one, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,
-        trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances,
+        trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances, ledger::ledger,
         admin::deposit, admin::revenue, admin::users,
     ),
     modifiers(&BearerAuth, &Problems),

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::spreads::handlers::router())
         .merge(crate::money::trading::router())
         .merge(crate::money::admin::router())
+        .merge(crate::money::ledger::router())
         .merge(ops::router(metrics_here))
         .merge(docs::router())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })

@@ -12,6 +12,7 @@
 //! HTTP: [`trading`] (quotes, orders, balances) and [`admin`] (deposits, revenue, accounts).
 
 pub mod admin;
+pub mod ledger;
 pub mod trading;
 
 use std::collections::HashMap;

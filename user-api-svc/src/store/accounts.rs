@@ -119,6 +119,32 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .transpose()
     }
 
+    async fn set_password(
+        &self,
+        user_id: u64,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        B::execute_in(
+            &mut tx,
+            Stmt::new("UPDATE users SET password_hash = ? WHERE id = ?")
+                .text(password_hash)
+                .id(user_id),
+        )
+        .await?;
+        B::execute_in(
+            &mut tx,
+            Stmt::new(
+                "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE user_id = ?",
+            )
+            .time(now)
+            .id(user_id),
+        )
+        .await?;
+        B::commit(tx).await
+    }
+
     async fn insert_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
         let stmt = Self::insert_token(t.user_id, &t.family_id, &t.token_hash, t.expires_at);
         self.db.execute(stmt).await?;

@@ -198,6 +198,21 @@ pub struct Balance {
     pub available: Decimal,
 }
 
+/// One line of a user's ledger account: what moved, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerLine {
+    /// The entry's id (rising with time).
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    /// `deposit` or `trade`.
+    pub kind: String,
+    /// The order id of a trade, the deposit's reference otherwise.
+    pub reference: String,
+    pub asset: String,
+    /// Positive in, negative out.
+    pub amount: Decimal,
+}
+
 /// What an `Idempotency-Key` already has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdemBegin {
@@ -271,6 +286,14 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn create_user(&self, email: &str, password_hash: &str, role: Role) -> StoreResult<User>;
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>>;
     async fn user(&self, id: u64) -> StoreResult<Option<User>>;
+    /// Replaces the user's password hash and revokes every refresh token of the user, in one
+    /// transaction (a changed password signs every other session out).
+    async fn set_password(
+        &self,
+        user_id: u64,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
     /// Atomically rotates `presented` into `next` (same family), or detects reuse.
@@ -350,6 +373,8 @@ pub trait MoneyStore: Send + Sync + 'static {
         amount: Decimal,
     ) -> StoreResult<(u64, Decimal)>;
     async fn balances(&self, user_id: u64) -> StoreResult<Vec<Balance>>;
+    /// Every ledger line of the user's account, oldest first.
+    async fn ledger(&self, user_id: u64) -> StoreResult<Vec<LedgerLine>>;
     /// Newest first, strictly before `before` (created_at, id) when given.
     async fn orders(
         &self,

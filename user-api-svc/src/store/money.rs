@@ -345,6 +345,25 @@ impl<B: Backend> MoneyStore for SqlStore<B> {
         rows::all(&self.db.fetch(balances_of(user_id)).await?, rows::balance)
     }
 
+    async fn ledger(&self, user_id: u64) -> StoreResult<Vec<LedgerLine>> {
+        let stmt = Stmt::new(
+            "SELECT e.id, t.created_at, t.kind, t.reference, e.asset, e.amount
+             FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id
+             WHERE e.account = ? ORDER BY e.id",
+        )
+        .text(format!("user:{user_id}"));
+        rows::all(&self.db.fetch(stmt).await?, |r| {
+            Ok(LedgerLine {
+                id: r.id("id")?,
+                at: r.time("created_at")?,
+                kind: r.text("kind")?,
+                reference: r.text("reference")?,
+                asset: r.text("asset")?,
+                amount: r.dec("amount")?,
+            })
+        })
+    }
+
     async fn orders(
         &self,
         user_id: u64,
