@@ -185,7 +185,13 @@ let cleanup = [];
 const views = {};
 
 views.markets = async (root) => {
-  let sortBy = "pair", dir = 1, filter = "", chosen = null, candles = [], change = {};
+  let sortBy = "pair", dir = 1, filter = "", chosen = null, candles = [], change = {}, onlyWatched = false;
+  // The signed-in user's favourite pairs, kept on the server (they follow the user).
+  const watched = new Set(session ? await api("/api/watchlist").then((w) => w.pairs).catch(() => []) : []);
+  async function toggleWatch(pair) {
+    const list = await api(`/api/watchlist/${encodeURIComponent(pair)}`, { method: watched.has(pair) ? "DELETE" : "PUT" });
+    watched.clear(); list.pairs.forEach((p) => watched.add(p)); paint();
+  }
   const cols = [["pair", "Pair"], ["bid", "Bid", "hide-sm"], ["ask", "Ask", "hide-sm"], ["sell", "You sell"], ["buy", "You buy"],
     ["spread", "Spread", "hide-sm"], ["change", "24 h"], ["age", "Age", "hide-sm"], ["state", "State"]];
   const tbody = h("tbody");
@@ -194,7 +200,8 @@ views.markets = async (root) => {
   const svg = svgEl("svg", { class: "chart", role: "img", "aria-label": "price chart" });
   const chartTitle = h("h3", {}, "Pick a pair to see its chart");
   root.append(h("h2", {}, "Markets"),
-    h("div", { class: "row" }, h("label", {}, "Filter", h("input", { type: "search", placeholder: "BTC, USD…", oninput: (e) => { filter = e.target.value.toUpperCase(); paint(); } }))),
+    h("div", { class: "row" }, h("label", {}, "Filter", h("input", { type: "search", placeholder: "BTC, USD…", oninput: (e) => { filter = e.target.value.toUpperCase(); paint(); } })),
+      session ? h("label", { class: "check" }, h("input", { type: "checkbox", id: "only-watched", onchange: (e) => { onlyWatched = e.target.checked; paint(); } }), " My watchlist only") : null),
     h("p", { class: "dim" }, "You buy at the ask plus the spread (rounded up to the pair's tick) and sell at the bid minus the spread (rounded down)."),
     h("div", { class: "panel scroll" }, h("table", {}, h("thead", {}, head), tbody)),
     h("div", { class: "panel" }, chartTitle, svg));
@@ -202,13 +209,15 @@ views.markets = async (root) => {
     : k === "sell" ? +(r.withSpread?.sell ?? 0) : k === "buy" ? +(r.withSpread?.buy ?? 0) : k === "change" ? (change[r.pair] ?? 0)
     : k === "age" ? Date.parse(r.ts) : k === "state" ? +r.stale : 0;
   function paint() {
-    const list = [...rates.entries()].filter(([k]) => k.includes(filter.replace("/", "_")))
+    const list = [...rates.entries()].filter(([k, r]) => k.includes(filter.replace("/", "_")) && (!onlyWatched || watched.has(r.pair)))
       .sort(([, a], [, b]) => { const x = value(a, sortBy), y = value(b, sortBy); return (x < y ? -1 : x > y ? 1 : 0) * dir; });
     tbody.replaceChildren(...list.map(([key, r]) => {
       const ch = change[r.pair];
       return h("tr", { class: `pick${r.stale ? " stale" : ""}`, tabindex: 0, "data-pair": key,
         onclick: () => choose(r.pair), onkeydown: (e) => { if (e.key === "Enter") choose(r.pair); } },
-        h("td", {}, r.pair, r.source === "kraken" ? "" : h("span", { class: "dim" }, ` ${r.source}`)),
+        h("td", {}, session ? h("button", { type: "button", class: `star${watched.has(r.pair) ? " on" : ""}`, "aria-pressed": String(watched.has(r.pair)),
+          "aria-label": `watch ${r.pair}`, onclick: (e) => { e.stopPropagation(); toggleWatch(r.pair); } }, watched.has(r.pair) ? "★" : "☆") : null,
+          r.pair, r.source === "kraken" ? "" : h("span", { class: "dim" }, ` ${r.source}`)),
         h("td", { class: "hide-sm" }, r.original.sell), h("td", { class: "hide-sm" }, r.original.buy),
         h("td", {}, r.withSpread?.sell ?? "—"), h("td", {}, r.withSpread?.buy ?? "—"),
         h("td", { class: "hide-sm" }, r.currentSpread ? `${r.currentSpread.sell} / ${r.currentSpread.buy}` : "unquotable"),

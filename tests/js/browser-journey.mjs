@@ -109,6 +109,17 @@ try {
     await shot(admin, "03-admin-spread");
   });
 
+  await step("the trader stars a pair; the watchlist is kept on the server and filters the board", async () => {
+    await trader.goto(`${base}/#/markets`);
+    await trader.click("tr[data-pair=ETH_USD] button.star");
+    await trader.waitForSelector("tr[data-pair=ETH_USD] button.star.on");
+    await trader.check("#only-watched");
+    await trader.waitForFunction(() => document.querySelectorAll("tbody tr[data-pair]").length === 1);
+    const saved = await trader.evaluate(async () => (await (await fetch("/api/watchlist", { headers: { authorization: `Bearer ${JSON.parse(localStorage.getItem("rategate.session")).access}` } })).json()).pairs);
+    expect(JSON.stringify(saved) === '["ETH/USD"]', `server-side watchlist: ${saved}`);
+    await trader.uncheck("#only-watched");
+  });
+
   await step("the trader watches the spread reach the board and the price move", async () => {
     await trader.goto(`${base}/#/markets`);
     await trader.waitForFunction(() => { const row = document.querySelector("tr[data-pair=BTC_USD]"); return row && row.children[5].textContent.includes("/") && !row.children[5].textContent.startsWith("0 /"); });
@@ -202,6 +213,22 @@ try {
     await admin.waitForFunction(() => document.querySelector("#revenue").innerText.includes("BTC/USD"));
     expect((await text(admin, "#users")).includes(TRADER.email), "the trader is listed");
     await shot(admin, "09-admin-revenue");
+  });
+
+  await step("the API docs show fields, headers and responses, and send a request", async () => {
+    await trader.goto(`${base}/docs`);
+    await trader.waitForSelector("details.op");
+    const order = trader.locator("details.op", { has: trader.locator("summary code", { hasText: /^\/api\/orders$/ }) }).filter({ has: trader.locator(".m.post") });
+    await order.locator("summary").click();
+    const shown = await order.innerText();
+    for (const want of ["Idempotency-Key", "quote_id", "required", "201", "422", "application/problem+json"])
+      expect(shown.includes(want), `POST /api/orders shows ${want}`);
+    expect(!shown.includes("$ref") && !shown.includes("#/components"), "no raw $ref");
+    const rates = trader.locator("details.op", { has: trader.locator("summary code", { hasText: /^\/api\/rates$/ }) });
+    await rates.locator("summary").click();
+    await rates.locator("form.try button").click();
+    await trader.waitForFunction(() => [...document.querySelectorAll("pre.out")].some((p) => p.textContent.startsWith("200")));
+    await shot(trader, "12-docs");
   });
 
   await step("a phone-sized screen does not overflow", async () => {

@@ -378,7 +378,52 @@ async fn changing_the_password_needs_the_old_one_and_ends_other_sessions(backend
     api.finish().await;
 }
 
+async fn the_watchlist_is_kept_per_user_on_the_server(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let alice = api.user_token("alice@x.io").await;
+    let bob = api.user_token("bob@x.io").await;
+    let (code, body) = api.get("/api/watchlist", Some(&alice)).await;
+    assert_eq!((code, body), (200, json!({"pairs": []})));
+    for spelling in ["ETH_USD", "BTC-USD", "BTC%2FUSD"] {
+        let (code, body) = api
+            .put(
+                &format!("/api/watchlist/{spelling}"),
+                Some(&alice),
+                json!(null),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    // Twice the same pair is one entry; another device (a new login) sees the same list.
+    let (_, again) = api
+        .login("alice@x.io", "correct horse battery staple")
+        .await;
+    let again = again["access_token"].as_str().unwrap().to_string();
+    let (_, body) = api.get("/api/watchlist", Some(&again)).await;
+    assert_eq!(body, json!({"pairs": ["BTC/USD", "ETH/USD"]}));
+    assert_eq!(
+        api.get("/api/watchlist", Some(&bob)).await.1,
+        json!({"pairs": []})
+    );
+    let (code, body) = api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/watchlist/ETH_USD",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!((code, body), (200, json!({"pairs": ["BTC/USD"]})));
+    let (code, body) = api
+        .put("/api/watchlist/DOGE_USD", Some(&alice), json!(null))
+        .await;
+    assert_problem(code, &body, 404, "unknown_pair");
+    assert_eq!(api.get("/api/watchlist", None).await.0, 401);
+    api.finish().await;
+}
+
 on_both_backends!(
+    the_watchlist_is_kept_per_user_on_the_server,
     changing_the_password_needs_the_old_one_and_ends_other_sessions,
     registering_never_grants_admin_whatever_the_body_says,
     registration_validates_email_password_and_uniqueness,

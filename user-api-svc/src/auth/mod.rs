@@ -16,6 +16,7 @@ pub mod handlers;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
+pub mod watchlist;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

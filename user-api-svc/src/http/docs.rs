@@ -7,6 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::handlers as auth;
+use crate::auth::watchlist;
 use crate::candles::handlers as candles;
 use crate::http::rates;
 use crate::money::{admin, ledger, trading};
@@ -55,6 +56,7 @@ impl Modify for Problems {
         Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
+        watchlist::list, watchlist::add, watchlist::remove,
         rates::all, rates::one, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,
         trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances, ledger::ledger,

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages())
         .merge(crate::auth::handlers::router())
+        .merge(crate::auth::watchlist::router())
         .merge(rates::router())
         .merge(crate::candles::handlers::router())
         .merge(crate::spreads::handlers::router())

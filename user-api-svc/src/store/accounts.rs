@@ -297,4 +297,29 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             rows::user,
         )
     }
+
+    async fn watchlist(&self, user_id: u64) -> StoreResult<Vec<String>> {
+        let stmt =
+            Stmt::new("SELECT pair FROM watchlist WHERE user_id = ? ORDER BY pair").id(user_id);
+        rows::all(&self.db.fetch(stmt).await?, |r| r.text("pair"))
+    }
+
+    async fn watch(&self, user_id: u64, pair: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        // Adding a pair twice keeps the first time it was added.
+        let sql = format!(
+            "INSERT INTO watchlist (user_id, pair, added_at) VALUES (?, ?, ?) {}",
+            B::upsert("user_id, pair", &["user_id"])
+        );
+        let stmt = Stmt::assembled(sql).id(user_id).text(pair).time(now);
+        self.db.execute(stmt).await?;
+        Ok(())
+    }
+
+    async fn unwatch(&self, user_id: u64, pair: &str) -> StoreResult<()> {
+        let stmt = Stmt::new("DELETE FROM watchlist WHERE user_id = ? AND pair = ?")
+            .id(user_id)
+            .text(pair);
+        self.db.execute(stmt).await?;
+        Ok(())
+    }
 }

@@ -333,6 +333,13 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>>;
 
     async fn users(&self, limit: u32) -> StoreResult<Vec<User>>;
+
+    /// The user's favourite pairs (`BTC/USD`), in name order.
+    async fn watchlist(&self, user_id: u64) -> StoreResult<Vec<String>>;
+    /// Adds `pair` to the user's favourites (already there: nothing changes).
+    async fn watch(&self, user_id: u64, pair: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Removes `pair` from the user's favourites (not there: nothing changes).
+    async fn unwatch(&self, user_id: u64, pair: &str) -> StoreResult<()>;
 }
 
 /// Quotes, orders, balances and the ledger (ARCHITECTURE.md §8).
