@@ -168,8 +168,10 @@ try {
   await step("an expired quote is refused with a clear message", async () => {
     await trader.goto(`${base}/#/trade`);
     expect(await trader.inputValue("select[name=pair]") === "BTC/USD", "the trade form keeps the pair");
-    await trader.fill("input[name=amount]", "0.01");
-    await trader.click("form button.primary");
+    // By keyboard only: type the amount, Enter asks for the quote.
+    await trader.focus("input[name=amount]");
+    await trader.keyboard.type("0.01");
+    await trader.keyboard.press("Enter");
     await trader.waitForSelector(".quote .countdown.error", { timeout: 10000 });
     await trader.click(".quote button.buy");
     await trader.waitForFunction(() => document.querySelector("p[role=alert]").textContent.includes("expired before you confirmed"));

@@ -472,6 +472,56 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_rate_says_why_and_carries_its_tick() {
+        let btc = p("BTC/USD");
+        let mut book = RateBook::new(&[btc.clone()], Duration::from_secs(3));
+        let t0 = Instant::now();
+        book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
+        let why = |book: &RateBook, at| book.live(&btc, at).unwrap().stale_reason;
+        assert_eq!(why(&book, t0), Some("no_metadata"));
+        assert_eq!(book.live(&btc, t0).unwrap().tick, None);
+        book.set_meta(PairMeta::new(
+            btc.clone(),
+            "0.1".parse().unwrap(),
+            "0.0001".parse().unwrap(),
+            "0.0001".parse().unwrap(),
+        ));
+        assert_eq!(
+            book.live(&btc, t0).unwrap().tick,
+            Some("0.1".parse().unwrap())
+        );
+        // TC: (feed state, pair state, age of the status) → reason
+        for (state, pair, age, reason) in [
+            (FeedState::Online, PairState::Ok, 0, None),
+            (FeedState::Online, PairState::Ok, 4, Some("feed_silent")),
+            (
+                FeedState::Maintenance,
+                PairState::Ok,
+                0,
+                Some("feed_maintenance"),
+            ),
+            (FeedState::Down, PairState::Ok, 0, Some("feed_down")),
+            (FeedState::Online, PairState::Silent, 0, Some("pair_silent")),
+            (
+                FeedState::Online,
+                PairState::Rejected,
+                0,
+                Some("pair_rejected"),
+            ),
+        ] {
+            book.apply_status(status(state, &[("BTC/USD", pair)]), t0);
+            let at = t0 + Duration::from_secs(age);
+            assert_eq!(why(&book, at), reason, "{state:?} {pair:?} {age} s");
+            assert_eq!(book.is_stale(&btc, at), reason.is_some());
+        }
+        let shown = serde_json::to_value(book.live(&btc, t0).unwrap()).unwrap();
+        assert_eq!(
+            (shown["staleReason"].as_str(), shown["tick"].as_str()),
+            (Some("pair_rejected"), Some("0.1"))
+        );
+    }
+
+    #[test]
     fn staleness_changes_are_reported_once() {
         let mut book = described(&["BTC/USD"]);
         let t0 = Instant::now();
