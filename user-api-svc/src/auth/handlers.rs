@@ -151,23 +151,31 @@ pub async fn login(
     // A malformed email cannot match an account: same answer as a wrong password.
     let email = normalize_email(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
     let ip = client_ip(&state, &headers, peer);
-    if let Err(wait) = state.throttle.attempt(&email, ip).await {
+    let creds = check_password(&state, &email, ip, body.password).await?;
+    Ok(ApiJson(issue_pair(&state, &creds.user, None).await?))
+}
+
+/// One password attempt for `email` from `ip`: throttled, then checked (as long for an unknown
+/// account as for a known one). The account's credentials, or `InvalidCredentials`.
+async fn check_password(
+    state: &AppState,
+    email: &str,
+    ip: IpAddr,
+    password: String,
+) -> Result<crate::store::Credentials, ApiError> {
+    if let Err(wait) = state.throttle.attempt(email, ip).await {
         metrics::counter!("rategate_login_throttled_total").increment(1);
         return Err(ApiError::TooManyAttempts(wait));
     }
-    let creds = state.store.credentials(&email).await?;
+    let creds = state.store.credentials(email).await?;
     let ok = state
         .hashing
-        .verify(
-            body.password,
-            creds.as_ref().map(|c| c.password_hash.clone()),
-        )
+        .verify(password, creds.as_ref().map(|c| c.password_hash.clone()))
         .await?;
-    let Some(creds) = creds.filter(|_| ok) else {
+    creds.filter(|_| ok).ok_or_else(|| {
         metrics::counter!("rategate_login_failures_total").increment(1);
-        return Err(ApiError::InvalidCredentials);
-    };
-    Ok(ApiJson(issue_pair(&state, &creds.user, None).await?))
+        ApiError::InvalidCredentials
+    })
 }
 
 /// Exchange a refresh token for a new pair. A token already used revokes its whole family.
@@ -234,20 +242,7 @@ pub async fn change_password(
     let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
     let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
     let ip = client_ip(&state, &headers, peer);
-    if let Err(wait) = state.throttle.attempt(&user.email, ip).await {
-        return Err(ApiError::TooManyAttempts(wait));
-    }
-    let creds = state.store.credentials(&user.email).await?;
-    let ok = state
-        .hashing
-        .verify(
-            body.current_password,
-            creds.as_ref().map(|c| c.password_hash.clone()),
-        )
-        .await?;
-    if !ok {
-        return Err(ApiError::InvalidCredentials);
-    }
+    check_password(&state, &user.email, ip, body.current_password).await?;
     password::check_policy(&body.new_password, &user.email)?;
     let hash = state.hashing.hash(body.new_password).await?;
     state.store.set_password(id, &hash, Utc::now()).await?;

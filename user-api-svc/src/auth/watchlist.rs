@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::AuthUser;
 use crate::error::{ApiError, ApiJson, Problem};
+use crate::money::trading::user_id;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,10 +25,6 @@ pub fn router() -> Router<AppState> {
 pub struct Watchlist {
     /// `BTC/USD` spelling, in name order.
     pub pairs: Vec<String>,
-}
-
-fn user(claims: &super::Claims) -> Result<u64, ApiError> {
-    claims.user_id().ok_or(ApiError::Unauthorized)
 }
 
 async fn current(state: &AppState, uid: u64) -> Result<ApiJson<Watchlist>, ApiError> {
@@ -43,7 +40,7 @@ pub async fn list(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
 ) -> Result<ApiJson<Watchlist>, ApiError> {
-    current(&state, user(&claims)?).await
+    current(&state, user_id(&claims)?).await
 }
 
 /// Adds a pair this gateway carries to your favourites; answers the whole list.
@@ -56,7 +53,7 @@ pub async fn add(
     AuthUser(claims): AuthUser,
     Path(raw): Path<String>,
 ) -> Result<ApiJson<Watchlist>, ApiError> {
-    let uid = user(&claims)?;
+    let uid = user_id(&claims)?;
     let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
     if !state.hub.book().is_known(&pair) {
         return Err(ApiError::UnknownPair(pair.to_string()));
@@ -74,7 +71,7 @@ pub async fn remove(
     AuthUser(claims): AuthUser,
     Path(raw): Path<String>,
 ) -> Result<(StatusCode, ApiJson<Watchlist>), ApiError> {
-    let uid = user(&claims)?;
+    let uid = user_id(&claims)?;
     let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
     state.store.unwatch(uid, pair.as_str()).await?;
     Ok((StatusCode::OK, current(&state, uid).await?))

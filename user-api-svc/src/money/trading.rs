@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/balances", get(balances))
 }
 
-pub(super) fn user_id(claims: &crate::auth::Claims) -> Result<u64, ApiError> {
+/// The signed-in user's id (401 for a token without one).
+pub(crate) fn user_id(claims: &crate::auth::Claims) -> Result<u64, ApiError> {
     claims.user_id().ok_or(ApiError::Unauthorized)
 }
 

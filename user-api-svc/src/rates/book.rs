@@ -474,7 +474,7 @@ mod tests {
     #[test]
     fn a_stale_rate_says_why_and_carries_its_tick() {
         let btc = p("BTC/USD");
-        let mut book = RateBook::new(&[btc.clone()], Duration::from_secs(3));
+        let mut book = RateBook::new(std::slice::from_ref(&btc), Duration::from_secs(3));
         let t0 = Instant::now();
         book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
         let why = |book: &RateBook, at| book.live(&btc, at).unwrap().stale_reason;
