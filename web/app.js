@@ -148,6 +148,11 @@ function h(tag, attrs = {}, ...kids) {
   for (const kid of kids.flat()) if (kid != null) el.append(kid.nodeType ? kid : String(kid));
   return el;
 }
+// A time as people read it: the clock alone for today, the date too otherwise.
+const fmtTime = (iso) => {
+  const t = new Date(iso), today = t.toDateString() === new Date().toDateString();
+  return today ? t.toLocaleTimeString() : `${t.toLocaleDateString()} ${t.toLocaleTimeString()}`;
+};
 const fmtAge = (ms) => ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60000)} min`;
 function toast(msg, cls = "") { const t = h("div", { class: cls }, msg); $("#toast").append(t); setTimeout(() => t.remove(), 5000); }
 const pairsKnown = () => [...rates.values()].map((r) => r.pair).sort();
@@ -327,7 +332,7 @@ views.portfolio = async (root) => {
   if (!session) return go("login");
   const tbody = h("tbody"), more = h("button", { type: "button" }, "Older orders");
   let cursor = null;
-  const row = (o) => h("tr", { "data-order": o.id }, h("td", {}, new Date(o.created_at).toLocaleString()), h("td", {}, o.pair),
+  const row = (o) => h("tr", { "data-order": o.id }, h("td", {}, fmtTime(o.created_at)), h("td", {}, o.pair),
     h("td", { class: o.side === "buy" ? "up" : "down" }, o.side), h("td", {}, o.amount), h("td", {}, o.price), h("td", { class: "hide-sm" }, o.total), h("td", { class: "hide-sm" }, o.status));
   async function load() {
     const page = await api(`/api/orders?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
@@ -339,7 +344,7 @@ views.portfolio = async (root) => {
   // The ledger: every deposit and trade leg with the balance right after it.
   const ledgerBody = h("tbody"), older = h("button", { type: "button" }, "Older lines");
   let before = null;
-  const line = (e) => h("tr", { "data-entry": e.id }, h("td", {}, new Date(e.at).toLocaleString()), h("td", {}, e.kind),
+  const line = (e) => h("tr", { "data-entry": e.id }, h("td", {}, fmtTime(e.at)), h("td", { class: "hide-sm" }, e.kind),
     h("td", {}, e.asset), h("td", { class: e.amount.startsWith("-") ? "down" : "up" }, e.amount), h("td", {}, e.balance));
   async function loadLedger(fresh) {
     if (fresh) { before = null; ledgerBody.replaceChildren(); }
@@ -356,7 +361,7 @@ views.portfolio = async (root) => {
     h("div", { class: "panel scroll" }, h("h3", {}, "Orders"), h("table", { id: "orders" }, h("thead", {}, h("tr", {},
       ["Time", "Pair", "Side", "Amount", "Price"].map((t) => h("th", {}, t)), h("th", { class: "hide-sm" }, "Total"), h("th", { class: "hide-sm" }, "Status"))), tbody), more),
     h("div", { class: "panel scroll" }, h("h3", {}, "Ledger (deposits and trades, with the running balance)"), h("table", { id: "ledger" }, h("thead", {}, h("tr", {},
-      ["Time", "Kind", "Asset", "Amount", "Balance"].map((t) => h("th", {}, t)))), ledgerBody), older)));
+      h("th", {}, "Time"), h("th", { class: "hide-sm" }, "Kind"), ["Asset", "Amount", "Balance"].map((t) => h("th", {}, t)))), ledgerBody), older)));
   await Promise.all([load(), loadLedger(true)]);
 };
 

@@ -233,13 +233,22 @@ try {
     await shot(trader, "12-docs");
   });
 
-  await step("a phone-sized screen does not overflow", async () => {
+  await step("a phone-sized screen does not overflow, signed out or in", async () => {
     const phone = await newPage({ width: 390, height: 844 });
+    const fits = async (name) => {
+      const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+      await shot(phone, name);
+      expect(width <= 390, `${name}: page is ${width} px wide at 390`);
+    };
     await phone.goto(`${base}/`);
     await phone.waitForSelector("tr[data-pair=BTC_USD]");
-    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
-    await shot(phone, "10-phone-markets");
-    expect(width <= 390, `page is ${width} px wide at 390`);
+    await fits("10-phone-markets");
+    await signIn(phone, { email: TRADER.email, password: "an even better passphrase 2026" });
+    for (const [view, ready] of [["trade", "#balances"], ["portfolio", "#ledger tr[data-entry]"], ["account", "#password-form"]]) {
+      await phone.goto(`${base}/#/${view}`);
+      await phone.waitForSelector(ready);
+      await fits(`10-phone-${view}`);
+    }
   });
 
   await step("no console errors, page errors or requests to other origins", async () => {
