@@ -167,10 +167,15 @@ function drawChart(svg, candles) {
   const lo = Math.min(...candles.map((c) => +c.low)), hi = Math.max(...candles.map((c) => +c.high));
   const span = hi - lo || Math.abs(hi) * 0.001 || 1, y = (v) => pad / 2 + (H - pad) * (1 - (v - lo) / span);
   const step = (W - pad) / Math.max(candles.length, 30), bw = Math.max(1, step * 0.6);
+  // Enough decimals to tell the three grid lines apart (display only).
+  const places = Math.min(8, Math.max(0, Math.ceil(-Math.log10(span / 2)) + 1));
   for (const v of [lo, (lo + hi) / 2, hi]) {
     svg.append(svgEl("line", { x1: 0, x2: W - pad, y1: y(v), y2: y(v), class: "grid" }));
-    svg.append(svgEl("text", { x: W - pad + 2, y: y(v) + 3, class: "axis" }, v.toPrecision(6)));
+    svg.append(svgEl("text", { x: W - pad + 2, y: y(v) + 3, class: "axis" }, v.toFixed(places)));
   }
+  const hhmm = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  svg.append(svgEl("text", { x: 2, y: H - 2, class: "axis" }, hhmm(candles[0].start)));
+  if (candles.length > 1) svg.append(svgEl("text", { x: (candles.length - 1) * step + step / 2, y: H - 2, class: "axis", "text-anchor": "middle" }, hhmm(candles[candles.length - 1].start)));
   candles.forEach((c, i) => {
     const x = i * step + step / 2, cls = +c.close >= +c.open ? "upc" : "downc";
     svg.append(svgEl("line", { x1: x, x2: x, y1: y(+c.high), y2: y(+c.low), class: `wick ${cls}` }));
