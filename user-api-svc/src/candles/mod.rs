@@ -2,7 +2,7 @@
 //! (README "Candles").
 //!
 //! - What is recorded: the **mid** of the raw best bid and ask, `(bid + ask) / 2`, exact, at
-//!   the exchange's time of each tick the book accepted. The mid is what a chart of the market
+//!   the exchange's time of every tick heard. The mid is what a chart of the market
 //!   shows; the spread-adjusted prices move with admin changes and would draw steps that are
 //!   not market moves.
 //! - [`Recorder`] builds the open minutes of every pair in memory on every node (each node
@@ -174,11 +174,17 @@ const REMEMBERED: usize = 64;
 /// whatever order it comes (a tick heard twice, live and again in a resync, counts once).
 #[derive(Debug, Default)]
 pub struct Recorder {
-    open: HashMap<Pair, Vec<Building>>,
-    /// `(epoch hash, seq)` of the last ticks recorded per pair.
-    seen: HashMap<Pair, std::collections::VecDeque<(u64, u64)>>,
+    pairs: HashMap<Pair, PairTicks>,
     /// Minutes before this one are handed over: later ticks for them are dropped.
     closed_before: Option<DateTime<Utc>>,
+}
+
+/// One pair's open minutes, and the ticks it last recorded.
+#[derive(Debug, Default)]
+struct PairTicks {
+    minutes: Vec<Building>,
+    /// `(epoch hash, seq)` of the last ticks recorded.
+    seen: std::collections::VecDeque<(u64, u64)>,
 }
 
 fn epoch_hash(epoch: &str) -> u64 {
@@ -204,18 +210,17 @@ impl Recorder {
             return;
         }
         let id = (epoch_hash(epoch), seq);
-        let seen = self.seen.entry(pair.clone()).or_default();
-        if seen.contains(&id) {
+        let ticks = self.pairs.entry(pair.clone()).or_default();
+        if ticks.seen.contains(&id) {
             return;
         }
-        if seen.len() == REMEMBERED {
-            seen.pop_front();
+        if ticks.seen.len() == REMEMBERED {
+            ticks.seen.pop_front();
         }
-        seen.push_back(id);
-        let minutes = self.open.entry(pair.clone()).or_default();
-        match minutes.iter_mut().find(|b| b.candle.start == start) {
+        ticks.seen.push_back(id);
+        match ticks.minutes.iter_mut().find(|b| b.candle.start == start) {
             Some(b) => b.tick(price, ts),
-            None => minutes.push(Building::first(pair, start, price, ts)),
+            None => ticks.minutes.push(Building::first(pair, start, price, ts)),
         }
     }
 
@@ -224,13 +229,14 @@ impl Recorder {
     pub fn take_closed(&mut self, now: DateTime<Utc>) -> Vec<Candle> {
         let current = Interval::M1.start_of(now);
         let mut closed = Vec::new();
-        for minutes in self.open.values_mut() {
-            let (done, open): (Vec<Building>, Vec<Building>) =
-                minutes.drain(..).partition(|b| b.candle.start < current);
-            *minutes = open;
+        for ticks in self.pairs.values_mut() {
+            let (done, open): (Vec<Building>, Vec<Building>) = ticks
+                .minutes
+                .drain(..)
+                .partition(|b| b.candle.start < current);
+            ticks.minutes = open;
             closed.extend(done.into_iter().map(|b| b.candle));
         }
-        self.open.retain(|_, minutes| !minutes.is_empty());
         closed.sort_by(|a, b| (a.start, &a.pair).cmp(&(b.start, &b.pair)));
         self.closed_before = Some(current);
         closed
