@@ -68,11 +68,15 @@ admin_token=$(login "$admin_email" "$admin_password")
 trader_token=$(login trader@st.test "correct horse battery staple")
 
 passed=0 failed=0
+# One worker: with two, CPython 3.11 sometimes fails inside the tool ("SystemError: AST
+# constructor recursion depth mismatch", its parser's recursion counter is not thread-safe)
+# while hypothesis parses the source of its own lambdas; seen in the coverage phase of
+# GET /api/candles and GET /api/orders, never as a finding about our API.
 run() { # name url [st options...]
   local name=$1 url=$2
   shift 2
   if "$venv/bin/st" run "$url" --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-      --max-examples "$examples" --workers 2 --phases examples,coverage,fuzzing --generation-database none \
+      --max-examples "$examples" --workers 1 --phases examples,coverage,fuzzing --generation-database none \
       --request-timeout 10 --no-color --report junit --report-junit-path "$work/$name.xml" "$@" >"$work/$name.log" 2>&1; then
     passed=$((passed + 1))
     echo "schemathesis $name: ok ($(grep -Eo '[0-9]+ generated' "$work/$name.log" | tail -1 || true))"
