@@ -80,6 +80,18 @@ impl Application {
         common::tls::install_crypto_provider();
         let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
+        let audit = auth::audit_emails(store.as_ref())
+            .await
+            .context("checking existing accounts' emails")?;
+        if audit != auth::EmailAudit::default() {
+            tracing::info!(
+                keyed = audit.keyed,
+                refused = audit.refused.len(),
+                lookalikes = audit.lookalikes.len(),
+                unnormalized = audit.unnormalized.len(),
+                "existing accounts' emails checked"
+            );
+        }
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             auth::ensure_admin(store.as_ref(), email, password).await?;
         }

@@ -422,7 +422,146 @@ async fn the_watchlist_is_kept_per_user_on_the_server(backend: Backend) {
     api.finish().await;
 }
 
+/// Every look-alike of the admin reported against the live binary is refused, and the admin's
+/// list still holds exactly one account that reads like the admin.
+async fn look_alike_copies_of_an_account_cannot_be_registered(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| {
+        c.admin_email = Some("admin@rategate.local".into());
+    })
+    .await;
+    let base = "admin@rategate.local";
+    let mut attempts: Vec<String> = [
+        '\u{00AD}',
+        '\u{034F}',
+        '\u{180E}',
+        '\u{3164}',
+        '\u{2800}',
+        '\u{E0041}',
+        '\u{115F}',
+        '\u{0308}',
+    ]
+    .iter()
+    .map(|c| format!("{base}{c}"))
+    .collect();
+    attempts.extend(
+        [
+            "\u{FF41}dmin@rategate.local",
+            "admin@rategat\u{0435}.local",
+            "adm\u{0131}n@rategate.local",
+            "\u{FF21}\u{FF24}\u{FF2D}\u{FF29}\u{FF2E}@rategate.local",
+            "<img>@example.com",
+        ]
+        .map(String::from),
+    );
+    for email in &attempts {
+        let (code, body) = api
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "password": PW}),
+            )
+            .await;
+        assert!(
+            (code == 422 && body["code"] == "validation_failed")
+                || (code == 409 && body["code"] == "email_taken"),
+            "{email:?} → {code} {body}"
+        );
+    }
+    // A different address is still welcome, and so is its look-alike refused once it exists.
+    api.register("traders@rategate.local").await;
+    let (code, body) = api
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "trader\u{0455}@rategate.local", "password": PW}),
+        )
+        .await;
+    assert!(code == 409 || code == 422, "{code} {body}");
+    let admin = {
+        let (code, body) = api.login(base, ADMIN_PASSWORD).await;
+        assert_eq!(code, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    };
+    let (_, list) = api.get("/api/admin/users", Some(&admin)).await;
+    let emails: Vec<&str> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    // The fullwidth spelling signs in to the one admin account.
+    let (code, _) = api
+        .login(
+            "\u{FF21}\u{FF24}\u{FF2D}\u{FF29}\u{FF2E}@rategate.local",
+            ADMIN_PASSWORD,
+        )
+        .await;
+    assert_eq!(code, 200);
+    api.finish().await;
+}
+
+/// Accounts written before look-alike keys existed are checked at start: each gets its key
+/// unless an older look-alike holds it; nothing is rewritten, and what fails is reported.
+async fn existing_accounts_are_checked_and_reported_never_rewritten(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    api.register("first@x.io").await;
+    for email in [
+        "plain@x.io",
+        "\u{FF50}lain@x.io",
+        "f\u{0131}rst@x.io",
+        "<img>@x.io",
+    ] {
+        let sql = format!(
+            "INSERT INTO users (email, password_hash, role, created_at) VALUES ('{email}', 'x', 'user', {})",
+            if api.backend == Backend::SqliteInProcess { "0" } else { "NOW(6)" }
+        );
+        api.sql_exec(&sql).await.unwrap();
+    }
+    let store = api.app().state().store.clone();
+    let audit = user_api_svc::auth::audit_emails(store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(audit.keyed, 1, "plain@x.io: {audit:?}");
+    let looks: Vec<&str> = audit
+        .lookalikes
+        .iter()
+        .map(|(_, e, _)| e.as_str())
+        .collect();
+    assert_eq!(
+        looks,
+        ["\u{FF50}lain@x.io", "f\u{0131}rst@x.io"],
+        "{audit:?}"
+    );
+    assert_eq!(audit.refused.len(), 1, "{audit:?}");
+    assert_eq!(audit.refused[0].1, "<img>@x.io");
+    assert_eq!(audit.unnormalized.len(), 1, "the fullwidth row: {audit:?}");
+    let rows = api
+        .sql_rows("SELECT email FROM users WHERE email LIKE '%x.io' ORDER BY id")
+        .await;
+    let stored: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        stored,
+        [
+            "first@x.io",
+            "plain@x.io",
+            "\u{FF50}lain@x.io",
+            "f\u{0131}rst@x.io",
+            "<img>@x.io"
+        ],
+        "nothing rewritten"
+    );
+    // A second start finds the same rows again, and keys nothing twice.
+    let again = user_api_svc::auth::audit_emails(store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!((again.keyed, again.lookalikes.len()), (0, 2));
+    api.finish().await;
+}
+
 on_both_backends!(
+    look_alike_copies_of_an_account_cannot_be_registered,
+    existing_accounts_are_checked_and_reported_never_rewritten,
     the_watchlist_is_kept_per_user_on_the_server,
     changing_the_password_needs_the_old_one_and_ends_other_sessions,
     registering_never_grants_admin_whatever_the_body_says,

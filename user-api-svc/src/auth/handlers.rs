@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{normalize_email, password, tokens, AuthUser};
+use super::{account_email, normalize_email, password, tokens, AuthUser};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, Role, RotateOutcome, StoreError, User};
@@ -126,11 +126,12 @@ pub async fn register(
         metrics::counter!("rategate_registrations_throttled_total").increment(1);
         return Err(ApiError::TooManyAttempts(wait));
     }
-    let email = normalize_email(&body.email)?;
-    password::check_policy(&body.password, &email)?;
+    let identity = account_email(&body.email)?;
+    password::check_policy(&body.password, &identity.normalized)?;
     // Hashed before the insert whether or not the email is taken: both answers take as long.
     let hash = state.hashing.hash(body.password).await?;
-    let user = match state.store.create_user(&email, &hash, Role::User).await {
+    // The store refuses the address and any look-alike of an existing one (its key is unique).
+    let user = match state.store.create_user(&identity, &hash, Role::User).await {
         Ok(u) => u,
         Err(StoreError::Conflict) => return Err(ApiError::EmailTaken),
         Err(e) => return Err(e.into()),

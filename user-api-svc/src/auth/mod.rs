@@ -1,5 +1,6 @@
 //! Accounts and authentication (ARCHITECTURE.md §7).
 //!
+//! - [`email`]: addresses as identities: one spelling each, no look-alikes (UTS #39).
 //! - [`password`]: argon2id hashing off the runtime, and the password policy.
 //! - [`tokens`]: short-lived access JWTs (strictly validated) and hashed refresh tokens.
 //! - [`throttle`]: failed-login throttling per account and per IP.
@@ -12,6 +13,7 @@
 //! `ADMIN_PASSWORD` ([`ensure_admin`]) or the `create-admin` subcommand.
 
 pub mod cli;
+pub mod email;
 pub mod handlers;
 pub mod password;
 pub mod throttle;
@@ -79,37 +81,70 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-/// Invisible characters that change how text around them is shown: bidirectional controls
-/// (an address that reads differently from how it is stored, `U+202E`), zero-width spaces and
-/// joiners, the word joiner and invisible operators, the byte-order mark.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
-        | '\u{FEFF}')
+/// The stored spelling of an email address ([`email::normalize`]), or a 422 saying why not.
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    email::normalize(raw).map_err(email_refused)
 }
 
-/// Lower-cases and checks an email address (a pragmatic check: one `@`, a dotted domain, no
-/// spaces, control or invisible formatting characters, at most 254 characters).
-pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim().to_lowercase();
-    let bad = || ApiError::Validation("email is not a valid address".into());
-    if email.len() > 254
-        || email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c))
-    {
-        return Err(bad());
+fn email_refused(e: email::EmailError) -> ApiError {
+    ApiError::Validation(format!("email is not a valid address: {e}"))
+}
+
+/// An address as a new account's identity: its stored spelling and look-alike key.
+pub fn account_email(raw: &str) -> Result<email::AccountEmail, ApiError> {
+    email::parse(raw).map_err(email_refused)
+}
+
+/// What the startup check of existing accounts found ([`audit_emails`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EmailAudit {
+    /// Accounts that got their look-alike key now.
+    pub keyed: u64,
+    /// `(id, email, why)`: accounts whose stored address today's rules refuse.
+    pub refused: Vec<(u64, String, String)>,
+    /// `(id, email, id of the older look-alike)`: accounts that look like an older one.
+    pub lookalikes: Vec<(u64, String, u64)>,
+    /// `(id, email as stored, normalized spelling)`: accounts stored in another spelling than
+    /// today's; they sign in only by their stored spelling's normal form.
+    pub unnormalized: Vec<(u64, String, String)>,
+}
+
+/// Checks every account written before look-alike keys existed, oldest first: each gets its
+/// key unless an older account already holds it. Nothing is rewritten or removed; whatever
+/// does not pass today's rules is logged (WARN) for an operator to decide on, at every start
+/// until it is resolved.
+pub async fn audit_emails(store: &dyn Store) -> anyhow::Result<EmailAudit> {
+    let mut audit = EmailAudit::default();
+    for (id, stored) in store.unkeyed_emails().await? {
+        let identity = match email::parse(&stored) {
+            Ok(identity) => identity,
+            Err(why) => {
+                tracing::warn!(id, email = %stored.escape_debug(), %why, "account email fails today's rules; left as it is");
+                audit.refused.push((id, stored, why.to_string()));
+                continue;
+            }
+        };
+        if identity.normalized != stored {
+            tracing::warn!(id, email = %stored.escape_debug(), normalized = %identity.normalized, "account email is not in its normal spelling; left as it is");
+            audit
+                .unnormalized
+                .push((id, stored.clone(), identity.normalized.clone()));
+        }
+        match store.set_email_key(id, &identity.key).await {
+            Ok(()) => audit.keyed += 1,
+            Err(StoreError::Conflict) => {
+                let older = store
+                    .user_by_email_key(&identity.key)
+                    .await?
+                    .map(|u| u.id)
+                    .unwrap_or_default();
+                tracing::warn!(id, email = %stored.escape_debug(), looks_like = older, "account email looks like an older account's; left as it is");
+                audit.lookalikes.push((id, stored, older));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-    if local.is_empty()
-        || domain.contains('@')
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-    {
-        return Err(bad());
-    }
-    Ok(email)
+    Ok(audit)
 }
 
 /// Creates the configured admin if there is no account with that email. An existing *user*
@@ -148,47 +183,22 @@ async fn admin_present(store: &dyn Store, email: &str) -> anyhow::Result<bool> {
 
 /// Creates an admin account (policy-checked password).
 pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<()> {
-    let email = normalize_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let identity = account_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let email = identity.normalized.clone();
     password::check_policy(password, &email).map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
     let hash = password::hash(password.to_string())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    match store.create_user(&email, &hash, Role::Admin).await {
+    match store.create_user(&identity, &hash, Role::Admin).await {
         Ok(u) => {
             tracing::info!(email = %u.email, id = u.id, "admin account created");
             Ok(())
         }
-        Err(StoreError::Conflict) => anyhow::bail!("an account with email {email} already exists"),
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_are_normalized_or_refused() {
-        assert_eq!(
-            normalize_email("  Alice@Example.COM ").unwrap(),
-            "alice@example.com"
-        );
-        for bad in [
-            "",
-            "alice",
-            "@x.io",
-            "a@b",
-            "a@@b.io",
-            "a b@c.io",
-            "a@.io",
-            "a@io.",
-            &format!("{}@x.io", "a".repeat(250)),
-            "alice\u{202E}moc.elpmaxe@x.io",
-            "ali\u{200B}ce@x.io",
-            "\u{2066}bob@x.io",
-            "bob@x.io\u{FEFF}",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        Err(StoreError::Conflict) => {
+            anyhow::bail!(
+                "an account with email {email}, or one that looks like it, already exists"
+            )
         }
+        Err(e) => Err(e.into()),
     }
 }

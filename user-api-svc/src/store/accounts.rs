@@ -79,14 +79,21 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         Ok(())
     }
 
-    async fn create_user(&self, email: &str, password_hash: &str, role: Role) -> StoreResult<User> {
+    async fn create_user(
+        &self,
+        email: &crate::auth::email::AccountEmail,
+        password_hash: &str,
+        role: Role,
+    ) -> StoreResult<User> {
         let done = self
             .db
             .execute(
                 Stmt::new(
-                    "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO users (email, email_key, password_hash, role, created_at)
+                     VALUES (?, ?, ?, ?, ?)",
                 )
-                .text(email)
+                .text(&email.normalized)
+                .bytes(&email.key)
                 .text(password_hash)
                 .text(role.as_str())
                 .time(Utc::now()),
@@ -95,6 +102,39 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         self.user(done.last_insert_id)
             .await?
             .ok_or_else(|| StoreError::Other(anyhow::anyhow!("user vanished after insert")))
+    }
+
+    async fn unkeyed_emails(&self) -> StoreResult<Vec<(u64, String)>> {
+        let rows = self
+            .db
+            .fetch(Stmt::new(
+                "SELECT id, email FROM users WHERE email_key IS NULL ORDER BY id",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.id("id")?, r.text("email")?)))
+            .collect()
+    }
+
+    async fn set_email_key(&self, id: u64, key: &[u8; 32]) -> StoreResult<()> {
+        self.db
+            .execute(
+                Stmt::new("UPDATE users SET email_key = ? WHERE id = ? AND email_key IS NULL")
+                    .bytes(key)
+                    .id(id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn user_by_email_key(&self, key: &[u8; 32]) -> StoreResult<Option<User>> {
+        let stmt = Stmt::new("SELECT id, email, role, created_at FROM users WHERE email_key = ?")
+            .bytes(key);
+        self.fetch_first(stmt)
+            .await?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
     }
 
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {

@@ -282,8 +282,21 @@ pub trait CandleStore: Send + Sync + 'static {
 pub trait AccountStore: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Creates a user; [`StoreError::Conflict`] if the email is taken.
-    async fn create_user(&self, email: &str, password_hash: &str, role: Role) -> StoreResult<User>;
+    /// Creates a user; [`StoreError::Conflict`] if the email, or its look-alike key, is taken.
+    async fn create_user(
+        &self,
+        email: &crate::auth::email::AccountEmail,
+        password_hash: &str,
+        role: Role,
+    ) -> StoreResult<User>;
+    /// Accounts whose look-alike key is not set yet (written before keys existed), oldest
+    /// first: `(id, email as stored)`.
+    async fn unkeyed_emails(&self) -> StoreResult<Vec<(u64, String)>>;
+    /// Sets an account's look-alike key if it has none; [`StoreError::Conflict`] if another
+    /// account already holds that key.
+    async fn set_email_key(&self, id: u64, key: &[u8; 32]) -> StoreResult<()>;
+    /// The account holding a look-alike key.
+    async fn user_by_email_key(&self, key: &[u8; 32]) -> StoreResult<Option<User>>;
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>>;
     async fn user(&self, id: u64) -> StoreResult<Option<User>>;
     /// Replaces the user's password hash and revokes every refresh token of the user, in one
@@ -391,8 +404,9 @@ pub trait MoneyStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<Order>>;
     async fn order(&self, user_id: u64, id: &str) -> StoreResult<Option<Order>>;
     async fn revenue(&self) -> StoreResult<Vec<RevenueRow>>;
-    /// Deletes unconsumed quotes expired before `quotes_before` and idempotency records older
-    /// than `keys_before`; returns both counts.
+    /// Deletes unconsumed quotes expired before `quotes_before`, the idempotency records of
+    /// refused orders made before it, and every idempotency record older than `keys_before`;
+    /// returns both counts.
     async fn purge_money(
         &self,
         quotes_before: DateTime<Utc>,
