@@ -11,6 +11,8 @@
 //! - [`telemetry`]: tracing set up once per process.
 //! - [`http`]: problem+json, security headers, CORS, `/metrics`: what both HTTP APIs share.
 //! - [`openapi`]: every error response documented as problem+json in both OpenAPI documents.
+//! - [`drain`]: request bodies a handler left unread are read and discarded, so an early
+//!   answer keeps the keep-alive connection.
 //! - [`serve`]: the HTTP listener both services use, with header/body/idle timeouts,
 //!   connection caps and accept back-off.
 //! - [`shutdown`]: one shutdown signal (SIGTERM / Ctrl-C) shared by servers and tasks.
@@ -20,6 +22,7 @@
 pub mod bus;
 pub mod config;
 pub mod decimal;
+pub mod drain;
 pub mod http;
 pub mod openapi;
 pub mod pair;

@@ -16,6 +16,9 @@
 //! - **Accept errors** (out of file descriptors, ...) back off from 5 ms to 1 s instead of
 //!   spinning the accept loop at full speed.
 //!
+//! - **Unread bodies**: a body the handler did not read (an early 401) is read and discarded
+//!   up to `unread_body_max` so the keep-alive connection survives (`crate::drain`).
+//!
 //! Every connection gets `TCP_NODELAY` (rates are many small frames) and its peer address as
 //! axum's `ConnectInfo<SocketAddr>`. On shutdown it stops accepting, lets in-flight requests
 //! finish (at most `drain_timeout`) and returns.
@@ -51,6 +54,9 @@ pub struct ServeLimits {
     /// 0 = no per-address cap.
     pub max_connections_per_ip: usize,
     pub drain_timeout: Duration,
+    /// A request body a handler did not read is read and discarded up to this size, so the
+    /// connection stays usable after an early answer (`common::drain`); a larger one closes it.
+    pub unread_body_max: u64,
 }
 
 impl Default for ServeLimits {
@@ -62,13 +68,15 @@ impl Default for ServeLimits {
             max_connections: 15_000,
             max_connections_per_ip: 1_000,
             drain_timeout: Duration::from_secs(10),
+            unread_body_max: 64 * 1024,
         }
     }
 }
 
 impl ServeLimits {
     /// Reads `HTTP_HEADER_TIMEOUT_MS`, `HTTP_BODY_TIMEOUT_MS`, `HTTP_IDLE_TIMEOUT_MS`,
-    /// `HTTP_MAX_CONNECTIONS` and `HTTP_MAX_CONNECTIONS_PER_IP` over `d`.
+    /// `HTTP_MAX_CONNECTIONS`, `HTTP_MAX_CONNECTIONS_PER_IP` and `HTTP_UNREAD_BODY_MAX_BYTES`
+    /// over `d`.
     pub fn from_env_over(d: ServeLimits) -> Result<ServeLimits, ConfigError> {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Ok(ServeLimits {
@@ -85,6 +93,7 @@ impl ServeLimits {
                 d.max_connections_per_ip,
             )?,
             drain_timeout: d.drain_timeout,
+            unread_body_max: parse_or("HTTP_UNREAD_BODY_MAX_BYTES", d.unread_body_max)?,
         })
     }
 }
@@ -198,9 +207,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
 
 /// Serves `app` on `listener` with `limits` until `shutdown` (see the module doc).
 pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits, shutdown: Shutdown) {
-    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        limits.body_timeout,
-    ));
+    let (unread_max, body_timeout) = (limits.unread_body_max, limits.body_timeout);
+    let app = app
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_timeout,
+        ))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::drain::drain_unread_bodies(unread_max, body_timeout, req, next)
+        }));
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

@@ -487,6 +487,76 @@ async fn slow_or_silent_connections_are_closed() {
     api.finish().await;
 }
 
+/// One HTTP/1.1 response read off a raw socket: its head (lower-cased) and body.
+async fn read_response(tcp: &mut tokio::net::TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    tcp.read_exact(&mut body).await.unwrap();
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The web app's pattern: a 401 on a request with a body, answered before the body was sent,
+/// then the body, then the next request on the same keep-alive connection (a refresh). Each
+/// round must be answered on the one connection; a body declared over the drain limit gets
+/// `Connection: close` with its answer instead.
+#[tokio::test]
+async fn an_early_401_keeps_the_keep_alive_connection() {
+    let api = TestApi::start(|_| {}).await;
+    let mut tcp = tokio::net::TcpStream::connect(api.app().addr())
+        .await
+        .unwrap();
+    let body = br#"{"pair":"BTC/USD","side":"buy","amount":"0.01"}"#;
+    for round in 0..20 {
+        let head = format!(
+            "POST /api/quotes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-token\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let (reply, problem) = read_response(&mut tcp).await;
+        assert!(reply.starts_with("http/1.1 401"), "round {round}: {reply}");
+        assert!(
+            !reply.contains("connection: close"),
+            "round {round}: {reply}"
+        );
+        assert!(problem.contains("unauthorized"), "{problem}");
+        tcp.write_all(body).await.unwrap();
+        tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (reply, _) = read_response(&mut tcp).await;
+        assert!(reply.starts_with("http/1.1 200"), "round {round}: {reply}");
+    }
+    // Declared far over the drain limit: told that the connection closes.
+    let mut big = tokio::net::TcpStream::connect(api.app().addr())
+        .await
+        .unwrap();
+    big.write_all(
+        b"POST /api/quotes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\
+          Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (reply, _) = read_response(&mut big).await;
+    assert!(reply.starts_with("http/1.1 401"), "{reply}");
+    assert!(reply.contains("connection: close"), "{reply}");
+    api.finish().await;
+}
+
 #[tokio::test]
 async fn connections_over_the_per_address_cap_are_refused() {
     let api = TestApi::start(|c| c.serve.max_connections_per_ip = 2).await;
