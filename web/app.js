@@ -78,6 +78,10 @@ function explain(e) {
   switch (b.code) {
     case "insufficient_funds": return `Not enough funds for this trade (${b.detail || "balance too low"}). Deposit more or lower the amount.`;
     case "rates_stale": return "Prices are not live right now, so we can't give a firm price. Try again in a moment.";
+    case "unquotable": return "This pair can't be priced right now (its spread is wider than the price). An admin has to change the spread.";
+    case "unquotable_spread": return `That spread would make the pair unquotable: ${b.detail || "the sell price would be zero or less"}.`;
+    case "too_many_requests": return "You're sending requests faster than we accept. Wait a moment and try again.";
+    case "self_deposit": return "Admins can't fund their own account.";
     case "quote_expired": return "This quote expired before you confirmed it. Get a new quote.";
     case "quote_used": return "This quote has already been used.";
     case "quote_not_found": return "This quote doesn't exist or isn't yours.";
@@ -126,6 +130,8 @@ const STALE_WORDS = { feed_silent: "feed down", feed_down: "feed down", feed_con
   feed_maintenance: "exchange maintenance", feed_cancel_only: "exchange cancel-only", feed_post_only: "exchange post-only",
   pair_silent: "pair silent", pair_rejected: "pair not offered", no_metadata: "waiting for pair details" };
 const staleWords = (r) => STALE_WORDS[r.staleReason] || "stale";
+const UNPRICED_WORDS = { spread_too_wide: "spread too wide", no_metadata: "waiting for pair details" };
+const unpricedWords = (r) => UNPRICED_WORDS[r.unpricedReason] || "not priced";
 
 function paintConn() {
   const el = document.getElementById("conn"), text = document.getElementById("conn-text");
@@ -233,7 +239,9 @@ views.markets = async (root) => {
         h("td", { class: "hide-sm" }, r.currentSpread ? `${r.currentSpread.sell} / ${r.currentSpread.buy}` : "unquotable"),
         h("td", { class: ch == null ? "dim" : ch >= 0 ? "up" : "down" }, ch == null ? "—" : `${ch >= 0 ? "+" : ""}${ch.toFixed(2)} %`),
         h("td", { class: "hide-sm age", "data-ts": r.ts }, fmtAge(Math.max(0, Date.now() - Date.parse(r.ts)))),
-        h("td", {}, r.stale ? h("span", { class: "badge stale", title: staleWords(r) }, `STALE · ${staleWords(r)}`) : h("span", { class: "badge live" }, "LIVE")));
+        h("td", {}, r.stale ? h("span", { class: "badge stale", title: staleWords(r) }, `STALE · ${staleWords(r)}`)
+          : r.unpricedReason ? h("span", { class: "badge stale", title: unpricedWords(r) }, `NOT QUOTABLE · ${unpricedWords(r)}`)
+          : h("span", { class: "badge live" }, "LIVE")));
     }));
   }
   async function loadChange() {

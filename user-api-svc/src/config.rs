@@ -33,6 +33,18 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
+    /// Per-account budgets for quotes and orders (`money::budget`).
+    pub quote_budget: crate::money::budget::Budget,
+    pub order_budget: crate::money::budget::Budget,
+    /// Quotes that expired unused, and orders refused, are forgotten this long after
+    /// (`QUOTE_PURGE_AFTER_S`); successful orders' idempotency records are kept 24 h.
+    pub quote_purge_after: Duration,
+    /// Largest single deposit per asset (`DEPOSIT_CAPS`), and for any other asset of a
+    /// configured pair (`DEPOSIT_CAP_DEFAULT`).
+    pub deposit_caps: std::collections::HashMap<String, common::Decimal>,
+    pub deposit_cap_default: common::Decimal,
+    /// Whether an admin may deposit to their own account (`ADMIN_SELF_DEPOSIT`).
+    pub admin_self_deposit: bool,
     /// How long 1 m candles are kept (5 m candles 5 times, 1 h candles 60 times as long).
     pub candle_retention: Duration,
     pub db_max_connections: u32,
@@ -69,7 +81,69 @@ pub const DEFAULT_HASH_MEMORY_MIB: usize = 128;
 /// Minimum length of `JWT_SECRET` in bytes (HS256 wants at least 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// Quotes (and orders) per account: 50 a second sustained, 200 at once.
+pub const DEFAULT_TRADING_BUDGET: crate::money::budget::Budget = crate::money::budget::Budget {
+    per_second: 50,
+    burst: 200,
+};
+
+/// `{KIND}_PER_ACCOUNT_PER_S` and `{KIND}_PER_ACCOUNT_BURST` over `d`.
+fn budget(
+    kind: &str,
+    d: crate::money::budget::Budget,
+) -> Result<crate::money::budget::Budget, ConfigError> {
+    Ok(crate::money::budget::Budget {
+        per_second: parse_or(&format!("{kind}_PER_ACCOUNT_PER_S"), d.per_second)?.max(1),
+        burst: parse_or(&format!("{kind}_PER_ACCOUNT_BURST"), d.burst)?.max(1),
+    })
+}
+
+/// Per-asset deposit caps unless `DEPOSIT_CAPS` says otherwise.
+pub const DEFAULT_DEPOSIT_CAPS: &str = "USD=10000000,EUR=10000000,BTC=1000,ETH=10000";
+
+fn parse_cap(raw: &str) -> Result<common::Decimal, String> {
+    match common::decimal::parse_plain(raw.trim()) {
+        Ok(d) if d > common::Decimal::ZERO => Ok(d),
+        _ => Err(format!("{raw:?} is not a positive decimal")),
+    }
+}
+
+/// `ASSET=amount,ASSET=amount` (assets upper-cased).
+pub fn parse_caps(
+    list: &str,
+) -> Result<std::collections::HashMap<String, common::Decimal>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (asset, cap) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not ASSET=amount"))?;
+            let asset = asset.trim().to_ascii_uppercase();
+            if asset.is_empty() || !asset.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!("{asset:?} is not an asset code"));
+            }
+            Ok((asset, parse_cap(cap)?))
+        })
+        .collect()
+}
+
 impl Config {
+    /// The largest single deposit of `asset`.
+    pub fn deposit_cap(&self, asset: &str) -> common::Decimal {
+        self.deposit_caps
+            .get(asset)
+            .copied()
+            .unwrap_or(self.deposit_cap_default)
+    }
+
+    /// Whether `asset` is the base or quote of a configured pair.
+    pub fn carries_asset(&self, asset: &str) -> bool {
+        self.pairs
+            .iter()
+            .any(|p| p.base() == asset || p.quote() == asset)
+    }
+
     /// Local defaults; `jwt_secret` must still be set (tests pass their own).
     pub fn local(jwt_secret: &str) -> Config {
         Config {
@@ -99,6 +173,12 @@ impl Config {
             hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
+            quote_budget: DEFAULT_TRADING_BUDGET,
+            order_budget: DEFAULT_TRADING_BUDGET,
+            quote_purge_after: Duration::from_secs(120),
+            deposit_caps: parse_caps(DEFAULT_DEPOSIT_CAPS).unwrap_or_default(),
+            deposit_cap_default: common::Decimal::from(1_000_000),
+            admin_self_deposit: false,
             candle_retention: Duration::from_secs(7 * 24 * 3600),
             db_max_connections: 16,
             fanout: crate::rates::FanoutSettings::default(),
@@ -194,6 +274,20 @@ impl Config {
             hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
+            quote_budget: budget("QUOTES", d.quote_budget)?,
+            order_budget: budget("ORDERS", d.order_budget)?,
+            quote_purge_after: Duration::from_secs(
+                parse_or("QUOTE_PURGE_AFTER_S", d.quote_purge_after.as_secs())?.max(1),
+            ),
+            deposit_caps: match var("DEPOSIT_CAPS") {
+                None => d.deposit_caps,
+                Some(list) => parse_caps(&list).map_err(|e| ConfigError::new("DEPOSIT_CAPS", e))?,
+            },
+            deposit_cap_default: match var("DEPOSIT_CAP_DEFAULT") {
+                None => d.deposit_cap_default,
+                Some(v) => parse_cap(&v).map_err(|e| ConfigError::new("DEPOSIT_CAP_DEFAULT", e))?,
+            },
+            admin_self_deposit: parse_or("ADMIN_SELF_DEPOSIT", d.admin_self_deposit)?,
             candle_retention: Duration::from_secs(
                 parse_or("CANDLE_RETENTION_DAYS", 7u64)?.clamp(1, 3650) * 24 * 3600,
             ),

@@ -66,6 +66,22 @@ pub enum ApiError {
     /// 503 `rates_stale`: no fresh, quotable rate (stale, feed not online, or unpriceable).
     #[error("{0}")]
     RatesStale(String),
+    /// 422 `unquotable`: the pair has a fresh rate but cannot be priced (the spread leaves no
+    /// positive sell price, or pricing overflows); `rates:live` says why in `unpricedReason`.
+    #[error("{0}")]
+    Unquotable(String),
+    /// 422 `unquotable_spread`: a spread that would leave a pair with no positive sell price at
+    /// the current rate is refused when it is set.
+    #[error("{0}")]
+    UnquotableSpread(String),
+    /// 429 `too_many_requests`, with `Retry-After`: this account's quote or order budget is
+    /// spent for now.
+    #[error("too many {what}; retry in {secs} s")]
+    TooManyRequests { what: &'static str, secs: u64 },
+    /// 403 `self_deposit`: an admin may not fund their own account (unless
+    /// `ADMIN_SELF_DEPOSIT=true`).
+    #[error("an admin cannot deposit to their own account")]
+    SelfDeposit,
     /// 404 `quote_not_found`: no such quote, or not yours.
     #[error("no such quote")]
     QuoteNotFound,
@@ -173,6 +189,26 @@ impl ApiError {
                 "rates_stale",
                 "Rates stale",
             ),
+            Unquotable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unquotable",
+                "Pair cannot be priced",
+            ),
+            UnquotableSpread(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unquotable_spread",
+                "Spread would make the pair unquotable",
+            ),
+            TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+            ),
+            SelfDeposit => (
+                StatusCode::FORBIDDEN,
+                "self_deposit",
+                "Self deposit refused",
+            ),
             QuoteNotFound => (StatusCode::NOT_FOUND, "quote_not_found", "Quote not found"),
             QuoteExpired => (StatusCode::GONE, "quote_expired", "Quote expired"),
             QuoteUsed => (StatusCode::CONFLICT, "quote_used", "Quote already used"),
@@ -253,7 +289,10 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if let ApiError::TooManyAttempts(secs) | ApiError::Busy(secs) = self {
+        if let ApiError::TooManyAttempts(secs)
+        | ApiError::Busy(secs)
+        | ApiError::TooManyRequests { secs, .. } = self
+        {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }

@@ -1,6 +1,7 @@
 //! Scheduled jobs (tokio-cron-scheduler, ARCHITECTURE.md §9), each with metrics for its last run and
 //! outcome: `purge` (every minute) removes expired refresh tokens, quotes that expired unused
-//! more than an hour ago, and idempotency records older than 24 h, once per cluster: each
+//! more than `QUOTE_PURGE_AFTER_S` ago (2 min), the idempotency records of refused orders as
+//! old, and every other idempotency record after 24 h, once per cluster: each
 //! minute's run is claimed by one node ([`crate::cluster::Cluster::claim_run`]). The deletes
 //! are idempotent too, so a run repeated by accident would do no harm. Every node drops its
 //! own idle in-memory throttle keys.
@@ -25,6 +26,7 @@ const CLAIM_HOLD: std::time::Duration = std::time::Duration::from_secs(300);
 /// claims this minute's run. `None` when another node has it.
 pub async fn scheduled_purge(state: &AppState) -> Option<u64> {
     state.throttle.shrink();
+    state.budgets.shrink();
     let slot = Utc::now().timestamp().div_euclid(60);
     if !state.cluster.claim_run("purge", slot, CLAIM_HOLD).await {
         return None;
@@ -38,7 +40,7 @@ pub async fn purge(state: &AppState) -> Option<u64> {
     let money = state
         .store
         .purge_money(
-            now - chrono::Duration::hours(1),
+            now - state.config.quote_purge_after,
             now - chrono::Duration::hours(24),
         )
         .await;

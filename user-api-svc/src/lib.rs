@@ -104,11 +104,20 @@ impl Application {
             config.fanout,
         ));
         let cluster = cluster::Cluster::new(bus.as_ref())?;
-        let throttle = match cluster.redis() {
-            Some((client, keys)) => {
-                auth::throttle::LoginThrottle::shared(config.throttle, client.clone(), keys.clone())
-            }
-            None => auth::throttle::LoginThrottle::new(config.throttle),
+        let (quotes, orders) = (config.quote_budget, config.order_budget);
+        let (throttle, budgets) = match cluster.redis() {
+            Some((client, keys)) => (
+                auth::throttle::LoginThrottle::shared(
+                    config.throttle,
+                    client.clone(),
+                    keys.clone(),
+                ),
+                money::budget::AccountBudgets::shared(quotes, orders, client.clone(), keys.clone()),
+            ),
+            None => (
+                auth::throttle::LoginThrottle::new(config.throttle),
+                money::budget::AccountBudgets::new(quotes, orders),
+            ),
         };
         let state = AppState(Arc::new(AppShared {
             keys: auth::tokens::TokenKeys::new(
@@ -118,6 +127,7 @@ impl Application {
                 config.access_ttl,
             ),
             throttle,
+            budgets,
             cluster,
             hashing: auth::password::HashGate::new(config.hash_concurrency, config.hash_max_wait),
             store,

@@ -75,6 +75,17 @@ pub enum PricingError {
     BadTick,
 }
 
+impl PricingError {
+    /// The stable word for this failure in `unpricedReason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            PricingError::NonPositive => "spread_too_wide",
+            PricingError::Overflow => "pricing_overflow",
+            PricingError::BadTick => "bad_tick",
+        }
+    }
+}
+
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 /// Rounds `x` up to a multiple of `tick`, shown at the tick's precision.

@@ -17,6 +17,8 @@ pub struct AppShared {
     pub store: Arc<dyn Store>,
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
+    /// Per-account quote and order budgets.
+    pub budgets: crate::money::budget::AccountBudgets,
     /// Bounds concurrent password hashing (memory).
     pub hashing: crate::auth::password::HashGate,
     pub hub: Arc<RateHub>,

@@ -594,7 +594,145 @@ async fn the_database_itself_refuses_a_negative_balance(backend: Backend) {
     api.finish().await;
 }
 
+/// Deposits take only assets of the carried pairs, at most the asset's cap, and never to the
+/// depositing admin's own account; a refused deposit moves nothing.
+async fn deposits_are_limited_to_carried_assets_their_caps_and_other_accounts(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| {
+        c.deposit_caps = user_api_svc::config::parse_caps("BTC=1000").unwrap();
+        c.deposit_cap_default = "5000".parse().unwrap();
+    })
+    .await;
+    let admin = api.admin_token().await;
+    api.register("fund@x.io").await;
+    let deposit = |email: &str, asset: &str, amount: &str| json!({"email": email, "asset": asset, "amount": amount});
+    for (body, status, code) in [
+        (deposit("fund@x.io", "XYZ", "1"), 422, "validation_failed"),
+        (
+            deposit("fund@x.io", "BTC", "1000000000000"),
+            422,
+            "validation_failed",
+        ),
+        (
+            deposit("fund@x.io", "BTC", "1000.00000001"),
+            422,
+            "validation_failed",
+        ),
+        (
+            deposit("fund@x.io", "USD", "5000.01"),
+            422,
+            "validation_failed",
+        ),
+        (
+            deposit(support::ADMIN_EMAIL, "USD", "10.00"),
+            403,
+            "self_deposit",
+        ),
+    ] {
+        let (got, problem) = api
+            .post("/api/admin/deposits", Some(&admin), body.clone())
+            .await;
+        assert_problem(got, &problem, status, code);
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}: {problem}"
+        );
+    }
+    let rows = api
+        .sql_rows("SELECT CAST(COUNT(*) AS CHAR) FROM ledger_entries")
+        .await;
+    assert_eq!(rows[0][0], "0", "a refused deposit writes nothing");
+    api.deposit(&admin, "fund@x.io", "BTC", "1000").await;
+    api.deposit(&admin, "fund@x.io", "USD", "5000.00").await;
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
+/// One trader's quotes and orders have a budget of their own: past it, 429 with `Retry-After`
+/// and nothing written; another trader is untouched. A refused order's idempotency record and
+/// an unused expired quote are purged within minutes, a filled order's record is kept.
+async fn each_account_has_a_quote_and_an_order_budget(backend: Backend) {
+    use user_api_svc::money::budget::Budget;
+    let tight = Budget {
+        per_second: 1,
+        burst: 3,
+    };
+    let api = TestApi::start_on(backend, |c| {
+        c.quote_budget = tight;
+        c.order_budget = tight;
+    })
+    .await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let (greedy, other) = (
+        api.user_token("greedy@x.io").await,
+        api.user_token("calm@x.io").await,
+    );
+    api.deposit(&admin, "greedy@x.io", "USD", "1000.00").await;
+    api.deposit(&admin, "calm@x.io", "USD", "1000.00").await;
+    let mut quotes = Vec::new();
+    for _ in 0..3 {
+        quotes.push(quote(&api, &greedy, "buy", "0.0001").await);
+    }
+    let r = api
+        .http
+        .post(format!("{}/api/quotes", api.base))
+        .bearer_auth(&greedy)
+        .json(&json!({"pair": "BTC/USD", "side": "buy", "amount": "0.0001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_requests", "{body}");
+    let stored = api
+        .sql_rows("SELECT CAST(COUNT(*) AS CHAR) FROM quotes")
+        .await;
+    assert_eq!(stored[0][0], "3", "the refused quote wrote nothing");
+    quote(&api, &other, "buy", "0.0001").await;
+    // Orders: one fills, one is refused (a quote that is not the caller's), one replays.
+    let (code, filled) = order(&api, &greedy, "k1", quotes[0]["id"].as_str().unwrap()).await;
+    assert_eq!(code, 201, "{filled}");
+    let (code, _) = order(&api, &greedy, "k2", "no-such-quote").await;
+    assert_eq!(code, 404);
+    let (code, _) = order(&api, &greedy, "k3", quotes[1]["id"].as_str().unwrap()).await;
+    assert_eq!(code, 201);
+    let (code, body) = order(&api, &greedy, "k4", quotes[2]["id"].as_str().unwrap()).await;
+    assert_problem(code, &body, 429, "too_many_requests");
+    // Minutes later (QUOTE_PURGE_AFTER_S), the refused order's record and the unused quotes
+    // go; the filled orders' records stay for their 24 h.
+    let store = api.app().state().store.clone();
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let (quotes_gone, keys_gone) = store
+        .purge_money(soon, chrono::Utc::now() - chrono::Duration::hours(24))
+        .await
+        .unwrap();
+    assert_eq!((quotes_gone, keys_gone), (2, 1));
+    tokio::time::sleep(Duration::from_millis(1100)).await; // one order back in the budget
+    let (code, replay) = order(&api, &greedy, "k1", quotes[0]["id"].as_str().unwrap()).await;
+    assert_eq!((code, &replay["id"]), (201, &filled["id"]), "still replays");
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
+/// With `ADMIN_SELF_DEPOSIT=true` an admin may fund their own account.
+async fn self_deposit_is_allowed_when_configured(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.admin_self_deposit = true).await;
+    let admin = api.admin_token().await;
+    api.deposit(&admin, support::ADMIN_EMAIL, "USD", "10.00")
+        .await;
+    api.finish().await;
+}
+
 on_both_backends!(
+    deposits_are_limited_to_carried_assets_their_caps_and_other_accounts,
+    each_account_has_a_quote_and_an_order_budget,
+    self_deposit_is_allowed_when_configured,
     the_database_itself_refuses_a_negative_balance,
     a_trader_buys_and_sells_at_exactly_the_quoted_price,
     refused_orders_move_nothing_and_replay_the_same_answer,

@@ -241,7 +241,70 @@ async fn the_audit_trail_cannot_be_rewritten_even_with_sql(backend: Backend) {
     api.finish().await;
 }
 
+/// A spread that leaves no positive sell price is refused when it is set; one set before the
+/// rate was known (or that the market moved under) is shown as unpriced, never as stale, and a
+/// quote says `unquotable`, not `rates_stale`.
+async fn a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    api.feed.meta("ETH/USD", "0.01").await;
+    let admin = api.admin_token().await;
+    // No ETH rate yet: nothing to judge the spread by, so it is stored.
+    let wide = json!({"kind": "absolute", "buy": "0", "sell": "1000000000"});
+    let (code, body) = api.set_spread(&admin, "ETH_USD", wide.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    api.feed.rate("ETH/USD", "3000.00", "3000.10").await;
+    support_eventually(&api, "/api/rates/ETH_USD", |b| {
+        b["unpricedReason"] == "spread_too_wide"
+    })
+    .await;
+    let (_, eth) = api.get("/api/rates/ETH_USD", None).await;
+    assert_eq!(eth["stale"], false, "{eth}");
+    assert!(eth["withSpread"].is_null(), "{eth}");
+    let trader = api.user_token("wide@x.io").await;
+    let (code, body) = api.quote(&trader, "ETH/USD", "sell", "0.01").await;
+    support::assert_problem(code, &body, 422, "unquotable");
+    // With a rate to judge by, the same spread is refused for the pair...
+    let (code, body) = api.set_spread(&admin, "ETH_USD", wide.clone()).await;
+    support::assert_problem(code, &body, 422, "unquotable_spread");
+    assert!(
+        body["detail"].as_str().unwrap().contains("ETH/USD"),
+        "{body}"
+    );
+    // ...and as the default, once ETH/USD has no spread of its own for it to yield to.
+    let (code, _) = api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/spreads/ETH_USD",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(code, 204);
+    let (code, body) = api.set_spread(&admin, "default", wide.clone()).await;
+    support::assert_problem(code, &body, 422, "unquotable_spread");
+    assert!(
+        body["detail"].as_str().unwrap().contains("ETH/USD"),
+        "{body}"
+    );
+    // A spread that leaves a positive price is accepted and prices again.
+    let (code, body) = api
+        .set_spread(
+            &admin,
+            "default",
+            json!({"kind": "absolute", "buy": "1", "sell": "1"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    support_eventually(&api, "/api/rates/ETH_USD", |b| {
+        b["withSpread"]["sell"] == "2999.00" && b["unpricedReason"].is_null()
+    })
+    .await;
+    api.finish().await;
+}
+
 on_both_backends!(
+    a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced,
     rates_work_before_any_admin_action_with_zero_spread,
     admin_sets_lists_deletes_and_audits_spreads,
     spread_input_is_validated_and_only_admins_may_touch_it,

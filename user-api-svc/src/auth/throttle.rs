@@ -115,7 +115,8 @@ return 0
 
 const PERIOD_MS: u64 = 60_000;
 
-/// The buckets every node shares, in Redis under `{prefix}throttle:`.
+/// The buckets every node shares, in Redis under `{prefix}throttle:` (also the per-account
+/// trading budgets of `money::budget`).
 pub struct SharedBuckets {
     client: Client,
     keys: BusKeys,
@@ -132,17 +133,32 @@ fn interval_ms(per_minute: u32) -> u64 {
 }
 
 impl SharedBuckets {
-    /// `Ok(Ok(()))` allowed, `Ok(Err(seconds))` refused, `Err` when Redis did not answer.
+    pub fn new(client: Client, keys: BusKeys) -> SharedBuckets {
+        SharedBuckets { client, keys }
+    }
+
+    /// Per-minute buckets whose burst is their minute's count.
     async fn check(&self, buckets: &[(String, u32)]) -> Result<Result<(), u64>, Error> {
+        let intervals: Vec<(String, u64)> = buckets
+            .iter()
+            .map(|(name, n)| (name.clone(), interval_ms(*n)))
+            .collect();
+        self.check_gcra(&intervals, PERIOD_MS).await
+    }
+
+    /// GCRA over `buckets` (name, emission interval in ms) whose burst spans `period_ms`:
+    /// `Ok(Ok(()))` allowed, `Ok(Err(seconds))` refused, `Err` when Redis did not answer.
+    pub async fn check_gcra(
+        &self,
+        buckets: &[(String, u64)],
+        period_ms: u64,
+    ) -> Result<Result<(), u64>, Error> {
         let keys: Vec<String> = buckets
             .iter()
             .map(|(name, _)| self.keys.throttle(name))
             .collect();
-        let mut args: Vec<String> = buckets
-            .iter()
-            .map(|(_, n)| interval_ms(*n).to_string())
-            .collect();
-        args.push(PERIOD_MS.to_string());
+        let mut args: Vec<String> = buckets.iter().map(|(_, ms)| ms.to_string()).collect();
+        args.push(period_ms.to_string());
         let wait_ms: u64 = self.client.eval(GCRA, keys, args).await?;
         Ok(match wait_ms {
             0 => Ok(()),
@@ -164,7 +180,7 @@ impl LoginThrottle {
     /// Limits counted in Redis, shared by every node on `client` under `keys`' prefix.
     pub fn shared(limits: ThrottleLimits, client: Client, keys: BusKeys) -> LoginThrottle {
         LoginThrottle {
-            shared: Some(SharedBuckets { client, keys }),
+            shared: Some(SharedBuckets::new(client, keys)),
             ..LoginThrottle::new(limits)
         }
     }

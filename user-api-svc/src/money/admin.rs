@@ -45,9 +45,12 @@ pub struct DepositView {
     pub balance: Decimal,
 }
 
-/// Fund a user's account (admin), through the ledger (external → user).
+/// Fund a user's account (admin), through the ledger (external → user). Only assets of the
+/// pairs this gateway carries, at most the asset's cap per deposit (`DEPOSIT_CAPS`), and never
+/// to the admin's own account unless `ADMIN_SELF_DEPOSIT=true`.
 #[utoipa::path(post, path = "/api/admin/deposits", tag = "admin", security(("bearer" = [])), request_body = DepositRequest,
-    responses((status = 201, body = DepositView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DepositView), (status = 403, body = Problem, description = "forbidden, or self_deposit"),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn deposit(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -60,11 +63,20 @@ pub async fn deposit(
             "asset must be a code such as USD".into(),
         ));
     }
+    if !state.config.carries_asset(&asset) {
+        return Err(ApiError::Validation(format!(
+            "{asset} is not an asset of any pair this gateway carries"
+        )));
+    }
     let amount = body.amount.parse("amount")?;
-    if amount <= Decimal::ZERO || amount > super::MAX_AMOUNT * Decimal::from(1000) {
-        return Err(ApiError::Validation(
-            "amount must be positive and reasonable".into(),
-        ));
+    if amount <= Decimal::ZERO {
+        return Err(ApiError::Validation("amount must be positive".into()));
+    }
+    let cap = state.config.deposit_cap(&asset);
+    if amount > cap {
+        return Err(ApiError::Validation(format!(
+            "one deposit of {asset} is at most {cap} (DEPOSIT_CAPS)"
+        )));
     }
     if amount.scale() > state.precision.places(&asset) {
         return Err(ApiError::Validation(format!(
@@ -78,6 +90,9 @@ pub async fn deposit(
         .await?
         .ok_or_else(|| ApiError::NotFound("no account with that email".into()))?
         .user;
+    if Some(user.id) == admin.0.user_id() && !state.config.admin_self_deposit {
+        return Err(ApiError::SelfDeposit);
+    }
     let (tx, balance) = state.store.deposit(user.id, &asset, amount).await?;
     tracing::info!(admin = %admin.0.email, user = user.id, %asset, %amount, tx, "deposit");
     if let Ok(all) = state.store.balances(user.id).await {

@@ -9,9 +9,11 @@
 //!   the raw bid (sell), times the amount, rounding included.
 //! - A trade moves two assets between the user and the house; [`Legs`] says which.
 //!
-//! HTTP: [`trading`] (quotes, orders, balances) and [`admin`] (deposits, revenue, accounts).
+//! HTTP: [`trading`] (quotes, orders, balances) and [`admin`] (deposits, revenue, accounts);
+//! [`budget`]: per-account quote and order budgets.
 
 pub mod admin;
+pub mod budget;
 pub mod ledger;
 pub mod trading;
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
+use super::budget::Kind;
 use super::{quote_numbers, validate_amount, AmountError, Side};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, Problem};
@@ -119,6 +120,17 @@ async fn refuse_unaffordable(
     Ok(())
 }
 
+/// Spends one of the account's quotes or orders, or refuses with 429 and `Retry-After`.
+async fn spend(state: &AppState, kind: Kind, uid: u64) -> Result<(), ApiError> {
+    state.budgets.spend(kind, uid).await.map_err(|secs| {
+        metrics::counter!("rategate_trading_throttled_total", "kind" => kind.as_str()).increment(1);
+        ApiError::TooManyRequests {
+            what: kind.as_str(),
+            secs,
+        }
+    })
+}
+
 /// A firm quote: executable at exactly this price until `expires_at`. Refused with
 /// `insufficient_funds` when the balance cannot pay for it now.
 #[utoipa::path(post, path = "/api/quotes", tag = "trading", security(("bearer" = [])), request_body = QuoteRequest,
@@ -130,6 +142,7 @@ pub async fn create_quote(
     ApiJson(body): ApiJson<QuoteRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let uid = user_id(&claims)?;
+    spend(&state, Kind::Quotes, uid).await?;
     let pair = Pair::parse(&body.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
     let side = Side::parse(&body.side)
         .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
@@ -153,9 +166,10 @@ pub async fn create_quote(
                 Unquotable::Stale => ApiError::RatesStale(format!(
                     "the rate for {pair} is stale or the feed is not online"
                 )),
-                Unquotable::Pricing(_) => {
-                    ApiError::RatesStale(format!("{pair} cannot be priced right now"))
-                }
+                Unquotable::Pricing(e) => ApiError::Unquotable(format!(
+                    "{pair} cannot be priced right now ({}): {e}",
+                    e.reason()
+                )),
             })?
     };
     let amount = amount.ok_or_else(|| {
@@ -254,6 +268,7 @@ pub async fn create_order(
     ApiJson(body): ApiJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
     let uid = user_id(&claims)?;
+    spend(&state, Kind::Orders, uid).await?;
     let key = idempotency_key(&headers)?;
     let hash: [u8; 32] = Sha256::digest(body.quote_id.as_bytes()).into();
     match state.store.begin_idempotency(uid, &key, &hash).await? {

@@ -77,6 +77,12 @@ pub struct LiveRate {
     #[schema(value_type = Option<String>, example = "0.1")]
     pub tick: Option<Decimal>,
     pub source: String,
+    /// Why there are no spread-adjusted prices (`spread_too_wide`: the spread leaves no positive
+    /// sell price; `no_metadata`; `pricing_overflow`); absent when `withSpread` is set. A pair
+    /// shown this way is refused as `unquotable` (422), not as stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub unpriced_reason: Option<&'static str>,
 }
 
 /// Why a pair cannot be quoted right now.
@@ -223,9 +229,14 @@ impl RateBook {
     pub fn live(&self, pair: &Pair, now: Instant) -> Option<LiveRate> {
         let raw = self.raw.get(pair)?;
         let spread = self.spreads.for_pair(pair);
-        let priced = self
-            .meta(pair)
-            .and_then(|m| pricing::price(raw.bid, raw.ask, spread, m.price_tick).ok());
+        let priced = match self.meta(pair) {
+            None => Err("no_metadata"),
+            Some(m) => {
+                pricing::price(raw.bid, raw.ask, spread, m.price_tick).map_err(PricingError::reason)
+            }
+        };
+        let unpriced_reason = priced.err();
+        let priced = priced.ok();
         Some(LiveRate {
             pair: pair.clone(),
             original: Sides {
@@ -245,7 +256,33 @@ impl RateBook {
             stale_reason: self.stale_reason(pair, now),
             tick: self.meta(pair).map(|m| m.price_tick),
             source: raw.source.clone(),
+            unpriced_reason,
         })
+    }
+
+    /// Whether `spread` would leave every pair it applies to priceable at the current rates:
+    /// the first pair it would make unquotable, with why. `pair` is the spread's own pair, or
+    /// `None` for the default spread (which applies to every pair without its own).
+    pub fn check_spread(
+        &self,
+        pair: Option<&Pair>,
+        spread: Spread,
+    ) -> Result<(), (Pair, PricingError)> {
+        let applies: Vec<&Pair> = match pair {
+            Some(p) => vec![p],
+            None => self
+                .raw
+                .keys()
+                .filter(|p| !self.spreads.pairs.contains_key(*p))
+                .collect(),
+        };
+        for p in applies {
+            if let (Some(raw), Some(meta)) = (self.raw.get(p), self.meta(p)) {
+                pricing::price(raw.bid, raw.ask, spread, meta.price_tick)
+                    .map_err(|e| (p.clone(), e))?;
+            }
+        }
+        Ok(())
     }
 
     /// All pairs with a rate, keyed `BTC_USD`, optionally narrowed.
@@ -539,6 +576,10 @@ mod tests {
     fn an_unquotable_spread_shows_null_prices() {
         let mut book = described(&["BTC/USD"]);
         let now = Instant::now();
+        book.apply_status(
+            status(FeedState::Online, &[("BTC/USD", PairState::Ok)]),
+            now,
+        );
         book.apply_rate(rate("BTC/USD", "1", "2", 1, "e"));
         book.set_spreads(SpreadSet {
             default: Some(Spread {
@@ -552,6 +593,37 @@ mod tests {
         assert!(live.with_spread.is_none() && live.current_spread.is_none());
         let json = serde_json::to_value(&live).unwrap();
         assert!(json["withSpread"].is_null());
+        assert_eq!(json["unpricedReason"], "spread_too_wide");
+        assert_eq!(json["stale"], false, "unpriced is not stale");
+        assert!(matches!(
+            book.quote_basis(&p("BTC/USD"), now),
+            Err(Unquotable::Pricing(PricingError::NonPositive))
+        ));
+        // The same spread is caught before it is saved, for the pair and as the default; a
+        // pair with its own spread is not judged by the default.
+        let wide = Spread {
+            kind: SpreadKind::Absolute,
+            buy: d("0"),
+            sell: d("1"),
+        };
+        let btc = p("BTC/USD");
+        assert_eq!(
+            book.check_spread(Some(&btc), wide),
+            Err((btc.clone(), PricingError::NonPositive))
+        );
+        assert!(book.check_spread(None, wide).is_err());
+        let narrow = Spread {
+            sell: d("0.5"),
+            ..wide
+        };
+        assert!(book.check_spread(Some(&btc), narrow).is_ok());
+        book.set_spreads(SpreadSet {
+            pairs: [(btc.clone(), narrow)].into_iter().collect(),
+            ..Default::default()
+        });
+        assert!(book.check_spread(None, wide).is_ok());
+        let fine = book.live(&btc, now).unwrap();
+        assert!(fine.with_spread.is_some() && fine.unpriced_reason.is_none());
     }
 
     #[test]

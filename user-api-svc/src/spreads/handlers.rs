@@ -182,7 +182,7 @@ pub async fn list(
     params(("pair" = String, Path, description = "BTC_USD, BTC-USD, BTC%2FUSD or default")),
     request_body = SpreadBody,
     responses((status = 200, body = SpreadValue), (status = 400, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+              (status = 404, body = Problem), (status = 422, body = Problem, description = "validation_failed, or unquotable_spread: the spread would leave the pair (or, for the default, a pair it applies to) with no positive sell price at the current rate")))]
 pub async fn put(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -191,6 +191,15 @@ pub async fn put(
 ) -> Result<ApiJson<SpreadValue>, ApiError> {
     let target = target(&state, &raw)?;
     let spread = validate(&body.kind, &body.buy, &body.sell, body.reason.as_deref())?;
+    let own_pair = match &target {
+        SpreadTarget::Pair(p) => Some(p),
+        SpreadTarget::Default => None,
+    };
+    if let Err((pair, e)) = state.hub.book().check_spread(own_pair, spread) {
+        return Err(ApiError::UnquotableSpread(format!(
+            "this spread would leave {pair} unquotable at its current rate: {e}"
+        )));
+    }
     let actor = actor(&admin)?;
     let old = state
         .store

@@ -60,6 +60,10 @@ fn side(name: &str, v: &DecimalString, kind: SpreadKind) -> Result<Decimal, ApiE
         SpreadKind::Bps => MAX_BPS,
         SpreadKind::Absolute => MAX_ABSOLUTE,
     };
+    // A sell spread of 100 % or more leaves no positive sell price at any rate.
+    if kind == SpreadKind::Bps && name == "sell" && d >= MAX_BPS {
+        return Err(invalid(&format!("must be below {MAX_BPS} bps")));
+    }
     if d > max {
         return Err(invalid(&format!(
             "must be at most {max} for kind {}",
@@ -102,6 +106,8 @@ mod tests {
             ("bps", json!("25"), json!("30.5"), true),
             ("absolute", json!("0.5"), json!("0"), true),
             ("bps", json!("10000"), json!("0"), true),
+            ("bps", json!("0"), json!("10000"), false),
+            ("bps", json!("0"), json!("9999.99"), true),
             ("bps", json!("10000.01"), json!("0"), false),
             ("bps", json!(25), json!("1"), false),
             ("bps", json!("-1"), json!("1"), false),

@@ -438,7 +438,13 @@ impl<B: Backend> MoneyStore for SqlStore<B> {
     ) -> StoreResult<(u64, u64)> {
         let quotes = Stmt::new("DELETE FROM quotes WHERE consumed_at IS NULL AND expires_at < ?")
             .time(quotes_before);
-        let keys = Stmt::new("DELETE FROM idempotency_keys WHERE created_at < ?").time(keys_before);
+        // A refused order's record goes with the quotes: a retry would be refused again anyway.
+        let keys = Stmt::new(
+            "DELETE FROM idempotency_keys WHERE created_at < ?
+                OR (created_at < ? AND state = 'done' AND response_status >= 400)",
+        )
+        .time(keys_before)
+        .time(quotes_before);
         Ok((
             self.db.execute(quotes).await?.rows_affected,
             self.db.execute(keys).await?.rows_affected,
