@@ -1,8 +1,8 @@
 //! Scaled out, as real processes: several user-api-svc and exchange-rate-svc binaries on one
 //! Redis and one MariaDB database (README "Scaling out").
 //! - two API nodes starting at once on an empty database both come up; a trade through one
-//!   node reaches the trader's socket on the other; spreads cross nodes; the login budget is
-//!   shared;
+//!   node reaches the trader's socket on the other; a logout through one ends the session's
+//!   socket on the other; spreads cross nodes; the login budget is shared;
 //! - two feeds: the leader killed with SIGKILL is replaced within 3 s, and sockets on every
 //!   API node get fresh rates;
 //! - HAProxy (deploy/haproxy.cfg, Debian's haproxy) in front: WebSocket and sticky polling
@@ -44,6 +44,40 @@ async fn two_api_nodes_share_private_events_spreads_and_the_login_budget() {
     // A trade through node 0 reaches the trader's socket on node 1, and the other way round.
     trade_reaches_socket(&cluster, 0, 1, "cross-a@x.io").await;
     trade_reaches_socket(&cluster, 1, 0, "cross-b@x.io").await;
+
+    // A session ended through node 0 ends on node 1 too: its token is refused there and its
+    // socket there is disconnected; the account's other session carries on.
+    let login = json!({"email": "cross-a@x.io", "password": TRADER_PASSWORD});
+    let (_, ending) = cluster
+        .call(0, Method::POST, "/api/auth/login", None, Some(login))
+        .await;
+    let ending_access = ending["access_token"].as_str().unwrap().to_string();
+    let other_access = cluster.login(1, "cross-a@x.io", TRADER_PASSWORD).await;
+    let mut on_node_1 = cluster.socket(1, Some(&ending_access)).await;
+    let mut other_on_node_1 = cluster.socket(1, Some(&other_access)).await;
+    let (code, _) = cluster
+        .call(
+            0,
+            Method::POST,
+            "/api/auth/logout",
+            None,
+            Some(json!({"refresh_token": ending["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(code, 204);
+    on_node_1
+        .next_within(Duration::from_secs(5), |v| v["type"] == "disconnect")
+        .await
+        .expect("the ended session's socket on the other node is disconnected");
+    let (code, _) = cluster
+        .call(1, Method::GET, "/api/me", Some(&ending_access), None)
+        .await;
+    assert_eq!(code, 401);
+    assert!(other_on_node_1
+        .next_within(Duration::from_millis(500), |v| v["type"] == "disconnect")
+        .await
+        .is_none());
+    other_on_node_1.close().await;
 
     // A spread set through node 0 prices the rates node 1 streams.
     let mut watcher = cluster.socket(1, None).await;

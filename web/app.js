@@ -44,6 +44,8 @@ async function refreshTokens() {
       const t = await r.json();
       session = { ...session, access: t.access_token, refresh: t.refresh_token };
       localStorage.setItem(KEY, JSON.stringify(session));
+      // The socket keeps its private events past the old token's expiry only if told.
+      if (ws && ws.readyState === WebSocket.OPEN && live) ws.send("42" + JSON.stringify(["auth:refresh", { token: t.access_token }]));
       return true;
     }).finally(() => { refreshing = null; });
   return refreshing;
@@ -111,6 +113,11 @@ function connect() {
     if (d === "2") { ws.send("3"); return; }
     if (d[0] === "0") { ws.send("40" + (session ? JSON.stringify({ token: session.access }) : "")); return; }
     if (d.startsWith("40")) { retry = 500; live = true; paintConn(); return; }
+    if (d.startsWith("41")) { // the server ended this socket (session ended, token expired): reconnect
+      live = false; paintConn();
+      refreshTokens().then(() => setTimeout(connect, 200));
+      return;
+    }
     if (d.startsWith("44")) { // refused: the token expired; refresh and try again
       refreshTokens().then(() => setTimeout(connect, 200));
       return;

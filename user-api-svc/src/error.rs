@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 401 `invalid_refresh_token`: unknown, expired, revoked or reused refresh token.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// 403 `account_disabled`: the password was right but an admin has disabled the account.
+    #[error("this account is disabled")]
+    AccountDisabled,
     /// 403 `forbidden`: authenticated but not allowed.
     #[error("you are not allowed to do this")]
     Forbidden,
@@ -151,6 +154,11 @@ impl ApiError {
                 "Invalid refresh token",
             ),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "Account disabled",
+            ),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -1,8 +1,13 @@
 //! The Socket.IO namespace `/` (ARCHITECTURE.md §6).
 //!
-//! - Handshake `auth: {token}`: a valid access token of an existing account joins the room
-//!   `user:{id}` (private events); an invalid one, or a `token` that is not a string, refuses the
-//!   connection; no `auth`, or no `token` in it, = public rates only.
+//! - Handshake `auth: {token}`: a valid access token of a live session joins the rooms
+//!   `user:{id}` (private events) and `session:{sid}`; an invalid one, or a `token` that is not
+//!   a string, refuses the connection; no `auth`, or no `token` in it, = public rates only.
+//! - Private events never outlive the token that opened them: the socket is disconnected when
+//!   its token expires, unless the client sends `auth:refresh` with a newer access token of the
+//!   same account first (ack `{"ok": true, "expires_at": <unix s>}` or `{"error": "..."}`), and
+//!   at once, on every node, when its session ends (logout) or every session of the account
+//!   does (password change, two-factor change, account disabled).
 //! - On connect the socket gets a full `rates:live` snapshot at once, then only changed pairs.
 //! - `rates:subscribe` / `rates:unsubscribe` with a list of pairs narrow what it receives; the
 //!   ack is `{"subscribed": [...], "unknown": [...]}`. Anything that is not a non-empty list of
@@ -68,6 +73,27 @@ pub fn user_room(user_id: u64) -> String {
     format!("user:{user_id}")
 }
 
+/// The room of one session's sockets (a refresh-token family).
+pub fn session_room(family: &str) -> String {
+    format!("session:{family}")
+}
+
+/// Disconnects every socket in `room` on every node (through the cluster adapter), without
+/// holding up the caller; if the other nodes cannot be reached, this node's own sockets are
+/// still disconnected (the others lose their private events when their token expires).
+pub fn end_sockets(state: &AppState, room: String) {
+    let Some(io) = state.io().cloned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        if let Err(e) = io.to(room.clone()).disconnect().await {
+            metrics::counter!("rategate_session_ends_local_only_total").increment(1);
+            tracing::warn!(error = %e, %room, "other nodes unreachable; this node's sockets of the session disconnected");
+            let _ = io.local().to(room).disconnect().await;
+        }
+    });
+}
+
 /// Sends private events, in order, to every socket of user `uid` on every node (through the
 /// cluster adapter), without holding up the caller: the HTTP answer never waits on Redis. If
 /// the adapter cannot reach the other nodes, this node's own sockets still get the events.
@@ -112,6 +138,22 @@ pub fn handshake_token(auth: &serde_json::Value) -> Result<Option<&str>, Handsha
     }
 }
 
+/// An authenticated socket's session: whose it is, which session, until when.
+pub struct SocketSession {
+    user: u64,
+    sid: std::sync::Mutex<String>,
+    /// Unix seconds at which the token that opened (or last refreshed) the socket expires.
+    expires: std::sync::atomic::AtomicI64,
+    /// Wakes the expiry watch: a refresh moved the deadline, or the socket went.
+    changed: tokio::sync::Notify,
+}
+
+/// A verified token of a live session, brought up to date with the account.
+async fn live_claims(state: &AppState, token: &str) -> Option<Claims> {
+    let claims = state.keys.verify(token)?;
+    crate::auth::current_account(state, claims).await.ok()
+}
+
 async fn authenticate(
     socket: Socket,
     State(state): State<AppState>,
@@ -119,23 +161,107 @@ async fn authenticate(
 ) -> Result<(), HandshakeRefused> {
     let auth = auth.map_err(|_| HandshakeRefused::Malformed)?;
     if let Some(token) = handshake_token(&auth)? {
-        let claims = state
-            .keys
-            .verify(token)
-            .ok_or(HandshakeRefused::InvalidToken)?;
-        // The account as it is now: a removed user's token opens no private room.
-        let claims = crate::auth::current_account(&state, claims)
+        // The account and session as they are now: a removed user's, a disabled account's or
+        // an ended session's token opens no private room.
+        let claims = live_claims(&state, token)
             .await
-            .map_err(|_| HandshakeRefused::InvalidToken)?;
+            .ok_or(HandshakeRefused::InvalidToken)?;
         socket.extensions.insert(claims);
     }
     Ok(())
+}
+
+/// Disconnects `socket` when its session's token expires, unless a refresh moved the deadline;
+/// ends when the socket goes.
+async fn watch_expiry(socket: Socket, session: std::sync::Arc<SocketSession>) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let left = session.expires.load(Ordering::Relaxed) - chrono::Utc::now().timestamp();
+        if left <= 0 {
+            break;
+        }
+        let wait = std::time::Duration::from_secs(left.unsigned_abs());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = session.changed.notified() => {}
+        }
+        if !socket.connected() {
+            return;
+        }
+    }
+    metrics::counter!("rategate_sockets_token_expired_total").increment(1);
+    tracing::debug!(
+        user = session.user,
+        "socket token expired without a refresh; disconnected"
+    );
+    let _ = socket.disconnect();
+}
+
+#[derive(Debug, Serialize)]
+struct RefreshAck {
+    ok: bool,
+    expires_at: i64,
+}
+
+/// `auth:refresh {token}`: a newer access token of the same account keeps the socket's private
+/// events past the old token's expiry (and moves it to the new token's session).
+async fn on_auth_refresh(
+    socket: Socket,
+    State(state): State<AppState>,
+    TryData(data): TryData<serde_json::Value>,
+    ack: Ack,
+) {
+    use std::sync::atomic::Ordering;
+    let refuse = |ack: Ack, error: &str| {
+        let _ = ack.send(&RequestError {
+            error: error.to_string(),
+        });
+    };
+    let Some(session) = socket.extensions.get::<std::sync::Arc<SocketSession>>() else {
+        return refuse(
+            ack,
+            "this socket was opened without a token; reconnect with one",
+        );
+    };
+    let token = match data.as_ref().map(handshake_token) {
+        Ok(Ok(Some(token))) => token.to_string(),
+        _ => return refuse(ack, "expected {\"token\": \"<access token>\"}"),
+    };
+    let Some(claims) = live_claims(&state, &token).await else {
+        return refuse(ack, "invalid token");
+    };
+    if claims.user_id() != Some(session.user) {
+        return refuse(ack, "the token is another account's");
+    }
+    let previous = {
+        let mut sid = session.sid.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *sid, claims.sid.clone())
+    };
+    if previous != claims.sid {
+        socket.leave(session_room(&previous));
+        socket.join(session_room(&claims.sid));
+    }
+    session.expires.store(claims.exp, Ordering::Relaxed);
+    session.changed.notify_one();
+    let _ = ack.send(&RefreshAck {
+        ok: true,
+        expires_at: claims.exp,
+    });
 }
 
 async fn on_connect(socket: Socket, State(state): State<AppState>) {
     if let Some(claims) = socket.extensions.get::<Claims>() {
         if let Some(id) = claims.user_id() {
             socket.join(user_room(id));
+            socket.join(session_room(&claims.sid));
+            let session = std::sync::Arc::new(SocketSession {
+                user: id,
+                sid: std::sync::Mutex::new(claims.sid.clone()),
+                expires: std::sync::atomic::AtomicI64::new(claims.exp),
+                changed: tokio::sync::Notify::new(),
+            });
+            socket.extensions.insert(session.clone());
+            tokio::spawn(watch_expiry(socket.clone(), session));
         }
     }
     // Register first, then snapshot: a tick in between is not lost, and the snapshot is newest.
@@ -145,8 +271,12 @@ async fn on_connect(socket: Socket, State(state): State<AppState>) {
     }
     socket.on("rates:subscribe", on_subscribe);
     socket.on("rates:unsubscribe", on_unsubscribe);
+    socket.on("auth:refresh", on_auth_refresh);
     socket.on_disconnect(|socket: Socket, State(state): State<AppState>| async move {
         state.hub.fanout.remove(socket.id);
+        if let Some(session) = socket.extensions.get::<std::sync::Arc<SocketSession>>() {
+            session.changed.notify_one();
+        }
     });
 }
 

@@ -559,7 +559,198 @@ async fn existing_accounts_are_checked_and_reported_never_rewritten(backend: Bac
     api.finish().await;
 }
 
+/// Signs `email` in once more: a new session's token pair.
+async fn session(api: &TestApi, email: &str, password: &str) -> (String, String) {
+    let (code, body) = api.login(email, password).await;
+    assert_eq!(code, 200, "{body}");
+    (
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A socket opened with `token` (connected: `socket` waits for the connect).
+async fn private_socket(api: &TestApi, token: &str) -> support::SioClient {
+    api.socket(Some(token)).await.unwrap()
+}
+
+/// Whether `socket` is disconnected by the server within `within`.
+async fn dropped_within(socket: &mut support::SioClient, within: std::time::Duration) -> bool {
+    socket
+        .next_within(within, |v| v["type"] == "disconnect")
+        .await
+        .is_some()
+}
+
+/// Logout ends that session at once: its access token is refused and its socket disconnected;
+/// the same account's other session, token and socket, carry on.
+async fn logout_ends_that_session_at_once_and_only_that_one(backend: Backend) {
+    use std::time::Duration;
+    let api = TestApi::start_on(backend, |_| {}).await;
+    api.register("two@x.io").await;
+    let (access1, refresh1) = session(&api, "two@x.io", PW).await;
+    let (access2, _) = session(&api, "two@x.io", PW).await;
+    let mut socket1 = private_socket(&api, &access1).await;
+    let mut socket2 = private_socket(&api, &access2).await;
+    let (code, _) = api
+        .post("/api/auth/logout", None, json!({"refresh_token": refresh1}))
+        .await;
+    assert_eq!(code, 204);
+    let (code, body) = api.get("/api/me", Some(&access1)).await;
+    assert_problem(code, &body, 401, "unauthorized");
+    assert_eq!(api.get("/api/me", Some(&access2)).await.0, 200);
+    assert!(
+        dropped_within(&mut socket1, Duration::from_secs(5)).await,
+        "the ended session's socket"
+    );
+    assert!(
+        !dropped_within(&mut socket2, Duration::from_millis(500)).await,
+        "the other session's socket"
+    );
+    // A socket cannot be opened with the ended session's token either.
+    assert!(api.socket(Some(&access1)).await.is_err());
+    api.finish().await;
+}
+
+/// A password change, and an admin disabling the account, end every session of the account at
+/// once: tokens refused, sockets disconnected, refresh tokens dead; a disabled account cannot
+/// sign in until it is enabled again.
+async fn password_change_and_disabling_end_every_session(backend: Backend) {
+    use std::time::Duration;
+    let api = TestApi::start_on(backend, |c| c.throttle.login_per_account_and_ip = 20).await;
+    const NEW: &str = "a brand new passphrase for this account";
+    api.register("many@x.io").await;
+    let (old1, _) = session(&api, "many@x.io", PW).await;
+    let (old2, _) = session(&api, "many@x.io", PW).await;
+    let mut socket = private_socket(&api, &old1).await;
+    let (code, fresh) = api
+        .post(
+            "/api/auth/password",
+            Some(&old2),
+            json!({"current_password": PW, "new_password": NEW}),
+        )
+        .await;
+    assert_eq!(code, 200, "{fresh}");
+    for old in [&old1, &old2] {
+        assert_eq!(
+            api.get("/api/me", Some(old)).await.0,
+            401,
+            "old sessions end at once"
+        );
+    }
+    assert!(dropped_within(&mut socket, Duration::from_secs(5)).await);
+    let new_access = fresh["access_token"].as_str().unwrap().to_string();
+    let (_, me) = api.get("/api/me", Some(&new_access)).await;
+    let id = me["id"].as_u64().unwrap();
+    assert_eq!(me["disabled"], false);
+    let mut socket = private_socket(&api, &new_access).await;
+
+    let admin = api.admin_token().await;
+    let (_, admin_me) = api.get("/api/me", Some(&admin)).await;
+    let (code, body) = api
+        .post(
+            &format!("/api/admin/users/{}/disable", admin_me["id"]),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_problem(code, &body, 422, "validation_failed");
+    let (code, _) = api
+        .post("/api/admin/users/999999/disable", Some(&admin), json!({}))
+        .await;
+    assert_eq!(code, 404);
+    let (code, _) = api
+        .post(
+            &format!("/api/admin/users/{id}/disable"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 204);
+    assert_eq!(api.get("/api/me", Some(&new_access)).await.0, 401);
+    assert!(dropped_within(&mut socket, Duration::from_secs(5)).await);
+    let (code, body) = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": fresh["refresh_token"]}),
+        )
+        .await;
+    assert_problem(code, &body, 401, "invalid_refresh_token");
+    let (code, body) = api.login("many@x.io", NEW).await;
+    assert_problem(code, &body, 403, "account_disabled");
+    let (code, body) = api.login("many@x.io", "not the password at all").await;
+    assert_problem(code, &body, 401, "invalid_credentials");
+    let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
+    assert!(users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["id"] == id && u["disabled"] == true));
+    let (code, _) = api
+        .post(
+            &format!("/api/admin/users/{id}/enable"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 204);
+    assert_eq!(api.login("many@x.io", NEW).await.0, 200);
+    api.finish().await;
+}
+
+/// Private events never outlive the token that opened the socket: at its expiry the socket is
+/// disconnected, unless the client sent `auth:refresh` with a newer token of the same account,
+/// after which it keeps getting private events.
+async fn a_socket_is_disconnected_when_its_token_expires_unless_refreshed(backend: Backend) {
+    use std::time::Duration;
+    // Tokens carry whole seconds: a 4 s token has 3 to 4 s left when issued.
+    let api = TestApi::start_on(backend, |c| c.access_ttl = Duration::from_secs(4)).await;
+    api.register("clock@x.io").await;
+    api.register("someone@x.io").await;
+    let (stale, _) = session(&api, "clock@x.io", PW).await;
+    let (kept, refresh) = session(&api, "clock@x.io", PW).await;
+    let mut expiring = private_socket(&api, &stale).await;
+    let mut refreshed = private_socket(&api, &kept).await;
+    // Two seconds on (before the first tokens expire), a newer token, expiring at least two
+    // seconds after them, is presented.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, next) = api
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(code, 200, "{next}");
+    let ack = refreshed
+        .emit_with_ack("auth:refresh", json!({"token": next["access_token"]}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    // Refused refreshes leave the socket as it was: garbage, and another account's token.
+    let ack = refreshed
+        .emit_with_ack("auth:refresh", json!({"token": "garbage"}))
+        .await;
+    assert!(ack["error"].is_string(), "{ack}");
+    let (other, _) = session(&api, "someone@x.io", PW).await;
+    let ack = refreshed
+        .emit_with_ack("auth:refresh", json!({"token": other}))
+        .await;
+    assert!(ack["error"].is_string(), "{ack}");
+    assert!(
+        dropped_within(&mut expiring, Duration::from_secs(8)).await,
+        "expired without a refresh"
+    );
+    assert!(!dropped_within(&mut refreshed, Duration::from_millis(200)).await);
+    // Past the first token's expiry, the refreshed socket still gets its private events.
+    let admin = api.admin_token().await;
+    api.deposit(&admin, "clock@x.io", "USD", "5.00").await;
+    refreshed
+        .next(|v| v["type"] == "event" && v["event"] == "balance:updated")
+        .await;
+    api.finish().await;
+}
+
 on_both_backends!(
+    logout_ends_that_session_at_once_and_only_that_one,
+    password_change_and_disabling_end_every_session,
+    a_socket_is_disconnected_when_its_token_expires_unless_refreshed,
     look_alike_copies_of_an_account_cannot_be_registered,
     existing_accounts_are_checked_and_reported_never_rewritten,
     the_watchlist_is_kept_per_user_on_the_server,

@@ -15,16 +15,31 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use user_api_svc::auth::tokens::TokenKeys;
 use user_api_svc::store::{Role, User};
 
-/// A correctly signed access token for any account id and role.
-fn forged_token(id: u64, role: Role) -> String {
+/// A correctly signed access token for any account id, role and session.
+fn forged_token(id: u64, role: Role, sid: &str) -> String {
     let keys = TokenKeys::new(SECRET, "rategate", "rategate-api", Duration::from_secs(300));
-    keys.issue(&User {
-        id,
-        email: "ghost@x.io".into(),
-        role,
-        created_at: Utc::now(),
-    })
+    keys.issue(
+        &User {
+            id,
+            email: "ghost@x.io".into(),
+            role,
+            created_at: Utc::now(),
+            disabled: false,
+        },
+        sid,
+    )
     .unwrap()
+}
+
+/// The session id an access token carries.
+fn session_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap();
+    claims["sid"].as_str().unwrap().to_string()
 }
 
 async fn quotable(api: &TestApi) -> support::StatusPump {
@@ -37,10 +52,10 @@ async fn quotable(api: &TestApi) -> support::StatusPump {
 async fn tokens_of_accounts_that_do_not_exist_are_refused(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = quotable(&api).await;
-    let ghost = forged_token(987_654, Role::User);
+    let ghost = forged_token(987_654, Role::User, "no-such-session");
     let (code, body) = api.quote(&ghost, "BTC/USD", "buy", "0.01").await;
     assert_problem(code, &body, 401, "unauthorized");
-    let ghost_admin = forged_token(987_655, Role::Admin);
+    let ghost_admin = forged_token(987_655, Role::Admin, "no-such-session");
     let (code, body) = api
         .set_spread(
             &ghost_admin,
@@ -64,8 +79,8 @@ async fn the_role_comes_from_the_account_not_the_token(backend: Backend) {
     let token = api.user_token("trader@x.io").await;
     let (_, me) = api.get("/api/me", Some(&token)).await;
     let id = me["id"].as_u64().unwrap();
-    // A token claiming admin for an ordinary account does not make it one.
-    let claims_admin = forged_token(id, Role::Admin);
+    // A token claiming admin for an ordinary account, in its live session, does not make it one.
+    let claims_admin = forged_token(id, Role::Admin, &session_of(&token));
     let (code, _) = api.get("/api/admin/users", Some(&claims_admin)).await;
     assert_eq!(code, 403);
     // A demoted admin's still-valid token loses admin rights at once.
@@ -240,7 +255,7 @@ async fn a_handshake_token_that_is_not_a_string_is_refused(backend: Backend) {
         s.close().await;
     }
     // A token of an account that does not exist is refused too.
-    let ghost = forged_token(987_654, Role::User);
+    let ghost = forged_token(987_654, Role::User, "no-such-session");
     assert!(api.socket(Some(&ghost)).await.is_err());
     api.finish().await;
 }

@@ -53,6 +53,8 @@ pub struct UserView {
     pub id: u64,
     pub email: String,
     pub role: Role,
+    /// Disabled by an admin: cannot sign in.
+    pub disabled: bool,
 }
 
 impl From<&User> for UserView {
@@ -61,6 +63,7 @@ impl From<&User> for UserView {
             id: u.id,
             email: u.email.clone(),
             role: u.role,
+            disabled: u.disabled,
         }
     }
 }
@@ -79,30 +82,35 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr 
     peer.ip()
 }
 
-/// A new access token with `rotated`, the refresh token rotation already stored (in its own
-/// transaction), or else a new refresh token of a new family.
+/// A new access token with `rotated` (the next refresh token and its family, the rotation
+/// already stored in its own transaction), or else a new refresh token of a new family: a new
+/// session.
 async fn issue_pair(
     state: &AppState,
     user: &User,
-    rotated: Option<String>,
+    rotated: Option<(String, String)>,
 ) -> Result<TokenPair, ApiError> {
-    let access_token = state.keys.issue(user).map_err(ApiError::internal)?;
-    let refresh_token = match rotated {
-        Some(token) => token,
+    let (refresh_token, family) = match rotated {
+        Some(pair) => pair,
         None => {
             let (token, hash) = tokens::new_refresh_token();
+            let family = uuid::Uuid::new_v4().to_string();
             state
                 .store
                 .insert_refresh_token(&NewRefreshToken {
                     user_id: user.id,
-                    family_id: uuid::Uuid::new_v4().to_string(),
+                    family_id: family.clone(),
                     token_hash: hash,
                     expires_at: Utc::now() + state.config.refresh_ttl,
                 })
                 .await?;
-            token
+            (token, family)
         }
     };
+    let access_token = state
+        .keys
+        .issue(user, &family)
+        .map_err(ApiError::internal)?;
     Ok(TokenPair {
         access_token,
         refresh_token,
@@ -153,6 +161,9 @@ pub async fn login(
     let email = normalize_email(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
     let ip = client_ip(&state, &headers, peer);
     let creds = check_password(&state, &email, ip, body.password).await?;
+    if creds.user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     Ok(ApiJson(issue_pair(&state, &creds.user, None).await?))
 }
 
@@ -194,9 +205,9 @@ pub async fn refresh(
         .rotate_refresh_token(&presented, &next_hash, now + state.config.refresh_ttl, now)
         .await?
     {
-        RotateOutcome::Rotated { user } => {
-            Ok(ApiJson(issue_pair(&state, &user, Some(next)).await?))
-        }
+        RotateOutcome::Rotated { user, family } => Ok(ApiJson(
+            issue_pair(&state, &user, Some((next, family))).await?,
+        )),
         RotateOutcome::Reused => {
             metrics::counter!("rategate_refresh_reuse_total").increment(1);
             tracing::warn!("refresh token reuse detected; its family is revoked");
@@ -206,7 +217,9 @@ pub async fn refresh(
     }
 }
 
-/// Log out: revokes the refresh token's family. Always 204 (says nothing about the token).
+/// Log out: ends the session of the refresh token: its family is revoked, its access tokens stop
+/// working at once and its sockets (on every node) are disconnected. Always 204 (says nothing
+/// about the token).
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshBody,
     responses((status = 204)))]
 pub async fn logout(
@@ -214,10 +227,13 @@ pub async fn logout(
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<StatusCode, ApiError> {
     let presented = tokens::hash_refresh_token(&body.refresh_token);
-    state
+    if let Some((_, family)) = state
         .store
         .revoke_refresh_family(&presented, Utc::now())
-        .await?;
+        .await?
+    {
+        crate::socket::end_sockets(&state, crate::socket::session_room(&family));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,8 +244,8 @@ pub struct PasswordChange {
 }
 
 /// Change your password: the current one is checked (and throttled like a login), the new one
-/// must meet the policy. Every refresh token of the account is revoked, so other sessions end
-/// when their access token expires; this session gets a new token pair.
+/// must meet the policy. Every session of the account ends at once (refresh tokens revoked,
+/// access tokens refused, sockets disconnected on every node); this caller gets a new session.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 422, body = Problem),
               (status = 429, body = Problem)))]
@@ -247,7 +263,8 @@ pub async fn change_password(
     password::check_policy(&body.new_password, &user.email)?;
     let hash = state.hashing.hash(body.new_password).await?;
     state.store.set_password(id, &hash, Utc::now()).await?;
-    tracing::info!(user = id, "password changed; every refresh token revoked");
+    crate::socket::end_sockets(&state, crate::socket::user_room(id));
+    tracing::info!(user = id, "password changed; every session ended");
     Ok(ApiJson(issue_pair(&state, &user, None).await?))
 }
 

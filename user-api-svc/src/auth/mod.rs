@@ -60,11 +60,16 @@ impl FromRequestParts<AppState> for AuthUser {
 
 /// A verified token's claims brought up to date with the account as it is now in the database:
 /// the role (and email) come from the account, never from the token, so a demoted admin loses
-/// admin rights at once and a removed account's tokens stop working (401, never a 500 from a
-/// foreign key further on). One primary-key read per authenticated request.
+/// admin rights at once, and a removed or disabled account's tokens, or those of a session that
+/// ended (logout, password change, reuse), stop working at once (401, never a 500 from a foreign
+/// key further on). One primary-key read per authenticated request.
 pub async fn current_account(state: &AppState, mut claims: Claims) -> Result<Claims, ApiError> {
     let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
-    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
+    let user = state
+        .store
+        .session_user(id, &claims.sid, chrono::Utc::now())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     claims.role = user.role;
     claims.email = user.email;
     Ok(claims)

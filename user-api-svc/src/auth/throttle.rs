@@ -108,7 +108,7 @@ for i, key in ipairs(KEYS) do
   local allowed_at = tat + interval - period
   if allowed_at > now then return allowed_at - now end
   local next_tat = tat + interval
-  redis.call('SET', key, next_tat, 'PX', next_tat - now)
+  redis.call('SET', key, next_tat, 'PX', math.max(1, next_tat - now))
 end
 return 0
 "#;
@@ -128,8 +128,10 @@ fn account_key(email: &str) -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// At least 1 ms: a limit above 60,000 a minute would otherwise be an interval of 0, which the
+/// script cannot expire a key by (`SET ... PX 0` is an error).
 fn interval_ms(per_minute: u32) -> u64 {
-    PERIOD_MS / u64::from(per_minute.max(1))
+    (PERIOD_MS / u64::from(per_minute.max(1))).max(1)
 }
 
 impl SharedBuckets {
@@ -343,6 +345,25 @@ mod tests {
             .unwrap();
         assert_eq!(keys.len(), 3, "{keys:?}");
         assert!(keys.iter().all(|k| !k.contains("a@x.io")), "{keys:?}");
+    }
+
+    /// Above 60,000 a minute the interval would round to 0 ms, which Redis cannot expire a key
+    /// by: the shared bucket must still be used (its key exists), not the local fallback.
+    #[tokio::test]
+    async fn a_limit_above_one_a_millisecond_still_counts_in_redis() {
+        let prefix = prefix();
+        let loose = ThrottleLimits {
+            register_per_ip: 100_000,
+            ..limits()
+        };
+        let redis = testkit::services::redis().await;
+        let t = LoginThrottle::shared(loose, redis.clone(), BusKeys::new(&prefix));
+        assert!(t.register("10.0.4.1".parse().unwrap()).await.is_ok());
+        let keys: Vec<String> = redis
+            .custom(fred::cmd!("KEYS"), vec![format!("{prefix}throttle:*")])
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 1, "counted in Redis: {keys:?}");
     }
 
     #[tokio::test]

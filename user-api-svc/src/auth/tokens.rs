@@ -1,5 +1,10 @@
 //! Access and refresh tokens.
 //!
+//! Every access token names its session (`sid`: the refresh-token family its login started), so
+//! a session that ends (logout, password or two-factor change, a disabled account, a reused
+//! refresh token) takes its access tokens with it at once: the per-request account read checks
+//! that the family is still live (`Store::session_user`).
+//!
 //! Access tokens are short-lived HS256 JWTs. Decoding accepts HS256 only (so `alg: none` and
 //! algorithm swaps fail) and requires and checks `exp`, `nbf`, `iss`, `aud` and `sub`.
 //! Refresh tokens are 256 random bits, base64url; only their SHA-256 is stored.
@@ -26,6 +31,8 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// The session: the refresh-token family this token belongs to.
+    pub sid: String,
 }
 
 impl Claims {
@@ -50,6 +57,7 @@ impl TokenKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        // `sid` is required by the type itself: a token without one does not decode.
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = 5;
@@ -63,7 +71,8 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user: &User) -> Result<String, jsonwebtoken::errors::Error> {
+    /// An access token for `user` in session `sid`.
+    pub fn issue(&self, user: &User, sid: &str) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
@@ -75,6 +84,7 @@ impl TokenKeys {
             nbf: now,
             exp: now + self.access_ttl.as_secs() as i64,
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: sid.to_string(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -119,6 +129,7 @@ mod tests {
             email: "a@b.c".into(),
             role: Role::User,
             created_at: Utc::now(),
+            disabled: false,
         }
     }
 
@@ -129,7 +140,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let k = keys();
-        let t = k.issue(&user()).unwrap();
+        let t = k.issue(&user(), "s1").unwrap();
         let c = k.verify(&t).unwrap();
         assert_eq!(c.user_id(), Some(7));
         assert_eq!(c.role, Role::User);
@@ -138,7 +149,7 @@ mod tests {
     #[test]
     fn tampered_foreign_expired_and_unsigned_tokens_are_refused() {
         let k = keys();
-        let t = k.issue(&user()).unwrap();
+        let t = k.issue(&user(), "s1").unwrap();
         // TC0: flip the role in the payload, keep the signature.
         let parts: Vec<&str> = t.split('.').collect();
         let mut payload: serde_json::Value = serde_json::from_slice(
@@ -164,12 +175,12 @@ mod tests {
             "rategate-api",
             Duration::from_secs(300),
         );
-        assert!(k.verify(&other.issue(&user()).unwrap()).is_none());
+        assert!(k.verify(&other.issue(&user(), "s1").unwrap()).is_none());
         // TC3: expired (beyond leeway), TC4: not yet valid, TC5: wrong audience, TC6: no exp.
         let now = Utc::now().timestamp();
         let mk = |f: &dyn Fn(&mut serde_json::Value)| {
             let mut c = serde_json::json!({"sub":"7","email":"a@b.c","role":"admin","iss":"rategate",
-                "aud":"rategate-api","iat":now,"nbf":now,"exp":now+300,"jti":"x"});
+                "aud":"rategate-api","iat":now,"nbf":now,"exp":now+300,"jti":"x","sid":"s1"});
             f(&mut c);
             encode(
                 &Header::new(Algorithm::HS256),
@@ -194,6 +205,13 @@ mod tests {
                 c.as_object_mut().unwrap().remove("nbf");
             }))
             .is_none());
+        assert!(
+            k.verify(&mk(&|c| {
+                c.as_object_mut().unwrap().remove("sid");
+            }))
+            .is_none(),
+            "a token that names no session"
+        );
         assert!(k.verify("garbage").is_none());
     }
 

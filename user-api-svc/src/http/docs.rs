@@ -60,7 +60,7 @@ impl Modify for Problems {
         rates::all, rates::one, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,
         trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances, ledger::ledger,
-        admin::deposit, admin::revenue, admin::users,
+        admin::deposit, admin::revenue, admin::users, admin::disable_user, admin::enable_user,
     ),
     modifiers(&BearerAuth, &Problems),
     tags((name = "auth"), (name = "rates"), (name = "trading"), (name = "spreads", description = "admin only"),

@@ -21,6 +21,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/deposits", post(deposit))
         .route("/api/admin/revenue", get(revenue))
         .route("/api/admin/users", get(users))
+        .route("/api/admin/users/{id}/disable", post(disable_user))
+        .route("/api/admin/users/{id}/enable", post(enable_user))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -167,4 +169,52 @@ pub async fn users(
     Ok(ApiJson(UserList {
         users: users.iter().map(Into::into).collect(),
     }))
+}
+
+/// Disable an account (admin): it can no longer sign in, and every session of it ends at once,
+/// on every node (refresh tokens revoked, access tokens refused, sockets disconnected). An
+/// admin cannot disable their own account.
+#[utoipa::path(post, path = "/api/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the account's id")),
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    if Some(id) == admin.0.user_id() {
+        return Err(ApiError::Validation(
+            "an admin cannot disable their own account".into(),
+        ));
+    }
+    if !state
+        .store
+        .set_disabled(id, true, chrono::Utc::now())
+        .await?
+    {
+        return Err(ApiError::NotFound("no account with that id".into()));
+    }
+    crate::socket::end_sockets(&state, crate::socket::user_room(id));
+    tracing::info!(admin = %admin.0.email, user = id, "account disabled; every session ended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a disabled account again (admin); its owner signs in anew.
+#[utoipa::path(post, path = "/api/admin/users/{id}/enable", tag = "admin", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the account's id")),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn enable_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    if !state
+        .store
+        .set_disabled(id, false, chrono::Utc::now())
+        .await?
+    {
+        return Err(ApiError::NotFound("no account with that id".into()));
+    }
+    tracing::info!(admin = %admin.0.email, user = id, "account enabled");
+    Ok(StatusCode::NO_CONTENT)
 }

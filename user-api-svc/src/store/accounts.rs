@@ -13,7 +13,14 @@ use super::*;
 const SPREAD_COLUMNS: &[&str] = &["kind", "buy", "sell", "updated_by", "updated_at"];
 
 fn user_by_id(id: u64) -> Stmt {
-    Stmt::new("SELECT id, email, role, created_at FROM users WHERE id = ?").id(id)
+    Stmt::new("SELECT id, email, role, created_at, disabled_at FROM users WHERE id = ?").id(id)
+}
+
+/// Revokes every live refresh token of `user_id` (every session of the account).
+fn revoke_all(user_id: u64, now: DateTime<Utc>) -> Stmt {
+    Stmt::new("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE user_id = ?")
+        .time(now)
+        .id(user_id)
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -128,8 +135,10 @@ impl<B: Backend> AccountStore for SqlStore<B> {
     }
 
     async fn user_by_email_key(&self, key: &[u8; 32]) -> StoreResult<Option<User>> {
-        let stmt = Stmt::new("SELECT id, email, role, created_at FROM users WHERE email_key = ?")
-            .bytes(key);
+        let stmt = Stmt::new(
+            "SELECT id, email, role, created_at, disabled_at FROM users WHERE email_key = ?",
+        )
+        .bytes(key);
         self.fetch_first(stmt)
             .await?
             .as_ref()
@@ -139,7 +148,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
         let stmt = Stmt::new(
-            "SELECT id, email, role, created_at, password_hash FROM users WHERE email = ?",
+            "SELECT id, email, role, created_at, disabled_at, password_hash FROM users WHERE email = ?",
         )
         .text(email);
         let Some(row) = self.fetch_first(stmt).await? else {
@@ -173,16 +182,50 @@ impl<B: Backend> AccountStore for SqlStore<B> {
                 .id(user_id),
         )
         .await?;
-        B::execute_in(
-            &mut tx,
-            Stmt::new(
-                "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE user_id = ?",
-            )
-            .time(now)
-            .id(user_id),
-        )
-        .await?;
+        B::execute_in(&mut tx, revoke_all(user_id, now)).await?;
         B::commit(tx).await
+    }
+
+    async fn session_user(
+        &self,
+        id: u64,
+        family: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let stmt = Stmt::new(
+            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at FROM users u
+             WHERE u.id = ? AND u.disabled_at IS NULL AND EXISTS (
+                 SELECT 1 FROM refresh_tokens r WHERE r.family_id = ? AND r.user_id = u.id
+                 AND r.revoked_at IS NULL AND r.expires_at > ?)",
+        )
+        .id(id)
+        .text(family)
+        .time(now);
+        self.fetch_first(stmt)
+            .await?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
+    }
+
+    async fn set_disabled(&self, id: u64, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let set = if disabled {
+            Stmt::new("UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?")
+                .time(now)
+                .id(id)
+        } else {
+            Stmt::new("UPDATE users SET disabled_at = NULL WHERE id = ?").id(id)
+        };
+        B::execute_in(&mut tx, set).await?;
+        let exists = fetch_first_in::<B>(&mut tx, user_by_id(id))
+            .await?
+            .is_some();
+        if disabled {
+            B::execute_in(&mut tx, revoke_all(id, now)).await?;
+        }
+        B::commit(tx).await?;
+        Ok(exists)
     }
 
     async fn insert_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
@@ -240,24 +283,31 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             Some(row) => rows::user(&row)?,
             None => return Ok(RotateOutcome::Invalid),
         };
+        if user.disabled {
+            return Ok(RotateOutcome::Invalid);
+        }
         B::commit(tx).await?;
-        Ok(RotateOutcome::Rotated { user })
+        Ok(RotateOutcome::Rotated { user, family })
     }
 
     async fn revoke_refresh_family(
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        // The derived table lets MariaDB read the table it updates; SQLite takes it as is.
+    ) -> StoreResult<Option<(u64, String)>> {
+        let find = Stmt::new("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = ?")
+            .bytes(presented);
+        let Some(token) = self.fetch_first(find).await? else {
+            return Ok(None);
+        };
+        let (user, family) = (token.id("user_id")?, token.text("family_id")?);
         let stmt = Stmt::new(
-            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
-             WHERE family_id = (SELECT family_id FROM
-                                (SELECT family_id FROM refresh_tokens WHERE token_hash = ?) t)",
+            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
         )
         .time(now)
-        .bytes(presented);
-        Ok(self.db.execute(stmt).await?.rows_affected > 0)
+        .text(&family);
+        self.db.execute(stmt).await?;
+        Ok(Some((user, family)))
     }
 
     async fn purge_expired_refresh_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {

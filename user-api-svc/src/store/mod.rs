@@ -71,6 +71,9 @@ pub struct User {
     pub role: Role,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    /// Disabled by an admin: cannot sign in, holds no session.
+    #[serde(skip)]
+    pub disabled: bool,
 }
 
 /// A user with the password hash, for login only.
@@ -93,7 +96,7 @@ pub struct NewRefreshToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// Valid: it is now rotated and `new` is stored in the same family.
-    Rotated { user: User },
+    Rotated { user: User, family: String },
     /// Already rotated or revoked: the whole family is now revoked.
     Reused,
     /// Unknown or expired.
@@ -299,6 +302,17 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user_by_email_key(&self, key: &[u8; 32]) -> StoreResult<Option<User>>;
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>>;
     async fn user(&self, id: u64) -> StoreResult<Option<User>>;
+    /// The user, if the account is enabled and its session `family` (a refresh-token family)
+    /// is still live at `now`: one read per authenticated request.
+    async fn session_user(
+        &self,
+        id: u64,
+        family: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Disables (or enables) an account; disabling revokes every refresh token of it in the
+    /// same transaction. False if there is no such account.
+    async fn set_disabled(&self, id: u64, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Replaces the user's password hash and revokes every refresh token of the user, in one
     /// transaction (a changed password signs every other session out).
     async fn set_password(
@@ -317,12 +331,13 @@ pub trait AccountStore: Send + Sync + 'static {
         next_expires: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome>;
-    /// Revokes the family of `presented`; false if the token is unknown.
+    /// Revokes the family of `presented`: `(user id, family id)`, or `None` if the token is
+    /// unknown.
     async fn revoke_refresh_family(
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<(u64, String)>>;
     /// Deletes refresh tokens expired before `now`; returns how many.
     async fn purge_expired_refresh_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 

@@ -10,7 +10,7 @@ use super::{Balance, Order, Role, SpreadAudit, SpreadRow, StoreError, StoreResul
 use crate::pricing::{Spread, SpreadKind};
 
 /// The columns [`user`] reads.
-pub const USER_COLUMNS: &str = "SELECT id, email, role, created_at FROM users";
+pub const USER_COLUMNS: &str = "SELECT id, email, role, created_at, disabled_at FROM users";
 
 /// The columns [`order`] reads.
 pub const ORDER_COLUMNS: &str =
@@ -27,6 +27,7 @@ pub fn user(r: &impl Row) -> StoreResult<User> {
         email: r.text("email")?,
         role: Role::parse(&role).ok_or_else(|| corrupt(format!("unknown role {role:?}")))?,
         created_at: r.time("created_at")?,
+        disabled: r.opt_time("disabled_at")?.is_some(),
     })
 }
 
