@@ -47,7 +47,7 @@ pids+=($!)
 admin_email=admin@st.test admin_password="St-Admin-Passphrase-$id"
 HTTP_ADDR="127.0.0.1:$api_port" DATABASE_URL="mysql://root@127.0.0.1:3306/$db" \
   JWT_SECRET="schemathesis-secret-$id-0123456789abcdef" ACCESS_TOKEN_TTL_S=3600 \
-  ADMIN_EMAIL="$admin_email" ADMIN_PASSWORD="$admin_password" \
+  ADMIN_EMAIL="$admin_email" ADMIN_PASSWORD="$admin_password" ADMIN_REQUIRE_2FA=false \
   target/debug/user-api-svc >"$work/api.log" 2>&1 &
 pids+=($!)
 

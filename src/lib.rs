@@ -77,6 +77,9 @@ impl Settings {
         // is replaced below by the kept one.
         let mut defaults = user_api_svc::Config::local(&"unset".repeat(8));
         defaults.database_url = sqlite_url(&data_dir);
+        // One person on their own machine: the bootstrapped admin is asked to enrol in
+        // two-factor sign-in at first sign-in, not forced to (ADMIN_REQUIRE_2FA=true forces).
+        defaults.admin_require_2fa = false;
         let mut api = user_api_svc::Config::from_env_over(defaults)?;
         if var("JWT_SECRET").is_none() {
             api.jwt_secret = persistent_secret(&data_dir)?;
@@ -295,7 +298,7 @@ async fn bootstrap_admin(
     }
     create_dir(data_dir)?;
     let password = random_alphanumeric(20);
-    user_api_svc::auth::create_admin(store, &email, &password).await?;
+    user_api_svc::auth::create_admin(store, &email, &password, false).await?;
     // A stale file from an earlier data directory would be wrong now: replace it.
     let _ = std::fs::remove_file(&file);
     write_private(&file, &format!("{email}\n{password}\n"))?;

@@ -37,10 +37,13 @@ let refreshing = null;
 
 async function refreshTokens() {
   if (!session) return false;
+  const sent = session.refresh;
   refreshing ||= fetch("/api/auth/refresh", { method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ refresh_token: session.refresh }) })
+    body: JSON.stringify({ refresh_token: sent }) })
     .then(async (r) => {
-      if (!r.ok) { saveSession(null); return false; }
+      // Refused: signed out, unless a new session (a password or two-factor change) replaced
+      // the one this refresh was for meanwhile.
+      if (!r.ok) { if (session?.refresh === sent) saveSession(null); return !!session; }
       const t = await r.json();
       session = { ...session, access: t.access_token, refresh: t.refresh_token };
       localStorage.setItem(KEY, JSON.stringify(session));
@@ -84,6 +87,10 @@ function explain(e) {
     case "unquotable_spread": return `That spread would make the pair unquotable: ${b.detail || "the sell price would be zero or less"}.`;
     case "too_many_requests": return "You're sending requests faster than we accept. Wait a moment and try again.";
     case "self_deposit": return "Admins can't fund their own account.";
+    case "two_factor_enrolment_required": return "Turn on two-factor sign-in under Account first.";
+    case "invalid_two_factor_code": return "That code is wrong, expired or already used. Use the current code from your authenticator app.";
+    case "two_factor_required": return "Enter the code from your authenticator app (or a recovery code).";
+    case "account_disabled": return "This account has been disabled by an administrator.";
     case "quote_expired": return "This quote expired before you confirmed it. Get a new quote.";
     case "quote_used": return "This quote has already been used.";
     case "quote_not_found": return "This quote doesn't exist or isn't yours.";
@@ -105,21 +112,24 @@ const on = (event, fn) => {
 };
 let ws, retry = 500, live = false;
 function connect() {
-  if (ws) { ws.onclose = null; ws.close(); }
+  if (ws) { ws.onclose = null; ws.onmessage = null; ws.close(); }
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${proto}://${location.host}/socket.io/?EIO=4&transport=websocket`);
-  ws.onmessage = (m) => {
+  const sock = new WebSocket(`${proto}://${location.host}/socket.io/?EIO=4&transport=websocket`);
+  ws = sock;
+  // Reconnects only if this is still the page's socket (a sign-in may have replaced it).
+  const again = (ms) => setTimeout(() => { if (ws === sock) connect(); }, ms);
+  sock.onmessage = (m) => {
     const d = m.data;
-    if (d === "2") { ws.send("3"); return; }
-    if (d[0] === "0") { ws.send("40" + (session ? JSON.stringify({ token: session.access }) : "")); return; }
+    if (d === "2") { sock.send("3"); return; }
+    if (d[0] === "0") { sock.send("40" + (session ? JSON.stringify({ token: session.access }) : "")); return; }
     if (d.startsWith("40")) { retry = 500; live = true; paintConn(); return; }
-    if (d.startsWith("41")) { // the server ended this socket (session ended, token expired): reconnect
-      live = false; paintConn();
-      refreshTokens().then(() => setTimeout(connect, 200));
-      return;
-    }
-    if (d.startsWith("44")) { // refused: the token expired; refresh and try again
-      refreshTokens().then(() => setTimeout(connect, 200));
+    // 41: the server ended this socket (its session ended, or another sign-in of ours began
+    // a new one and the answer carrying it may still be on its way): connect again with the
+    // session we hold then; a refused token (44) is refreshed first.
+    if (d.startsWith("41")) { live = false; paintConn(); sock.onclose = null; again(300); return; }
+    if (d.startsWith("44")) {
+      live = false; paintConn(); sock.onclose = null;
+      refreshTokens().then(() => again(200));
       return;
     }
     if (d.startsWith("42")) {
@@ -127,7 +137,7 @@ function connect() {
       (listeners[event] || []).forEach((fn) => fn(data));
     }
   };
-  ws.onclose = () => { live = false; paintConn(); setTimeout(connect, retry); retry = Math.min(retry * 2, 10000); };
+  sock.onclose = () => { live = false; paintConn(); again(retry); retry = Math.min(retry * 2, 10000); };
 }
 
 // ---------- live rates ----------
@@ -388,6 +398,8 @@ views.portfolio = async (root) => {
 views.admin = async (root) => {
   if (!session) return go("login");
   if (session.me?.role !== "admin") { root.append(h("h2", {}, "Admin"), h("p", { class: "error" }, "Only admins can see this page.")); return; }
+  if (session.me?.two_factor === "enrolment_required") return go("account");
+  if (session.me?.two_factor !== "enabled") root.append(h("p", { class: "notice", id: "two-factor-notice" }, "Two-factor sign-in is off for this admin account. ", h("a", { href: "#/account" }, "Turn it on under Account.")));
   const spreadsBody = h("tbody"), history = h("div"), preview = h("p", { class: "dim", "aria-live": "polite" }), msg = h("p", { role: "alert" });
   const pairSel = h("select", { name: "pair" }, h("option", { value: "default" }, "default (pairs without their own)"), pairsKnown().map((p) => h("option", { value: p }, p)));
   const kind = h("select", { name: "kind" }, h("option", { value: "bps" }, "bps (1/100 %)"), h("option", { value: "absolute" }, "absolute (quote currency)"));
@@ -445,7 +457,11 @@ views.admin = async (root) => {
   const usersBody = h("tbody"), revenueBody = h("tbody");
   async function loadUsers() {
     const { users } = await api("/api/admin/users");
-    usersBody.replaceChildren(...users.map((u) => h("tr", {}, h("td", {}, u.email), h("td", {}, u.role))));
+    const toggle = (u) => u.id === session.me?.id ? "" : h("button", { type: "button", "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.email}`, onclick: async () => {
+      try { await api(`/api/admin/users/${u.id}/${u.disabled ? "enable" : "disable"}`, { method: "POST", body: {} }); loadUsers(); }
+      catch (err) { toast(explain(err), "error"); }
+    } }, u.disabled ? "Enable" : "Disable");
+    usersBody.replaceChildren(...users.map((u) => h("tr", {}, h("td", {}, u.email), h("td", {}, u.disabled ? `${u.role} (disabled)` : u.role), h("td", {}, toggle(u)))));
     const { revenue } = await api("/api/admin/revenue");
     revenueBody.replaceChildren(...(revenue.length ? revenue.map((r) => h("tr", {}, h("td", {}, r.pair), h("td", {}, `${r.amount} ${r.asset}`), h("td", {}, r.orders)))
       : [h("tr", {}, h("td", { colspan: 3, class: "dim" }, "No orders yet."))]));
@@ -455,7 +471,7 @@ views.admin = async (root) => {
     h("div", { class: "panel scroll" }, h("h3", {}, "Spreads in force"), h("table", { id: "spreads" }, h("thead", {}, h("tr", {}, ["Pair", "Kind", "Buy", "Sell", ""].map((t) => h("th", {}, t)))), spreadsBody)),
     h("div", { class: "panel" }, h("h3", {}, "Deposit for a user"), depForm),
     h("div", { class: "panel scroll" }, h("h3", {}, "Revenue per pair"), h("table", { id: "revenue" }, h("thead", {}, h("tr", {}, ["Pair", "Earned", "Orders"].map((t) => h("th", {}, t)))), revenueBody),
-      h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role"].map((t) => h("th", {}, t)))), usersBody))));
+      h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role", ""].map((t) => h("th", {}, t)))), usersBody))));
   paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value)]);
 };
 
@@ -477,23 +493,99 @@ views.account = async (root) => {
     h("label", {}, "Current password", h("input", { name: "current", type: "password", required: true, autocomplete: "current-password" })),
     h("label", {}, "New password (at least 12 characters)", h("input", { name: "new", type: "password", required: true, minlength: 12, autocomplete: "new-password" })),
     h("button", { class: "primary", type: "submit" }, "Change password"), msg);
+  session.me = await api("/api/me"); saveSession(session);
   root.append(h("h2", {}, "Account"), h("div", { class: "grid" },
-    h("div", { class: "panel" }, h("p", {}, `Signed in as ${session.me?.email ?? ""} (${session.me?.role ?? ""})`), h("h3", {}, "Change password"), form)));
+    h("div", { class: "panel" }, h("p", {}, `Signed in as ${session.me?.email ?? ""} (${session.me?.role ?? ""})`), h("h3", {}, "Change password"), form),
+    twoFactorPanel()));
 };
+
+// Two-factor sign-in: enrol (QR code or secret), confirm with a first code, recovery codes
+// shown once; or turn it off with the password and a code.
+function twoFactorPanel() {
+  const panel = h("div", { class: "panel", id: "two-factor" });
+  const msg = h("p", { role: "alert" });
+  const newSession = (t) => { saveSession({ ...session, access: t.access_token, refresh: t.refresh_token }); connect(); };
+  const paint = () => {
+    const state = session.me?.two_factor;
+    msg.textContent = "";
+    if (state === "enabled") {
+      const off = h("form", { id: "two-factor-off", onsubmit: async (e) => {
+        e.preventDefault();
+        const f = new FormData(off), code = (f.get("code") || "").trim();
+        const body = { password: f.get("password"), ...(/^\d{6}$/.test(code) ? { code } : { recovery_code: code }) };
+        try {
+          newSession(await api("/api/auth/2fa/disable", { method: "POST", body }));
+          session.me = await api("/api/me"); saveSession(session); paint();
+          msg.className = "ok"; msg.textContent = "Two-factor sign-in is off. Your other sessions are signed out.";
+        } catch (err) { msg.className = "error"; msg.textContent = err.body?.code === "invalid_credentials" ? "Your password is not right." : explain(err); }
+      } },
+        h("label", {}, "Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
+        h("label", {}, "Code (or a recovery code)", h("input", { name: "code", required: true, autocomplete: "one-time-code" })),
+        h("button", { type: "submit" }, "Turn off two-factor sign-in"));
+      panel.replaceChildren(h("h3", {}, "Two-factor sign-in"), h("p", { class: "ok" }, "On: signing in asks for a code from your authenticator app."), off, msg);
+      return;
+    }
+    const why = state === "enrolment_required" ? h("p", { class: "error" }, "This account must use two-factor sign-in before anything else.")
+      : state === "recommended" ? h("p", { class: "error" }, "Admin accounts should use two-factor sign-in.") : h("p", { class: "dim" }, "Off. Add a code from an authenticator app to every sign-in.");
+    const start = h("button", { class: "primary", type: "button", id: "two-factor-start", onclick: async () => {
+      try {
+        const e = await api("/api/auth/2fa/enrol", { method: "POST", body: {} });
+        const confirm = h("form", { id: "two-factor-confirm", onsubmit: async (ev) => {
+          ev.preventDefault();
+          try {
+            const c = await api("/api/auth/2fa/confirm", { method: "POST", body: { code: new FormData(confirm).get("code").trim() } });
+            newSession(c.tokens);
+            session.me = await api("/api/me"); saveSession(session);
+            panel.replaceChildren(h("h3", {}, "Two-factor sign-in is on"),
+              h("p", {}, "Keep these recovery codes somewhere safe. Each works once if you lose your authenticator app; they are not shown again."),
+              h("ul", { id: "recovery-codes", class: "codes" }, c.recovery_codes.map((code) => h("li", {}, h("code", {}, code)))),
+              h("button", { type: "button", onclick: paint }, "I have saved them"));
+          } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
+        } },
+          h("label", {}, "Code from the app", h("input", { name: "code", required: true, inputmode: "numeric", autocomplete: "one-time-code", pattern: "\\d{6}" })),
+          h("button", { class: "primary", type: "submit" }, "Confirm"));
+        panel.replaceChildren(h("h3", {}, "Set up two-factor sign-in"),
+          h("p", {}, "Scan this with your authenticator app, or enter the key by hand."),
+          h("img", { src: e.qr_code, alt: "QR code for your authenticator app", width: 200, height: 200, id: "two-factor-qr" }),
+          h("p", {}, "Key: ", h("code", { id: "two-factor-secret" }, e.secret)),
+          h("p", { class: "dim" }, h("a", { href: e.otpauth_uri }, "Open in an authenticator app on this device")),
+          confirm, msg);
+        confirm.querySelector("input").focus();
+      } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
+    } }, "Turn on two-factor sign-in");
+    panel.replaceChildren(h("h3", {}, "Two-factor sign-in"), why, start, msg);
+  };
+  paint();
+  return panel;
+}
 
 views.login = async (root) => {
   const msg = h("p", { role: "alert" });
+  // Shown once the password was right and the account has two-factor sign-in.
+  const codeField = (form) => form.querySelector("[name=code]");
   const submit = (register) => async (e) => {
     e.preventDefault(); msg.textContent = "";
     const f = new FormData(e.target), body = { email: f.get("email"), password: f.get("password") };
+    const code = (f.get("code") || "").trim();
+    if (code) { if (/^\d{6}$/.test(code)) body.totp_code = code; else body.recovery_code = code; }
     try {
-      if (register) await api("/api/auth/register", { method: "POST", body, auth: false });
+      if (register) await api("/api/auth/register", { method: "POST", body: { email: body.email, password: body.password }, auth: false });
       const t = await api("/api/auth/login", { method: "POST", body, auth: false });
       saveSession({ access: t.access_token, refresh: t.refresh_token });
       session.me = await api("/api/me"); saveSession(session);
       connect(); // again, with the token: this user's private events
+      if (t.two_factor === "enrolment_required") { toast("This account must use two-factor sign-in: set it up now.", "error"); return go("account"); }
+      if (t.two_factor === "recommended") toast("Two-factor sign-in is off for this admin account: turn it on under Account.", "error");
       go(session.me.role === "admin" ? "admin" : "trade");
-    } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
+    } catch (err) {
+      if (err.body?.code === "two_factor_required" && !codeField(e.target)) {
+        const input = h("input", { name: "code", required: true, autocomplete: "one-time-code", inputmode: "text", "aria-describedby": "code-help" });
+        e.target.querySelector("button").before(h("label", {}, "Code from your authenticator app", input,
+          h("span", { id: "code-help", class: "dim" }, "Six digits, or one of your recovery codes")));
+        input.focus();
+      }
+      msg.className = "error"; msg.textContent = explain(err);
+    }
   };
   const form = (id, register) => h("form", { id, onsubmit: submit(register) },
     h("label", {}, "Email", h("input", { name: "email", type: "email", required: true, autocomplete: "username" })),

@@ -5,10 +5,12 @@
 // sees it live, watches the price move, takes a quote, confirms before expiry and sees the
 // fill, balances and history → an expired quote is refused in words → a quote beyond the
 // balance is refused at once → a non-admin never sees admin screens → the session survives a
-// reload → a phone-sized screen does not overflow. Any console error or page error fails it.
+// reload → the admin turns on two-factor sign-in from the QR code's key and signs in with a
+// code → a phone-sized screen does not overflow. Any console error or page error fails it.
 // Screenshots of each screen go to target/browser-artifacts/. Ends with one line:
 // "browser: N passed, M failed".
 import { chromium } from "playwright-core";
+import * as OTPAuth from "otpauth";
 import { spawn, execSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -97,6 +99,8 @@ try {
   await step("an admin signs in, previews and sets a spread; it is in the audit history", async () => {
     await signIn(admin, ADMIN);
     await admin.waitForSelector("#spreads");
+    // The all-in-one binary's admin is told to turn on two-factor sign-in, not forced to.
+    await admin.waitForSelector("#two-factor-notice");
     await admin.selectOption("select[name=pair]", "BTC/USD");
     await admin.selectOption("select[name=kind]", "bps");
     await admin.fill("input[name=buy]", "50");
@@ -215,6 +219,36 @@ try {
     await admin.waitForFunction(() => document.querySelector("#revenue").innerText.includes("BTC/USD"));
     expect((await text(admin, "#users")).includes(TRADER.email), "the trader is listed");
     await shot(admin, "09-admin-revenue");
+  });
+
+  await step("the admin turns on two-factor sign-in and then signs in with a code", async () => {
+    await admin.goto(`${base}/#/account`);
+    await admin.click("#two-factor-start");
+    await admin.waitForSelector("#two-factor-qr");
+    expect(await admin.locator("#two-factor-qr").evaluate((img) => img.complete && img.naturalWidth > 0), "the QR code renders");
+    const uri = await admin.locator("a[href^='otpauth://']").getAttribute("href");
+    const totp = OTPAuth.URI.parse(uri);
+    expect((await text(admin, "#two-factor-secret")) === totp.secret.base32, "the key matches the QR code's");
+    await shot(admin, "13-two-factor-enrol");
+    await admin.fill("#two-factor-confirm input[name=code]", totp.generate());
+    await admin.click("#two-factor-confirm button[type=submit]");
+    await admin.waitForSelector("#recovery-codes li");
+    expect(await admin.locator("#recovery-codes li").count() === 10, "ten recovery codes");
+    await shot(admin, "14-two-factor-recovery-codes");
+    await admin.click("#signout");
+    await admin.waitForSelector("#signin:not([hidden])");
+    await admin.goto(`${base}/#/login`);
+    await admin.fill("#signin-form input[name=email]", ADMIN.email);
+    await admin.fill("#signin-form input[name=password]", ADMIN.password);
+    await admin.click("#signin-form button[type=submit]");
+    await admin.waitForSelector("#signin-form input[name=code]");
+    await shot(admin, "15-two-factor-sign-in");
+    // The confirm spent this period's code: the next period's is accepted (one step of drift).
+    await admin.fill("#signin-form input[name=code]", totp.generate({ timestamp: Date.now() + 30000 }));
+    await admin.click("#signin-form button[type=submit]");
+    await admin.waitForFunction((email) => document.getElementById("me").textContent === email, ADMIN.email);
+    await admin.waitForSelector("#spreads");
+    expect(await admin.locator("#two-factor-notice").count() === 0, "no notice once it is on");
   });
 
   await step("the API docs show fields, headers and responses, and send a request", async () => {

@@ -70,6 +70,7 @@ impl Cluster {
             ("JWT_SECRET", SECRET.into()),
             ("ADMIN_EMAIL", ADMIN.0.into()),
             ("ADMIN_PASSWORD", ADMIN.1.into()),
+            ("ADMIN_REQUIRE_2FA", "false".into()),
             ("PAIRS", "BTC/USD,ETH/USD".into()),
             ("LOGIN_PER_ACCOUNT_PER_MIN", "3".into()),
         ];

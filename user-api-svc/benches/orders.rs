@@ -55,6 +55,7 @@ async fn main() {
     cfg.pairs = common::Pair::parse_list("BTC/USD").unwrap();
     cfg.admin_email = Some(ADMIN.0.into());
     cfg.admin_password = Some(ADMIN.1.into());
+    cfg.admin_require_2fa = false;
     cfg.throttle.login_per_ip = 100_000;
     cfg.throttle.register_per_ip = 100_000;
     cfg.db_max_connections = std::env::var("BENCH_DB_POOL")

@@ -33,6 +33,8 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
+    /// Admins without two-factor sign-in may sign in only to enrol (`ADMIN_REQUIRE_2FA`).
+    pub admin_require_2fa: bool,
     /// Per-account budgets for quotes and orders (`money::budget`).
     pub quote_budget: crate::money::budget::Budget,
     pub order_budget: crate::money::budget::Budget,
@@ -173,6 +175,7 @@ impl Config {
             hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
+            admin_require_2fa: true,
             quote_budget: DEFAULT_TRADING_BUDGET,
             order_budget: DEFAULT_TRADING_BUDGET,
             quote_purge_after: Duration::from_secs(120),
@@ -274,6 +277,7 @@ impl Config {
             hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
+            admin_require_2fa: parse_or("ADMIN_REQUIRE_2FA", d.admin_require_2fa)?,
             quote_budget: budget("QUOTES", d.quote_budget)?,
             order_budget: budget("ORDERS", d.order_budget)?,
             quote_purge_after: Duration::from_secs(

@@ -39,6 +39,23 @@ pub enum ApiError {
     /// 401 `invalid_refresh_token`: unknown, expired, revoked or reused refresh token.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// 401 `two_factor_required`: the password was right; now the code from the authenticator
+    /// app (`totp_code`) or a recovery code (`recovery_code`) is needed.
+    #[error("enter the code from your authenticator app, or a recovery code")]
+    TwoFactorRequired,
+    /// 401 `invalid_two_factor_code`: the code is wrong, expired, or was already used.
+    #[error("the code is wrong, expired or already used")]
+    InvalidTwoFactorCode,
+    /// 403 `two_factor_enrolment_required`: this account must enrol in two-factor sign-in
+    /// (`POST /api/auth/2fa/enrol`) before anything else.
+    #[error("enrol in two-factor sign-in first (POST /api/auth/2fa/enrol)")]
+    TwoFactorEnrolmentRequired,
+    /// 409 `two_factor_enabled`: two-factor sign-in is already on for this account.
+    #[error("two-factor sign-in is already on; turn it off first to enrol again")]
+    TwoFactorEnabled,
+    /// 409 `two_factor_not_enabled`: there is no enrolment to confirm, or nothing to turn off.
+    #[error("{0}")]
+    TwoFactorNotEnabled(&'static str),
     /// 403 `account_disabled`: the password was right but an admin has disabled the account.
     #[error("this account is disabled")]
     AccountDisabled,
@@ -154,6 +171,31 @@ impl ApiError {
                 "Invalid refresh token",
             ),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            TwoFactorRequired => (
+                StatusCode::UNAUTHORIZED,
+                "two_factor_required",
+                "Two-factor code required",
+            ),
+            InvalidTwoFactorCode => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_two_factor_code",
+                "Invalid two-factor code",
+            ),
+            TwoFactorEnrolmentRequired => (
+                StatusCode::FORBIDDEN,
+                "two_factor_enrolment_required",
+                "Two-factor enrolment required",
+            ),
+            TwoFactorEnabled => (
+                StatusCode::CONFLICT,
+                "two_factor_enabled",
+                "Two-factor sign-in already on",
+            ),
+            TwoFactorNotEnabled(_) => (
+                StatusCode::CONFLICT,
+                "two_factor_not_enabled",
+                "Two-factor sign-in not on",
+            ),
             AccountDisabled => (
                 StatusCode::FORBIDDEN,
                 "account_disabled",

@@ -747,7 +747,297 @@ async fn a_socket_is_disconnected_when_its_token_expires_unless_refreshed(backen
     api.finish().await;
 }
 
+/// The code an authenticator app holding `otpauth_uri` shows `steps_ahead` steps from now.
+fn app_code(otpauth_uri: &str, steps_ahead: u64) -> String {
+    let totp = totp_rs::TOTP::from_url(otpauth_uri).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp.generate(now + 30 * steps_ahead)
+}
+
+/// Enrol with a QR code / otpauth URI, confirm with a first code, sign in with a code (never
+/// the same one twice) or a recovery code (once each), and turn it off with password and code.
+async fn two_factor_enrolment_sign_in_replay_recovery_and_disable(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.throttle.login_per_account_and_ip = 30).await;
+    api.register("otp@x.io").await;
+    let (code, first) = api.login("otp@x.io", PW).await;
+    assert_eq!(
+        (code, first["two_factor"].as_str()),
+        (200, Some("off")),
+        "{first}"
+    );
+    let token = first["access_token"].as_str().unwrap().to_string();
+    let (code, enrolment) = api
+        .post("/api/auth/2fa/enrol", Some(&token), json!({}))
+        .await;
+    assert_eq!(code, 201, "{enrolment}");
+    let uri = enrolment["otpauth_uri"].as_str().unwrap().to_string();
+    assert!(
+        uri.starts_with("otpauth://totp/rategate:otp%40x.io?secret="),
+        "{uri}"
+    );
+    assert!(uri.contains(enrolment["secret"].as_str().unwrap()));
+    let qr = enrolment["qr_code"].as_str().unwrap();
+    let svg = base64::engine::general_purpose::STANDARD
+        .decode(qr.strip_prefix("data:image/svg+xml;base64,").unwrap())
+        .unwrap();
+    assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+    // Not on until confirmed: the password alone still signs in.
+    assert_eq!(api.login("otp@x.io", PW).await.0, 200);
+    let (code, body) = api
+        .post(
+            "/api/auth/2fa/confirm",
+            Some(&token),
+            json!({"code": "000000"}),
+        )
+        .await;
+    if app_code(&uri, 0) != "000000" {
+        assert_problem(code, &body, 401, "invalid_two_factor_code");
+    }
+    let confirm_code = app_code(&uri, 0);
+    let (code, confirmed) = api
+        .post(
+            "/api/auth/2fa/confirm",
+            Some(&token),
+            json!({"code": confirm_code}),
+        )
+        .await;
+    assert_eq!(code, 200, "{confirmed}");
+    let recovery: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(confirmed["tokens"]["two_factor"], "enabled");
+    assert_eq!(
+        api.get("/api/me", Some(&token)).await.0,
+        401,
+        "other sessions ended"
+    );
+    let fresh = confirmed["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, me) = api.get("/api/me", Some(&fresh)).await;
+    assert_eq!(me["two_factor"], "enabled", "{me}");
+    let (code, body) = api
+        .post("/api/auth/2fa/enrol", Some(&fresh), json!({}))
+        .await;
+    assert_problem(code, &body, 409, "two_factor_enabled");
+    let hashes = api
+        .sql_rows("SELECT CAST(COUNT(*) AS CHAR) FROM recovery_codes")
+        .await;
+    assert_eq!(hashes[0][0], "10");
+    let stored: Vec<String> = api
+        .sql_rows("SELECT LOWER(HEX(code_hash)) FROM recovery_codes")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    for code in &recovery {
+        let hash = user_api_svc::auth::two_factor::hash_recovery_code(code);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(stored.contains(&hex), "only the hash is stored");
+    }
+
+    // Sign-in: the password alone is not enough; a code is, once; the confirm's code is spent.
+    let login = |extra: Value| {
+        let mut body = json!({"email": "otp@x.io", "password": PW});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (code, body) = api.post("/api/auth/login", None, login(json!({}))).await;
+    assert_problem(code, &body, 401, "two_factor_required");
+    let (code, body) = api
+        .post(
+            "/api/auth/login",
+            None,
+            login(json!({"totp_code": confirm_code})),
+        )
+        .await;
+    assert_problem(code, &body, 401, "invalid_two_factor_code");
+    let next = app_code(&uri, 1);
+    let (code, body) = api
+        .post("/api/auth/login", None, login(json!({"totp_code": next})))
+        .await;
+    assert_eq!(
+        (code, body["two_factor"].as_str()),
+        (200, Some("enabled")),
+        "{body}"
+    );
+    let (code, body) = api
+        .post("/api/auth/login", None, login(json!({"totp_code": next})))
+        .await;
+    assert_problem(code, &body, 401, "invalid_two_factor_code");
+    let (code, body) = api
+        .post(
+            "/api/auth/login",
+            None,
+            login(json!({"totp_code": app_code(&uri, 3)})),
+        )
+        .await;
+    assert_problem(code, &body, 401, "invalid_two_factor_code");
+    // A recovery code, typed loosely, works once.
+    let typed = recovery[0].to_uppercase().replace('-', " ");
+    let (code, body) = api
+        .post(
+            "/api/auth/login",
+            None,
+            login(json!({"recovery_code": typed})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let session = body["access_token"].as_str().unwrap().to_string();
+    let (code, _) = api
+        .post(
+            "/api/auth/login",
+            None,
+            login(json!({"recovery_code": recovery[0]})),
+        )
+        .await;
+    assert_eq!(code, 401);
+
+    // Turning it off needs the password and a code.
+    let (code, body) = api
+        .post(
+            "/api/auth/2fa/disable",
+            Some(&session),
+            json!({"password": PW}),
+        )
+        .await;
+    assert_problem(code, &body, 401, "two_factor_required");
+    let (code, body) = api
+        .post(
+            "/api/auth/2fa/disable",
+            Some(&session),
+            json!({"password": "not the password at all", "recovery_code": recovery[1]}),
+        )
+        .await;
+    assert_problem(code, &body, 401, "invalid_credentials");
+    let (code, off) = api
+        .post(
+            "/api/auth/2fa/disable",
+            Some(&session),
+            json!({"password": PW, "recovery_code": recovery[1]}),
+        )
+        .await;
+    assert_eq!(
+        (code, off["two_factor"].as_str()),
+        (200, Some("off")),
+        "{off}"
+    );
+    assert_eq!(
+        api.get("/api/me", Some(&session)).await.0,
+        401,
+        "sessions ended"
+    );
+    assert_eq!(api.login("otp@x.io", PW).await.0, 200);
+    api.finish().await;
+}
+
+/// Wrong codes count against the login throttle like wrong passwords.
+async fn two_factor_codes_are_throttled_like_passwords(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.throttle.login_per_account_and_ip = 4).await;
+    api.register("guess@x.io").await;
+    let (_, first) = api.login("guess@x.io", PW).await;
+    let token = first["access_token"].as_str().unwrap().to_string();
+    let (_, enrolment) = api
+        .post("/api/auth/2fa/enrol", Some(&token), json!({}))
+        .await;
+    let uri = enrolment["otpauth_uri"].as_str().unwrap().to_string();
+    let (code, _) = api
+        .post(
+            "/api/auth/2fa/confirm",
+            Some(&token),
+            json!({"code": app_code(&uri, 0)}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let wrong = if app_code(&uri, 1) == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let body = json!({"email": "guess@x.io", "password": PW, "totp_code": wrong});
+        codes.push(api.post("/api/auth/login", None, body).await.0);
+    }
+    // 4 per minute: the first login, the confirm and two wrong codes; then 429.
+    assert_eq!(codes, [401, 401, 429]);
+    api.finish().await;
+}
+
+/// With `ADMIN_REQUIRE_2FA` an admin without two-factor sign-in may sign in only to enrol;
+/// an admin made by create-admin must enrol whatever the setting; otherwise an admin is told.
+async fn admins_without_two_factor_may_only_enrol(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| c.admin_require_2fa = true).await;
+    let (code, tokens) = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(code, 200, "{tokens}");
+    assert_eq!(tokens["two_factor"], "enrolment_required");
+    let limited = tokens["access_token"].as_str().unwrap().to_string();
+    let (code, body) = api.get("/api/admin/users", Some(&limited)).await;
+    assert_problem(code, &body, 403, "two_factor_enrolment_required");
+    let (code, body) = api.get("/api/balances", Some(&limited)).await;
+    assert_problem(code, &body, 403, "two_factor_enrolment_required");
+    let (code, me) = api.get("/api/me", Some(&limited)).await;
+    assert_eq!(
+        (code, me["two_factor"].as_str()),
+        (200, Some("enrolment_required"))
+    );
+    // A refresh keeps the limit.
+    let (_, refreshed) = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refreshed["two_factor"], "enrolment_required");
+    let (code, enrolment) = api
+        .post("/api/auth/2fa/enrol", Some(&limited), json!({}))
+        .await;
+    assert_eq!(code, 201, "{enrolment}");
+    let uri = enrolment["otpauth_uri"].as_str().unwrap();
+    let (code, confirmed) = api
+        .post(
+            "/api/auth/2fa/confirm",
+            Some(&limited),
+            json!({"code": app_code(uri, 0)}),
+        )
+        .await;
+    assert_eq!(code, 200, "{confirmed}");
+    let full = confirmed["tokens"]["access_token"].as_str().unwrap();
+    assert_eq!(api.get("/api/admin/users", Some(full)).await.0, 200);
+    api.finish().await;
+
+    // ADMIN_REQUIRE_2FA off: the admin is told, not limited; a create-admin admin is limited.
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let (_, tokens) = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(tokens["two_factor"], "recommended");
+    let store = api.app().state().store.clone();
+    user_api_svc::auth::create_admin(store.as_ref(), "cli-admin@x.io", ADMIN_PASSWORD, true)
+        .await
+        .unwrap();
+    let (_, tokens) = api.login("cli-admin@x.io", ADMIN_PASSWORD).await;
+    assert_eq!(tokens["two_factor"], "enrolment_required", "{tokens}");
+    let (code, _) = api
+        .get("/api/admin/users", tokens["access_token"].as_str())
+        .await;
+    assert_eq!(code, 403);
+    api.finish().await;
+}
+
 on_both_backends!(
+    two_factor_enrolment_sign_in_replay_recovery_and_disable,
+    two_factor_codes_are_throttled_like_passwords,
+    admins_without_two_factor_may_only_enrol,
     logout_ends_that_session_at_once_and_only_that_one,
     password_change_and_disabling_end_every_session,
     a_socket_is_disconnected_when_its_token_expires_unless_refreshed,

@@ -25,8 +25,10 @@ fn forged_token(id: u64, role: Role, sid: &str) -> String {
             role,
             created_at: Utc::now(),
             disabled: false,
+            two_factor_required: false,
         },
         sid,
+        false,
     )
     .unwrap()
 }

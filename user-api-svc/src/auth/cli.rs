@@ -46,9 +46,13 @@ pub async fn create_admin(database_url: &str, request: &CreateAdmin) -> i32 {
             return 1;
         }
     };
-    match super::create_admin(store.as_ref(), &request.email, &request.password).await {
+    // An admin made here must enrol in two-factor sign-in at first sign-in.
+    match super::create_admin(store.as_ref(), &request.email, &request.password, true).await {
         Ok(()) => {
-            println!("admin {} created", request.email);
+            println!(
+                "admin {} created; at first sign-in it enrols in two-factor sign-in",
+                request.email
+            );
             0
         }
         Err(e) => {

@@ -9,7 +9,9 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{account_email, normalize_email, password, tokens, AuthUser};
+use super::{
+    account_email, normalize_email, password, tokens, two_factor, AuthUser, EnrollingUser,
+};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, Role, RotateOutcome, StoreError, User};
@@ -25,12 +27,28 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/logout", post(logout))
         .route("/api/me", get(me))
         .route("/api/auth/password", post(change_password))
+        .route("/api/auth/2fa/enrol", post(enrol_two_factor))
+        .route("/api/auth/2fa/confirm", post(confirm_two_factor))
+        .route("/api/auth/2fa/disable", post(disable_two_factor))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CredentialsBody {
     pub email: String,
     pub password: String,
+}
+
+/// Email and password, and once two-factor sign-in is on, a code.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+    /// The six digits the authenticator app shows now (accounts with two-factor sign-in).
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// Instead of `totp_code`: one of the account's recovery codes (each works once).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -46,6 +64,19 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// `enabled`; `off`; `recommended` (an admin without it: enrol under Account); or
+    /// `enrolment_required`: this access token is good only for `/api/me` and
+    /// `/api/auth/2fa/*` until the account has enrolled.
+    pub two_factor: TwoFactorStatus,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum TwoFactorStatus {
+    Enabled,
+    Off,
+    Recommended,
+    EnrolmentRequired,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -55,6 +86,14 @@ pub struct UserView {
     pub role: Role,
     /// Disabled by an admin: cannot sign in.
     pub disabled: bool,
+}
+
+/// The caller's account, with its two-factor state.
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub two_factor: TwoFactorStatus,
 }
 
 impl From<&User> for UserView {
@@ -107,16 +146,71 @@ async fn issue_pair(
             (token, family)
         }
     };
+    let two_factor = two_factor_status(state, user).await?;
+    let enrol_only = two_factor == TwoFactorStatus::EnrolmentRequired;
     let access_token = state
         .keys
-        .issue(user, &family)
+        .issue(user, &family, enrol_only)
         .map_err(ApiError::internal)?;
     Ok(TokenPair {
         access_token,
         refresh_token,
         token_type: "Bearer",
         expires_in: state.keys.access_ttl.as_secs(),
+        two_factor,
     })
+}
+
+/// Whether `user` has two-factor sign-in, and if not whether it must (or should) enrol.
+async fn two_factor_status(state: &AppState, user: &User) -> Result<TwoFactorStatus, ApiError> {
+    let enabled = state
+        .store
+        .two_factor(user.id)
+        .await?
+        .is_some_and(|t| t.confirmed);
+    let admin = user.role == Role::Admin;
+    Ok(if enabled {
+        TwoFactorStatus::Enabled
+    } else if user.two_factor_required || (admin && state.config.admin_require_2fa) {
+        TwoFactorStatus::EnrolmentRequired
+    } else if admin {
+        TwoFactorStatus::Recommended
+    } else {
+        TwoFactorStatus::Off
+    })
+}
+
+/// A two-factor code (or recovery code) for `user`, accepted once; `InvalidTwoFactorCode` for
+/// a wrong, expired or replayed one, `TwoFactorRequired` when neither was given.
+async fn check_second_factor(
+    state: &AppState,
+    user_id: u64,
+    secret: &[u8],
+    totp_code: Option<&str>,
+    recovery_code: Option<&str>,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    match (totp_code, recovery_code) {
+        (Some(code), _) => {
+            let now_s = u64::try_from(now.timestamp()).unwrap_or_default();
+            let step = two_factor::matching_step(secret, code, now_s)
+                .ok_or(ApiError::InvalidTwoFactorCode)?;
+            if !state.store.use_two_factor_step(user_id, step).await? {
+                metrics::counter!("rategate_two_factor_replays_total").increment(1);
+                return Err(ApiError::InvalidTwoFactorCode);
+            }
+            Ok(())
+        }
+        (None, Some(code)) => {
+            let hash = two_factor::hash_recovery_code(code);
+            if !state.store.use_recovery_code(user_id, &hash, now).await? {
+                return Err(ApiError::InvalidTwoFactorCode);
+            }
+            tracing::info!(user = user_id, "recovery code used");
+            Ok(())
+        }
+        (None, None) => Err(ApiError::TwoFactorRequired),
+    }
 }
 
 /// Register a trading account (always with role `user`).
@@ -148,14 +242,18 @@ pub async fn register(
     Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
 }
 
-/// Log in: a short-lived access token and a rotating refresh token.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = CredentialsBody,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 429, body = Problem)))]
+/// Log in: a short-lived access token and a rotating refresh token. With two-factor sign-in on,
+/// the password alone answers 401 `two_factor_required`; send it again with `totp_code` (or a
+/// `recovery_code`). Every attempt, code or not, counts against the login throttle.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, body = TokenPair),
+              (status = 401, body = Problem, description = "invalid_credentials, two_factor_required or invalid_two_factor_code"),
+              (status = 403, body = Problem, description = "account_disabled"), (status = 429, body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<CredentialsBody>,
+    ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     // A malformed email cannot match an account: same answer as a wrong password.
     let email = normalize_email(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
@@ -163,6 +261,18 @@ pub async fn login(
     let creds = check_password(&state, &email, ip, body.password).await?;
     if creds.user.disabled {
         return Err(ApiError::AccountDisabled);
+    }
+    if let Some(tf) = state.store.two_factor(creds.user.id).await? {
+        if tf.confirmed {
+            check_second_factor(
+                &state,
+                creds.user.id,
+                &tf.secret,
+                body.totp_code.as_deref(),
+                body.recovery_code.as_deref(),
+            )
+            .await?;
+        }
     }
     Ok(ApiJson(issue_pair(&state, &creds.user, None).await?))
 }
@@ -268,14 +378,170 @@ pub async fn change_password(
     Ok(ApiJson(issue_pair(&state, &user, None).await?))
 }
 
-/// The caller's account.
+/// The caller's account, with its two-factor state (also with an enrol-only token).
 #[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+    responses((status = 200, body = MeView), (status = 401, body = Problem)))]
 pub async fn me(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
-) -> Result<ApiJson<UserView>, ApiError> {
+    EnrollingUser(claims): EnrollingUser,
+) -> Result<ApiJson<MeView>, ApiError> {
     let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
     let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(ApiJson(UserView::from(&user)))
+    Ok(ApiJson(MeView {
+        two_factor: two_factor_status(&state, &user).await?,
+        user: UserView::from(&user),
+    }))
+}
+
+/// A new two-factor secret, to scan or type into an authenticator app.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolmentView {
+    /// The secret in base32 (to type in by hand).
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The `otpauth_uri` as a QR code: a `data:image/svg+xml` URL for an `<img>`.
+    pub qr_code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CodeBody {
+    /// Six digits from the authenticator app.
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Confirmed {
+    /// One-time codes for when the authenticator app is lost; shown only now.
+    pub recovery_codes: Vec<String>,
+    /// Every other session ended; this is the caller's new one.
+    pub tokens: TokenPair,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DisableTwoFactor {
+    pub password: String,
+    /// A code from the authenticator app, or `recovery_code` instead.
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// Start enrolling in two-factor sign-in: a new secret (replacing an unconfirmed one). It counts
+/// once confirmed with a first code (`/api/auth/2fa/confirm`).
+#[utoipa::path(post, path = "/api/auth/2fa/enrol", tag = "auth", security(("bearer" = [])),
+    responses((status = 201, body = EnrolmentView), (status = 401, body = Problem), (status = 409, body = Problem)))]
+pub async fn enrol_two_factor(
+    State(state): State<AppState>,
+    EnrollingUser(claims): EnrollingUser,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
+    let secret = two_factor::new_secret();
+    if !state
+        .store
+        .start_two_factor(id, &secret, Utc::now())
+        .await?
+    {
+        return Err(ApiError::TwoFactorEnabled);
+    }
+    let e = two_factor::enrolment(&secret, &state.config.jwt_issuer, &claims.email)
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(EnrolmentView {
+            qr_code: two_factor::qr_data_url(&e.qr_svg),
+            secret: e.secret,
+            otpauth_uri: e.otpauth_uri,
+        }),
+    ))
+}
+
+/// Confirm enrolment with a first code: two-factor sign-in is on, every other session of the
+/// account ends, and the recovery codes are shown (once). Throttled like a login.
+#[utoipa::path(post, path = "/api/auth/2fa/confirm", tag = "auth", security(("bearer" = [])), request_body = CodeBody,
+    responses((status = 200, body = Confirmed), (status = 401, body = Problem), (status = 409, body = Problem),
+              (status = 429, body = Problem)))]
+pub async fn confirm_two_factor(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    EnrollingUser(claims): EnrollingUser,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> Result<ApiJson<Confirmed>, ApiError> {
+    let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(wait) = state.throttle.attempt(&claims.email, ip).await {
+        return Err(ApiError::TooManyAttempts(wait));
+    }
+    let pending = state
+        .store
+        .two_factor(id)
+        .await?
+        .filter(|t| !t.confirmed)
+        .ok_or(ApiError::TwoFactorNotEnabled(
+            "there is no enrolment to confirm: start one with POST /api/auth/2fa/enrol",
+        ))?;
+    let now = Utc::now();
+    let step = two_factor::matching_step(
+        &pending.secret,
+        &body.code,
+        u64::try_from(now.timestamp()).unwrap_or_default(),
+    )
+    .ok_or(ApiError::InvalidTwoFactorCode)?;
+    let codes = two_factor::new_recovery_codes();
+    let hashes: Vec<[u8; 32]> = codes.iter().map(|(_, h)| *h).collect();
+    if !state
+        .store
+        .confirm_two_factor(id, step, &hashes, now)
+        .await?
+    {
+        return Err(ApiError::TwoFactorEnabled);
+    }
+    crate::socket::end_sockets(&state, crate::socket::user_room(id));
+    tracing::info!(
+        user = id,
+        "two-factor sign-in on; every other session ended"
+    );
+    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(ApiJson(Confirmed {
+        recovery_codes: codes.into_iter().map(|(c, _)| c).collect(),
+        tokens: issue_pair(&state, &user, None).await?,
+    }))
+}
+
+/// Turn two-factor sign-in off: needs the password and a code (or a recovery code). Every
+/// session of the account ends; the caller gets a new one.
+#[utoipa::path(post, path = "/api/auth/2fa/disable", tag = "auth", security(("bearer" = [])), request_body = DisableTwoFactor,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 409, body = Problem),
+              (status = 429, body = Problem)))]
+pub async fn disable_two_factor(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    AuthUser(claims): AuthUser,
+    ApiJson(body): ApiJson<DisableTwoFactor>,
+) -> Result<ApiJson<TokenPair>, ApiError> {
+    let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
+    let ip = client_ip(&state, &headers, peer);
+    let creds = check_password(&state, &claims.email, ip, body.password).await?;
+    let tf = state
+        .store
+        .two_factor(id)
+        .await?
+        .filter(|t| t.confirmed)
+        .ok_or(ApiError::TwoFactorNotEnabled(
+            "two-factor sign-in is not on",
+        ))?;
+    check_second_factor(
+        &state,
+        id,
+        &tf.secret,
+        body.code.as_deref(),
+        body.recovery_code.as_deref(),
+    )
+    .await?;
+    state.store.remove_two_factor(id, Utc::now()).await?;
+    crate::socket::end_sockets(&state, crate::socket::user_room(id));
+    tracing::info!(user = id, "two-factor sign-in off; every session ended");
+    Ok(ApiJson(issue_pair(&state, &creds.user, None).await?))
 }

@@ -3,6 +3,8 @@
 //! - [`email`]: addresses as identities: one spelling each, no look-alikes (UTS #39).
 //! - [`password`]: argon2id hashing off the runtime, and the password policy.
 //! - [`tokens`]: short-lived access JWTs (strictly validated) and hashed refresh tokens.
+//! - [`two_factor`]: TOTP codes (RFC 6238) and recovery codes, the pure part of two-factor
+//!   sign-in; the handlers enrol, confirm, check at login and turn it off.
 //! - [`throttle`]: failed-login throttling per account and per IP.
 //! - [`handlers`]: register, login, refresh, logout, me.
 //! - [`cli`]: the `create-admin` command of both binaries.
@@ -18,6 +20,7 @@ pub mod handlers;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
+pub mod two_factor;
 pub mod watchlist;
 
 use axum::extract::FromRequestParts;
@@ -31,6 +34,11 @@ pub use tokens::Claims;
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Claims);
+
+/// The authenticated caller, also with a token good only for enrolling in two-factor sign-in
+/// (for `/api/me` and `/api/auth/2fa/*`).
+#[derive(Debug, Clone)]
+pub struct EnrollingUser(pub Claims);
 
 /// The authenticated caller, who is an admin.
 #[derive(Debug, Clone)]
@@ -49,12 +57,23 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .then_some(token.trim())
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl FromRequestParts<AppState> for EnrollingUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
-        current_account(state, claims).await.map(AuthUser)
+        current_account(state, claims).await.map(EnrollingUser)
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let EnrollingUser(claims) = EnrollingUser::from_request_parts(parts, state).await?;
+        if claims.enrol_only {
+            return Err(ApiError::TwoFactorEnrolmentRequired);
+        }
+        Ok(AuthUser(claims))
     }
 }
 
@@ -160,7 +179,7 @@ pub async fn ensure_admin(store: &dyn Store, email: &str, password: &str) -> any
     if admin_present(store, &email).await? {
         return Ok(());
     }
-    match create_admin(store, &email, password).await {
+    match create_admin(store, &email, password, false).await {
         Ok(()) => Ok(()),
         // Another node starting at the same moment created it first: fine if it is an admin.
         Err(e) if admin_present(store, &email).await? => {
@@ -186,8 +205,14 @@ async fn admin_present(store: &dyn Store, email: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// Creates an admin account (policy-checked password).
-pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<()> {
+/// Creates an admin account (policy-checked password); with `require_two_factor` it may sign in
+/// only to enrol in two-factor sign-in until it has (admins made by `create-admin`).
+pub async fn create_admin(
+    store: &dyn Store,
+    email: &str,
+    password: &str,
+    require_two_factor: bool,
+) -> anyhow::Result<()> {
     let identity = account_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let email = identity.normalized.clone();
     password::check_policy(password, &email).map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
@@ -196,7 +221,10 @@ pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> any
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     match store.create_user(&identity, &hash, Role::Admin).await {
         Ok(u) => {
-            tracing::info!(email = %u.email, id = u.id, "admin account created");
+            if require_two_factor {
+                store.require_two_factor(u.id, chrono::Utc::now()).await?;
+            }
+            tracing::info!(email = %u.email, id = u.id, require_two_factor, "admin account created");
             Ok(())
         }
         Err(StoreError::Conflict) => {

@@ -33,6 +33,10 @@ pub struct Claims {
     pub jti: String,
     /// The session: the refresh-token family this token belongs to.
     pub sid: String,
+    /// Good only for enrolling in two-factor sign-in (an account that must have it, and has
+    /// not): every other endpoint answers 403 `two_factor_enrolment_required`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enrol_only: bool,
 }
 
 impl Claims {
@@ -71,8 +75,14 @@ impl TokenKeys {
         }
     }
 
-    /// An access token for `user` in session `sid`.
-    pub fn issue(&self, user: &User, sid: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    /// An access token for `user` in session `sid` (good only for enrolling in two-factor
+    /// sign-in if `enrol_only`).
+    pub fn issue(
+        &self,
+        user: &User,
+        sid: &str,
+        enrol_only: bool,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
@@ -85,6 +95,7 @@ impl TokenKeys {
             exp: now + self.access_ttl.as_secs() as i64,
             jti: uuid::Uuid::new_v4().to_string(),
             sid: sid.to_string(),
+            enrol_only,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -130,6 +141,7 @@ mod tests {
             role: Role::User,
             created_at: Utc::now(),
             disabled: false,
+            two_factor_required: false,
         }
     }
 
@@ -140,7 +152,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let k = keys();
-        let t = k.issue(&user(), "s1").unwrap();
+        let t = k.issue(&user(), "s1", false).unwrap();
         let c = k.verify(&t).unwrap();
         assert_eq!(c.user_id(), Some(7));
         assert_eq!(c.role, Role::User);
@@ -149,7 +161,7 @@ mod tests {
     #[test]
     fn tampered_foreign_expired_and_unsigned_tokens_are_refused() {
         let k = keys();
-        let t = k.issue(&user(), "s1").unwrap();
+        let t = k.issue(&user(), "s1", false).unwrap();
         // TC0: flip the role in the payload, keep the signature.
         let parts: Vec<&str> = t.split('.').collect();
         let mut payload: serde_json::Value = serde_json::from_slice(
@@ -175,7 +187,9 @@ mod tests {
             "rategate-api",
             Duration::from_secs(300),
         );
-        assert!(k.verify(&other.issue(&user(), "s1").unwrap()).is_none());
+        assert!(k
+            .verify(&other.issue(&user(), "s1", false).unwrap())
+            .is_none());
         // TC3: expired (beyond leeway), TC4: not yet valid, TC5: wrong audience, TC6: no exp.
         let now = Utc::now().timestamp();
         let mk = |f: &dyn Fn(&mut serde_json::Value)| {

@@ -56,6 +56,7 @@ impl Modify for Problems {
         Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
+        auth::enrol_two_factor, auth::confirm_two_factor, auth::disable_two_factor,
         watchlist::list, watchlist::add, watchlist::remove,
         rates::all, rates::one, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,

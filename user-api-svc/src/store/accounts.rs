@@ -13,7 +13,7 @@ use super::*;
 const SPREAD_COLUMNS: &[&str] = &["kind", "buy", "sell", "updated_by", "updated_at"];
 
 fn user_by_id(id: u64) -> Stmt {
-    Stmt::new("SELECT id, email, role, created_at, disabled_at FROM users WHERE id = ?").id(id)
+    Stmt::assembled(format!("{USER_COLUMNS} WHERE id = ?")).id(id)
 }
 
 /// Revokes every live refresh token of `user_id` (every session of the account).
@@ -135,10 +135,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
     }
 
     async fn user_by_email_key(&self, key: &[u8; 32]) -> StoreResult<Option<User>> {
-        let stmt = Stmt::new(
-            "SELECT id, email, role, created_at, disabled_at FROM users WHERE email_key = ?",
-        )
-        .bytes(key);
+        let stmt = Stmt::assembled(format!("{USER_COLUMNS} WHERE email_key = ?")).bytes(key);
         self.fetch_first(stmt)
             .await?
             .as_ref()
@@ -148,7 +145,8 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
         let stmt = Stmt::new(
-            "SELECT id, email, role, created_at, disabled_at, password_hash FROM users WHERE email = ?",
+            "SELECT id, email, role, created_at, disabled_at, two_factor_required_at, password_hash
+             FROM users WHERE email = ?",
         )
         .text(email);
         let Some(row) = self.fetch_first(stmt).await? else {
@@ -193,7 +191,8 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
         let stmt = Stmt::new(
-            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at FROM users u
+            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at, u.two_factor_required_at
+             FROM users u
              WHERE u.id = ? AND u.disabled_at IS NULL AND EXISTS (
                  SELECT 1 FROM refresh_tokens r WHERE r.family_id = ? AND r.user_id = u.id
                  AND r.revoked_at IS NULL AND r.expires_at > ?)",
@@ -206,6 +205,140 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .as_ref()
             .map(rows::user)
             .transpose()
+    }
+
+    async fn require_two_factor(&self, id: u64, now: DateTime<Utc>) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "UPDATE users SET two_factor_required_at = COALESCE(two_factor_required_at, ?)
+             WHERE id = ?",
+        )
+        .time(now)
+        .id(id);
+        self.db.execute(stmt).await?;
+        Ok(())
+    }
+
+    async fn two_factor(&self, user_id: u64) -> StoreResult<Option<TwoFactorRow>> {
+        let stmt =
+            Stmt::new("SELECT secret, confirmed_at, last_step FROM two_factor WHERE user_id = ?")
+                .id(user_id);
+        let Some(row) = self.fetch_first(stmt).await? else {
+            return Ok(None);
+        };
+        Ok(Some(TwoFactorRow {
+            secret: row.bytes("secret")?,
+            confirmed: row.opt_time("confirmed_at")?.is_some(),
+            last_step: row.count("last_step")?,
+        }))
+    }
+
+    async fn start_two_factor(
+        &self,
+        user_id: u64,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT confirmed_at FROM two_factor WHERE user_id = ? {}",
+            B::LOCK
+        );
+        if let Some(row) = fetch_first_in::<B>(&mut tx, Stmt::assembled(sql).id(user_id)).await? {
+            if row.opt_time("confirmed_at")?.is_some() {
+                return Ok(false);
+            }
+        }
+        B::execute_in(
+            &mut tx,
+            Stmt::new("DELETE FROM two_factor WHERE user_id = ?").id(user_id),
+        )
+        .await?;
+        B::execute_in(
+            &mut tx,
+            Stmt::new("INSERT INTO two_factor (user_id, secret, created_at) VALUES (?, ?, ?)")
+                .id(user_id)
+                .bytes(secret)
+                .time(now),
+        )
+        .await?;
+        B::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn confirm_two_factor(
+        &self,
+        user_id: u64,
+        step: u64,
+        recovery_hashes: &[[u8; 32]],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let confirm = Stmt::new(
+            "UPDATE two_factor SET confirmed_at = ?, last_step = ?
+             WHERE user_id = ? AND confirmed_at IS NULL",
+        )
+        .time(now)
+        .id(step)
+        .id(user_id);
+        if B::execute_in(&mut tx, confirm).await?.rows_affected != 1 {
+            return Ok(false);
+        }
+        B::execute_in(
+            &mut tx,
+            Stmt::new("DELETE FROM recovery_codes WHERE user_id = ?").id(user_id),
+        )
+        .await?;
+        for hash in recovery_hashes {
+            B::execute_in(
+                &mut tx,
+                Stmt::new("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+                    .id(user_id)
+                    .bytes(hash),
+            )
+            .await?;
+        }
+        B::execute_in(&mut tx, revoke_all(user_id, now)).await?;
+        B::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn use_two_factor_step(&self, user_id: u64, step: u64) -> StoreResult<bool> {
+        let stmt = Stmt::new(
+            "UPDATE two_factor SET last_step = ?
+             WHERE user_id = ? AND confirmed_at IS NOT NULL AND last_step < ?",
+        )
+        .id(step)
+        .id(user_id)
+        .id(step);
+        Ok(self.db.execute(stmt).await?.rows_affected == 1)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: u64,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let stmt = Stmt::new(
+            "UPDATE recovery_codes SET used_at = ?
+             WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
+        )
+        .time(now)
+        .id(user_id)
+        .bytes(hash);
+        Ok(self.db.execute(stmt).await?.rows_affected == 1)
+    }
+
+    async fn remove_two_factor(&self, user_id: u64, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        for sql in [
+            "DELETE FROM recovery_codes WHERE user_id = ?",
+            "DELETE FROM two_factor WHERE user_id = ?",
+        ] {
+            B::execute_in(&mut tx, Stmt::new(sql).id(user_id)).await?;
+        }
+        B::execute_in(&mut tx, revoke_all(user_id, now)).await?;
+        B::commit(tx).await
     }
 
     async fn set_disabled(&self, id: u64, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool> {

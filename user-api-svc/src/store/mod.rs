@@ -74,6 +74,19 @@ pub struct User {
     /// Disabled by an admin: cannot sign in, holds no session.
     #[serde(skip)]
     pub disabled: bool,
+    /// Must enrol in two-factor sign-in before anything else (admins made by create-admin).
+    #[serde(skip)]
+    pub two_factor_required: bool,
+}
+
+/// An account's two-factor state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoFactorRow {
+    pub secret: Vec<u8>,
+    /// Enrolment confirmed with a first code: sign-in asks for a code.
+    pub confirmed: bool,
+    /// The newest 30 s step a code was accepted for.
+    pub last_step: u64,
 }
 
 /// A user with the password hash, for login only.
@@ -313,6 +326,38 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Disables (or enables) an account; disabling revokes every refresh token of it in the
     /// same transaction. False if there is no such account.
     async fn set_disabled(&self, id: u64, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Marks the account as one that must enrol in two-factor sign-in.
+    async fn require_two_factor(&self, id: u64, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn two_factor(&self, user_id: u64) -> StoreResult<Option<TwoFactorRow>>;
+    /// Starts (or restarts) enrolment with `secret`; false if two-factor is already confirmed.
+    async fn start_two_factor(
+        &self,
+        user_id: u64,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Confirms enrolment at `step`, stores the recovery codes' hashes and ends every session of
+    /// the account, in one transaction; false if there was no enrolment to confirm.
+    async fn confirm_two_factor(
+        &self,
+        user_id: u64,
+        step: u64,
+        recovery_hashes: &[[u8; 32]],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Accepts a code of `step` once: false if a code of that step or a newer one was already
+    /// accepted (a replay).
+    async fn use_two_factor_step(&self, user_id: u64, step: u64) -> StoreResult<bool>;
+    /// Spends a recovery code; false if it is unknown or used.
+    async fn use_recovery_code(
+        &self,
+        user_id: u64,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Turns two-factor sign-in off (secret and recovery codes deleted) and ends every session
+    /// of the account, in one transaction.
+    async fn remove_two_factor(&self, user_id: u64, now: DateTime<Utc>) -> StoreResult<()>;
     /// Replaces the user's password hash and revokes every refresh token of the user, in one
     /// transaction (a changed password signs every other session out).
     async fn set_password(

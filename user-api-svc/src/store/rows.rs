@@ -10,7 +10,8 @@ use super::{Balance, Order, Role, SpreadAudit, SpreadRow, StoreError, StoreResul
 use crate::pricing::{Spread, SpreadKind};
 
 /// The columns [`user`] reads.
-pub const USER_COLUMNS: &str = "SELECT id, email, role, created_at, disabled_at FROM users";
+pub const USER_COLUMNS: &str =
+    "SELECT id, email, role, created_at, disabled_at, two_factor_required_at FROM users";
 
 /// The columns [`order`] reads.
 pub const ORDER_COLUMNS: &str =
@@ -28,6 +29,7 @@ pub fn user(r: &impl Row) -> StoreResult<User> {
         role: Role::parse(&role).ok_or_else(|| corrupt(format!("unknown role {role:?}")))?,
         created_at: r.time("created_at")?,
         disabled: r.opt_time("disabled_at")?.is_some(),
+        two_factor_required: r.opt_time("two_factor_required_at")?.is_some(),
     })
 }
 

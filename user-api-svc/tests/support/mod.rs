@@ -279,6 +279,8 @@ impl TestApi {
         // Tests register many accounts from 127.0.0.1; the registration limit's own test
         // sets it back down.
         config.throttle.register_per_ip = 100_000;
+        // The admin signs in with a password alone here; two-factor's own tests turn it on.
+        config.admin_require_2fa = false;
         tweak(&mut config);
         let database_url = config.database_url.clone();
         let built = match &sink {
