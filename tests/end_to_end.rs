@@ -61,6 +61,9 @@ impl Chain {
         let mut api_cfg = user_api_svc::Config::local(SECRET);
         api_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
         api_cfg.pairs = pairs;
+        // The admin here signs in with a password alone (as the all-in-one binary's does by
+        // default); two-factor sign-in has its own tests, and the create-admin one below.
+        api_cfg.admin_require_2fa = false;
 
         let (parts, admin) = match setup {
             Setup::Deployed => {
@@ -120,7 +123,17 @@ impl Chain {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt;
-                    for private in [&file, &data_dir] {
+                    // The credentials, the directory, and the database with its WAL files
+                    // (password hashes and two-factor secrets).
+                    let mut private = vec![file.clone(), data_dir.clone()];
+                    for entry in std::fs::read_dir(&data_dir).unwrap() {
+                        let path = entry.unwrap().path();
+                        if path.to_string_lossy().contains(".db") {
+                            private.push(path);
+                        }
+                    }
+                    assert!(private.len() > 2, "the database is in the data directory");
+                    for private in &private {
                         let mode = std::fs::metadata(private).unwrap().permissions().mode();
                         assert_eq!(mode & 0o077, 0, "{} open to others", private.display());
                     }
@@ -389,11 +402,45 @@ async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("admin second-admin@rategate.test created")
     );
-    let token = chain
+    assert!(String::from_utf8_lossy(&out.stdout).contains("two-factor"));
+    // An admin made by create-admin must enrol in two-factor sign-in before anything else.
+    let limited = chain
         .login("second-admin@rategate.test", "Second-Admin-Passphrase-7")
         .await;
+    let (code, body) = chain
+        .call(
+            reqwest::Method::GET,
+            "/api/admin/users",
+            Some(&limited),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (403, Some("two_factor_enrolment_required"))
+    );
+    let (code, enrolment) = chain
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/2fa/enrol",
+            Some(&limited),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(code, 201, "{enrolment}");
+    let totp = totp_rs::TOTP::from_url(enrolment["otpauth_uri"].as_str().unwrap()).unwrap();
+    let (code, confirmed) = chain
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/2fa/confirm",
+            Some(&limited),
+            Some(json!({"code": totp.generate_current().unwrap()})),
+        )
+        .await;
+    assert_eq!(code, 200, "{confirmed}");
+    let token = confirmed["tokens"]["access_token"].as_str().unwrap();
     let (code, users) = chain
-        .call(reqwest::Method::GET, "/api/admin/users", Some(&token), None)
+        .call(reqwest::Method::GET, "/api/admin/users", Some(token), None)
         .await;
     assert_eq!(code, 200, "{users}");
     // The same email again is refused with a message, exit code 1.

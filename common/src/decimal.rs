@@ -83,9 +83,16 @@ pub mod opt_string {
     }
 }
 
-/// Strict parse of a decimal string from a client or the bus: plain notation only, and exact:
-/// a number `Decimal` cannot hold to the last digit (`0.00010000000000000000000000000001`) is
-/// [`DecimalError::TooPrecise`], never rounded.
+/// What a decimal string may look like on every interface we own (the OpenAPI documents say
+/// so): an optional `-`, an integer part without leading zeros (`0`, `12`, not `012`), and an
+/// optional fraction with at least one digit (`0.5`, not `.5` or `5.`).
+pub const DECIMAL_SYNTAX: &str = "decimal strings are plain notation: an optional -, an integer \
+    part without leading zeros, and an optional . with at least one digit after it \
+    (\"0.5\", \"1200\", \"97000.10\"; not \"01\", \".5\", \"5.\", \"1e3\")";
+
+/// Strict parse of a decimal string from a client or the bus: plain notation only
+/// ([`DECIMAL_SYNTAX`]), and exact: a number `Decimal` cannot hold to the last digit
+/// (`0.00010000000000000000000000000001`) is [`DecimalError::TooPrecise`], never rounded.
 pub fn parse_plain(s: &str) -> Result<Decimal, DecimalError> {
     let head = || s.chars().take(40).collect::<String>();
     let err = || DecimalError::Invalid(head());
@@ -95,7 +102,14 @@ pub fn parse_plain(s: &str) -> Result<Decimal, DecimalError> {
         && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && digits.bytes().filter(|b| *b == b'.').count() <= 1
         && digits.bytes().any(|b| b.is_ascii_digit());
-    if !plain {
+    let (int, frac) = match digits.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (digits, None),
+    };
+    let shaped = !int.is_empty()
+        && (int == "0" || !int.starts_with('0'))
+        && frac.is_none_or(|f| !f.is_empty());
+    if !plain || !shaped {
         return Err(err());
     }
     let d = Decimal::from_str(s).map_err(|_| err())?;
@@ -182,7 +196,8 @@ mod tests {
             ("0.0001", "0.0001"),
             ("97000.10", "97000.10"),
             ("-0.0", "0.0"),
-            ("007.50", "7.50"),
+            ("0", "0"),
+            ("7.50", "7.50"),
             (
                 "0.0000000000000000000000000001",
                 "0.0000000000000000000000000001",
@@ -193,6 +208,15 @@ mod tests {
             ),
         ] {
             assert_eq!(parse_plain(text).unwrap().to_string(), shown, "{text}");
+        }
+        // TC..: not the documented shape (leading zeros, a bare dot, exponents): refused
+        for text in [
+            "007.50", "01", "00", "1.", ".5", "-.5", "-", ".", "1e3", "1.2.3", "+1", " 1",
+        ] {
+            assert!(
+                matches!(parse_plain(text), Err(DecimalError::Invalid(_))),
+                "{text}"
+            );
         }
         // TC..: text a Decimal would round: refused, not rounded
         for text in [

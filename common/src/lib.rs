@@ -13,6 +13,7 @@
 //! - [`openapi`]: every error response documented as problem+json in both OpenAPI documents.
 //! - [`drain`]: request bodies a handler left unread are read and discarded, so an early
 //!   answer keeps the keep-alive connection.
+//! - [`parse_errors`]: hyper's own answers to requests it cannot parse, as problem+json.
 //! - [`serve`]: the HTTP listener both services use, with header/body/idle timeouts,
 //!   connection caps and accept back-off.
 //! - [`shutdown`]: one shutdown signal (SIGTERM / Ctrl-C) shared by servers and tasks.
@@ -26,6 +27,7 @@ pub mod drain;
 pub mod http;
 pub mod openapi;
 pub mod pair;
+pub mod parse_errors;
 pub mod serve;
 pub mod shutdown;
 pub mod sim;

@@ -19,6 +19,9 @@
 //! - **Unread bodies**: a body the handler did not read (an early 401) is read and discarded
 //!   up to `unread_body_max` so the keep-alive connection survives (`crate::drain`).
 //!
+//! - **hyper's own errors** (a header it cannot parse) answer problem+json like every other
+//!   error (`crate::parse_errors`).
+//!
 //! Every connection gets `TCP_NODELAY` (rates are many small frames) and its peer address as
 //! axum's `ConnectInfo<SocketAddr>`. On shutdown it stops accepting, lets in-flight requests
 //! finish (at most `drain_timeout`) and returns.
@@ -310,7 +313,11 @@ fn serve_one(
     );
     let service = hyper_util::service::TowerToHyperService::new(service);
     let first = limits.header_read_timeout.min(limits.idle_timeout);
-    let io = TokioIo::new(IdleTimeout::new(tcp, first, limits.idle_timeout));
+    let io = TokioIo::new(crate::parse_errors::Problems::new(IdleTimeout::new(
+        tcp,
+        first,
+        limits.idle_timeout,
+    )));
     let builder = builder.clone();
     tokio::spawn(async move {
         let _held = held;

@@ -574,6 +574,35 @@ async fn an_early_401_keeps_the_keep_alive_connection() {
     api.finish().await;
 }
 
+/// A header hyper itself refuses (a control character) is answered with problem+json too.
+#[tokio::test]
+async fn a_request_hyper_cannot_parse_gets_problem_json() {
+    let api = TestApi::start(|_| {}).await;
+    let mut tcp = tokio::net::TcpStream::connect(api.app().addr())
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert!(head.contains("connection: close"), "{head}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (problem["status"].as_u64(), problem["code"].as_str()),
+        (Some(400), Some("bad_request"))
+    );
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("control character"));
+    api.finish().await;
+}
+
 #[tokio::test]
 async fn connections_over_the_per_address_cap_are_refused() {
     let api = TestApi::start(|c| c.serve.max_connections_per_ip = 2).await;

@@ -52,7 +52,10 @@ impl Modify for Problems {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rategate user API", description = "Spread-adjusted crypto rates, accounts and spreads. \
-        Decimals are JSON strings. Errors are application/problem+json with a stable `code`. \
+        Decimals are JSON strings in plain notation: an optional -, an integer part without \
+        leading zeros, and an optional . with at least one digit after it (\"0.5\", \"1200\", \
+        \"97000.10\"; not \"01\", \".5\", \"5.\" or \"1e3\"). Errors are application/problem+json \
+        with a stable `code`. \
         Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,

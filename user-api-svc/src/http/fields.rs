@@ -38,7 +38,8 @@ impl DecimalString {
     pub fn parse(&self, name: &str) -> Result<Decimal, FieldError> {
         let invalid = || {
             FieldError::Invalid(ApiError::Validation(format!(
-                "{name} must be a decimal string such as \"0.5\""
+                "{name} must be a decimal string such as \"0.5\" ({})",
+                common::decimal::DECIMAL_SYNTAX
             )))
         };
         match &self.0 {
@@ -65,7 +66,9 @@ mod tests {
             field(r#""0.01""#).parse("amount").unwrap().to_string(),
             "0.01"
         );
-        for bad in ["0.01", "null", "[]", r#""1e5""#, r#""""#] {
+        for bad in [
+            "0.01", "null", "[]", r#""1e5""#, r#""""#, r#""01""#, r#""1.""#, r#"".5""#,
+        ] {
             match field(bad).parse("amount") {
                 Err(FieldError::Invalid(ApiError::Validation(m))) => {
                     assert!(m.starts_with("amount "), "{m}")

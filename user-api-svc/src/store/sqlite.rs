@@ -55,7 +55,11 @@ impl SqlStore<SqliteDb> {
     /// Opens (creating if needed) the database at `url` (`sqlite://path/to/file.db`) and applies
     /// the migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        if !url.contains(":memory:") {
+            make_private(options.get_filename())?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -73,6 +77,38 @@ impl SqlStore<SqliteDb> {
             writer: Default::default(),
         }))
     }
+}
+
+/// The database holds password hashes and two-factor secrets: it is created readable by its
+/// owner only (0600), like the credentials file, and an existing one (or its WAL and shared
+/// memory files, which SQLite creates with the database's mode) is narrowed to that.
+fn make_private(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                if let Err(e) =
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                {
+                    tracing::warn!(file = %file.display(), error = %e, "cannot make the database private (0600)");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SqliteDb {
@@ -317,5 +353,29 @@ impl Backend for SqliteDb {
             .checked_add(amount)
             .ok_or_else(|| decode_err(format!("balance overflow in {asset}")))?;
         Self::put_balance(tx, user_id, asset, next, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn a_database_is_created_private_and_an_open_one_is_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rategate-mode-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let fresh = dir.join("fresh.db");
+        super::make_private(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+        let old = dir.join("old.db");
+        let wal = dir.join("old.db-wal");
+        for file in [&old, &wal] {
+            std::fs::write(file, b"").unwrap();
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        super::make_private(&old).unwrap();
+        assert_eq!((mode(&old), mode(&wal)), (0o600, 0o600));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
