@@ -516,3 +516,69 @@ async fn accept_errors_back_off_instead_of_spinning() {
     child.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// One socket sending 1,000 connects to namespaces that do not exist (`40/xN,`) wrote 567 ERROR
+/// lines. Against the real binary at its default log level: the flood adds no line to the log,
+/// and the server still serves sockets.
+#[tokio::test]
+async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::AsyncBufReadExt;
+    use tokio_tungstenite::tungstenite::Message;
+    common::tls::install_crypto_provider();
+    let data = std::env::temp_dir().join(format!("rategate-log-{}", uuid::Uuid::new_v4().simple()));
+    let port = testkit::http::free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rategate"))
+        .env("RATEGATE_DATA_DIR", &data)
+        .env("FEED", "sim")
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let collected = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    eventually("rategate listening", || async {
+        reqwest::get(format!("{base}/health")).await.is_ok()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = lines.lock().unwrap().len();
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with('0'), "{open:?}");
+    for i in 0..1000 {
+        if ws.send(Message::text(format!("40/x{i},"))).await.is_err() {
+            break; // the server may close a socket this rude: also fine
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut other = SioClient::connect(&base, None)
+        .await
+        .expect("still serving sockets");
+    other.rate("BTC_USD", |_| true).await;
+    other.close().await;
+    let added: Vec<String> = lines.lock().unwrap()[before..].to_vec();
+    assert!(
+        added.is_empty(),
+        "the flood was logged: {} lines, first {:?}",
+        added.len(),
+        added.first()
+    );
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -112,6 +112,8 @@ pub async fn start(
             let c = c.clone();
             Box::pin(async move {
                 c.crosscheck().await;
+                // Once a minute: the peer faults counted meanwhile, as one DEBUG line.
+                common::telemetry::log_peer_faults();
             })
         })?)
         .await?;

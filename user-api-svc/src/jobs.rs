@@ -27,6 +27,8 @@ const CLAIM_HOLD: std::time::Duration = std::time::Duration::from_secs(300);
 pub async fn scheduled_purge(state: &AppState) -> Option<u64> {
     state.throttle.shrink();
     state.budgets.shrink();
+    // This node's peer faults of the last minute, as one DEBUG line (common::telemetry).
+    common::telemetry::log_peer_faults();
     let slot = Utc::now().timestamp().div_euclid(60);
     if !state.cluster.claim_run("purge", slot, CLAIM_HOLD).await {
         return None;
