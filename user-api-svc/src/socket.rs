@@ -159,6 +159,10 @@ async fn authenticate(
     State(state): State<AppState>,
     TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), HandshakeRefused> {
+    // Packets a client sent together with its connect (before waiting for the ack, against
+    // the protocol) are read by the engine while this yields, before the socket exists: they
+    // are refused the same way every time (the engine closes the connection).
+    tokio::task::yield_now().await;
     let auth = auth.map_err(|_| HandshakeRefused::Malformed)?;
     if let Some(token) = handshake_token(&auth)? {
         // The account and session as they are now: a removed user's, a disabled account's or
@@ -168,6 +172,18 @@ async fn authenticate(
             .ok_or(HandshakeRefused::InvalidToken)?;
         socket.extensions.insert(claims);
     }
+    // Handlers before the socket joins the namespace and the ack goes out: an event a client
+    // sends the moment it sees the ack always finds them (socketioxide runs the connect
+    // handler only after sending the ack).
+    socket.on("rates:subscribe", on_subscribe);
+    socket.on("rates:unsubscribe", on_unsubscribe);
+    socket.on("auth:refresh", on_auth_refresh);
+    socket.on_disconnect(|socket: Socket, State(state): State<AppState>| async move {
+        state.hub.fanout.remove(socket.id);
+        if let Some(session) = socket.extensions.get::<std::sync::Arc<SocketSession>>() {
+            session.changed.notify_one();
+        }
+    });
     Ok(())
 }
 
@@ -269,15 +285,6 @@ async fn on_connect(socket: Socket, State(state): State<AppState>) {
     if let Some(snapshot) = state.hub.snapshot_payload(None) {
         let _ = socket.emit(EVENT, &snapshot);
     }
-    socket.on("rates:subscribe", on_subscribe);
-    socket.on("rates:unsubscribe", on_unsubscribe);
-    socket.on("auth:refresh", on_auth_refresh);
-    socket.on_disconnect(|socket: Socket, State(state): State<AppState>| async move {
-        state.hub.fanout.remove(socket.id);
-        if let Some(session) = socket.extensions.get::<std::sync::Arc<SocketSession>>() {
-            session.changed.notify_one();
-        }
-    });
 }
 
 /// The names of a subscribe/unsubscribe request's argument, or why the request is refused.
@@ -347,7 +354,7 @@ fn accept(
         }
     };
     let (known, unknown) = resolve(state, names);
-    let client = state.hub.fanout.get(socket.id)?;
+    let client = state.hub.fanout.get_or_register(socket);
     Some(Accepted {
         known,
         unknown,

@@ -438,6 +438,82 @@ async fn python_socketio_gets_snapshots_broadcasts_and_acks_on_both_transports(b
     api.finish().await;
 }
 
+/// What a raw WebSocket client gets for an event it sends in the same breath as its connect
+/// (`40` then `421[...]`, without waiting for the ack): within 2 s either the ack of the event or
+/// the connection closed by the server, never silence (it used to be dropped unanswered at
+/// random). And an event sent the moment the ack arrives is always answered.
+async fn an_event_sent_before_or_at_the_connect_ack_is_never_dropped_unanswered(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = ready(&api).await;
+    let url = format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        api.app().addr()
+    );
+    let subscribe = r#"421["rates:subscribe",["BTC/USD"]]"#;
+    let (mut acked, mut closed) = (0, 0);
+    for early in [true; 50].into_iter().chain([false; 30]) {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let open = ws.next().await.unwrap().unwrap();
+        assert!(open.to_text().unwrap().starts_with('0'));
+        ws.send(Message::text("40")).await.unwrap();
+        if early {
+            ws.send(Message::text(subscribe)).await.unwrap();
+        }
+        let outcome = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(frame) = ws.next().await {
+                let Ok(Message::Text(text)) = frame else {
+                    return "closed";
+                };
+                if text.as_str() == "1" {
+                    return "closed";
+                }
+                if text.starts_with("40") && !early {
+                    let _ = ws.send(Message::text(subscribe)).await;
+                }
+                if text.starts_with("431[") {
+                    assert!(text.contains("\"subscribed\":[\"BTC/USD\"]"), "{text}");
+                    return "acked";
+                }
+            }
+            "closed"
+        })
+        .await
+        .unwrap_or_else(|_| panic!("early={early}: no ack and no close within 2 s"));
+        assert!(
+            early || outcome == "acked",
+            "an event sent at the ack was refused"
+        );
+        match outcome {
+            "acked" => acked += 1,
+            _ => closed += 1,
+        }
+    }
+    assert_eq!(acked + closed, 80, "acked {acked}, closed {closed}");
+    api.finish().await;
+}
+
+/// On the multi-threaded runtime the binary runs on: there the connect and the next packet race.
+mod an_event_sent_before_or_at_the_connect_ack {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mariadb_redis() {
+        super::an_event_sent_before_or_at_the_connect_ack_is_never_dropped_unanswered(
+            super::Backend::MariaDbRedis,
+        )
+        .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_in_process() {
+        super::an_event_sent_before_or_at_the_connect_ack_is_never_dropped_unanswered(
+            super::Backend::SqliteInProcess,
+        )
+        .await
+    }
+}
+
 on_both_backends!(
     a_new_socket_gets_a_full_snapshot_at_once,
     a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_at_once,

@@ -222,14 +222,26 @@ impl Fanout {
 
     /// A new socket, subscribed to every pair.
     pub fn register(&self, socket: Socket) -> Arc<RateSocket> {
+        self.get_or_register(&socket)
+    }
+
+    /// The socket's entry, registering it first if it has none (the socket's first event may
+    /// come before its connect handler has run).
+    pub fn get_or_register(&self, socket: &Socket) -> Arc<RateSocket> {
+        if let Some(client) = self.get(socket.id) {
+            return client;
+        }
+        let mut reg = self.registry();
+        if let Some(client) = reg.sockets.get(&socket.id) {
+            return client.clone();
+        }
         let client = Arc::new(RateSocket {
-            socket,
+            socket: socket.clone(),
             state: Mutex::new(SocketState {
                 filter: None,
                 lane: Lane::Slow(BTreeSet::new()),
             }),
         });
-        let mut reg = self.registry();
         reg.sockets.insert(client.socket.id, client.clone());
         let room = reg.join(&client, None);
         lock(&client.state).lane = Lane::Room(room);
