@@ -1,6 +1,11 @@
 //! `rategate`: the all-in-one gateway (see the library docs for what it sets up on first start).
 //! Configuration problems exit with code 2, failures to start with code 1.
 
+/// mimalloc gives freed memory back to the system (glibc kept a burst's peak resident:
+/// BENCHMARKS.md "Hardening").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     common::telemetry::init("info");

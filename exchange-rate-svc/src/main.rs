@@ -2,6 +2,11 @@
 
 use exchange_rate_svc::{Application, Config};
 
+/// mimalloc gives freed memory back to the system (glibc kept a burst's peak resident:
+/// BENCHMARKS.md "Hardening").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     common::telemetry::init("info");

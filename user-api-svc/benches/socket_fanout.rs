@@ -277,6 +277,9 @@ async fn start_node(
         .env("DATABASE_URL", format!("{}/{db}", support::mysql_base()))
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
+        // Every bench client comes from 127.0.0.1: the session caps would stop it at 1,000.
+        .env("SOCKET_SESSIONS_MAX", "100000")
+        .env("SOCKET_SESSIONS_PER_IP", "100000")
         .env("PAIRS", pairs.join(","))
         .env("FLOOR_WINDOW_MS", window_ms.to_string())
         .env(

@@ -33,6 +33,9 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
+    /// Engine.IO sessions at once, in all and per client address (`SOCKET_SESSIONS_MAX`,
+    /// `SOCKET_SESSIONS_PER_IP`).
+    pub socket_sessions: crate::socket_admission::SessionLimits,
     /// Admins without two-factor sign-in may sign in only to enrol (`ADMIN_REQUIRE_2FA`).
     pub admin_require_2fa: bool,
     /// Per-account budgets for quotes and orders (`money::budget`).
@@ -175,6 +178,10 @@ impl Config {
             hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
+            socket_sessions: crate::socket_admission::SessionLimits {
+                total: 15_000,
+                per_ip: 1_000,
+            },
             admin_require_2fa: true,
             quote_budget: DEFAULT_TRADING_BUDGET,
             order_budget: DEFAULT_TRADING_BUDGET,
@@ -277,6 +284,10 @@ impl Config {
             hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
+            socket_sessions: crate::socket_admission::SessionLimits {
+                total: parse_or("SOCKET_SESSIONS_MAX", d.socket_sessions.total)?.max(1),
+                per_ip: parse_or("SOCKET_SESSIONS_PER_IP", d.socket_sessions.per_ip)?.max(1),
+            },
             admin_require_2fa: parse_or("ADMIN_REQUIRE_2FA", d.admin_require_2fa)?,
             quote_budget: budget("QUOTES", d.quote_budget)?,
             order_budget: budget("ORDERS", d.order_budget)?,

@@ -6,6 +6,7 @@
 //!   `rates:live` to sockets with latest-value semantics.
 //! - [`pricing`]: spread arithmetic and tick rounding in the house's favour.
 //! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe/unsubscribe).
+//! - [`socket_admission`]: Engine.IO sessions capped in all and per client address.
 //! - [`auth`]: register/login/refresh/logout/me, argon2id, JWTs, refresh-token families,
 //!   throttling.
 //! - [`spreads`]: admin spreads with an append-only audit trail.
@@ -25,6 +26,7 @@ pub mod money;
 pub mod pricing;
 pub mod rates;
 pub mod socket;
+pub mod socket_admission;
 pub mod spreads;
 pub mod state;
 pub mod store;
@@ -127,6 +129,7 @@ impl Application {
                 config.access_ttl,
             ),
             throttle,
+            sessions: Default::default(),
             budgets,
             cluster,
             hashing: auth::password::HashGate::new(config.hash_concurrency, config.hash_max_wait),
@@ -187,8 +190,12 @@ impl Application {
         hub.fanout.attach(io.clone());
         let _ = state.io.set(io);
         // Socket.IO answers its own protocol (engine.io errors included) outside the API layers.
+        let admission = state.clone();
         let app = common::http::harden(http::router(state.clone()), &state.config.http_policy)
             .layer(layer)
+            .layer(axum::middleware::from_fn(move |req, next| {
+                socket_admission::admit_sessions(admission.clone(), req, next)
+            }))
             .layer(axum::middleware::map_request(socket::detach_head));
         let listener = tokio::net::TcpListener::bind(state.config.http_addr)
             .await

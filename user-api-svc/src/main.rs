@@ -4,6 +4,11 @@
 
 use user_api_svc::{Application, Config};
 
+/// mimalloc gives freed memory back to the system (glibc kept a burst's peak resident:
+/// BENCHMARKS.md "Hardening").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     common::telemetry::init("info");

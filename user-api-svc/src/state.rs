@@ -17,6 +17,8 @@ pub struct AppShared {
     pub store: Arc<dyn Store>,
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
+    /// Open Engine.IO sessions, counted against `SOCKET_SESSIONS_*`.
+    pub sessions: crate::socket_admission::SessionTable,
     /// Per-account quote and order budgets.
     pub budgets: crate::money::budget::AccountBudgets,
     /// Bounds concurrent password hashing (memory).

@@ -603,6 +603,73 @@ async fn a_request_hyper_cannot_parse_gets_problem_json() {
     api.finish().await;
 }
 
+/// Engine.IO sessions are capped per address on both transports, whatever the connections:
+/// over the cap a handshake is refused with 429 problem+json and `Retry-After`, and a session
+/// that ends gives its place back.
+#[tokio::test]
+async fn socket_sessions_are_capped_per_address_on_both_transports() {
+    use user_api_svc::socket_admission::SessionLimits;
+    let api = TestApi::start(|c| {
+        c.socket_sessions = SessionLimits {
+            total: 100,
+            per_ip: 3,
+        }
+    })
+    .await;
+    let handshake = format!("{}/socket.io/?EIO=4&transport=polling", api.base);
+    // Two long-polling sessions over one keep-alive connection, and a WebSocket one.
+    for _ in 0..2 {
+        let r = api.http.get(&handshake).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.text().await.unwrap().starts_with("0{\"sid\""));
+    }
+    let websocket = SioClient::connect(&api.base, None).await.unwrap();
+    // The fourth is refused, on either transport.
+    let r = api.http.get(&handshake).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_requests", "{body}");
+    assert!(SioClient::connect(&api.base, None).await.is_err());
+    assert_eq!(api.app().state().sessions.open(), 3);
+    websocket.close().await;
+    testkit::eventually("the closed session's place is given back", || async {
+        api.app().state().sessions.open() == 2
+    })
+    .await;
+    assert!(SioClient::connect(&api.base, None).await.is_ok());
+    api.finish().await;
+}
+
+/// Over the cap for all addresses together, a handshake gets 503 `busy`.
+#[tokio::test]
+async fn socket_sessions_are_capped_in_all() {
+    use user_api_svc::socket_admission::SessionLimits;
+    let api = TestApi::start(|c| {
+        c.socket_sessions = SessionLimits {
+            total: 1,
+            per_ip: 10,
+        }
+    })
+    .await;
+    let handshake = format!("{}/socket.io/?EIO=4&transport=polling", api.base);
+    assert_eq!(
+        api.http
+            .get(&handshake)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let r = api.http.get(&handshake).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "busy", "{body}");
+    api.finish().await;
+}
+
 #[tokio::test]
 async fn connections_over_the_per_address_cap_are_refused() {
     let api = TestApi::start(|c| c.serve.max_connections_per_ip = 2).await;

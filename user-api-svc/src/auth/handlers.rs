@@ -107,7 +107,9 @@ impl From<&User> for UserView {
     }
 }
 
-fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+/// The client's address: the peer's, or with `TRUST_X_FORWARDED_FOR` the first of
+/// `X-Forwarded-For`.
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     if state.config.trust_forwarded_for {
         if let Some(ip) = headers
             .get("x-forwarded-for")

@@ -41,7 +41,19 @@ pub enum Kind {
     Orders,
 }
 
+/// [`Kind`]s as constants, for the `auth::Trader` extractor's type parameter.
+pub const QUOTES: u8 = 0;
+pub const ORDERS: u8 = 1;
+
 impl Kind {
+    pub fn from_code(code: u8) -> Kind {
+        if code == ORDERS {
+            Kind::Orders
+        } else {
+            Kind::Quotes
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Quotes => "quotes",

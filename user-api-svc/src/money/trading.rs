@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::budget::Kind;
 use super::{quote_numbers, validate_amount, AmountError, Side};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalString, FieldError};
 use crate::pricing::PricingError;
@@ -120,17 +119,6 @@ async fn refuse_unaffordable(
     Ok(())
 }
 
-/// Spends one of the account's quotes or orders, or refuses with 429 and `Retry-After`.
-async fn spend(state: &AppState, kind: Kind, uid: u64) -> Result<(), ApiError> {
-    state.budgets.spend(kind, uid).await.map_err(|secs| {
-        metrics::counter!("rategate_trading_throttled_total", "kind" => kind.as_str()).increment(1);
-        ApiError::TooManyRequests {
-            what: kind.as_str(),
-            secs,
-        }
-    })
-}
-
 /// A firm quote: executable at exactly this price until `expires_at`. Refused with
 /// `insufficient_funds` when the balance cannot pay for it now.
 #[utoipa::path(post, path = "/api/quotes", tag = "trading", security(("bearer" = [])), request_body = QuoteRequest,
@@ -138,11 +126,10 @@ async fn spend(state: &AppState, kind: Kind, uid: u64) -> Result<(), ApiError> {
               (status = 503, body = Problem)))]
 pub async fn create_quote(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    Trader(claims): QuoteTrader,
     ApiJson(body): ApiJson<QuoteRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let uid = user_id(&claims)?;
-    spend(&state, Kind::Quotes, uid).await?;
     let pair = Pair::parse(&body.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
     let side = Side::parse(&body.side)
         .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
@@ -263,12 +250,11 @@ fn stored_response(status: u16, body: String) -> Response {
               (status = 410, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_order(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    Trader(claims): OrderTrader,
     headers: HeaderMap,
     ApiJson(body): ApiJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
     let uid = user_id(&claims)?;
-    spend(&state, Kind::Orders, uid).await?;
     let key = idempotency_key(&headers)?;
     let hash: [u8; 32] = Sha256::digest(body.quote_id.as_bytes()).into();
     match state.store.begin_idempotency(uid, &key, &hash).await? {
