@@ -32,6 +32,11 @@ impl<T> Problems<T> {
 
 /// The problem+json answer for hyper's own error head `head`, or `None` if `head` is not one.
 pub fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
+    // Every write of every connection passes here (WebSocket frames of the fan-out too): only
+    // an error status line is looked at further.
+    if !(head.starts_with(b"HTTP/1.1 4") || head.starts_with(b"HTTP/1.1 5")) {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let (head, rest) = text.split_once("\r\n\r\n")?;
     let status: u16 = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;

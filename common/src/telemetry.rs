@@ -34,10 +34,11 @@ impl<S: tracing::Subscriber> Layer<S> for PeerFaultCounter {
             return;
         }
         let target = meta.target();
-        let Some(source) = PEER_FAULT_SOURCES
-            .iter()
-            .find(|s| target == **s || target.starts_with(&format!("{s}::")))
-        else {
+        let Some(source) = PEER_FAULT_SOURCES.iter().find(|s| {
+            target
+                .strip_prefix(**s)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        }) else {
             return;
         };
         metrics::counter!("rategate_peer_faults_total", "source" => *source).increment(1);

@@ -150,8 +150,7 @@ pub struct SocketSession {
 
 /// A verified token of a live session, brought up to date with the account.
 async fn live_claims(state: &AppState, token: &str) -> Option<Claims> {
-    let claims = state.keys.verify(token)?;
-    crate::auth::current_account(state, claims).await.ok()
+    crate::auth::token_account(state, token).await.ok()
 }
 
 async fn authenticate(
@@ -281,7 +280,7 @@ async fn on_connect(socket: Socket, State(state): State<AppState>) {
         }
     }
     // Register first, then snapshot: a tick in between is not lost, and the snapshot is newest.
-    state.hub.fanout.register(socket.clone());
+    state.hub.fanout.get_or_register(&socket);
     if let Some(snapshot) = state.hub.snapshot_payload(None) {
         let _ = socket.emit(EVENT, &snapshot);
     }

@@ -66,11 +66,7 @@ impl<const KIND: u8> FromRequestParts<AppState> for Trader<KIND> {
                 secs,
             }
         })?;
-        let claims = current_account(state, claims).await?;
-        if claims.enrol_only {
-            return Err(ApiError::TwoFactorEnrolmentRequired);
-        }
-        Ok(Trader(claims))
+        full_access(current_account(state, claims).await?).map(Trader)
     }
 }
 
@@ -91,12 +87,26 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// The claims of a valid access token of a live session, with the account as it is now (the
+/// handshake of a socket, `auth:refresh`, and every extractor below).
+pub async fn token_account(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
+    current_account(state, claims).await
+}
+
+/// `claims`, unless the token is good only for enrolling in two-factor sign-in.
+fn full_access(claims: Claims) -> Result<Claims, ApiError> {
+    if claims.enrol_only {
+        return Err(ApiError::TwoFactorEnrolmentRequired);
+    }
+    Ok(claims)
+}
+
 impl FromRequestParts<AppState> for EnrollingUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
-        current_account(state, claims).await.map(EnrollingUser)
+        token_account(state, token).await.map(EnrollingUser)
     }
 }
 
@@ -104,10 +114,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let EnrollingUser(claims) = EnrollingUser::from_request_parts(parts, state).await?;
-        if claims.enrol_only {
-            return Err(ApiError::TwoFactorEnrolmentRequired);
-        }
-        Ok(AuthUser(claims))
+        full_access(claims).map(AuthUser)
     }
 }
 

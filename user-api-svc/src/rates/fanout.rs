@@ -221,16 +221,9 @@ impl Fanout {
     }
 
     /// A new socket, subscribed to every pair.
-    pub fn register(&self, socket: Socket) -> Arc<RateSocket> {
-        self.get_or_register(&socket)
-    }
-
     /// The socket's entry, registering it first if it has none (the socket's first event may
     /// come before its connect handler has run).
     pub fn get_or_register(&self, socket: &Socket) -> Arc<RateSocket> {
-        if let Some(client) = self.get(socket.id) {
-            return client;
-        }
         let mut reg = self.registry();
         if let Some(client) = reg.sockets.get(&socket.id) {
             return client.clone();
