@@ -93,7 +93,13 @@ async fn two_api_nodes_share_private_events_spreads_and_the_login_budget() {
         .await;
     assert_eq!(code, 200, "{body}");
     watcher
-        .rate("BTC_USD", |r| r["currentSpread"]["buy"] == "1000")
+        .rate("BTC_USD", |r| {
+            // At the pair's tick (`1000.0`), whatever tick the feed described.
+            r["currentSpread"]["buy"]
+                .as_str()
+                .and_then(|s| s.parse::<common::Decimal>().ok())
+                == Some(common::Decimal::from(1000))
+        })
         .await;
 
     // Failed logins spread over both nodes meet one budget (3 per account and address).

@@ -83,6 +83,23 @@ pub mod opt_string {
     }
 }
 
+/// `x` with at least `places` decimals, for display: trailing zeros are added or removed,
+/// never a significant digit (`1000` at 2 is `1000.00`, `7.5000` at 2 is `7.50`, `0.125` at 2
+/// stays `0.125`). Every amount and price we send goes through it, at its asset's scale or its
+/// pair's tick, so one figure reads the same in every answer.
+pub fn at_scale(x: Decimal, places: u32) -> Decimal {
+    let mut y = x.normalize();
+    if y.scale() < places {
+        y.rescale(places);
+    }
+    y
+}
+
+/// The decimal places of a price tick or amount step (`0.10` → 1, `1` → 0).
+pub fn places_of(unit: Decimal) -> u32 {
+    unit.normalize().scale()
+}
+
 /// What a decimal string may look like on every interface we own (the OpenAPI documents say
 /// so): an optional `-`, an integer part without leading zeros (`0`, `12`, not `012`), and an
 /// optional fraction with at least one digit (`0.5`, not `.5` or `5.`).
@@ -161,6 +178,31 @@ mod tests {
         ] {
             assert_eq!(from_json_number(raw).unwrap().to_string(), shown, "{raw}");
         }
+    }
+
+    #[test]
+    fn a_figure_is_shown_at_its_scale_without_losing_a_digit() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        for (x, places, shown) in [
+            ("1000", 2, "1000.00"),
+            ("7.5000", 2, "7.50"),
+            ("96764100000000", 2, "96764100000000.00"),
+            ("0.125", 2, "0.125"),
+            ("0.01", 8, "0.01000000"),
+            ("-974.8", 2, "-974.80"),
+            ("0", 2, "0.00"),
+            ("3001.6", 0, "3001.6"),
+        ] {
+            assert_eq!(at_scale(d(x), places).to_string(), shown, "{x} at {places}");
+        }
+        assert_eq!(
+            (
+                places_of(d("0.10")),
+                places_of(d("1")),
+                places_of(d("0.00000001"))
+            ),
+            (1, 0, 8)
+        );
     }
 
     #[test]

@@ -88,6 +88,15 @@ impl PricingError {
 
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
+/// A price for display at its pair's tick (`3001.6` on a 0.01 tick is `3001.60`); as it came
+/// when the tick is not known yet. Never rounds ([`common::decimal::at_scale`]).
+pub fn show_price(x: Decimal, tick: Option<Decimal>) -> Decimal {
+    match tick {
+        Some(t) => common::decimal::at_scale(x, common::decimal::places_of(t)),
+        None => x,
+    }
+}
+
 /// Rounds `x` up to a multiple of `tick`, shown at the tick's precision.
 pub fn round_up(x: Decimal, tick: Decimal) -> Result<Decimal, PricingError> {
     to_tick(x, tick, true)

@@ -53,6 +53,8 @@ async fn minutes_roll_up_exactly_and_silent_minutes_stay_gaps(backend: Backend) 
     // Pub/sub is at-most-once: first make sure the node is subscribed. A first value may be
     // read from the last-value hash before the subscription holds; a second one seen after
     // it proves the subscription (ticks of now, outside the hour under test).
+    // With its tick described, every candle price reads at it (`110.0`, not `110`).
+    api.feed.meta("BTC/USD", "0.1").await;
     for bid in ["1.0", "2.0"] {
         api.feed.rate("BTC/USD", bid, "2.2").await;
         testkit::eventually("the node hears the bus", || async {
@@ -87,26 +89,26 @@ async fn minutes_roll_up_exactly_and_silent_minutes_stay_gaps(backend: Backend) 
         [
             json!([0, "100.1", "101.1", "99.05", "99.05", 3]),
             json!([2, "105.05", "105.05", "105.05", "105.05", 1]),
-            json!([5, "110", "110", "110", "110", 1]),
+            json!([5, "110.0", "110.0", "110.0", "110.0", 1]),
         ]
     );
     assert_eq!(
         shape(&candles(&api, "5m", from, to).await, base),
         [
             json!([0, "100.1", "105.05", "99.05", "105.05", 4]),
-            json!([5, "110", "110", "110", "110", 1]),
+            json!([5, "110.0", "110.0", "110.0", "110.0", 1]),
         ]
     );
     assert_eq!(
         shape(&candles(&api, "1h", from, to).await, base),
-        [json!([0, "100.1", "110", "99.05", "110", 5])]
+        [json!([0, "100.1", "110.0", "99.05", "110.0", 5])]
     );
 
     // A late tick for a closed minute changes nothing; saving a stored minute again neither.
     api.feed.rate_at("BTC/USD", "500", "500.2", at(0, 55)).await;
     api.feed.rate_at("BTC/USD", "111", "111.2", at(6, 10)).await;
     testkit::eventually("the tick after the late one reached the book", || async {
-        api.get("/api/rates/BTC_USD", None).await.1["original"]["sell"] == "111"
+        api.get("/api/rates/BTC_USD", None).await.1["original"]["sell"] == "111.0"
     })
     .await;
     assert_eq!(

@@ -132,10 +132,18 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     assert_eq!(filled["price"], "97242.8");
     assert_eq!(filled["total"], "97.25");
     assert_eq!(filled["status"], "filled");
+    // One scale per figure: the amount at BTC's 8 places, the same in quote and order.
+    assert_eq!(
+        (q["amount"].as_str(), filled["amount"].as_str()),
+        (Some("0.00100000"), Some("0.00100000"))
+    );
     assert_eq!(balance(&api, &trader, "USD").await, "902.75");
     assert_eq!(balance(&api, &trader, "BTC").await, "0.00100000");
     let event = socket.next(|v| v["event"] == "order:filled").await;
-    assert_eq!(event["data"]["id"], filled["id"]);
+    assert_eq!(
+        event["data"], filled,
+        "the event shows the order as the API does"
+    );
     socket
         .next(|v| {
             v["event"] == "balance:updated"
@@ -191,10 +199,10 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
         lines,
         [
             json!(["trade", "USD", "49.37", "952.12"]),
-            json!(["trade", "BTC", "-0.0005", "0.0005"]),
-            json!(["trade", "BTC", "0.001", "0.001"]),
+            json!(["trade", "BTC", "-0.00050000", "0.00050000"]),
+            json!(["trade", "BTC", "0.00100000", "0.00100000"]),
             json!(["trade", "USD", "-97.25", "902.75"]),
-            json!(["deposit", "USD", "1000", "1000"]),
+            json!(["deposit", "USD", "1000.00", "1000.00"]),
         ]
     );
     assert_eq!(
@@ -207,7 +215,7 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     let (_, second) = api
         .get(&format!("/api/ledger?limit=2&before={next}"), Some(&trader))
         .await;
-    assert_eq!(second["entries"][0]["amount"], "0.001");
+    assert_eq!(second["entries"][0]["amount"], "0.00100000");
     let (_, last) = api
         .get(
             &format!("/api/ledger?limit=2&before={}", second["next_before"]),
@@ -217,6 +225,27 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     assert_eq!(last["entries"].as_array().unwrap().len(), 1);
     assert!(last["next_before"].is_null());
     assert_eq!(api.get("/api/ledger", None).await.0, 401);
+
+    // A deposit written with fewer places than USD has still reads at USD's scale, in the
+    // deposit's answer and in the ledger's running balance.
+    let (code, dep) = api
+        .post(
+            "/api/admin/deposits",
+            Some(&admin),
+            json!({"email": "trader@x.io", "asset": "USD", "amount": "7.5"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{dep}");
+    assert_eq!(
+        (dep["amount"].as_str(), dep["balance"].as_str()),
+        (Some("7.50"), Some("959.62"))
+    );
+    let (_, ledger) = api.get("/api/ledger?limit=1", Some(&trader)).await;
+    let top = &ledger["entries"][0];
+    assert_eq!(
+        json!([top["amount"], top["balance"]]),
+        json!(["7.50", "959.62"])
+    );
     socket.close().await;
     assert_ledger_invariants(&api).await;
     api.finish().await;

@@ -67,7 +67,11 @@ async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_a
         r["withSpread"],
         json!({"buy": "65010.2", "sell": "64995.1"})
     );
-    assert_eq!(r["currentSpread"], json!({"buy": "10", "sell": "5"}));
+    assert_eq!(
+        r["currentSpread"],
+        json!({"buy": "10.0", "sell": "5.0"}),
+        "at the 0.1 tick"
+    );
 
     // No new tick: the admin's change alone must reach the client.
     let (code, _) = api
@@ -79,7 +83,7 @@ async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_a
         .await;
     assert_eq!(code, 200);
     let r = s
-        .rate("BTC_USD", |r| r["currentSpread"]["buy"] != "10")
+        .rate("BTC_USD", |r| r["currentSpread"]["buy"] != "10.0")
         .await;
     // 65000.2 × 1.01 = 65650.202 → up to 65650.3; 65000.1 × 0.99 = 64350.099 → down to 64350.0
     assert_eq!(
@@ -399,7 +403,7 @@ async fn a_polling_client_gets_room_broadcasts_subscribes_and_its_snapshot(backe
     let mut s = testkit::sio::SioClient::connect_polling(&api.base, None)
         .await
         .unwrap();
-    s.rate("ETH_USD", |r| r["original"]["buy"] == "3000.5")
+    s.rate("ETH_USD", |r| r["original"]["buy"] == "3000.50")
         .await;
     api.feed.rate("BTC/USD", "2.0", "2.5").await;
     s.rate("BTC_USD", |r| r["original"]["buy"] == "2.5").await;
@@ -407,7 +411,7 @@ async fn a_polling_client_gets_room_broadcasts_subscribes_and_its_snapshot(backe
     assert_eq!(ack["subscribed"], json!(["ETH/USD"]));
     api.feed.rate("BTC/USD", "3.0", "3.5").await;
     api.feed.rate("ETH/USD", "3001.0", "3001.5").await;
-    s.rate("ETH_USD", |r| r["original"]["buy"] == "3001.5")
+    s.rate("ETH_USD", |r| r["original"]["buy"] == "3001.50")
         .await;
     let seen = s.drain(Duration::from_millis(300)).await;
     assert!(
@@ -427,7 +431,7 @@ async fn python_socketio_gets_snapshots_broadcasts_and_acks_on_both_transports(b
         let mut s = testkit::sio::SioClient::connect_python(&api.base, transport)
             .await
             .unwrap();
-        s.rate("ETH_USD", |r| r["original"]["buy"] == "3000.5")
+        s.rate("ETH_USD", |r| r["original"]["buy"] == "3000.50")
             .await;
         let ack = s.emit_with_ack("rates:subscribe", json!(["BTC/USD"])).await;
         assert_eq!(ack["subscribed"], json!(["BTC/USD"]), "{transport}");

@@ -20,7 +20,11 @@ async fn rates_work_before_any_admin_action_with_zero_spread(backend: Backend) {
         body["withSpread"],
         json!({"buy": "97000.2", "sell": "97000.1"})
     );
-    assert_eq!(body["currentSpread"], json!({"buy": "0", "sell": "0"}));
+    assert_eq!(
+        body["currentSpread"],
+        json!({"buy": "0.0", "sell": "0.0"}),
+        "at the 0.1 tick"
+    );
     let (code, all) = api.get("/api/rates", None).await;
     assert_eq!(code, 200);
     assert_eq!(all["rates"]["BTC_USD"]["original"]["buy"], "97000.2");
@@ -91,7 +95,11 @@ async fn admin_sets_lists_deletes_and_audits_spreads(backend: Backend) {
         eth["withSpread"],
         json!({"buy": "3001.60", "sell": "2999.50"})
     );
-    assert_eq!(eth["currentSpread"], json!({"buy": "1.5", "sell": "0.5"}));
+    assert_eq!(
+        eth["currentSpread"],
+        json!({"buy": "1.50", "sell": "0.50"}),
+        "at the 0.01 tick"
+    );
 
     let (code, list) = api.get("/api/spreads", Some(&admin)).await;
     assert_eq!(code, 200);

@@ -64,14 +64,16 @@ pub struct CandlePage {
     pub candles: Vec<CandleView>,
 }
 
-impl From<Candle> for CandleView {
-    fn from(c: Candle) -> CandleView {
+impl CandleView {
+    /// At the pair's tick, like every price (a mid may carry one digit more: half a tick).
+    fn at_tick(c: Candle, tick: Option<Decimal>) -> CandleView {
+        let show = |x| crate::pricing::show_price(x, tick);
         CandleView {
             start: c.start,
-            open: c.open,
-            high: c.high,
-            low: c.low,
-            close: c.close,
+            open: show(c.open),
+            high: show(c.high),
+            low: show(c.low),
+            close: show(c.close),
             ticks: c.ticks,
         }
     }
@@ -124,9 +126,13 @@ pub async fn candles(
         .store
         .candles(pair.as_str(), interval, from, to, MAX_CANDLES)
         .await?;
+    let tick = state.hub.book().meta(&pair).map(|m| m.price_tick);
     Ok(ApiJson(CandlePage {
         pair: pair.to_string(),
         interval,
-        candles: candles.into_iter().map(CandleView::from).collect(),
+        candles: candles
+            .into_iter()
+            .map(|c| CandleView::at_tick(c, tick))
+            .collect(),
     }))
 }

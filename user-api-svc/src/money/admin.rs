@@ -106,7 +106,7 @@ pub async fn deposit(
             transaction_id: tx,
             email,
             balance: state.precision.show(&asset, balance),
-            amount,
+            amount: state.precision.show(&asset, amount),
             asset,
         }),
     ))
@@ -117,6 +117,8 @@ pub struct RevenueView {
     pub pair: String,
     /// The quote asset the revenue is in.
     pub asset: String,
+    /// At least the asset's scale: the spread earned on a price below the asset's unit is kept
+    /// exactly (`0.3798` USD), never rounded away.
     #[serde(with = "common::decimal::string")]
     #[schema(value_type = String)]
     pub amount: Decimal,
@@ -145,8 +147,8 @@ pub async fn revenue(
                     .unwrap_or_default();
                 RevenueView {
                     pair: r.pair,
+                    amount: state.precision.show(&asset, r.amount),
                     asset,
-                    amount: r.amount,
                     orders: r.orders,
                 }
             })

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::trading::user_id;
+use super::AssetPrecision;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
@@ -36,7 +37,7 @@ pub struct LedgerEntryView {
     /// The order id of a trade.
     pub reference: String,
     pub asset: String,
-    /// Positive in, negative out.
+    /// Positive in, negative out; at the asset's scale.
     #[serde(with = "common::decimal::string")]
     #[schema(value_type = String, example = "-974.87")]
     pub amount: Decimal,
@@ -54,8 +55,10 @@ pub struct LedgerPage {
 }
 
 /// Running balances per asset over lines oldest first, then the page asked for, newest first.
-/// Exact decimal sums in Rust, so both stores give the same figures.
+/// Exact decimal sums in Rust, so both stores give the same figures; each shown at its asset's
+/// scale.
 pub fn page(
+    precision: &AssetPrecision,
     lines: Vec<LedgerLine>,
     before: Option<u64>,
     limit: usize,
@@ -67,14 +70,14 @@ pub fn page(
         *balance = balance
             .checked_add(line.amount)
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ledger sum overflows")))?;
-        let balance = *balance;
+        let balance = precision.show(&line.asset, *balance);
         all.push(LedgerEntryView {
             id: line.id,
             at: line.at,
             kind: line.kind,
             reference: line.reference,
+            amount: precision.show(&line.asset, line.amount),
             asset: line.asset,
-            amount: line.amount,
             balance,
         });
     }
@@ -102,5 +105,5 @@ pub async fn ledger(
 ) -> Result<ApiJson<LedgerPage>, ApiError> {
     let lines = state.store.ledger(user_id(&claims)?).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200) as usize;
-    Ok(ApiJson(page(lines, q.before, limit)?))
+    Ok(ApiJson(page(&state.precision, lines, q.before, limit)?))
 }

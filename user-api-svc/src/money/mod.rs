@@ -71,14 +71,10 @@ impl AssetPrecision {
     pub fn unit(&self, asset: &str) -> Decimal {
         Decimal::new(1, self.places(asset))
     }
-    /// `x` at the asset's precision, for display (`1000` USD → `1000.00`).
+    /// `x` at the asset's precision, for display (`1000` USD → `1000.00`, `7.5000` USD →
+    /// `7.50`); a digit beyond it is kept, never rounded away ([`common::decimal::at_scale`]).
     pub fn show(&self, asset: &str, x: Decimal) -> Decimal {
-        let mut y = x;
-        let places = self.places(asset);
-        if y.scale() < places {
-            y.rescale(places);
-        }
-        y
+        common::decimal::at_scale(x, self.places(asset))
     }
 }
 

@@ -18,7 +18,7 @@ use super::{quote_numbers, validate_amount, AmountError, Side};
 use crate::auth::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalString, FieldError};
-use crate::pricing::PricingError;
+use crate::pricing::{show_price, PricingError};
 use crate::rates::Unquotable;
 use crate::state::AppState;
 use crate::store::{Balance, IdemBegin, NewQuote, Order, OrderOutcome, StoreError};
@@ -64,14 +64,15 @@ pub struct QuoteView {
     pub id: String,
     pub pair: String,
     pub side: Side,
+    /// In the base asset, at its scale (`0.01000000` BTC).
     #[serde(with = "common::decimal::string")]
     #[schema(value_type = String)]
     pub amount: Decimal,
-    /// Per unit of the base asset, in the quote asset.
+    /// Per unit of the base asset, in the quote asset, at the pair's tick.
     #[serde(with = "common::decimal::string")]
     #[schema(value_type = String)]
     pub price: Decimal,
-    /// What you pay (buy) or receive (sell), in the quote asset.
+    /// What you pay (buy) or receive (sell), in the quote asset, at its scale.
     #[serde(with = "common::decimal::string")]
     #[schema(value_type = String)]
     pub total: Decimal,
@@ -80,6 +81,7 @@ pub struct QuoteView {
     #[serde(with = "common::time::micros")]
     #[schema(value_type = String)]
     pub expires_at: DateTime<Utc>,
+    /// The exchange's prices the quote was priced from, at the pair's tick.
     #[serde(with = "common::decimal::string")]
     #[schema(value_type = String)]
     pub raw_bid: Decimal,
@@ -87,6 +89,57 @@ pub struct QuoteView {
     #[schema(value_type = String)]
     pub raw_ask: Decimal,
     pub spread: SpreadApplied,
+}
+
+/// An order as the API shows it (`POST`/`GET /api/orders`, `order:filled`): every figure at its
+/// scale, the same as in the quote it executed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Order)]
+pub struct OrderView {
+    pub id: String,
+    pub quote_id: String,
+    pub pair: String,
+    pub side: Side,
+    /// In the base asset, at its scale.
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    /// The quote's price, at the pair's tick.
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub price: Decimal,
+    /// In the quote asset, at its scale.
+    #[serde(with = "common::decimal::string")]
+    #[schema(value_type = String)]
+    pub total: Decimal,
+    /// Always `filled`: an order either executes in full at the quoted price or not at all.
+    pub status: String,
+    #[serde(with = "common::time::micros")]
+    #[schema(value_type = String)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// The view of a stored order: amounts at their asset's scale, the price at the pair's tick
+/// (as the quote showed it; as stored if the pair is no longer described by the feed).
+pub(crate) fn order_view(state: &AppState, order: &Order) -> OrderView {
+    let (base, quote) = match Pair::parse(&order.pair) {
+        Ok(p) => (p.base().to_string(), p.quote().to_string()),
+        Err(_) => (String::new(), String::new()),
+    };
+    let tick = Pair::parse(&order.pair)
+        .ok()
+        .and_then(|p| state.hub.book().meta(&p).map(|m| m.price_tick));
+    OrderView {
+        id: order.id.clone(),
+        quote_id: order.quote_id.clone(),
+        pair: order.pair.clone(),
+        side: order.side,
+        amount: state.precision.show(&base, order.amount),
+        price: show_price(order.price, tick),
+        total: state.precision.show(&quote, order.total),
+        status: order.status.clone(),
+        created_at: order.created_at,
+    }
 }
 
 /// Refuses, at quote time, a quote the user cannot pay for now: a buy debits the quote asset
@@ -179,6 +232,7 @@ pub async fn create_quote(
         other => ApiError::Validation(other.to_string()),
     })?;
     refuse_unaffordable(&state, uid, &pair, side, amount, numbers.total).await?;
+    let tick = basis.meta.price_tick;
     let quote = NewQuote {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: uid,
@@ -201,13 +255,13 @@ pub async fn create_quote(
             id: quote.id,
             pair: quote.pair,
             side,
-            amount: amount.normalize(),
-            price: numbers.price,
-            total: numbers.total,
+            amount: state.precision.show(pair.base(), amount),
+            price: show_price(numbers.price, Some(tick)),
+            total: state.precision.show(pair.quote(), numbers.total),
             total_asset: pair.quote().to_string(),
             expires_at: quote.expires_at,
-            raw_bid: basis.raw.bid,
-            raw_ask: basis.raw.ask,
+            raw_bid: show_price(basis.raw.bid, Some(tick)),
+            raw_ask: show_price(basis.raw.ask, Some(tick)),
             spread: SpreadApplied {
                 kind: basis.spread.kind,
                 buy: basis.spread.buy,
@@ -246,7 +300,7 @@ fn stored_response(status: u16, body: String) -> Response {
 /// return the first response; the same key with another body is refused.
 #[utoipa::path(post, path = "/api/orders", tag = "trading", security(("bearer" = [])), request_body = OrderRequest,
     params(("Idempotency-Key" = String, Header, description = "unique per intended order")),
-    responses((status = 201, body = Order), (status = 404, body = Problem), (status = 409, body = Problem),
+    responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 410, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_order(
     State(state): State<AppState>,
@@ -263,17 +317,20 @@ pub async fn create_order(
         IdemBegin::Mismatch => return Err(ApiError::IdempotencyKeyReused),
         IdemBegin::InFlight => return Err(ApiError::RequestInProgress),
     }
+    let render =
+        |order: &Order| serde_json::to_string(&order_view(&state, order)).unwrap_or_default();
     let outcome = state
         .store
-        .execute_order(uid, &body.quote_id, &key, Utc::now())
+        .execute_order(uid, &body.quote_id, &key, Utc::now(), &render)
         .await;
     let refusal = match outcome {
         Ok(OrderOutcome::Filled { order, balances }) => {
             metrics::counter!("rategate_orders_total", "side" => order.side.as_str()).increment(1);
-            notify_fill(&state, uid, &order, &balances);
+            let view = order_view(&state, &order);
+            notify_fill(&state, uid, &view, &balances);
             return Ok(stored_response(
                 201,
-                serde_json::to_string(&order).unwrap_or_default(),
+                serde_json::to_string(&view).unwrap_or_default(),
             ));
         }
         Ok(OrderOutcome::QuoteNotFound) => ApiError::QuoteNotFound,
@@ -321,7 +378,7 @@ pub(super) fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<Balan
 }
 
 /// Tells every open tab of the user, on any node: `order:filled`, then `balance:updated`.
-fn notify_fill(state: &AppState, uid: u64, order: &Order, balances: &[Balance]) {
+fn notify_fill(state: &AppState, uid: u64, order: &OrderView, balances: &[Balance]) {
     let events = vec![
         ("order:filled", to_value(order)),
         ("balance:updated", to_value(&balances_body(state, balances))),
@@ -368,7 +425,7 @@ pub struct OrdersQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct OrderPage {
-    pub orders: Vec<Order>,
+    pub orders: Vec<OrderView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
 }
@@ -404,23 +461,23 @@ pub async fn list_orders(
         })
         .flatten();
     Ok(ApiJson(OrderPage {
-        orders,
+        orders: orders.iter().map(|o| order_view(&state, o)).collect(),
         next_cursor,
     }))
 }
 
 /// One of your orders.
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "trading", security(("bearer" = [])),
-    responses((status = 200, body = Order), (status = 404, body = Problem)))]
+    responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 pub async fn get_order(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
-) -> Result<ApiJson<Order>, ApiError> {
+) -> Result<ApiJson<OrderView>, ApiError> {
     state
         .store
         .order(user_id(&claims)?, &id)
         .await?
-        .map(ApiJson)
+        .map(|o| ApiJson(order_view(&state, &o)))
         .ok_or_else(|| ApiError::NotFound("no such order".into()))
 }

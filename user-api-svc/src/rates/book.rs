@@ -237,24 +237,22 @@ impl RateBook {
         };
         let unpriced_reason = priced.err();
         let priced = priced.ok();
+        let tick = self.meta(pair).map(|m| m.price_tick);
+        // Every figure at the pair's tick, the exchange's too (`3000.5` on a 0.01 tick is
+        // shown `3000.50`, like the prices beside it).
+        let sides = |buy, sell| Sides {
+            buy: pricing::show_price(buy, tick),
+            sell: pricing::show_price(sell, tick),
+        };
         Some(LiveRate {
             pair: pair.clone(),
-            original: Sides {
-                buy: raw.ask,
-                sell: raw.bid,
-            },
-            with_spread: priced.map(|p| Sides {
-                buy: p.buy,
-                sell: p.sell,
-            }),
-            current_spread: priced.map(|p| Sides {
-                buy: p.buy_spread,
-                sell: p.sell_spread,
-            }),
+            original: sides(raw.ask, raw.bid),
+            with_spread: priced.map(|p| sides(p.buy, p.sell)),
+            current_spread: priced.map(|p| sides(p.buy_spread, p.sell_spread)),
             ts: raw.ts,
             stale: self.is_stale(pair, now),
             stale_reason: self.stale_reason(pair, now),
-            tick: self.meta(pair).map(|m| m.price_tick),
+            tick,
             source: raw.source.clone(),
             unpriced_reason,
         })
@@ -419,8 +417,34 @@ mod tests {
         let json = serde_json::to_value(&live).unwrap();
         assert_eq!(json["original"]["buy"], "97000.2");
         assert_eq!(json["withSpread"]["sell"], "97000.1");
-        assert_eq!(json["currentSpread"]["buy"], "0");
+        assert_eq!(json["currentSpread"]["buy"], "0.0", "at the 0.1 tick");
         assert_eq!(json["stale"], false);
+    }
+
+    /// The exchange's `3000.5` on a 0.01 tick reads `3000.50`, like the prices beside it.
+    #[test]
+    fn every_price_of_a_rate_is_at_the_pairs_tick() {
+        let mut book = RateBook::new(&[p("ETH/USD")], Duration::from_secs(10));
+        book.set_meta(meta("ETH/USD", "0.01"));
+        let now = Instant::now();
+        book.apply_status(
+            status(FeedState::Online, &[("ETH/USD", PairState::Ok)]),
+            now,
+        );
+        assert!(book.apply_rate(rate("ETH/USD", "3000.5", "3001", 1, "e")));
+        let json = serde_json::to_value(book.live(&p("ETH/USD"), now).unwrap()).unwrap();
+        assert_eq!(
+            (
+                &json["original"],
+                &json["withSpread"],
+                &json["currentSpread"]
+            ),
+            (
+                &serde_json::json!({"buy": "3001.00", "sell": "3000.50"}),
+                &serde_json::json!({"buy": "3001.00", "sell": "3000.50"}),
+                &serde_json::json!({"buy": "0.00", "sell": "0.00"}),
+            )
+        );
     }
 
     #[test]

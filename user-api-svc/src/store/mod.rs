@@ -181,30 +181,23 @@ pub struct NewQuote {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A filled order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// How the caller shows a filled order: its response body, kept with the idempotency key.
+pub type RenderOrder<'a> = &'a (dyn Fn(&Order) -> String + Send + Sync);
+
+/// A filled order, as stored (the API shows it as `money::trading::OrderView`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: String,
     pub quote_id: String,
-    #[serde(skip)]
     pub user_id: u64,
     pub pair: String,
     pub side: Side,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
     pub amount: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
     pub price: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
     pub total: Decimal,
-    #[serde(skip)]
     pub revenue: Decimal,
     /// Always `filled`: an order either executes in full at the quoted price or not at all.
     pub status: String,
-    #[serde(with = "common::time::micros")]
-    #[schema(value_type = String)]
     pub created_at: DateTime<Utc>,
 }
 
@@ -436,13 +429,15 @@ pub trait MoneyStore: Send + Sync + 'static {
     /// Forgets an in-flight key (the request failed for a reason worth retrying).
     async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()>;
     /// Executes a quote: balances, ledger, quote consumption, order and the idempotency
-    /// record (the order's JSON as its 201 body) in one transaction, retried on deadlock.
+    /// record (`render(order)`, the 201 body a replay returns) in one transaction, retried on
+    /// deadlock.
     async fn execute_order(
         &self,
         user_id: u64,
         quote_id: &str,
         idem_key: &str,
         now: DateTime<Utc>,
+        render: RenderOrder<'_>,
     ) -> StoreResult<OrderOutcome>;
     /// Credits `amount` of `asset` to a user from the external account; returns the ledger
     /// transaction id and the new balance.

@@ -101,6 +101,7 @@ impl<B: Backend> SqlStore<B> {
         quote_id: &str,
         idem_key: &str,
         now: DateTime<Utc>,
+        render: RenderOrder<'_>,
     ) -> StoreResult<OrderOutcome> {
         let mut tx = self.db.begin().await?;
         let sql = format!(
@@ -186,8 +187,7 @@ impl<B: Backend> SqlStore<B> {
         .id(ledger_id)
         .time(now);
         B::execute_in(&mut tx, insert).await?;
-        let body = serde_json::to_string(&order).map_err(|e| StoreError::Other(e.into()))?;
-        B::execute_in(&mut tx, finish_key(user_id, idem_key, 201, &body)).await?;
+        B::execute_in(&mut tx, finish_key(user_id, idem_key, 201, &render(&order))).await?;
         let balances = rows::all(
             &B::fetch_in(&mut tx, balances_of(user_id)).await?,
             rows::balance,
@@ -322,9 +322,10 @@ impl<B: Backend> MoneyStore for SqlStore<B> {
         quote_id: &str,
         idem_key: &str,
         now: DateTime<Utc>,
+        render: RenderOrder<'_>,
     ) -> StoreResult<OrderOutcome> {
         rules::retrying("execute_order", is_transient, || {
-            self.try_execute(user_id, quote_id, idem_key, now)
+            self.try_execute(user_id, quote_id, idem_key, now, render)
         })
         .await
     }
