@@ -18,6 +18,7 @@
 //!   connection caps and accept back-off.
 //! - [`shutdown`]: one shutdown signal (SIGTERM / Ctrl-C) shared by servers and tasks.
 //! - [`sim`]: the random walk behind `FEED=sim` and the mock exchange.
+//! - [`sync`]: mutex and read-write locks taken even after a panic poisoned them.
 //! - [`time`]: RFC 3339 timestamps with microseconds, as on the bus.
 
 pub mod bus;
@@ -31,6 +32,7 @@ pub mod parse_errors;
 pub mod serve;
 pub mod shutdown;
 pub mod sim;
+pub mod sync;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

@@ -112,7 +112,7 @@ struct PeerSlot {
 
 impl PerIp {
     fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<PeerSlot> {
-        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = crate::sync::lock(&self.0);
         let n = table.entry(ip).or_insert(0);
         if cap > 0 && *n >= cap {
             return None;
@@ -127,7 +127,7 @@ impl PerIp {
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut table = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = crate::sync::lock(&self.table.0);
         if let Some(n) = table.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {

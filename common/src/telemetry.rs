@@ -42,7 +42,7 @@ impl<S: tracing::Subscriber> Layer<S> for PeerFaultCounter {
             return;
         };
         metrics::counter!("rategate_peer_faults_total", "source" => *source).increment(1);
-        let mut counts = PEER_FAULTS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = crate::sync::lock(&PEER_FAULTS);
         *counts.entry(source).or_default() += 1;
     }
 }
@@ -63,7 +63,7 @@ pub fn filter_for(spec: &str) -> EnvFilter {
 /// Writes the peer faults counted since the last call as one DEBUG line (nothing if none);
 /// returns them.
 pub fn log_peer_faults() -> BTreeMap<&'static str, u64> {
-    let counts = std::mem::take(&mut *PEER_FAULTS.lock().unwrap_or_else(|p| p.into_inner()));
+    let counts = std::mem::take(&mut *crate::sync::lock(&PEER_FAULTS));
     if !counts.is_empty() {
         tracing::debug!(target: "rategate::peer_faults", ?counts, "peer faults since the last report (their own log lines are off)");
     }

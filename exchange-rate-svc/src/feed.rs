@@ -8,9 +8,10 @@
 //! blocking the connector: when the publisher's queue is full the tick is still the last value,
 //! and the publisher is told to resync the whole hash.
 
+use common::sync::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -22,7 +23,8 @@ use tokio::sync::{mpsc, Notify};
 /// How many recent request errors `/status` shows.
 const RECENT_ERRORS: usize = 10;
 
-/// A validated best bid/ask from a connector, before it gets its `seq`.
+/// A best bid/ask as a connector parsed it, before it gets its `seq`; [`Feed::tick`] validates
+/// it (positive, not crossed) or drops it.
 #[derive(Debug, Clone)]
 pub struct Tick {
     pub pair: Pair,
@@ -98,7 +100,7 @@ struct FeedShared {
     dropped: AtomicU64,
     queue_overflows: AtomicU64,
     published: AtomicU64,
-    reconnects: AtomicU64,
+    disconnects: AtomicU64,
     /// Holds the feed lease (or needs none: the in-process bus): publishes.
     leader: AtomicBool,
 }
@@ -107,12 +109,6 @@ struct FeedShared {
 #[derive(Clone)]
 pub struct Feed {
     inner: Arc<FeedShared>,
-}
-
-/// Lock a mutex, recovering the data if a holder panicked: the state inside stays consistent
-/// because every critical section here is a handful of assignments.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Feed {
@@ -157,7 +153,7 @@ impl Feed {
             dropped: AtomicU64::new(0),
             queue_overflows: AtomicU64::new(0),
             published: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
             leader: AtomicBool::new(true),
         };
         (
@@ -264,7 +260,7 @@ impl Feed {
             conn.connected = false;
             conn.last_disconnect = Some(reason.to_string());
         }
-        self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
+        self.inner.disconnects.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("rategate_feed_disconnects_total").increment(1);
         for slot in lock(&self.inner.pairs).values_mut() {
             slot.acked = false;
@@ -455,7 +451,7 @@ impl Feed {
             ticks_dropped: self.inner.dropped.load(Ordering::Relaxed),
             ticks_published: self.inner.published.load(Ordering::Relaxed),
             queue_overflows: self.inner.queue_overflows.load(Ordering::Relaxed),
-            disconnects: self.inner.reconnects.load(Ordering::Relaxed),
+            disconnects: self.inner.disconnects.load(Ordering::Relaxed),
             crosscheck: lock(&self.inner.crosscheck).clone(),
         }
     }

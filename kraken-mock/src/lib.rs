@@ -17,6 +17,7 @@ mod frames;
 mod rest;
 mod server;
 
+use common::sync::lock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -235,8 +236,4 @@ impl MockKraken {
         let _ = self.stop.send(true);
         self.drop_connections();
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

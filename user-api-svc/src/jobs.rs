@@ -70,12 +70,7 @@ pub async fn purge(state: &AppState) -> Option<u64> {
 /// minute, `None` elsewhere or on failure.
 pub async fn close_candles(state: &AppState, now: DateTime<Utc>) -> Option<usize> {
     use crate::candles::Interval;
-    let closed = state
-        .hub
-        .candles
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take_closed(now);
+    let closed = common::sync::lock(&state.hub.candles).take_closed(now);
     let slot = Interval::M1.start_of(now).timestamp().div_euclid(60);
     if !state.cluster.claim_run("candles", slot, CLAIM_HOLD).await {
         return None;

@@ -249,7 +249,7 @@ async fn on_auth_refresh(
         return refuse(ack, "the token is another account's");
     }
     let previous = {
-        let mut sid = session.sid.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sid = common::sync::lock(&session.sid);
         std::mem::replace(&mut *sid, claims.sid.clone())
     };
     if previous != claims.sid {

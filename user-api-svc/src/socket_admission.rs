@@ -53,7 +53,7 @@ pub enum Refused {
 impl SessionTable {
     /// A place for one more session from `ip`, or why not.
     pub fn admit(&self, ip: IpAddr, limits: SessionLimits) -> Result<SessionSlot, Refused> {
-        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = common::sync::lock(&self.0);
         if counts.total >= limits.total {
             return Err(Refused::Full);
         }
@@ -72,13 +72,13 @@ impl SessionTable {
 
     /// Sessions open now.
     pub fn open(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).total
+        common::sync::lock(&self.0).total
     }
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        let mut counts = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = common::sync::lock(&self.table.0);
         counts.total = counts.total.saturating_sub(1);
         if let Some(n) = counts.by_ip.get_mut(&self.ip) {
             *n = n.saturating_sub(1);

@@ -82,11 +82,11 @@ impl MemoryBus {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-written (each write is
         // one insert), so a poisoned lock is still consistent: keep going.
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        crate::sync::read(&self.state)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        crate::sync::write(&self.state)
     }
 
     /// Publishes a batch of ticks: the last values first, then one event per tick in order.

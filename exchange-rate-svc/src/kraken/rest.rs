@@ -215,12 +215,12 @@ impl crate::connector::ExchangeRest for KrakenExchangeRest {
             .await
             .map_err(|e| e.to_string())?;
         let metas = found.iter().map(|r| r.meta.clone()).collect();
-        *self.found.lock().unwrap_or_else(|p| p.into_inner()) = found;
+        *common::sync::lock(&self.found) = found;
         Ok(metas)
     }
 
     async fn tickers(&self) -> Result<Vec<(Pair, Decimal, Decimal)>, String> {
-        let found = self.found.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let found = common::sync::lock(&self.found).clone();
         self.rest.ticker(&found).await.map_err(|e| e.to_string())
     }
 }

@@ -258,7 +258,7 @@ impl HashGate {
                     let mut scratch = Scratch::new();
                     loop {
                         // The lock is held only to take the next job, never while hashing.
-                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let next = common::sync::lock(&queue).recv();
                         match next {
                             Ok(job) => job(&mut scratch),
                             Err(_) => break,

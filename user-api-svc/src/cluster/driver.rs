@@ -140,7 +140,7 @@ async fn dispatch(
             continue;
         };
         // A poisoned lock only means a handler panicked while inserting: the map is intact.
-        let handlers = link.handlers.read().unwrap_or_else(|e| e.into_inner());
+        let handlers = common::sync::read(&link.handlers);
         if let Some(tx) = handlers.get(&channel) {
             if tx.try_send((channel, data)).is_err() {
                 metrics::counter!("rategate_adapter_dropped_total").increment(1);
@@ -162,13 +162,7 @@ async fn resubscribe_on_reconnect(
             Err(RecvError::Closed) => return,
         }
         let Some(link) = link.upgrade() else { return };
-        let channels: Vec<String> = link
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let channels: Vec<String> = common::sync::read(&link.handlers).keys().cloned().collect();
         tracing::info!(
             channels = channels.len(),
             "Redis is back: the Socket.IO adapter subscribes again"
@@ -184,11 +178,7 @@ async fn resubscribe_on_reconnect(
 async fn subscribe_until_held(link: Arc<RedisLink>, channel: String) {
     let mut delay = Duration::from_millis(50);
     loop {
-        let wanted = link
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&channel);
+        let wanted = common::sync::read(&link.handlers).contains_key(&channel);
         if !wanted {
             break;
         }
@@ -227,10 +217,7 @@ impl Driver for NodeDriver {
             NodeDriver::Redis(link) => {
                 // The handler first, so nothing heard right after SSUBSCRIBE is lost.
                 let (tx, rx) = mpsc::channel(size.max(1));
-                link.handlers
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(chan.clone(), tx);
+                common::sync::write(&link.handlers).insert(chan.clone(), tx);
                 link.pending.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(subscribe_until_held(link.clone(), chan));
                 Ok(MessageStream::new(rx))
@@ -242,10 +229,7 @@ impl Driver for NodeDriver {
         match self {
             NodeDriver::Alone => Ok(()),
             NodeDriver::Redis(link) => {
-                link.handlers
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&chan);
+                common::sync::write(&link.handlers).remove(&chan);
                 link.client.sunsubscribe(chan).await?;
                 Ok(())
             }

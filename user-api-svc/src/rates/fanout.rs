@@ -2,7 +2,7 @@
 //! latest-value semantics (ARCHITECTURE.md §6).
 //!
 //! Sockets with the same subscription (every pair, or one exact set of pairs) form a *set*,
-//! split into Socket.IO rooms of at most [`SHARD`] sockets (`rates:*#0`, `rates:BTC_USD,ETH_USD#0`,
+//! split into Socket.IO rooms of at most [`SHARD`] sockets (`rates:*#1`, `rates:BTC_USD,ETH_USD#1`,
 //! ...). An update is serialized once per distinct set of pairs it carries and handed to
 //! socketioxide's room broadcast, which encodes the packet once per room and queues the same
 //! bytes on every socket in it: the cost per delivery is a queue push, not a serialization.
@@ -27,7 +27,7 @@ use socketioxide::{BroadcastError, SendError, SocketError};
 
 use crate::cluster::{Io, Socket};
 
-use super::lock;
+use common::sync::lock;
 
 pub const EVENT: &str = "rates:live";
 

@@ -11,6 +11,7 @@ pub mod book;
 pub mod fanout;
 pub mod subscription;
 
+use common::sync::lock;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -73,12 +74,6 @@ pub struct RateHub {
     last_batch: Mutex<Instant>,
     /// The open minute candles (price history), fed by every accepted tick.
     pub candles: Mutex<crate::candles::Recorder>,
-}
-
-/// Locks, recovering from a holder's panic: every critical section here is a few assignments,
-/// so the data stays consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// In-server fan-out time: a bus message in → the last socket write for it queued (in
