@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 const ADMIN: (&str, &str) = ("bench-admin@rategate.test", "Bench-Admin-Passphrase-42");
 const PASSWORD: &str = "correct horse battery staple";
@@ -137,17 +137,13 @@ async fn sessions(caps: &str, env: &[(&str, &str)]) {
     let _ = child.wait();
 }
 
+/// The access token of a login that must work (the client is shared, so connections are reused).
 async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let r: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap_or_default().to_string()
+    let api = testkit::http::Api {
+        http: http.clone(),
+        base: base.to_string(),
+    };
+    api.token(email, password).await
 }
 
 async fn trader(http: &reqwest::Client, base: &str, admin: &str, email: &str) -> String {

@@ -28,8 +28,8 @@ enum Parts {
 struct Chain {
     mock: MockKraken,
     parts: Parts,
-    base: String,
-    http: reqwest::Client,
+    /// The gateway's HTTP API (`chain.get(..)`, through `Deref`).
+    api: testkit::http::Api,
     /// The admin's email and password.
     admin: (String, String),
 }
@@ -38,6 +38,13 @@ struct Chain {
 enum Setup {
     Deployed,
     AllInOne,
+}
+
+impl std::ops::Deref for Chain {
+    type Target = testkit::http::Api;
+    fn deref(&self) -> &testkit::http::Api {
+        &self.api
+    }
 }
 
 impl Chain {
@@ -148,8 +155,7 @@ impl Chain {
         let chain = Chain {
             mock,
             parts,
-            base,
-            http: reqwest::Client::new(),
+            api: testkit::http::Api::new(base),
             admin,
         };
         eventually("the chain is live (feed online, status heard)", || async {
@@ -165,30 +171,7 @@ impl Chain {
     }
 
     async fn admin_token(&self) -> String {
-        self.login(&self.admin.0, &self.admin.1).await
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        testkit::http::call(&self.http, &self.base, method, path, token, body).await
-    }
-
-    async fn login(&self, email: &str, password: &str) -> String {
-        let (code, body) = self
-            .call(
-                reqwest::Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(code, 200, "{body}");
-        body["access_token"].as_str().unwrap().to_string()
+        self.token(&self.admin.0, &self.admin.1).await
     }
 
     async fn stop(self) {
@@ -218,7 +201,7 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: 
     let chain = Chain::start(setup).await;
     let admin = chain.admin_token().await;
     let (code, _) = chain
-        .call(
+        .send(
             reqwest::Method::PUT,
             "/api/spreads/BTC_USD",
             Some(&admin),
@@ -252,7 +235,7 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: 
 
     // The same price over HTTP.
     let (_, one) = chain
-        .call(reqwest::Method::GET, "/api/rates/BTC-USD", None, None)
+        .send(reqwest::Method::GET, "/api/rates/BTC-USD", None, None)
         .await;
     assert_eq!(one["withSpread"], rate["withSpread"]);
 
@@ -268,7 +251,7 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
     let chain = Chain::start(setup).await;
     let admin = chain.admin_token().await;
     chain
-        .call(
+        .send(
             Method::PUT,
             "/api/spreads/default",
             Some(&admin),
@@ -278,7 +261,7 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
     chain.mock.push_ticker("ETH/USD", "3000.00", "3000.10");
     eventually("ETH rate", || async {
         chain
-            .call(Method::GET, "/api/rates/ETH_USD", None, None)
+            .send(Method::GET, "/api/rates/ETH_USD", None, None)
             .await
             .1["original"]["sell"]
             == "3000.00"
@@ -287,15 +270,15 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
 
     // Register (asking to be admin is ignored), get funded, quote, trade.
     let (code, me) = chain
-        .call(Method::POST, "/api/auth/register", None,
+        .send(Method::POST, "/api/auth/register", None,
               Some(json!({"email": "journey@x.io", "password": "correct horse battery staple", "role": "admin"})))
         .await;
     assert_eq!((code, me["role"].as_str()), (201, Some("user")));
     let trader = chain
-        .login("journey@x.io", "correct horse battery staple")
+        .token("journey@x.io", "correct horse battery staple")
         .await;
     let (code, _) = chain
-        .call(
+        .send(
             Method::POST,
             "/api/admin/deposits",
             Some(&admin),
@@ -304,7 +287,7 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
         .await;
     assert_eq!(code, 201);
     let (code, quote) = chain
-        .call(
+        .send(
             Method::POST,
             "/api/quotes",
             Some(&trader),
@@ -337,7 +320,7 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
     );
 
     let (_, balances) = chain
-        .call(Method::GET, "/api/balances", Some(&trader), None)
+        .send(Method::GET, "/api/balances", Some(&trader), None)
         .await;
     assert_eq!(
         balances["balances"],
@@ -345,7 +328,7 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
     );
     // Spread earned: 4504.67 − 1.5 × 3000.10 = 4.52
     let (_, revenue) = chain
-        .call(Method::GET, "/api/admin/revenue", Some(&admin), None)
+        .send(Method::GET, "/api/admin/revenue", Some(&admin), None)
         .await;
     assert_eq!(
         revenue["revenue"],
@@ -405,10 +388,10 @@ async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("two-factor"));
     // An admin made by create-admin must enrol in two-factor sign-in before anything else.
     let limited = chain
-        .login("second-admin@rategate.test", "Second-Admin-Passphrase-7")
+        .token("second-admin@rategate.test", "Second-Admin-Passphrase-7")
         .await;
     let (code, body) = chain
-        .call(
+        .send(
             reqwest::Method::GET,
             "/api/admin/users",
             Some(&limited),
@@ -420,7 +403,7 @@ async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
         (403, Some("two_factor_enrolment_required"))
     );
     let (code, enrolment) = chain
-        .call(
+        .send(
             reqwest::Method::POST,
             "/api/auth/2fa/enrol",
             Some(&limited),
@@ -430,7 +413,7 @@ async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
     assert_eq!(code, 201, "{enrolment}");
     let totp = totp_rs::TOTP::from_url(enrolment["otpauth_uri"].as_str().unwrap()).unwrap();
     let (code, confirmed) = chain
-        .call(
+        .send(
             reqwest::Method::POST,
             "/api/auth/2fa/confirm",
             Some(&limited),
@@ -440,7 +423,7 @@ async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
     assert_eq!(code, 200, "{confirmed}");
     let token = confirmed["tokens"]["access_token"].as_str().unwrap();
     let (code, users) = chain
-        .call(reqwest::Method::GET, "/api/admin/users", Some(token), None)
+        .send(reqwest::Method::GET, "/api/admin/users", Some(token), None)
         .await;
     assert_eq!(code, 200, "{users}");
     // The same email again is refused with a message, exit code 1.

@@ -33,7 +33,8 @@ pub struct Cluster {
     pub prefix: String,
     pub db: String,
     feed_env: Vec<(&'static str, String)>,
-    http: reqwest::Client,
+    /// The HTTP API of each API node, by index.
+    web: Vec<testkit::http::Api>,
 }
 
 impl Cluster {
@@ -81,6 +82,10 @@ impl Cluster {
             (0..apis).map(|_| Service::spawn("user-api-svc", &api_env)),
         );
         let (feeds, apis) = tokio::join!(feeds_started, apis);
+        let apis_web = apis
+            .iter()
+            .map(|api| testkit::http::Api::new(api.base.clone()))
+            .collect();
         let cluster = Cluster {
             mock,
             feeds,
@@ -89,7 +94,7 @@ impl Cluster {
             prefix,
             db,
             feed_env,
-            http: reqwest::Client::new(),
+            web: apis_web,
         };
         for api in &cluster.apis {
             api.ready().await;
@@ -106,22 +111,12 @@ impl Cluster {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        testkit::http::call(&self.http, &self.apis[node].base, method, path, token, body).await
+        self.web[node].send(method, path, token, body).await
     }
 
     /// Logs in on `node`; panics unless it works.
     pub async fn login(&self, node: usize, email: &str, password: &str) -> String {
-        let (code, body) = self
-            .call(
-                node,
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(code, 200, "login of {email} on node {node}: {body}");
-        body["access_token"].as_str().unwrap().to_string()
+        self.web[node].token(email, password).await
     }
 
     /// Registers `email` on `node` and funds it with USD through node 0; returns its token.
@@ -169,7 +164,7 @@ impl Cluster {
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        let r = self
+        let r = self.web[node]
             .http
             .post(format!("{}/api/orders", self.apis[node].base))
             .bearer_auth(token)

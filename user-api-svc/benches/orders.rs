@@ -80,20 +80,13 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let web = testkit::http::Api {
+        http: http.clone(),
+        base: base.clone(),
+    };
     let login = |email: String, password: String| {
-        let (http, base) = (http.clone(), base.clone());
-        async move {
-            let v: Value = http
-                .post(format!("{base}/api/auth/login"))
-                .json(&json!({"email": email, "password": password}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["access_token"].as_str().unwrap().to_string()
-        }
+        let web = web.clone();
+        async move { web.token(&email, &password).await }
     };
     let admin = login(ADMIN.0.into(), ADMIN.1.into()).await;
     let mut tokens = Vec::new();

@@ -233,13 +233,20 @@ impl Drop for StatusPump {
 
 pub struct TestApi {
     pub app: Option<Application>,
-    pub base: String,
-    pub http: reqwest::Client,
+    /// Its HTTP API (`api.get(..)`, `api.base`, through `Deref`).
+    pub api: testkit::http::Api,
     pub feed: Arc<FakeFeed>,
     pub backend: Backend,
     /// The database's URL (a MariaDB database or an SQLite file of this test's own).
     pub database_url: String,
     pub db_name: String,
+}
+
+impl std::ops::Deref for TestApi {
+    type Target = testkit::http::Api;
+    fn deref(&self) -> &testkit::http::Api {
+        &self.api
+    }
 }
 
 impl TestApi {
@@ -295,11 +302,10 @@ impl TestApi {
         let app = built.unwrap_or_else(|e| {
             panic!("user-api-svc did not start on {backend:?} ({e:#}); for MariaDB at {}, start it (scripts/services.sh)", mysql_base())
         });
-        let base = format!("http://{}", app.addr());
+        let api = testkit::http::Api::new(format!("http://{}", app.addr()));
         TestApi {
             app: Some(app),
-            base,
-            http: reqwest::Client::new(),
+            api,
             feed: Arc::new(FakeFeed {
                 sink,
                 seq: AtomicU64::new(0),
@@ -362,25 +368,6 @@ impl TestApi {
         StatusPump { stop }
     }
 
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        testkit::http::call(&self.http, &self.base, method, path, token, body).await
-    }
-
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        self.send(reqwest::Method::GET, path, token, None).await
-    }
-
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
     /// `PUT /api/spreads/{pair}` as `token`.
     pub async fn set_spread(&self, token: &str, pair: &str, body: Value) -> (u16, Value) {
         self.put(&format!("/api/spreads/{pair}"), Some(token), body)
@@ -405,11 +392,6 @@ impl TestApi {
         self.post("/api/quotes", Some(token), body).await
     }
 
-    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::PUT, path, token, Some(body))
-            .await
-    }
-
     pub async fn register(&self, email: &str) -> Value {
         let (code, body) = self
             .post(
@@ -422,27 +404,14 @@ impl TestApi {
         body
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> (u16, Value) {
-        self.post(
-            "/api/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await
-    }
-
     /// Registers `email` and returns its access token.
     pub async fn user_token(&self, email: &str) -> String {
         self.register(email).await;
-        let (code, body) = self.login(email, "correct horse battery staple").await;
-        assert_eq!(code, 200, "{body}");
-        body["access_token"].as_str().unwrap().to_string()
+        self.token(email, "correct horse battery staple").await
     }
 
     pub async fn admin_token(&self) -> String {
-        let (code, body) = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        assert_eq!(code, 200, "{body}");
-        body["access_token"].as_str().unwrap().to_string()
+        self.token(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
     /// A real Socket.IO client connected to this service.
