@@ -27,26 +27,32 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{var, ConfigError};
 
-/// The RFC 9457 body.
-#[derive(Debug, Serialize)]
-pub struct ProblemBody<'a> {
+/// RFC 9457 problem details: the body of every error both services return, and the `Problem`
+/// schema of both OpenAPI documents ([`crate::openapi::document_problems`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(description = "RFC 9457 problem details")]
+pub struct Problem {
+    /// a URI naming the problem type
     #[serde(rename = "type")]
     pub kind: String,
-    pub title: &'a str,
+    /// short summary
+    pub title: String,
+    #[schema(minimum = 400)]
     pub status: u16,
-    /// Stable machine-readable code, e.g. `invalid_credentials`.
-    pub code: &'a str,
-    pub detail: &'a str,
+    /// stable machine-readable code, e.g. `quote_expired`
+    pub code: String,
+    /// what happened, for people
+    pub detail: String,
 }
 
 /// The problem+json text for `status`, `code`, `title` and `detail`.
 pub fn problem_json(status: StatusCode, code: &str, title: &str, detail: &str) -> String {
-    let body = ProblemBody {
+    let body = Problem {
         kind: format!("https://rategate.dev/problems/{code}"),
-        title,
+        title: title.to_string(),
         status: status.as_u16(),
-        code,
-        detail,
+        code: code.to_string(),
+        detail: detail.to_string(),
     };
     serde_json::to_string(&body).unwrap_or_default()
 }

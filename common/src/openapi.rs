@@ -8,7 +8,6 @@
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Content, OpenApi, RefOr, Response};
 
 use crate::http::PROBLEM_JSON;
@@ -16,33 +15,8 @@ use crate::http::PROBLEM_JSON;
 /// The name of the problem schema in `components.schemas`.
 pub const PROBLEM_SCHEMA: &str = "Problem";
 
-fn problem_schema() -> utoipa::openapi::Schema {
-    let text = |description: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(description))
-    };
-    ObjectBuilder::new()
-        .description(Some("RFC 9457 problem details"))
-        .property("type", text("a URI naming the problem type"))
-        .property("title", text("short summary"))
-        .property(
-            "status",
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(400)),
-        )
-        .property(
-            "code",
-            text("stable machine-readable code, e.g. `quote_expired`"),
-        )
-        .property("detail", text("what happened, for people"))
-        .required("type")
-        .required("title")
-        .required("status")
-        .required("code")
-        .required("detail")
-        .into()
+fn problem_schema() -> RefOr<utoipa::openapi::Schema> {
+    <crate::http::Problem as utoipa::PartialSchema>::schema()
 }
 
 fn problem_content() -> Content {
@@ -101,7 +75,7 @@ pub fn document_problems(openapi: &mut OpenApi) {
         .components
         .get_or_insert_with(Default::default)
         .schemas
-        .insert(PROBLEM_SCHEMA.to_string(), RefOr::T(problem_schema()));
+        .insert(PROBLEM_SCHEMA.to_string(), problem_schema());
     for item in openapi.paths.paths.values_mut() {
         for op in [
             &mut item.get,
@@ -115,5 +89,25 @@ pub fn document_problems(openapi: &mut OpenApi) {
         {
             document(op);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_problem_schema_is_the_problem_type() {
+        assert_eq!(
+            <crate::http::Problem as utoipa::ToSchema>::name(),
+            PROBLEM_SCHEMA
+        );
+        let mut doc = OpenApi::default();
+        document_problems(&mut doc);
+        let json = serde_json::to_value(&doc).unwrap();
+        let problem = &json["components"]["schemas"][PROBLEM_SCHEMA];
+        assert_eq!(problem["description"], "RFC 9457 problem details");
+        assert_eq!(problem["properties"]["status"]["minimum"], 400);
+        assert_eq!(problem["required"].as_array().map(Vec::len), Some(5));
     }
 }

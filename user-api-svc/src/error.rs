@@ -304,19 +304,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The RFC 9457 body, as [`common::http::problem_json`] writes it (documented for OpenAPI).
-#[allow(dead_code)]
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    /// Stable machine-readable code, e.g. `invalid_credentials`.
-    pub code: String,
-    pub detail: String,
-}
+/// The RFC 9457 body every error has, as the OpenAPI annotations name it.
+pub use common::http::Problem;
 
 impl ApiError {
     /// The status and problem+json body, e.g. to store as an idempotent response.
