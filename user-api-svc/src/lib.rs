@@ -1,19 +1,27 @@
-//! user-api-svc: spread-adjusted rates, accounts and spreads for people.
+//! user-api-svc: spread-adjusted rates, accounts, spreads and trading for people.
 //!
-//! A guided tour:
-//! - [`rates`]: the bus subscription ([`rates::subscription`]), the pure [`rates::book::RateBook`] that
-//!   prices raw rates with spreads and judges staleness, and [`rates::fanout`], which delivers
-//!   `rates:live` to sockets with latest-value semantics.
-//! - [`pricing`]: spread arithmetic and tick rounding in the house's favour.
-//! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe/unsubscribe).
-//! - [`socket_admission`]: Engine.IO sessions capped in all and per client address.
-//! - [`auth`]: register/login/refresh/logout/me, argon2id, JWTs, refresh-token families,
-//!   throttling.
+//! Layout, one line a module (each module's own doc says more):
+//! - [`rates`]: the bus subscription, the [`rates::book::RateBook`] that prices raw rates with
+//!   spreads and judges staleness, and [`rates::fanout`], which delivers `rates:live` to sockets
+//!   with latest-value semantics.
+//! - [`pricing`]: spread arithmetic, tick rounding in the house's favour, prices at the tick.
+//! - [`money`]: the money rules (amounts, totals, legs, asset scales), trading budgets, and the
+//!   trader's and admin's money endpoints.
+//! - [`candles`]: minute OHLC of the mid, rolled up, and `/api/candles`.
 //! - [`spreads`]: admin spreads with an append-only audit trail.
+//! - [`auth`]: accounts, passwords, tokens and sessions, two-factor sign-in, throttling, the
+//!   watchlist.
+//! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe, private rooms).
+//! - [`socket_admission`]: Engine.IO sessions capped in all and per client address.
+//! - [`cluster`]: what nodes share beyond the rates (private events, session ends, leases).
 //! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB, [`store::sqlite`]
 //!   for the all-in-one binary.
+//! - [`jobs`]: scheduled jobs (purges, candle closing, peer-fault summaries).
 //! - [`http`]: the router, ops endpoints, OpenAPI and pages.
-//! - [`Application`]: wires it together; binds port 0 in tests and reports its address.
+//! - [`error`]: [`error::ApiError`], the one error type at the HTTP edge.
+//! - [`config`]: every setting, from the environment.
+//! - [`state`]: [`state::AppState`], what every handler and socket shares.
+//! - [`Application`] (here): wires it together; binds port 0 in tests and reports its address.
 
 pub mod auth;
 pub mod candles;
@@ -44,11 +52,11 @@ pub use config::Config;
 use state::{AppShared, AppState};
 use store::Store;
 
-/// A running user-api-svc.
 /// Largest Socket.IO message a client may send, on any transport (a subscribe of 64 pairs is
 /// about 1 KiB).
 pub const MAX_SOCKET_PAYLOAD: usize = 16 * 1024;
 
+/// A running user-api-svc.
 pub struct Application {
     addr: SocketAddr,
     /// Where `/metrics` is served when it has a listener of its own.

@@ -1,4 +1,5 @@
-//! Money rules (ARCHITECTURE.md §2, §8), as pure functions; storage and HTTP live elsewhere.
+//! Money (ARCHITECTURE.md §2, §8): the rules as pure functions in this file, storage in
+//! `store`, and the endpoints in the submodules below.
 //!
 //! - An order's amount is in the base asset, a multiple of the pair's amount step, at least the
 //!   pair's minimum.
@@ -9,8 +10,8 @@
 //!   the raw bid (sell), times the amount, rounding included.
 //! - A trade moves two assets between the user and the house; [`Legs`] says which.
 //!
-//! HTTP: [`trading`] (quotes, orders, balances) and [`admin`] (deposits, revenue, accounts);
-//! [`budget`]: per-account quote and order budgets.
+//! Endpoints: [`trading`] (quotes, orders, balances), [`ledger`] (the user's ledger) and
+//! [`admin`] (deposits, revenue, accounts); [`budget`]: per-account quote and order budgets.
 
 pub mod admin;
 pub mod budget;
