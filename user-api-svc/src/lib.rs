@@ -5,19 +5,17 @@
 //!   spreads and judges staleness, and [`rates::fanout`], which delivers `rates:live` to sockets
 //!   with latest-value semantics.
 //! - [`pricing`]: spread arithmetic, tick rounding in the house's favour, prices at the tick.
-//! - [`money`]: the money rules (amounts, totals, legs, asset scales), trading budgets, and the
-//!   trader's and admin's money endpoints.
-//! - [`candles`]: minute OHLC of the mid, rolled up, and `/api/candles`.
+//! - [`money`]: the money rules (amounts, totals, legs, asset scales) and trading budgets.
+//! - [`candles`]: minute OHLC of the mid, rolled up.
 //! - [`spreads`]: admin spreads with an append-only audit trail.
-//! - [`auth`]: accounts, passwords, tokens and sessions, two-factor sign-in, throttling, the
-//!   watchlist.
+//! - [`auth`]: accounts, passwords, tokens and sessions, two-factor sign-in, throttling.
 //! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe, private rooms).
 //! - [`socket_admission`]: Engine.IO sessions capped in all and per client address.
 //! - [`cluster`]: what nodes share beyond the rates (private events, session ends, leases).
 //! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB, [`store::sqlite`]
 //!   for the all-in-one binary.
 //! - [`jobs`]: scheduled jobs (purges, candle closing, peer-fault summaries).
-//! - [`http`]: the router, ops endpoints, OpenAPI and pages.
+//! - [`http`]: every endpoint, one file per resource, the OpenAPI document and the pages.
 //! - [`error`]: [`error::ApiError`], the one error type at the HTTP edge.
 //! - [`config`]: every setting, from the environment.
 //! - [`state`]: [`state::AppState`], what every handler and socket shares.

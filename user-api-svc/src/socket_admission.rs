@@ -112,7 +112,7 @@ pub async fn admit_sessions(state: AppState, mut req: Request, next: Next) -> Re
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let ip = crate::auth::handlers::client_ip(&state, req.headers(), peer);
+    let ip = crate::http::auth::client_ip(&state, req.headers(), peer);
     match state.sessions.admit(ip, state.config.socket_sessions) {
         Ok(slot) => {
             req.extensions_mut().insert(Arc::new(slot));

@@ -1,12 +1,12 @@
-//! Accounts and authentication (ARCHITECTURE.md §7).
+//! Accounts and authentication (ARCHITECTURE.md §7); their endpoints are `http::auth` and
+//! `http::watchlist`.
 //!
 //! - [`email`]: addresses as identities: one spelling each, no look-alikes (UTS #39).
 //! - [`password`]: argon2id hashing off the runtime, and the password policy.
 //! - [`tokens`]: short-lived access JWTs (strictly validated) and hashed refresh tokens.
 //! - [`two_factor`]: TOTP codes (RFC 6238) and recovery codes, the pure part of two-factor
-//!   sign-in; the handlers enrol, confirm, check at login and turn it off.
+//!   sign-in; `http::auth` enrols, confirms, checks at login and turns it off.
 //! - [`throttle`]: failed-login throttling per account and per IP.
-//! - [`handlers`]: register, login, refresh, logout, me.
 //! - [`cli`]: the `create-admin` command of both binaries.
 //! - [`AuthUser`] / [`AdminUser`]: extractors that turn a `Bearer` token into the caller, or a
 //!   401/403 problem.
@@ -16,12 +16,10 @@
 
 pub mod cli;
 pub mod email;
-pub mod handlers;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
 pub mod two_factor;
-pub mod watchlist;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

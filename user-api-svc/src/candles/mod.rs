@@ -13,9 +13,7 @@
 //!   the 5 m and 1 h candles it belongs to ([`Candle::absorb`]).
 //! - A minute without ticks has no candle: a gap (feed down, pair silent) stays a gap, never a
 //!   flat invented candle.
-//! - [`handlers`]: `GET /api/candles`.
-
-pub mod handlers;
+//! - `GET /api/candles` is `http::candles`.
 
 use std::collections::HashMap;
 

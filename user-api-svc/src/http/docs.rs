@@ -6,12 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::auth::handlers as auth;
-use crate::auth::watchlist;
-use crate::candles::handlers as candles;
-use crate::http::rates;
-use crate::money::{admin, ledger, trading};
-use crate::spreads::handlers as spreads;
+use super::{admin, auth, candles, ledger, orders, rates, spreads, watchlist};
 use crate::state::AppState;
 use axum::routing::get;
 use axum::Router;
@@ -63,7 +58,7 @@ impl Modify for Problems {
         watchlist::list, watchlist::add, watchlist::remove,
         rates::all, rates::one, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,
-        trading::create_quote, trading::create_order, trading::list_orders, trading::get_order, trading::balances, ledger::ledger,
+        orders::create_quote, orders::create_order, orders::list_orders, orders::get_order, orders::balances, ledger::ledger,
         admin::deposit, admin::revenue, admin::users, admin::disable_user, admin::enable_user,
     ),
     modifiers(&BearerAuth, &Problems),

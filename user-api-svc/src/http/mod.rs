@@ -1,17 +1,32 @@
-//! The HTTP API: each module brings its own `router()` (auth, rates, spreads, trading, admin,
-//! ops, docs) and [`router`] merges them, with the pages.
+//! The HTTP API, one file per resource: each brings its own `router()` and [`router`] merges
+//! them, with the pages. Find an endpoint by its path:
 //!
+//! - [`auth`]: `/api/auth/*` (register, login, refresh, logout, password, two-factor), `/api/me`.
+//! - [`watchlist`]: the watchlist, `/api/watchlist`.
 //! - [`rates`]: `/api/rates`, `/api/rates/{pair}`.
+//! - [`candles`]: price history, `/api/candles`.
+//! - [`spreads`]: `/api/spreads/*` (admin).
+//! - [`orders`]: `/api/quotes`, `/api/orders`, `/api/balances`, and the private events a fill
+//!   sends.
+//! - [`ledger`]: the user's ledger, `/api/ledger`.
+//! - [`admin`]: `/api/admin/*` (deposits, revenue, accounts).
 //! - [`fields`]: request field types shared by the handlers (`DecimalString`).
 //! - [`ops`]: `/health`, `/ready`; `/metrics` (here, or on `METRICS_ADDR`).
 //! - `/assets/*`: the pages' scripts and styles.
 //! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs`, a self-contained page.
 //! - `/`: the web app from `web/` (markets, trade, portfolio, admin, sign in).
 
+pub mod admin;
+pub mod auth;
+pub mod candles;
 pub mod docs;
 pub mod fields;
+pub mod ledger;
 pub mod ops;
+pub mod orders;
 pub mod rates;
+pub mod spreads;
+pub mod watchlist;
 
 use axum::extract::Path;
 use axum::response::{Html, Response};
@@ -50,14 +65,14 @@ pub fn router(state: AppState) -> Router {
     let metrics_here = state.config.metrics_addr.is_none();
     Router::new()
         .merge(pages())
-        .merge(crate::auth::handlers::router())
-        .merge(crate::auth::watchlist::router())
+        .merge(auth::router())
+        .merge(watchlist::router())
         .merge(rates::router())
-        .merge(crate::candles::handlers::router())
-        .merge(crate::spreads::handlers::router())
-        .merge(crate::money::trading::router())
-        .merge(crate::money::admin::router())
-        .merge(crate::money::ledger::router())
+        .merge(candles::router())
+        .merge(spreads::router())
+        .merge(orders::router())
+        .merge(admin::router())
+        .merge(ledger::router())
         .merge(ops::router(metrics_here))
         .merge(docs::router())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })

@@ -1,5 +1,5 @@
-//! Money (ARCHITECTURE.md §2, §8): the rules as pure functions in this file, storage in
-//! `store`, and the endpoints in the submodules below.
+//! Money (ARCHITECTURE.md §2, §8): the rules as pure functions; storage is `store`, the
+//! endpoints `http::orders`, `http::ledger` and `http::admin`.
 //!
 //! - An order's amount is in the base asset, a multiple of the pair's amount step, at least the
 //!   pair's minimum.
@@ -10,13 +10,9 @@
 //!   the raw bid (sell), times the amount, rounding included.
 //! - A trade moves two assets between the user and the house; [`Legs`] says which.
 //!
-//! Endpoints: [`trading`] (quotes, orders, balances), [`ledger`] (the user's ledger) and
-//! [`admin`] (deposits, revenue, accounts); [`budget`]: per-account quote and order budgets.
+//! [`budget`]: per-account quote and order budgets.
 
-pub mod admin;
 pub mod budget;
-pub mod ledger;
-pub mod trading;
 
 use std::collections::HashMap;
 

@@ -1,11 +1,10 @@
-//! Admin-set spreads (ARCHITECTURE.md §5, §7): validation and the HTTP handlers.
+//! Admin-set spreads (ARCHITECTURE.md §5, §7): what a spread may be; `http::spreads` serves
+//! them.
 //!
 //! A spread is per pair (`BTC/USD`) or `default`, per side, `absolute` or `bps`, values ≥ 0
 //! given as decimal strings. Every change is one transaction with its audit row (the database
 //! refuses updates and deletes of audit rows), then pushed to connected clients at once and
 //! announced to the other nodes.
-
-pub mod handlers;
 
 use common::{Decimal, Pair};
 

@@ -184,7 +184,7 @@ pub struct NewQuote {
 /// How the caller shows a filled order: its response body, kept with the idempotency key.
 pub type RenderOrder<'a> = &'a (dyn Fn(&Order) -> String + Send + Sync);
 
-/// A filled order, as stored (the API shows it as `money::trading::OrderView`).
+/// A filled order, as stored (the API shows it as `http::orders::OrderView`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: String,

@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{validate, SpreadTarget};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalString;
 use crate::pricing::{Spread, SpreadKind};
+use crate::spreads::{validate, SpreadTarget};
 use crate::state::AppState;
 use crate::store::{Actor, SpreadAudit};
 use axum::routing::get;
@@ -168,7 +168,7 @@ pub async fn list(
             updated_at: row.updated_at,
             updated_by: row.updated_by,
         };
-        if row.pair == super::DEFAULT {
+        if row.pair == crate::spreads::DEFAULT {
             out.default = Some(view);
         } else {
             out.pairs.insert(row.pair, view);

@@ -8,7 +8,7 @@ use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Candle, Interval};
+use crate::candles::{Candle, Interval};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 

@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
+use crate::auth::{
     account_email, normalize_email, password, tokens, two_factor, AuthUser, EnrollingUser,
 };
 use crate::error::{ApiError, ApiJson, Problem};

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{quote_numbers, validate_amount, AmountError, Side};
 use crate::auth::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalString, FieldError};
+use crate::money::{quote_numbers, validate_amount, AmountError, Side};
 use crate::pricing::{show_price, PricingError};
 use crate::rates::Unquotable;
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::trading::notify_balances;
+use super::orders::notify_balances;
 use crate::auth::{normalize_email, AdminUser};
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalString;
@@ -158,7 +158,7 @@ pub async fn revenue(
 
 #[derive(Serialize, ToSchema)]
 pub struct UserList {
-    pub users: Vec<crate::auth::handlers::UserView>,
+    pub users: Vec<super::auth::UserView>,
 }
 
 /// Accounts (admin).
