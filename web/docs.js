@@ -11,7 +11,9 @@ function resolve(schema, seen = new Set()) {
   if (schema.$ref) {
     const name = schema.$ref.split("/").pop();
     if (seen.has(name)) return { type: "object", title: name };
-    return { title: name, ...resolve(spec.components.schemas[name], new Set([...seen, name])) };
+    // A field's own words (its description) beside a shared schema win over the schema's.
+    const { $ref: _, ...own } = schema;
+    return { title: name, ...resolve(spec.components.schemas[name], new Set([...seen, name])), ...own };
   }
   if (schema.allOf) return schema.allOf.map((s) => resolve(s, seen)).reduce((a, b) => ({ ...a, ...b, properties: { ...a.properties, ...b.properties }, required: [...(a.required || []), ...(b.required || [])] }), {});
   if (schema.oneOf || schema.anyOf) {
@@ -36,6 +38,9 @@ const typeOf = (s) => {
   return t;
 };
 
+// OpenAPI 3.1 lists `examples`; older schemas have one `example`.
+const exampleOf = (s) => (s.example !== undefined ? s.example : Array.isArray(s.examples) ? s.examples[0] : undefined);
+
 function fields(schema, depth = 0) {
   const s = resolve(schema);
   const obj = s?.type === "array" ? s.items : s;
@@ -44,7 +49,7 @@ function fields(schema, depth = 0) {
   return Object.entries(obj.properties).map(([name, p]) => {
     const inner = depth < 2 && (p.properties || p.items?.properties) ? fields(p, depth + 1) : "";
     return `<tr><td><code>${"· ".repeat(depth)}${esc(name)}</code>${required.has(name) ? ' <span class="req">required</span>' : ""}</td>
-      <td>${esc(typeOf(p))}</td><td>${esc(p.description || "")}${p.example !== undefined ? ` <span class="ex">e.g. <code>${esc(JSON.stringify(p.example))}</code></span>` : ""}</td></tr>${inner}`;
+      <td>${esc(typeOf(p))}</td><td>${esc(p.description || "")}${exampleOf(p) !== undefined ? ` <span class="ex">e.g. <code>${esc(JSON.stringify(exampleOf(p)))}</code></span>` : ""}</td></tr>${inner}`;
   }).join("");
 }
 const fieldTable = (schema) => { const rows = fields(schema); return rows ? `<table class="fields"><tr><th>field</th><th>type</th><th>meaning</th></tr>${rows}</table>` : ""; };
@@ -52,7 +57,7 @@ const fieldTable = (schema) => { const rows = fields(schema); return rows ? `<ta
 function example(schema, depth = 0) {
   const s = resolve(schema);
   if (!s || depth > 4) return null;
-  if (s.example !== undefined) return s.example;
+  if (exampleOf(s) !== undefined) return exampleOf(s);
   if (s.properties) return Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, example(v, depth + 1)]));
   const t = Array.isArray(s.type) ? s.type.find((x) => x !== "null") : s.type;
   if (t === "array") return [example(s.items, depth + 1)];

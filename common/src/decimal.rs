@@ -83,6 +83,56 @@ pub mod opt_string {
     }
 }
 
+/// A decimal as every answer we send shows it: a JSON string in plain notation
+/// ([`DECIMAL_SYNTAX`]), read back strictly ([`parse_plain`]). Its OpenAPI schema,
+/// `DecimalString`, is that string with [`DECIMAL_PATTERN`], so one definition documents every
+/// price and amount instead of an attribute pair on each field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct DecimalString(pub Decimal);
+
+/// [`DECIMAL_SYNTAX`] as a regular expression (the schema's `pattern`).
+pub const DECIMAL_PATTERN: &str = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$";
+
+impl From<Decimal> for DecimalString {
+    fn from(d: Decimal) -> DecimalString {
+        DecimalString(d)
+    }
+}
+
+impl std::fmt::Display for DecimalString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl serde::Serialize for DecimalString {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        string::serialize(&self.0, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DecimalString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        string::deserialize(deserializer).map(DecimalString)
+    }
+}
+
+impl utoipa::PartialSchema for DecimalString {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(DECIMAL_PATTERN))
+            .description(Some(format!(
+                "A decimal as a JSON string; {DECIMAL_SYNTAX}."
+            )))
+            .examples(["97000.10"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DecimalString {}
+
 /// `x` with at least `places` decimals, for display: trailing zeros are added or removed,
 /// never a significant digit (`1000` at 2 is `1000.00`, `7.5000` at 2 is `7.50`, `0.125` at 2
 /// stays `0.125`). Every amount and price we send goes through it, at its asset's scale or its
@@ -203,6 +253,24 @@ mod tests {
             ),
             (1, 0, 8)
         );
+    }
+
+    #[test]
+    fn a_decimal_string_is_a_string_both_ways_and_matches_its_pattern() {
+        let d: DecimalString = serde_json::from_str(r#""-974.80""#).unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#""-974.80""#);
+        assert!(
+            serde_json::from_str::<DecimalString>("1.5").is_err(),
+            "a JSON number"
+        );
+        assert!(serde_json::from_str::<DecimalString>(r#"".5""#).is_err());
+        let pattern = regex::Regex::new(DECIMAL_PATTERN).unwrap();
+        for ok in ["0", "-974.80", "97000.10", "0.00000001"] {
+            assert!(pattern.is_match(ok) && parse_plain(ok).is_ok(), "{ok}");
+        }
+        for bad in ["01", ".5", "5.", "1e3", "+1", "", "-"] {
+            assert!(!pattern.is_match(bad) && parse_plain(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! the house. A sell price that is not positive makes the pair unquotable. All arithmetic is
 //! checked: an overflow is an error, never a panic.
 
+use common::decimal::DecimalString;
 use common::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +91,11 @@ const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 /// A price for display at its pair's tick (`3001.6` on a 0.01 tick is `3001.60`); as it came
 /// when the tick is not known yet. Never rounds ([`common::decimal::at_scale`]).
-pub fn show_price(x: Decimal, tick: Option<Decimal>) -> Decimal {
-    match tick {
+pub fn show_price(x: Decimal, tick: Option<Decimal>) -> DecimalString {
+    DecimalString(match tick {
         Some(t) => common::decimal::at_scale(x, common::decimal::places_of(t)),
         None => x,
-    }
+    })
 }
 
 /// Rounds `x` up to a multiple of `tick`, shown at the tick's precision.

@@ -12,8 +12,9 @@ use utoipa::ToSchema;
 use super::orders::notify_balances;
 use crate::auth::{normalize_email, AdminUser};
 use crate::error::{ApiError, ApiJson, Problem};
-use crate::http::fields::DecimalString;
+use crate::http::fields::DecimalField;
 use crate::state::AppState;
+use common::decimal::DecimalString;
 
 /// The admin's money endpoints.
 pub fn router() -> Router<AppState> {
@@ -30,8 +31,8 @@ pub struct DepositRequest {
     pub email: String,
     /// Asset code, e.g. `USD`.
     pub asset: String,
-    #[schema(value_type = String, example = "1000.00")]
-    pub amount: DecimalString,
+    #[schema(value_type = DecimalString, example = "1000.00")]
+    pub amount: DecimalField,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -39,12 +40,8 @@ pub struct DepositView {
     pub transaction_id: u64,
     pub email: String,
     pub asset: String,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub balance: Decimal,
+    pub amount: DecimalString,
+    pub balance: DecimalString,
 }
 
 /// Fund a user's account (admin), through the ledger (external → user). Only assets of the
@@ -119,9 +116,7 @@ pub struct RevenueView {
     pub asset: String,
     /// At least the asset's scale: the spread earned on a price below the asset's unit is kept
     /// exactly (`0.3798` USD), never rounded away.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
+    pub amount: DecimalString,
     pub orders: u64,
 }
 

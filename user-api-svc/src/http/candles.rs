@@ -4,6 +4,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use common::decimal::DecimalString;
 use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -37,18 +38,10 @@ pub struct CandlesQuery {
 pub struct CandleView {
     /// When the candle starts (its length is the response's `interval`).
     pub start: DateTime<Utc>,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "97000.15")]
-    pub open: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub high: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub low: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub close: Decimal,
+    pub open: DecimalString,
+    pub high: DecimalString,
+    pub low: DecimalString,
+    pub close: DecimalString,
     /// Ticks the candle was built from.
     pub ticks: u64,
 }

@@ -1,4 +1,4 @@
-//! [`DecimalString`]: a decimal field of a request body. Every interface we own takes decimals
+//! [`DecimalField`]: a decimal field of a request body. Every interface we own takes decimals
 //! as JSON strings (`"0.01"`); this type accepts any JSON there, so a number or a wrong type is
 //! answered with the field's name (422), not as a malformed body (400), and parses the string
 //! exactly (`common::decimal::parse_plain`): never rounded.
@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(transparent)]
-pub struct DecimalString(serde_json::Value);
+pub struct DecimalField(serde_json::Value);
 
 /// Why a decimal field was refused.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ impl From<FieldError> for ApiError {
     }
 }
 
-impl DecimalString {
+impl DecimalField {
     /// The value, or why `name` is refused.
     pub fn parse(&self, name: &str) -> Result<Decimal, FieldError> {
         let invalid = || {
@@ -56,7 +56,7 @@ impl DecimalString {
 mod tests {
     use super::*;
 
-    fn field(json: &str) -> DecimalString {
+    fn field(json: &str) -> DecimalField {
         serde_json::from_str(json).unwrap()
     }
 

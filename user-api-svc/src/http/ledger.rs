@@ -5,6 +5,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use common::decimal::DecimalString;
 use common::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -38,13 +39,9 @@ pub struct LedgerEntryView {
     pub reference: String,
     pub asset: String,
     /// Positive in, negative out; at the asset's scale.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "-974.87")]
-    pub amount: Decimal,
+    pub amount: DecimalString,
     /// The asset's balance right after this line.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "99025.13")]
-    pub balance: Decimal,
+    pub balance: DecimalString,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -10,7 +10,7 @@
 //!   sends.
 //! - [`ledger`]: the user's ledger, `/api/ledger`.
 //! - [`admin`]: `/api/admin/*` (deposits, revenue, accounts).
-//! - [`fields`]: request field types shared by the handlers (`DecimalString`).
+//! - [`fields`]: request field types shared by the handlers (`DecimalField`).
 //! - [`ops`]: `/health`, `/ready`; `/metrics` (here, or on `METRICS_ADDR`).
 //! - `/assets/*`: the pages' scripts and styles.
 //! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs`, a self-contained page.

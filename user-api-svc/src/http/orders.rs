@@ -16,12 +16,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::error::{ApiError, ApiJson, Problem};
-use crate::http::fields::{DecimalString, FieldError};
+use crate::http::fields::{DecimalField, FieldError};
 use crate::money::{quote_numbers, validate_amount, AmountError, Side};
 use crate::pricing::{show_price, PricingError};
 use crate::rates::Unquotable;
 use crate::state::AppState;
 use crate::store::{Balance, IdemBegin, NewQuote, Order, OrderOutcome, StoreError};
+use common::decimal::DecimalString;
 
 /// The trader's endpoints.
 pub fn router() -> Router<AppState> {
@@ -44,19 +45,15 @@ pub struct QuoteRequest {
     /// `buy` or `sell`.
     pub side: String,
     /// In the base asset, as a decimal string.
-    #[schema(value_type = String, example = "0.01")]
-    pub amount: DecimalString,
+    #[schema(value_type = DecimalString, example = "0.01")]
+    pub amount: DecimalField,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SpreadApplied {
     pub kind: crate::pricing::SpreadKind,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub buy: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub sell: Decimal,
+    pub buy: DecimalString,
+    pub sell: DecimalString,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -65,29 +62,19 @@ pub struct QuoteView {
     pub pair: String,
     pub side: Side,
     /// In the base asset, at its scale (`0.01000000` BTC).
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
+    pub amount: DecimalString,
     /// Per unit of the base asset, in the quote asset, at the pair's tick.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub price: Decimal,
+    pub price: DecimalString,
     /// What you pay (buy) or receive (sell), in the quote asset, at its scale.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub total: Decimal,
+    pub total: DecimalString,
     /// The quote asset.
     pub total_asset: String,
     #[serde(with = "common::time::micros")]
     #[schema(value_type = String)]
     pub expires_at: DateTime<Utc>,
     /// The exchange's prices the quote was priced from, at the pair's tick.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub raw_bid: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub raw_ask: Decimal,
+    pub raw_bid: DecimalString,
+    pub raw_ask: DecimalString,
     pub spread: SpreadApplied,
 }
 
@@ -101,17 +88,11 @@ pub struct OrderView {
     pub pair: String,
     pub side: Side,
     /// In the base asset, at its scale.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
+    pub amount: DecimalString,
     /// The quote's price, at the pair's tick.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub price: Decimal,
+    pub price: DecimalString,
     /// In the quote asset, at its scale.
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String)]
-    pub total: Decimal,
+    pub total: DecimalString,
     /// Always `filled`: an order either executes in full at the quoted price or not at all.
     pub status: String,
     #[serde(with = "common::time::micros")]
@@ -264,8 +245,8 @@ pub async fn create_quote(
             raw_ask: show_price(basis.raw.ask, Some(tick)),
             spread: SpreadApplied {
                 kind: basis.spread.kind,
-                buy: basis.spread.buy,
-                sell: basis.spread.sell,
+                buy: basis.spread.buy.into(),
+                sell: basis.spread.sell.into(),
             },
         }),
     ))
@@ -357,9 +338,7 @@ pub async fn create_order(
 #[derive(Serialize, ToSchema)]
 pub struct BalanceView {
     pub asset: String,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "1000.00")]
-    pub available: Decimal,
+    pub available: DecimalString,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -10,13 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson, Problem};
-use crate::http::fields::DecimalString;
+use crate::http::fields::DecimalField;
 use crate::pricing::{Spread, SpreadKind};
 use crate::spreads::{validate, SpreadTarget};
 use crate::state::AppState;
 use crate::store::{Actor, SpreadAudit};
 use axum::routing::get;
 use axum::Router;
+use common::decimal::DecimalString;
 
 /// The admin's spread endpoints.
 pub fn router() -> Router<AppState> {
@@ -32,20 +33,16 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize, ToSchema, Clone, Copy)]
 pub struct SpreadValue {
     pub kind: SpreadKind,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "25")]
-    pub buy: common::Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "25")]
-    pub sell: common::Decimal,
+    pub buy: DecimalString,
+    pub sell: DecimalString,
 }
 
 impl From<Spread> for SpreadValue {
     fn from(s: Spread) -> Self {
         SpreadValue {
             kind: s.kind,
-            buy: s.buy,
-            sell: s.sell,
+            buy: s.buy.into(),
+            sell: s.sell.into(),
         }
     }
 }
@@ -72,10 +69,10 @@ pub struct SpreadBody {
     /// `absolute` (quote-currency units) or `bps`.
     pub kind: String,
     /// Decimal string ≥ 0.
-    #[schema(value_type = String, example = "25")]
-    pub buy: DecimalString,
-    #[schema(value_type = String, example = "25")]
-    pub sell: DecimalString,
+    #[schema(value_type = DecimalString, example = "25")]
+    pub buy: DecimalField,
+    #[schema(value_type = DecimalString, example = "25")]
+    pub sell: DecimalField,
     pub reason: Option<String>,
 }
 

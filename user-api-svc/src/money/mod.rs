@@ -17,6 +17,7 @@ pub mod budget;
 use std::collections::HashMap;
 
 use common::bus::PairMeta;
+use common::decimal::DecimalString;
 use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 
@@ -70,8 +71,8 @@ impl AssetPrecision {
     }
     /// `x` at the asset's precision, for display (`1000` USD → `1000.00`, `7.5000` USD →
     /// `7.50`); a digit beyond it is kept, never rounded away ([`common::decimal::at_scale`]).
-    pub fn show(&self, asset: &str, x: Decimal) -> Decimal {
-        common::decimal::at_scale(x, self.places(asset))
+    pub fn show(&self, asset: &str, x: Decimal) -> DecimalString {
+        DecimalString(common::decimal::at_scale(x, self.places(asset)))
     }
 }
 

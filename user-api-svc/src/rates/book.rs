@@ -9,12 +9,13 @@
 //! with its raw prices, marked stale, with no spread-adjusted prices, and cannot be quoted. We
 //! never invent a tick: pricing with a made-up one would show prices the house does not honour.
 
+use common::decimal::DecimalString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::bus::{FeedState, PairMeta, PairState, RateMsg, StatusMsg};
-use common::{Decimal, Pair};
+use common::Pair;
 use serde::Serialize;
 
 use crate::pricing::{self, Priced, PricingError, Spread};
@@ -39,12 +40,8 @@ impl SpreadSet {
 /// Buy/sell as decimal strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Sides {
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "97000.2")]
-    pub buy: Decimal,
-    #[serde(with = "common::decimal::string")]
-    #[schema(value_type = String, example = "97000.1")]
-    pub sell: Decimal,
+    pub buy: DecimalString,
+    pub sell: DecimalString,
 }
 
 /// One pair as users see it (`rates:live`, `/api/rates`).
@@ -70,12 +67,8 @@ pub struct LiveRate {
     #[schema(value_type = Option<String>)]
     pub stale_reason: Option<&'static str>,
     /// The pair's price tick (prices round to it); absent until the feed described the pair.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        with = "common::decimal::opt_string"
-    )]
-    #[schema(value_type = Option<String>, example = "0.1")]
-    pub tick: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tick: Option<DecimalString>,
     pub source: String,
     /// Why there are no spread-adjusted prices (`spread_too_wide`: the spread leaves no positive
     /// sell price; `no_metadata`; `pricing_overflow`); absent when `withSpread` is set. A pair
@@ -252,7 +245,7 @@ impl RateBook {
             ts: raw.ts,
             stale: self.is_stale(pair, now),
             stale_reason: self.stale_reason(pair, now),
-            tick,
+            tick: tick.map(DecimalString),
             source: raw.source.clone(),
             unpriced_reason,
         })
@@ -337,6 +330,7 @@ impl RateBook {
 mod tests {
     use super::*;
     use crate::pricing::SpreadKind;
+    use common::Decimal;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
@@ -402,15 +396,15 @@ mod tests {
         assert_eq!(
             live.with_spread.clone().unwrap(),
             Sides {
-                buy: d("97000.2"),
-                sell: d("97000.1")
+                buy: d("97000.2").into(),
+                sell: d("97000.1").into()
             }
         );
         assert_eq!(
             live.current_spread.clone().unwrap(),
             Sides {
-                buy: d("0"),
-                sell: d("0")
+                buy: d("0").into(),
+                sell: d("0").into()
             }
         );
         assert!(!live.stale);
@@ -476,7 +470,8 @@ mod tests {
                 .unwrap()
                 .with_spread
                 .unwrap()
-                .buy,
+                .buy
+                .0,
             d("106")
         );
         assert_eq!(
@@ -484,7 +479,8 @@ mod tests {
                 .unwrap()
                 .with_spread
                 .unwrap()
-                .buy,
+                .buy
+                .0,
             d("12")
         );
     }
@@ -549,7 +545,7 @@ mod tests {
         ));
         assert_eq!(
             book.live(&btc, t0).unwrap().tick,
-            Some("0.1".parse().unwrap())
+            Some(DecimalString(d("0.1")))
         );
         // TC: (feed state, pair state, age of the status) → reason
         for (state, pair, age, reason) in [
@@ -662,7 +658,7 @@ mod tests {
         let live = book.live(&p("BTC/USD"), now).unwrap();
         assert!(live.stale, "marked stale until described");
         assert!(live.with_spread.is_none() && live.current_spread.is_none());
-        assert_eq!(live.original.buy, d("97058.49"), "raw prices still shown");
+        assert_eq!(live.original.buy.0, d("97058.49"), "raw prices still shown");
         assert_eq!(
             book.quote_basis(&p("BTC/USD"), now).unwrap_err(),
             Unquotable::NoMetadata
@@ -674,7 +670,7 @@ mod tests {
         let live = book.live(&p("BTC/USD"), now).unwrap();
         assert!(!live.stale);
         assert_eq!(
-            live.with_spread.unwrap().buy,
+            live.with_spread.unwrap().buy.0,
             d("97058.5"),
             "the pair's own tick"
         );

@@ -9,7 +9,7 @@
 use common::{Decimal, Pair};
 
 use crate::error::ApiError;
-use crate::http::fields::DecimalString;
+use crate::http::fields::DecimalField;
 use crate::pricing::{Spread, SpreadKind};
 
 /// The key of the default spread.
@@ -46,7 +46,7 @@ impl SpreadTarget {
     }
 }
 
-fn side(name: &str, v: &DecimalString, kind: SpreadKind) -> Result<Decimal, ApiError> {
+fn side(name: &str, v: &DecimalField, kind: SpreadKind) -> Result<Decimal, ApiError> {
     let invalid = |why: &str| ApiError::Validation(format!("{name} {why}"));
     let d = v.parse(name)?;
     if d.is_sign_negative() && !d.is_zero() {
@@ -75,8 +75,8 @@ fn side(name: &str, v: &DecimalString, kind: SpreadKind) -> Result<Decimal, ApiE
 /// Validates a `PUT /api/spreads/{pair}` body.
 pub fn validate(
     kind: &str,
-    buy: &DecimalString,
-    sell: &DecimalString,
+    buy: &DecimalField,
+    sell: &DecimalField,
     reason: Option<&str>,
 ) -> Result<Spread, ApiError> {
     let kind = SpreadKind::parse(kind)
@@ -120,7 +120,7 @@ mod tests {
             ),
             ("absolute", json!(null), json!("0"), false),
         ];
-        let field = |v: serde_json::Value| -> DecimalString { serde_json::from_value(v).unwrap() };
+        let field = |v: serde_json::Value| -> DecimalField { serde_json::from_value(v).unwrap() };
         for (i, (kind, buy, sell, ok)) in cases.into_iter().enumerate() {
             assert_eq!(
                 validate(kind, &field(buy), &field(sell), None).is_ok(),
