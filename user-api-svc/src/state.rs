@@ -8,7 +8,6 @@ use common::Pair;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::rates::{RateHub, SpreadSet};
 use crate::store::Store;
 
@@ -54,7 +53,7 @@ impl AppState {
 
     /// Reads spreads from the database (the source of truth) into the hub, which pushes the new
     /// prices to every client at once.
-    pub async fn reload_spreads(&self) -> Result<(), ApiError> {
+    pub async fn reload_spreads(&self) -> Result<(), crate::store::StoreError> {
         let rows = self.store.spreads().await?;
         let mut set = SpreadSet::default();
         for row in rows {

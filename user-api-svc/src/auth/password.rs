@@ -21,7 +21,23 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiError;
+/// Why a password was refused or could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The policy refuses it; the message says what to change.
+    #[error("{0}")]
+    Weak(String),
+    /// Every hashing turn is taken: try again in this many seconds.
+    #[error("password hashing is busy; try again in {0} s")]
+    Busy(u64),
+    /// Hashing itself failed (no hashing thread, or it died).
+    #[error("password hashing failed: {0:#}")]
+    Failed(anyhow::Error),
+}
+
+fn failed(why: impl std::fmt::Display) -> PasswordError {
+    PasswordError::Failed(anyhow::anyhow!("{why}"))
+}
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 128;
@@ -35,21 +51,21 @@ fn hasher() -> Argon2<'static> {
 }
 
 /// Checks the policy; the message says what to change.
-pub fn check_policy(password: &str, email: &str) -> Result<(), ApiError> {
+pub fn check_policy(password: &str, email: &str) -> Result<(), PasswordError> {
     let chars = password.chars().count();
     if chars < MIN_LEN {
-        return Err(ApiError::WeakPassword(format!(
+        return Err(PasswordError::Weak(format!(
             "use at least {MIN_LEN} characters"
         )));
     }
     if chars > MAX_LEN {
-        return Err(ApiError::WeakPassword(format!(
+        return Err(PasswordError::Weak(format!(
             "use at most {MAX_LEN} characters"
         )));
     }
     let local = email.split('@').next().unwrap_or(email);
     if built_from_email(password, email) {
-        return Err(ApiError::WeakPassword(
+        return Err(PasswordError::Weak(
             "choose a password that is not built from your email address".into(),
         ));
     }
@@ -59,7 +75,7 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), ApiError> {
             .feedback()
             .and_then(|f| f.warning().map(|w| w.to_string()))
             .unwrap_or_else(|| "it is too easy to guess".into());
-        return Err(ApiError::WeakPassword(format!(
+        return Err(PasswordError::Weak(format!(
             "choose a less guessable password: {hint}"
         )));
     }
@@ -142,10 +158,8 @@ fn raw_hash(
 }
 
 /// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`.
-fn hash_now(password: &str, scratch: &mut Scratch) -> Result<String, ApiError> {
-    let failed = |e: argon2::password_hash::Error| {
-        ApiError::internal(anyhow::anyhow!("hashing failed: {e}"))
-    };
+fn hash_now(password: &str, scratch: &mut Scratch) -> Result<String, PasswordError> {
+    let failed = |e: argon2::password_hash::Error| failed(format!("hashing failed: {e}"));
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let mut salt_bytes = [0u8; 64];
     let raw_salt = salt.as_salt().decode_b64(&mut salt_bytes).map_err(failed)?;
@@ -205,19 +219,19 @@ fn verify_now(password: &str, stored: Option<&str>, scratch: &mut Scratch) -> bo
 }
 
 /// Hashes on the blocking pool, unbounded: for the CLI and the bootstrap admin only.
-pub async fn hash(password: String) -> Result<String, ApiError> {
+pub async fn hash(password: String) -> Result<String, PasswordError> {
     tokio::task::spawn_blocking(move || hash_now(&password, &mut Scratch::new()))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(failed)?
 }
 
 /// Verifies on the blocking pool, unbounded (see [`verify_now`] for unknown accounts).
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     tokio::task::spawn_blocking(move || {
         verify_now(&password, stored.as_deref(), &mut Scratch::new())
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(failed)
 }
 
 /// Work for a hashing thread, given that thread's working memory.
@@ -291,21 +305,21 @@ impl HashGate {
         self.concurrency
     }
 
-    async fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Ok(permit);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             metrics::counter!("rategate_password_hash_busy_total").increment(1);
-            return Err(ApiError::Busy(1));
+            return Err(PasswordError::Busy(1));
         }
         let _waiting = Waiting(&self.waiting);
         match tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
                 metrics::counter!("rategate_password_hash_busy_total").increment(1);
-                Err(ApiError::Busy(1))
+                Err(PasswordError::Busy(1))
             }
         }
     }
@@ -315,7 +329,7 @@ impl HashGate {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Scratch) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, PasswordError> {
         let permit = self.permit().await?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: HashJob = Box::new(move |scratch| {
@@ -326,20 +340,24 @@ impl HashGate {
         });
         self.jobs
             .send(job)
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("no password hashing thread")))?;
+            .map_err(|_| failed("no password hashing thread"))?;
         result
             .await
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("password hashing thread died")))
+            .map_err(|_| failed("password hashing thread died"))
     }
 
     /// Hashes when a turn is free.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         self.run(move |scratch| hash_now(&password, scratch))
             .await?
     }
 
     /// Verifies when a turn is free (see [`verify_now`] for unknown accounts).
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, PasswordError> {
         self.run(move |scratch| verify_now(&password, stored.as_deref(), scratch))
             .await
     }
@@ -379,7 +397,7 @@ mod tests {
         // Hold the only permit: the next request waits 1 ms, then is told to come back.
         let held = gate.permit().await.unwrap();
         match gate.hash("correct horse battery staple".into()).await {
-            Err(ApiError::Busy(secs)) => assert!(secs >= 1),
+            Err(PasswordError::Busy(secs)) => assert!(secs >= 1),
             other => panic!("expected busy, got {other:?}"),
         }
         drop(held);

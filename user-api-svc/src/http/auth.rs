@@ -19,6 +19,16 @@ use axum::routing::{get, post};
 use axum::Router;
 
 /// Register, log in, refresh, log out, and the caller's account.
+impl From<password::PasswordError> for ApiError {
+    fn from(e: password::PasswordError) -> ApiError {
+        match e {
+            password::PasswordError::Weak(why) => ApiError::WeakPassword(why),
+            password::PasswordError::Busy(secs) => ApiError::Busy(secs),
+            password::PasswordError::Failed(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/register", post(register))

@@ -12,7 +12,7 @@ use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalField;
 use crate::pricing::{Spread, SpreadKind};
-use crate::spreads::{validate, SpreadTarget};
+use crate::spreads::{validate, SpreadError, SpreadTarget};
 use crate::state::AppState;
 use crate::store::{Actor, SpreadAudit};
 use axum::routing::get;
@@ -129,6 +129,15 @@ impl From<SpreadAudit> for AuditEntry {
     }
 }
 
+impl From<SpreadError> for ApiError {
+    fn from(e: SpreadError) -> ApiError {
+        match e {
+            SpreadError::InvalidTarget(why) => ApiError::InvalidPair(why),
+            SpreadError::Invalid(why) => ApiError::Validation(why),
+        }
+    }
+}
+
 /// A target this gateway carries (or `default`).
 fn target(state: &AppState, raw: &str) -> Result<SpreadTarget, ApiError> {
     let target = SpreadTarget::parse(raw)?;
@@ -187,7 +196,8 @@ pub async fn put(
     ApiJson(body): ApiJson<SpreadBody>,
 ) -> Result<ApiJson<SpreadValue>, ApiError> {
     let target = target(&state, &raw)?;
-    let spread = validate(&body.kind, &body.buy, &body.sell, body.reason.as_deref())?;
+    let (buy, sell) = (body.buy.parse("buy")?, body.sell.parse("sell")?);
+    let spread = validate(&body.kind, buy, sell, body.reason.as_deref())?;
     let own_pair = match &target {
         SpreadTarget::Pair(p) => Some(p),
         SpreadTarget::Default => None,

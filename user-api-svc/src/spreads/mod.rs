@@ -8,9 +8,18 @@
 
 use common::{Decimal, Pair};
 
-use crate::error::ApiError;
-use crate::http::fields::DecimalField;
 use crate::pricing::{Spread, SpreadKind};
+
+/// Why a spread or its target is refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpreadError {
+    /// Neither `default` nor a pair.
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// An unknown kind, a value out of range, a reason too long.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// The key of the default spread.
 pub const DEFAULT: &str = "default";
@@ -28,13 +37,13 @@ pub enum SpreadTarget {
 }
 
 impl SpreadTarget {
-    pub fn parse(raw: &str) -> Result<SpreadTarget, ApiError> {
+    pub fn parse(raw: &str) -> Result<SpreadTarget, SpreadError> {
         if raw.eq_ignore_ascii_case(DEFAULT) {
             return Ok(SpreadTarget::Default);
         }
         Pair::parse(raw)
             .map(SpreadTarget::Pair)
-            .map_err(|e| ApiError::InvalidPair(e.to_string()))
+            .map_err(|e| SpreadError::InvalidTarget(e.to_string()))
     }
 
     /// The key stored in the database.
@@ -46,9 +55,8 @@ impl SpreadTarget {
     }
 }
 
-fn side(name: &str, v: &DecimalField, kind: SpreadKind) -> Result<Decimal, ApiError> {
-    let invalid = |why: &str| ApiError::Validation(format!("{name} {why}"));
-    let d = v.parse(name)?;
+fn side(name: &str, d: Decimal, kind: SpreadKind) -> Result<Decimal, SpreadError> {
+    let invalid = |why: &str| SpreadError::Invalid(format!("{name} {why}"));
     if d.is_sign_negative() && !d.is_zero() {
         return Err(invalid("must be zero or more"));
     }
@@ -72,17 +80,17 @@ fn side(name: &str, v: &DecimalField, kind: SpreadKind) -> Result<Decimal, ApiEr
     Ok(d.normalize())
 }
 
-/// Validates a `PUT /api/spreads/{pair}` body.
+/// A spread of `kind` with these sides, and the reason given for it, checked.
 pub fn validate(
     kind: &str,
-    buy: &DecimalField,
-    sell: &DecimalField,
+    buy: Decimal,
+    sell: Decimal,
     reason: Option<&str>,
-) -> Result<Spread, ApiError> {
+) -> Result<Spread, SpreadError> {
     let kind = SpreadKind::parse(kind)
-        .ok_or_else(|| ApiError::Validation("kind must be \"absolute\" or \"bps\"".into()))?;
+        .ok_or_else(|| SpreadError::Invalid("kind must be \"absolute\" or \"bps\"".into()))?;
     if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
-        return Err(ApiError::Validation(format!(
+        return Err(SpreadError::Invalid(format!(
             "reason must be at most {MAX_REASON} characters"
         )));
     }
@@ -96,6 +104,7 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::fields::DecimalField;
     use serde_json::json;
 
     #[test]
@@ -120,16 +129,22 @@ mod tests {
             ),
             ("absolute", json!(null), json!("0"), false),
         ];
-        let field = |v: serde_json::Value| -> DecimalField { serde_json::from_value(v).unwrap() };
+        // As the endpoint does: the fields parsed first (a number or `1e3` is refused there).
+        let field = |v: serde_json::Value, name: &str| {
+            serde_json::from_value::<DecimalField>(v)
+                .unwrap()
+                .parse(name)
+                .ok()
+        };
         for (i, (kind, buy, sell, ok)) in cases.into_iter().enumerate() {
-            assert_eq!(
-                validate(kind, &field(buy), &field(sell), None).is_ok(),
-                ok,
-                "TC{i}"
-            );
+            let checked = match (field(buy, "buy"), field(sell, "sell")) {
+                (Some(buy), Some(sell)) => validate(kind, buy, sell, None).is_ok(),
+                _ => false,
+            };
+            assert_eq!(checked, ok, "TC{i}");
         }
-        let one = field(json!("1"));
-        assert!(validate("bps", &one, &one, Some(&"x".repeat(501))).is_err());
+        let one = Decimal::ONE;
+        assert!(validate("bps", one, one, Some(&"x".repeat(501))).is_err());
     }
 
     #[test]
