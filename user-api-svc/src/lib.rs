@@ -10,13 +10,13 @@
 //! - [`spreads`]: admin spreads with an append-only audit trail.
 //! - [`auth`]: accounts, passwords, tokens and sessions, two-factor sign-in, throttling.
 //! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe, private rooms).
-//! - [`socket_admission`]: Engine.IO sessions capped in all and per client address.
 //! - [`cluster`]: what nodes share beyond the rates (private events, session ends, leases).
 //! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB, [`store::sqlite`]
 //!   for the all-in-one binary.
 //! - [`jobs`]: scheduled jobs (purges, candle closing, peer-fault summaries).
-//! - [`http`]: every endpoint, one file per resource, the OpenAPI document and the pages.
-//! - [`error`]: [`error::ApiError`], the one error type at the HTTP edge.
+//! - [`http`]: every endpoint, one file per resource, the extractors, [`http::error::ApiError`]
+//!   (the one error type at the HTTP edge), Engine.IO admission, the OpenAPI document and the
+//!   pages.
 //! - [`config`]: every setting, from the environment.
 //! - [`state`]: [`state::AppState`], what every handler and socket shares.
 //! - [`Application`] (here): wires it together; binds port 0 in tests and reports its address.
@@ -25,14 +25,12 @@ pub mod auth;
 pub mod candles;
 pub mod cluster;
 pub mod config;
-pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod money;
 pub mod pricing;
 pub mod rates;
 pub mod socket;
-pub mod socket_admission;
 pub mod spreads;
 pub mod state;
 pub mod store;
@@ -200,9 +198,11 @@ impl Application {
         let app = common::http::harden(http::router(state.clone()), &state.config.http_policy)
             .layer(layer)
             .layer(axum::middleware::from_fn(move |req, next| {
-                socket_admission::admit_sessions(admission.clone(), req, next)
+                http::socket_admission::admit_sessions(admission.clone(), req, next)
             }))
-            .layer(axum::middleware::map_request(socket::detach_head));
+            .layer(axum::middleware::map_request(
+                http::socket_admission::detach_head,
+            ));
         let listener = tokio::net::TcpListener::bind(state.config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", state.config.http_addr))?;

@@ -422,29 +422,3 @@ pub async fn register(io: &Io) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("Socket.IO adapter: {e:?}"))
 }
-
-/// Socket.IO keeps every connection's request head for the connection's life. hyper parses
-/// the header values and the URI as slices of its read buffer (8 to 16 KiB), so keeping the
-/// head would keep the whole buffer: about 16 KiB per idle socket, most of its cost. A
-/// Socket.IO request's head is copied here (a few hundred bytes) and the buffer goes free.
-pub async fn detach_head(mut req: axum::extract::Request) -> axum::extract::Request {
-    use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
-    if !req.uri().path().starts_with("/socket.io") {
-        return req;
-    }
-    let mut fresh = HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
-        // `from_bytes` copies; both succeed for what was already a valid header.
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            fresh.append(n, v);
-        }
-    }
-    *req.headers_mut() = fresh;
-    if let Ok(uri) = Uri::try_from(req.uri().to_string()) {
-        *req.uri_mut() = uri;
-    }
-    req
-}

@@ -8,8 +8,8 @@
 //!   sign-in; `http::auth` enrols, confirms, checks at login and turns it off.
 //! - [`throttle`]: failed-login throttling per account and per IP.
 //! - [`cli`]: the `create-admin` command of both binaries.
-//! - [`AuthUser`] / [`AdminUser`]: extractors that turn a `Bearer` token into the caller, or a
-//!   401/403 problem.
+//! - [`token_account`]: a token's live session and account as they are now (the extractors of
+//!   `http::extract` and the socket handshake use it).
 //!
 //! Roles are never taken from a request. The first admin comes from `ADMIN_EMAIL` /
 //! `ADMIN_PASSWORD` ([`ensure_admin`]) or the `create-admin` subcommand.
@@ -21,99 +21,25 @@ pub mod throttle;
 pub mod tokens;
 pub mod two_factor;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Role, Store, StoreError};
 pub use tokens::Claims;
 
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct AuthUser(pub Claims);
-
-/// The authenticated caller, also with a token good only for enrolling in two-factor sign-in
-/// (for `/api/me` and `/api/auth/2fa/*`).
-#[derive(Debug, Clone)]
-pub struct EnrollingUser(pub Claims);
-
-/// The authenticated caller of a quote or an order, whose per-account budget for it was spent
-/// right after the token's signature was checked, before the account is read: a flood over the
-/// budget costs the server a signature check per request, not a database read.
-#[derive(Debug, Clone)]
-pub struct Trader<const KIND: u8>(pub Claims);
-
-/// A caller asking for a quote.
-pub type QuoteTrader = Trader<{ crate::money::budget::QUOTES }>;
-/// A caller placing an order.
-pub type OrderTrader = Trader<{ crate::money::budget::ORDERS }>;
-
-impl<const KIND: u8> FromRequestParts<AppState> for Trader<KIND> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
-        let kind = crate::money::budget::Kind::from_code(KIND);
-        let uid = claims.user_id().ok_or(ApiError::Unauthorized)?;
-        state.budgets.spend(kind, uid).await.map_err(|secs| {
-            metrics::counter!("rategate_trading_throttled_total", "kind" => kind.as_str())
-                .increment(1);
-            ApiError::TooManyRequests {
-                what: kind.as_str(),
-                secs,
-            }
-        })?;
-        full_access(current_account(state, claims).await?).map(Trader)
-    }
-}
-
-/// The authenticated caller, who is an admin.
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub Claims);
-
-/// The token of an `Authorization: Bearer <token>` header, if any.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+/// Why a token does not stand for a live session of an account.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Not a valid access token, or its account or session is gone or disabled.
+    #[error("not a valid token of a live session")]
+    NotLive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The claims of a valid access token of a live session, with the account as it is now (the
-/// handshake of a socket, `auth:refresh`, and every extractor below).
-pub async fn token_account(state: &AppState, token: &str) -> Result<Claims, ApiError> {
-    let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
+/// handshake of a socket, `auth:refresh`, and every extractor of `http::extract`).
+pub async fn token_account(state: &AppState, token: &str) -> Result<Claims, SessionError> {
+    let claims = state.keys.verify(token).ok_or(SessionError::NotLive)?;
     current_account(state, claims).await
-}
-
-/// `claims`, unless the token is good only for enrolling in two-factor sign-in.
-fn full_access(claims: Claims) -> Result<Claims, ApiError> {
-    if claims.enrol_only {
-        return Err(ApiError::TwoFactorEnrolmentRequired);
-    }
-    Ok(claims)
-}
-
-impl FromRequestParts<AppState> for EnrollingUser {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        token_account(state, token).await.map(EnrollingUser)
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let EnrollingUser(claims) = EnrollingUser::from_request_parts(parts, state).await?;
-        full_access(claims).map(AuthUser)
-    }
 }
 
 /// A verified token's claims brought up to date with the account as it is now in the database:
@@ -121,41 +47,16 @@ impl FromRequestParts<AppState> for AuthUser {
 /// admin rights at once, and a removed or disabled account's tokens, or those of a session that
 /// ended (logout, password change, reuse), stop working at once (401, never a 500 from a foreign
 /// key further on). One primary-key read per authenticated request.
-pub async fn current_account(state: &AppState, mut claims: Claims) -> Result<Claims, ApiError> {
-    let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
+pub async fn current_account(state: &AppState, mut claims: Claims) -> Result<Claims, SessionError> {
+    let id = claims.user_id().ok_or(SessionError::NotLive)?;
     let user = state
         .store
         .session_user(id, &claims.sid, chrono::Utc::now())
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(SessionError::NotLive)?;
     claims.role = user.role;
     claims.email = user.email;
     Ok(claims)
-}
-
-impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let AuthUser(claims) = AuthUser::from_request_parts(parts, state).await?;
-        if claims.role != Role::Admin {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(AdminUser(claims))
-    }
-}
-
-/// The stored spelling of an email address ([`email::normalize`]), or a 422 saying why not.
-pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
-    email::normalize(raw).map_err(email_refused)
-}
-
-fn email_refused(e: email::EmailError) -> ApiError {
-    ApiError::Validation(format!("email is not a valid address: {e}"))
-}
-
-/// An address as a new account's identity: its stored spelling and look-alike key.
-pub fn account_email(raw: &str) -> Result<email::AccountEmail, ApiError> {
-    email::parse(raw).map_err(email_refused)
 }
 
 /// What the startup check of existing accounts found ([`audit_emails`]).
@@ -214,7 +115,7 @@ pub async fn audit_emails(store: &dyn Store) -> anyhow::Result<EmailAudit> {
 /// account with that email is never promoted (someone could have registered it first): that is
 /// refused with an error, and an operator uses `create-admin` with another email.
 pub async fn ensure_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<()> {
-    let email = normalize_email(email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL: {e}"))?;
+    let email = email::normalize(email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL: {e}"))?;
     if admin_present(store, &email).await? {
         return Ok(());
     }
@@ -252,7 +153,7 @@ pub async fn create_admin(
     password: &str,
     require_two_factor: bool,
 ) -> anyhow::Result<()> {
-    let identity = account_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let identity = email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let email = identity.normalized.clone();
     password::check_policy(password, &email).map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
     let hash = password::hash(password.to_string())

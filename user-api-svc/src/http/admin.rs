@@ -9,9 +9,10 @@ use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::extract::AdminUser;
 use super::orders::notify_balances;
-use crate::auth::{normalize_email, AdminUser};
-use crate::error::{ApiError, ApiJson, Problem};
+use crate::auth::email;
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalField;
 use crate::state::AppState;
 use common::decimal::DecimalString;
@@ -55,7 +56,7 @@ pub async fn deposit(
     admin: AdminUser,
     ApiJson(body): ApiJson<DepositRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let email = normalize_email(&body.email)?;
+    let email = email::normalize(&body.email)?;
     let asset = body.asset.trim().to_ascii_uppercase();
     if asset.is_empty() || asset.len() > 16 || !asset.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::Validation(

@@ -9,16 +9,21 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{
-    account_email, normalize_email, password, tokens, two_factor, AuthUser, EnrollingUser,
-};
-use crate::error::{ApiError, ApiJson, Problem};
+use super::extract::{AuthUser, EnrollingUser};
+use crate::auth::{email, password, tokens, two_factor};
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, Role, RotateOutcome, StoreError, User};
 use axum::routing::{get, post};
 use axum::Router;
 
 /// Register, log in, refresh, log out, and the caller's account.
+impl From<email::EmailError> for ApiError {
+    fn from(e: email::EmailError) -> ApiError {
+        ApiError::Validation(format!("email is not a valid address: {e}"))
+    }
+}
+
 impl From<password::PasswordError> for ApiError {
     fn from(e: password::PasswordError) -> ApiError {
         match e {
@@ -240,7 +245,7 @@ pub async fn register(
         metrics::counter!("rategate_registrations_throttled_total").increment(1);
         return Err(ApiError::TooManyAttempts(wait));
     }
-    let identity = account_email(&body.email)?;
+    let identity = email::parse(&body.email)?;
     password::check_policy(&body.password, &identity.normalized)?;
     // Hashed before the insert whether or not the email is taken: both answers take as long.
     let hash = state.hashing.hash(body.password).await?;
@@ -268,7 +273,7 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     // A malformed email cannot match an account: same answer as a wrong password.
-    let email = normalize_email(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
+    let email = email::normalize(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
     let ip = client_ip(&state, &headers, peer);
     let creds = check_password(&state, &email, ip, body.password).await?;
     if creds.user.disabled {

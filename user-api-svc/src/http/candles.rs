@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::candles::{Candle, Interval};
-use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 
 /// Most candles one request returns.

@@ -7,7 +7,7 @@ use common::decimal::{parse_plain, DecimalError};
 use common::Decimal;
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(transparent)]

@@ -10,9 +10,9 @@ use common::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::AuthUser;
 use super::orders::user_id;
-use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::money::AssetPrecision;
 use crate::state::AppState;
 use crate::store::LedgerLine;

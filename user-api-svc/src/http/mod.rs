@@ -10,6 +10,10 @@
 //!   sends.
 //! - [`ledger`]: the user's ledger, `/api/ledger`.
 //! - [`admin`]: `/api/admin/*` (deposits, revenue, accounts).
+//! - [`extract`]: who is calling (`AuthUser`, `AdminUser`, `Trader`, ...).
+//! - [`error`]: [`error::ApiError`], every error as problem+json, and the `ApiJson` extractor.
+//! - [`socket_admission`]: Engine.IO sessions capped in all and per address, and Socket.IO
+//!   requests' heads copied out of hyper's read buffer.
 //! - [`fields`]: request field types shared by the handlers (`DecimalField`).
 //! - [`ops`]: `/health`, `/ready`; `/metrics` (here, or on `METRICS_ADDR`).
 //! - `/assets/*`: the pages' scripts and styles.
@@ -20,11 +24,14 @@ pub mod admin;
 pub mod auth;
 pub mod candles;
 pub mod docs;
+pub mod error;
+pub mod extract;
 pub mod fields;
 pub mod ledger;
 pub mod ops;
 pub mod orders;
 pub mod rates;
+pub mod socket_admission;
 pub mod spreads;
 pub mod watchlist;
 
@@ -33,7 +40,7 @@ use axum::response::{Html, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../../../web/index.html");

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{AuthUser, OrderTrader, QuoteTrader, Trader};
-use crate::error::{ApiError, ApiJson, Problem};
+use super::extract::{AuthUser, OrderTrader, QuoteTrader, Trader};
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalField, FieldError};
 use crate::money::{quote_numbers, validate_amount, AmountError, Side};
 use crate::pricing::{show_price, PricingError};

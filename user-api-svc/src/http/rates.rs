@@ -8,7 +8,7 @@ use common::Pair;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::rates::LiveRate;
 use crate::state::AppState;
 use axum::routing::get;

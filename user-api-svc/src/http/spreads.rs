@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::AdminUser;
-use crate::error::{ApiError, ApiJson, Problem};
+use super::extract::AdminUser;
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalField;
 use crate::pricing::{Spread, SpreadKind};
 use crate::spreads::{validate, SpreadError, SpreadTarget};

@@ -10,9 +10,9 @@ use common::Pair;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::extract::AuthUser;
 use super::orders::user_id;
-use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

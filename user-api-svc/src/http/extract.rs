@@ -1,0 +1,112 @@
+//! Who is calling: extractors that turn an `Authorization: Bearer` token into the caller, or a
+//! 401/403 problem. [`AuthUser`] (any signed-in account), [`EnrollingUser`] (also a token good
+//! only for enrolling in two-factor sign-in), [`AdminUser`], and [`Trader`] (a quote or an order,
+//! whose per-account budget is spent before the account is read).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::auth::{current_account, token_account, Claims, SessionError};
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use crate::store::Role;
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> ApiError {
+        match e {
+            SessionError::NotLive => ApiError::Unauthorized,
+            SessionError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Claims);
+
+/// The authenticated caller, also with a token good only for enrolling in two-factor sign-in
+/// (for `/api/me` and `/api/auth/2fa/*`).
+#[derive(Debug, Clone)]
+pub struct EnrollingUser(pub Claims);
+
+/// The authenticated caller of a quote or an order, whose per-account budget for it was spent
+/// right after the token's signature was checked, before the account is read: a flood over the
+/// budget costs the server a signature check per request, not a database read.
+#[derive(Debug, Clone)]
+pub struct Trader<const KIND: u8>(pub Claims);
+
+/// A caller asking for a quote.
+pub type QuoteTrader = Trader<{ crate::money::budget::QUOTES }>;
+/// A caller placing an order.
+pub type OrderTrader = Trader<{ crate::money::budget::ORDERS }>;
+
+/// The authenticated caller, who is an admin.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub Claims);
+
+impl<const KIND: u8> FromRequestParts<AppState> for Trader<KIND> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
+        let kind = crate::money::budget::Kind::from_code(KIND);
+        let uid = claims.user_id().ok_or(ApiError::Unauthorized)?;
+        state.budgets.spend(kind, uid).await.map_err(|secs| {
+            metrics::counter!("rategate_trading_throttled_total", "kind" => kind.as_str())
+                .increment(1);
+            ApiError::TooManyRequests {
+                what: kind.as_str(),
+                secs,
+            }
+        })?;
+        full_access(current_account(state, claims).await?).map(Trader)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// `claims`, unless the token is good only for enrolling in two-factor sign-in.
+fn full_access(claims: Claims) -> Result<Claims, ApiError> {
+    if claims.enrol_only {
+        return Err(ApiError::TwoFactorEnrolmentRequired);
+    }
+    Ok(claims)
+}
+
+impl FromRequestParts<AppState> for EnrollingUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        Ok(EnrollingUser(token_account(state, token).await?))
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let EnrollingUser(claims) = EnrollingUser::from_request_parts(parts, state).await?;
+        full_access(claims).map(AuthUser)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser(claims) = AuthUser::from_request_parts(parts, state).await?;
+        if claims.role != Role::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(AdminUser(claims))
+    }
+}
