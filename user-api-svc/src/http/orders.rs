@@ -17,8 +17,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalField, FieldError};
-use crate::money::{quote_numbers, validate_amount, AmountError, Side};
-use crate::pricing::{show_price, PricingError};
+use crate::money::quote::price_quote;
+use crate::money::Side;
+use crate::pricing::show_price;
 use crate::rates::Unquotable;
 use crate::state::AppState;
 use crate::store::{Balance, IdemBegin, NewQuote, Order, OrderOutcome, StoreError};
@@ -193,25 +194,8 @@ pub async fn create_quote(
                 )),
             })?
     };
-    let amount = amount.ok_or_else(|| {
-        ApiError::Validation(AmountError::Step(basis.meta.amount_step.normalize()).to_string())
-    })?;
-    validate_amount(amount, &basis.meta).map_err(|e| ApiError::Validation(e.to_string()))?;
-    let unit = state.precision.unit(pair.quote());
-    let numbers = quote_numbers(
-        side,
-        amount,
-        &basis.priced,
-        basis.raw.bid,
-        basis.raw.ask,
-        unit,
-    )
-    .map_err(|e| match e {
-        PricingError::NonPositive => {
-            ApiError::Validation("the amount is too small to be worth anything".into())
-        }
-        other => ApiError::Validation(other.to_string()),
-    })?;
+    let (amount, numbers) = price_quote(&basis, side, amount, state.precision.unit(pair.quote()))
+        .map_err(|e| ApiError::Validation(e.to_string()))?;
     refuse_unaffordable(&state, uid, &pair, side, amount, numbers.total).await?;
     let tick = basis.meta.price_tick;
     let quote = NewQuote {

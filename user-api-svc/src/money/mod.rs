@@ -10,9 +10,11 @@
 //!   the raw bid (sell), times the amount, rounding included.
 //! - A trade moves two assets between the user and the house; [`Legs`] says which.
 //!
-//! [`budget`]: per-account quote and order budgets.
+//! [`quote`]: a quote's numbers from the book, as a pure function; [`budget`]: per-account
+//! quote and order budgets.
 
 pub mod budget;
+pub mod quote;
 
 use std::collections::HashMap;
 
