@@ -267,5 +267,7 @@ impl Application {
     pub async fn stop(self) {
         self.running.stop().await;
         self.state.cluster.quit().await;
+        // Socket handlers hold the state, so the pool would outlive the app: close it.
+        self.state.store.close().await;
     }
 }

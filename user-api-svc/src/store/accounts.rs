@@ -86,6 +86,10 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         Ok(())
     }
 
+    async fn close(&self) {
+        self.db.close().await;
+    }
+
     async fn create_user(
         &self,
         email: &crate::auth::email::AccountEmail,

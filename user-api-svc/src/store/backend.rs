@@ -132,6 +132,9 @@ pub trait Backend: Send + Sync + 'static {
     /// The clause after `VALUES (...)` that turns an insert into an update when `key` exists.
     fn upsert(key: &str, columns: &[&str]) -> String;
 
+    /// Closes the pool: open connections end now, new requests fail.
+    async fn close(&self);
+
     /// Runs a read on the pool.
     async fn fetch(&self, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
     /// Runs a single-statement write on the pool (atomic on its own).

@@ -290,6 +290,8 @@ pub trait CandleStore: Send + Sync + 'static {
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
+    /// Ends every database connection (the last step of a stop).
+    async fn close(&self);
 
     /// Creates a user; [`StoreError::Conflict`] if the email, or its look-alike key, is taken.
     async fn create_user(

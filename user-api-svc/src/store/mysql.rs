@@ -179,6 +179,10 @@ impl Backend for MySqlDb {
     const LOCK: &'static str = "FOR UPDATE";
     const EXACT_SUM: bool = true;
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     fn upsert(_key: &str, columns: &[&str]) -> String {
         let set: Vec<String> = columns
             .iter()

@@ -276,6 +276,10 @@ impl Backend for SqliteDb {
     const LOCK: &'static str = "";
     const EXACT_SUM: bool = false;
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     fn upsert(key: &str, columns: &[&str]) -> String {
         let set: Vec<String> = columns
             .iter()

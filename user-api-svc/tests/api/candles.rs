@@ -1,11 +1,9 @@
 //! Price history on both stores: ticks → minute candles of the mid → stored once per closed
 //! minute with 5 m and 1 h roll-ups → `GET /api/candles`, exact, with gaps left as gaps.
 
-mod support;
-
+use crate::support::{assert_problem, Backend, TestApi};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
-use support::{assert_problem, Backend, TestApi};
 use user_api_svc::candles::{Candle, Interval};
 
 fn rfc(t: DateTime<Utc>) -> String {

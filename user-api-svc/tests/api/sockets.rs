@@ -2,14 +2,12 @@
 //! MariaDB: snapshot on connect, priced ticks, spread changes pushed at once, subscriptions,
 //! staleness, handshake auth and private rooms.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Backend, TestApi};
 use serde_json::json;
-use support::{Backend, TestApi};
 
-async fn ready(api: &TestApi) -> support::StatusPump {
+async fn ready(api: &TestApi) -> crate::support::StatusPump {
     let pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.meta("ETH/USD", "0.01").await;

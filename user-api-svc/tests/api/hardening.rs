@@ -4,13 +4,11 @@
 //! allows, HTTP errors that are always problem+json, security headers and CORS, and
 //! connections that never finish their request.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{assert_problem, Backend, SioClient, TestApi, SECRET};
 use chrono::Utc;
 use serde_json::{json, Value};
-use support::{assert_problem, Backend, SioClient, TestApi, SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use user_api_svc::auth::tokens::TokenKeys;
 use user_api_svc::store::{Role, User};
@@ -44,7 +42,7 @@ fn session_of(token: &str) -> String {
     claims["sid"].as_str().unwrap().to_string()
 }
 
-async fn quotable(api: &TestApi) -> support::StatusPump {
+async fn quotable(api: &TestApi) -> crate::support::StatusPump {
     let pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.rate("BTC/USD", "97000.1", "97000.2").await;
@@ -90,7 +88,7 @@ async fn the_role_comes_from_the_account_not_the_token(backend: Backend) {
     assert_eq!(api.get("/api/admin/users", Some(&admin)).await.0, 200);
     api.sql_exec(&format!(
         "UPDATE users SET role = 'user' WHERE email = '{}'",
-        support::ADMIN_EMAIL
+        crate::support::ADMIN_EMAIL
     ))
     .await
     .unwrap();
@@ -387,14 +385,14 @@ async fn security_headers_and_cors_off_by_default() {
         .post(
             "/api/auth/login",
             None,
-            json!({"email": support::ADMIN_EMAIL, "password": support::ADMIN_PASSWORD}),
+            json!({"email": crate::support::ADMIN_EMAIL, "password": crate::support::ADMIN_PASSWORD}),
         )
         .await;
     assert_eq!(code, 200, "{login}");
     let r = api
         .http
         .post(format!("{}/api/auth/login", api.base))
-        .json(&json!({"email": support::ADMIN_EMAIL, "password": support::ADMIN_PASSWORD}))
+        .json(&json!({"email": crate::support::ADMIN_EMAIL, "password": crate::support::ADMIN_PASSWORD}))
         .send()
         .await
         .unwrap();

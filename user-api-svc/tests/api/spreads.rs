@@ -1,10 +1,8 @@
 //! Spreads over REST against the real MariaDB and Redis: validation, pricing on the API, the
 //! append-only audit trail.
 
-mod support;
-
+use crate::support::{Backend, TestApi};
 use serde_json::json;
-use support::{Backend, TestApi};
 
 async fn rates_work_before_any_admin_action_with_zero_spread(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
@@ -141,7 +139,7 @@ async fn admin_sets_lists_deletes_and_audits_spreads(backend: Backend) {
     assert_eq!(entries[1]["action"], "set");
     assert_eq!(entries[1]["reason"], "launch");
     assert!(entries[1]["old"].is_null());
-    assert_eq!(entries[1]["actor"]["email"], support::ADMIN_EMAIL);
+    assert_eq!(entries[1]["actor"]["email"], crate::support::ADMIN_EMAIL);
     api.finish().await;
 }
 
@@ -271,10 +269,10 @@ async fn a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced(b
     assert!(eth["withSpread"].is_null(), "{eth}");
     let trader = api.user_token("wide@x.io").await;
     let (code, body) = api.quote(&trader, "ETH/USD", "sell", "0.01").await;
-    support::assert_problem(code, &body, 422, "unquotable");
+    crate::support::assert_problem(code, &body, 422, "unquotable");
     // With a rate to judge by, the same spread is refused for the pair...
     let (code, body) = api.set_spread(&admin, "ETH_USD", wide.clone()).await;
-    support::assert_problem(code, &body, 422, "unquotable_spread");
+    crate::support::assert_problem(code, &body, 422, "unquotable_spread");
     assert!(
         body["detail"].as_str().unwrap().contains("ETH/USD"),
         "{body}"
@@ -290,7 +288,7 @@ async fn a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced(b
         .await;
     assert_eq!(code, 204);
     let (code, body) = api.set_spread(&admin, "default", wide.clone()).await;
-    support::assert_problem(code, &body, 422, "unquotable_spread");
+    crate::support::assert_problem(code, &body, 422, "unquotable_spread");
     assert!(
         body["detail"].as_str().unwrap().contains("ETH/USD"),
         "{body}"

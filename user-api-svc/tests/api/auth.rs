@@ -1,11 +1,9 @@
 //! Accounts and authentication against the real MariaDB: the original system let anyone
 //! register as admin; these tests make sure nothing like that is possible.
 
-mod support;
-
+use crate::support::{assert_problem, Backend, TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{assert_problem, Backend, TestApi, ADMIN_EMAIL, ADMIN_PASSWORD, SECRET};
 
 const PW: &str = "correct horse battery staple";
 
@@ -570,12 +568,15 @@ async fn session(api: &TestApi, email: &str, password: &str) -> (String, String)
 }
 
 /// A socket opened with `token` (connected: `socket` waits for the connect).
-async fn private_socket(api: &TestApi, token: &str) -> support::SioClient {
+async fn private_socket(api: &TestApi, token: &str) -> crate::support::SioClient {
     api.socket(Some(token)).await.unwrap()
 }
 
 /// Whether `socket` is disconnected by the server within `within`.
-async fn dropped_within(socket: &mut support::SioClient, within: std::time::Duration) -> bool {
+async fn dropped_within(
+    socket: &mut crate::support::SioClient,
+    within: std::time::Duration,
+) -> bool {
     socket
         .next_within(within, |v| v["type"] == "disconnect")
         .await

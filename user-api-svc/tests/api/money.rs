@@ -2,12 +2,10 @@
 //! refusal, idempotency, and concurrency that can neither overdraw nor double-spend. After
 //! every test the ledger invariants are checked in SQL.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{assert_problem, Backend, TestApi};
 use serde_json::{json, Value};
-use support::{assert_problem, Backend, TestApi};
 
 /// Every ledger transaction sums to zero per asset; every balance equals its entries and is
 /// never negative. Summed exactly in Rust, from the rows as text, on either store.
@@ -53,7 +51,7 @@ async fn assert_ledger_invariants(api: &TestApi) {
     }
 }
 
-async fn trading_ready(api: &TestApi) -> support::StatusPump {
+async fn trading_ready(api: &TestApi) -> crate::support::StatusPump {
     let pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
     api.feed.meta("BTC/USD", "0.1").await;
     api.feed.meta("ETH/USD", "0.01").await;
@@ -652,7 +650,7 @@ async fn deposits_are_limited_to_carried_assets_their_caps_and_other_accounts(ba
             "validation_failed",
         ),
         (
-            deposit(support::ADMIN_EMAIL, "USD", "10.00"),
+            deposit(crate::support::ADMIN_EMAIL, "USD", "10.00"),
             403,
             "self_deposit",
         ),
@@ -753,7 +751,7 @@ async fn each_account_has_a_quote_and_an_order_budget(backend: Backend) {
 async fn self_deposit_is_allowed_when_configured(backend: Backend) {
     let api = TestApi::start_on(backend, |c| c.admin_self_deposit = true).await;
     let admin = api.admin_token().await;
-    api.deposit(&admin, support::ADMIN_EMAIL, "USD", "10.00")
+    api.deposit(&admin, crate::support::ADMIN_EMAIL, "USD", "10.00")
         .await;
     api.finish().await;
 }

@@ -10,8 +10,6 @@
 //! [`on_both_backends!`] turns one test body into a test per backend. If MariaDB, Redis or
 //! Node's client package is missing, tests fail with a message saying so.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
