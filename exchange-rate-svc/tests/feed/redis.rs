@@ -1,14 +1,12 @@
 //! mock Kraken → exchange-rate-svc → the real Redis: rates, status, metadata and every fault
 //! the feed must survive. Each test has its own mock, its own service and its own key prefix.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{eventually, recv_until, TestEnv};
 use common::bus::{FeedState, PairState};
 use fred::prelude::*;
 use kraken_mock::Silence;
-use support::{eventually, recv_until, TestEnv};
 
 #[tokio::test]
 async fn exact_decimals_reach_subscribers_and_the_last_value_hash() {

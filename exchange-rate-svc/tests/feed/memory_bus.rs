@@ -2,15 +2,13 @@
 //! contract as on Redis (exact decimals, last value written before the tick is heard, status
 //! at least once a second, pair metadata, recovery after a dropped connection).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{eventually, recv_until};
 use common::bus::memory::{BusEvent, MemoryBus};
 use common::bus::{FeedState, RateMsg, StatusMsg};
 use exchange_rate_svc::Application;
 use kraken_mock::{MockConfig, MockKraken};
-use support::{eventually, recv_until};
 use tokio::sync::mpsc;
 
 struct MemEnv {
@@ -30,7 +28,7 @@ impl MemEnv {
         .await
         .expect("mock kraken");
         let bus = MemoryBus::default();
-        let mut config = support::test_config(&mock, "unused:");
+        let mut config = crate::support::test_config(&mock, "unused:");
         config.redis_url = "redis://unused.invalid:1".into();
         let app = Application::build_with_bus(config, std::sync::Arc::new(bus.clone()))
             .await

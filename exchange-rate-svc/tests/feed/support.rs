@@ -2,10 +2,6 @@
 //! test bound to port 0. Redis must be running (REDIS_URL or redis://127.0.0.1:6379): if it is
 //! not, every test fails loudly; nothing is skipped.
 
-#![allow(dead_code)]
-// Each test binary uses its own part of this module.
-#![allow(unused_imports)]
-
 use std::time::Duration;
 
 use common::bus::{BusKeys, RateMsg, StatusMsg};

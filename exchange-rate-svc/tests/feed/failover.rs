@@ -3,13 +3,11 @@
 //! a restarted process stays standby; a leader paused (SIGSTOP) past its lease publishes
 //! nothing once it resumes (SIGCONT).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{eventually, redis, redis_url};
 use common::bus::{BusKeys, RateMsg};
 use kraken_mock::{MockConfig, MockKraken};
-use support::{eventually, redis, redis_url};
 use testkit::process::Service;
 use tokio::sync::mpsc;
 
@@ -92,7 +90,7 @@ struct Pair {
 async fn start_pair() -> Pair {
     let mock = start_mock().await;
     let keys = BusKeys::new(format!("test:{}:", uuid::Uuid::new_v4().simple()));
-    let rates = support::subscribe::<RateMsg>(&keys.rates()).await;
+    let rates = crate::support::subscribe::<RateMsg>(&keys.rates()).await;
     let a = spawn_feed(&mock, keys.prefix()).await;
     let b = spawn_feed(&mock, keys.prefix()).await;
     let (a_leads, leader_epoch, standby_epoch) = leader_of(&a, &b).await;
