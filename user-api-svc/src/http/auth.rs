@@ -94,11 +94,29 @@ pub enum TwoFactorStatus {
     EnrolmentRequired,
 }
 
+/// What a user may do.
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug)]
+#[schema(as = Role)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleView {
+    User,
+    Admin,
+}
+
+impl From<Role> for RoleView {
+    fn from(r: Role) -> RoleView {
+        match r {
+            Role::User => RoleView::User,
+            Role::Admin => RoleView::Admin,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub id: u64,
     pub email: String,
-    pub role: Role,
+    pub role: RoleView,
     /// Disabled by an admin: cannot sign in.
     pub disabled: bool,
 }
@@ -116,7 +134,7 @@ impl From<&User> for UserView {
         UserView {
             id: u.id,
             email: u.email.clone(),
-            role: u.role,
+            role: u.role.into(),
             disabled: u.disabled,
         }
     }

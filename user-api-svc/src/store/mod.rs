@@ -40,8 +40,9 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<std::sync::
     }
 }
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// What a user may do (also as the access token's `role` claim; the API shows it as
+/// `http::auth::RoleView`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -64,18 +65,16 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// An account as stored (the API shows it as `http::auth::UserView`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: u64,
     pub email: String,
     pub role: Role,
-    #[serde(skip)]
     pub created_at: DateTime<Utc>,
     /// Disabled by an admin: cannot sign in, holds no session.
-    #[serde(skip)]
     pub disabled: bool,
     /// Must enrol in two-factor sign-in before anything else (admins made by create-admin).
-    #[serde(skip)]
     pub two_factor_required: bool,
 }
 
