@@ -35,7 +35,7 @@ pub struct Config {
     pub quote_ttl: Duration,
     /// Engine.IO sessions at once, in all and per client address (`SOCKET_SESSIONS_MAX`,
     /// `SOCKET_SESSIONS_PER_IP`).
-    pub socket_sessions: crate::http::socket_admission::SessionLimits,
+    pub socket_sessions: crate::socket_sessions::SessionLimits,
     /// Admins without two-factor sign-in may sign in only to enrol (`ADMIN_REQUIRE_2FA`).
     pub admin_require_2fa: bool,
     /// Per-account budgets for quotes and orders (`money::budget`).
@@ -178,7 +178,7 @@ impl Config {
             hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
-            socket_sessions: crate::http::socket_admission::SessionLimits {
+            socket_sessions: crate::socket_sessions::SessionLimits {
                 total: 15_000,
                 per_ip: 1_000,
             },
@@ -284,7 +284,7 @@ impl Config {
             hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
-            socket_sessions: crate::http::socket_admission::SessionLimits {
+            socket_sessions: crate::socket_sessions::SessionLimits {
                 total: parse_or("SOCKET_SESSIONS_MAX", d.socket_sessions.total)?.max(1),
                 per_ip: parse_or("SOCKET_SESSIONS_PER_IP", d.socket_sessions.per_ip)?.max(1),
             },

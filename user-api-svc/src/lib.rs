@@ -10,6 +10,7 @@
 //! - [`spreads`]: admin spreads with an append-only audit trail.
 //! - [`auth`]: accounts, passwords, tokens and sessions, two-factor sign-in, throttling.
 //! - [`socket`]: the Socket.IO namespace (handshake auth, snapshot, subscribe, private rooms).
+//! - [`socket_sessions`]: Engine.IO sessions counted in all and per client address.
 //! - [`cluster`]: what nodes share beyond the rates (private events, session ends, leases).
 //! - [`store`]: storage behind a trait; [`store::mysql`] for MySQL/MariaDB, [`store::sqlite`]
 //!   for the all-in-one binary.
@@ -31,6 +32,7 @@ pub mod money;
 pub mod pricing;
 pub mod rates;
 pub mod socket;
+pub mod socket_sessions;
 pub mod spreads;
 pub mod state;
 pub mod store;

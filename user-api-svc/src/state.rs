@@ -17,7 +17,7 @@ pub struct AppShared {
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
     /// Open Engine.IO sessions, counted against `SOCKET_SESSIONS_*`.
-    pub sessions: crate::http::socket_admission::SessionTable,
+    pub sessions: crate::socket_sessions::SessionTable,
     /// Per-account quote and order budgets.
     pub budgets: crate::money::budget::AccountBudgets,
     /// Bounds concurrent password hashing (memory).

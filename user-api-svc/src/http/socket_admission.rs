@@ -1,7 +1,7 @@
 //! Engine.IO sessions are capped, in all and per client address, on both transports.
 //!
 //! Every Engine.IO handshake (a `GET /socket.io/` without `sid`: the first long-polling request,
-//! or a WebSocket opened directly) takes a [`SessionSlot`] before socketioxide sees it. The slot
+//! or a WebSocket opened directly) takes a [`SessionSlot`](crate::socket_sessions::SessionSlot) before socketioxide sees it. The slot
 //! rides in the request's extensions, which engineioxide keeps with the session's opening
 //! request for as long as the session lives, so it is given back exactly when the session is
 //! dropped, however it ends (closed, timed out, never connected to a namespace). Over
@@ -9,86 +9,16 @@
 //! problem+json with `Retry-After`; sessions already open are untouched. The per-connection cap
 //! of `common::serve` does not see sessions: one keep-alive connection can open thousands.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::error::ApiError;
+use crate::socket_sessions::Refused;
 use crate::state::AppState;
-
-/// Sessions allowed at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    pub total: usize,
-    pub per_ip: usize,
-}
-
-#[derive(Default)]
-struct Counts {
-    total: usize,
-    by_ip: HashMap<IpAddr, usize>,
-}
-
-/// The open sessions, counted.
-#[derive(Clone, Default)]
-pub struct SessionTable(Arc<Mutex<Counts>>);
-
-/// One open session's place; given back when dropped.
-pub struct SessionSlot {
-    table: SessionTable,
-    ip: IpAddr,
-}
-
-/// Why a handshake was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    TooManyFromAddress,
-    Full,
-}
-
-impl SessionTable {
-    /// A place for one more session from `ip`, or why not.
-    pub fn admit(&self, ip: IpAddr, limits: SessionLimits) -> Result<SessionSlot, Refused> {
-        let mut counts = common::sync::lock(&self.0);
-        if counts.total >= limits.total {
-            return Err(Refused::Full);
-        }
-        let from_ip = counts.by_ip.entry(ip).or_insert(0);
-        if *from_ip >= limits.per_ip {
-            return Err(Refused::TooManyFromAddress);
-        }
-        *from_ip += 1;
-        counts.total += 1;
-        metrics::gauge!("rategate_socket_sessions").set(counts.total as f64);
-        Ok(SessionSlot {
-            table: self.clone(),
-            ip,
-        })
-    }
-
-    /// Sessions open now.
-    pub fn open(&self) -> usize {
-        common::sync::lock(&self.0).total
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut counts = common::sync::lock(&self.table.0);
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.by_ip.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.by_ip.remove(&self.ip);
-            }
-        }
-        metrics::gauge!("rategate_socket_sessions").set(counts.total as f64);
-    }
-}
 
 /// Whether `req` opens an Engine.IO session (a `GET` under `/socket.io` without a `sid`).
 pub fn is_handshake(req: &Request) -> bool {
@@ -167,32 +97,6 @@ pub async fn detach_head(mut req: axum::extract::Request) -> axum::extract::Requ
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_are_capped_in_all_and_per_address_and_given_back() {
-        let table = SessionTable::default();
-        let limits = SessionLimits {
-            total: 3,
-            per_ip: 2,
-        };
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let first = table.admit(a, limits).unwrap();
-        let _second = table.admit(a, limits).unwrap();
-        assert_eq!(
-            table.admit(a, limits).err(),
-            Some(Refused::TooManyFromAddress)
-        );
-        let _third = table.admit(b, limits).unwrap();
-        assert_eq!(table.admit(b, limits).err(), Some(Refused::Full));
-        assert_eq!(table.open(), 3);
-        drop(first);
-        assert_eq!(table.open(), 2);
-        assert!(
-            table.admit(a, limits).is_ok(),
-            "a closed session frees its place"
-        );
-    }
 
     #[test]
     fn only_session_openings_are_handshakes() {

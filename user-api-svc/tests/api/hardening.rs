@@ -606,7 +606,7 @@ async fn a_request_hyper_cannot_parse_gets_problem_json() {
 /// that ends gives its place back.
 #[tokio::test]
 async fn socket_sessions_are_capped_per_address_on_both_transports() {
-    use user_api_svc::http::socket_admission::SessionLimits;
+    use user_api_svc::socket_sessions::SessionLimits;
     let api = TestApi::start(|c| {
         c.socket_sessions = SessionLimits {
             total: 100,
@@ -642,7 +642,7 @@ async fn socket_sessions_are_capped_per_address_on_both_transports() {
 /// Over the cap for all addresses together, a handshake gets 503 `busy`.
 #[tokio::test]
 async fn socket_sessions_are_capped_in_all() {
-    use user_api_svc::http::socket_admission::SessionLimits;
+    use user_api_svc::socket_sessions::SessionLimits;
     let api = TestApi::start(|c| {
         c.socket_sessions = SessionLimits {
             total: 1,
