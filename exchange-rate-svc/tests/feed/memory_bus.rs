@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::{eventually, recv_until};
+use crate::support::{comes_back_after_a_dropped_connection, eventually, recv_until};
 use common::bus::memory::{BusEvent, MemoryBus};
 use common::bus::{FeedState, RateMsg, StatusMsg};
 use exchange_rate_svc::Application;
@@ -163,16 +163,6 @@ async fn crossed_ticks_never_reach_the_bus_and_a_dropped_feed_comes_back() {
     })
     .await;
 
-    env.mock.drop_connections();
-    eventually("a second connection", || async {
-        env.mock.stats().subscribes >= 2
-    })
-    .await;
-    env.wait_online().await;
-    env.mock.push_ticker("BTC/USD", "65000.5", "65000.6");
-    recv_until(&mut rates, "tick after reconnect", |m| {
-        m.bid.to_string() == "65000.5"
-    })
-    .await;
+    comes_back_after_a_dropped_connection(&env.mock, || env.wait_online(), &mut rates).await;
     env.finish().await;
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{eventually, recv_until, TestEnv};
+use crate::support::{comes_back_after_a_dropped_connection, eventually, recv_until, TestEnv};
 use common::bus::{FeedState, PairState};
 use fred::prelude::*;
 use kraken_mock::Silence;
@@ -79,18 +79,7 @@ async fn dropped_connection_reconnects_resubscribes_and_rates_flow_again() {
     env.wait_online().await;
     assert_eq!(env.mock.stats().subscribes, 1);
 
-    env.mock.drop_connections();
-    eventually("a second connection and subscribe", || async {
-        let s = env.mock.stats();
-        s.connections >= 2 && s.subscribes >= 2
-    })
-    .await;
-    env.wait_online().await;
-    env.mock.push_ticker("BTC/USD", "65000.5", "65000.6");
-    recv_until(&mut rates, "tick after reconnect", |m| {
-        m.bid.to_string() == "65000.5"
-    })
-    .await;
+    comes_back_after_a_dropped_connection(&env.mock, || env.wait_online(), &mut rates).await;
     let (_, status) = env.get_json("/status").await;
     assert!(status["disconnects"].as_u64().unwrap() >= 1);
     env.finish().await;

@@ -41,6 +41,28 @@ pub fn test_config(mock: &MockKraken, prefix: &str) -> Config {
     c
 }
 
+/// The scenario both buses run: every connection to the exchange drops; the feed connects and
+/// subscribes again, comes back online (`online` waits for that), and the next tick reaches
+/// `rates`.
+pub async fn comes_back_after_a_dropped_connection<F: std::future::Future<Output = ()>>(
+    mock: &MockKraken,
+    online: impl Fn() -> F,
+    rates: &mut mpsc::UnboundedReceiver<RateMsg>,
+) {
+    mock.drop_connections();
+    eventually("a second connection and subscribe", || async {
+        let s = mock.stats();
+        s.connections >= 2 && s.subscribes >= 2
+    })
+    .await;
+    online().await;
+    mock.push_ticker("BTC/USD", "65000.5", "65000.6");
+    recv_until(rates, "tick after reconnect", |m| {
+        m.bid.to_string() == "65000.5"
+    })
+    .await;
+}
+
 impl TestEnv {
     /// Starts a mock with `pairs` and the service with `tweak` applied to its config.
     pub async fn start(pairs: &[&str], tweak: impl FnOnce(&mut Config)) -> TestEnv {
