@@ -126,7 +126,7 @@ fn to_tick(x: Decimal, tick: Decimal, up: bool) -> Result<Decimal, PricingError>
     // Show prices at the tick's precision (3001.60 on a 0.01 tick). `out` is a multiple of the
     // tick, so this only adds or removes zeros.
     let mut out = out;
-    out.rescale(tick.normalize().scale());
+    out.rescale(common::decimal::places_of(tick));
     Ok(out)
 }
 

@@ -351,7 +351,7 @@ mod tests {
     /// by (`SET ... PX 0` is an error, and the node would fall back to its own limits): the
     /// shared script must answer. The key itself lives 1 ms, too short to look for.
     #[tokio::test]
-    async fn a_limit_above_one_a_millisecond_still_counts_in_redis() {
+    async fn a_limit_above_one_a_millisecond_is_answered_by_redis() {
         let redis = testkit::services::redis().await;
         let buckets = SharedBuckets::new(redis, BusKeys::new(prefix()));
         let answer = buckets

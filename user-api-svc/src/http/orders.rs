@@ -104,21 +104,19 @@ pub struct OrderView {
 /// The view of a stored order: amounts at their asset's scale, the price at the pair's tick
 /// (as the quote showed it; as stored if the pair is no longer described by the feed).
 pub(crate) fn order_view(state: &AppState, order: &Order) -> OrderView {
-    let (base, quote) = match Pair::parse(&order.pair) {
-        Ok(p) => (p.base().to_string(), p.quote().to_string()),
-        Err(_) => (String::new(), String::new()),
-    };
-    let tick = Pair::parse(&order.pair)
-        .ok()
-        .and_then(|p| state.hub.book().meta(&p).map(|m| m.price_tick));
+    let pair = Pair::parse(&order.pair).ok();
+    let (base, quote) = pair.as_ref().map_or(("", ""), |p| (p.base(), p.quote()));
+    let tick = pair
+        .as_ref()
+        .and_then(|p| state.hub.book().meta(p).map(|m| m.price_tick));
     OrderView {
         id: order.id.clone(),
         quote_id: order.quote_id.clone(),
         pair: order.pair.clone(),
         side: order.side,
-        amount: state.precision.show(&base, order.amount),
+        amount: state.precision.show(base, order.amount),
         price: show_price(order.price, tick),
-        total: state.precision.show(&quote, order.total),
+        total: state.precision.show(quote, order.total),
         status: order.status.clone(),
         created_at: order.created_at,
     }
@@ -289,14 +287,16 @@ pub async fn create_order(
         .execute_order(uid, &body.quote_id, &key, Utc::now(), &render)
         .await;
     let refusal = match outcome {
-        Ok(OrderOutcome::Filled { order, balances }) => {
+        Ok(OrderOutcome::Filled {
+            order,
+            balances,
+            body,
+        }) => {
             metrics::counter!("rategate_orders_total", "side" => order.side.as_str()).increment(1);
-            let view = order_view(&state, &order);
-            notify_fill(&state, uid, &view, &balances);
-            return Ok(stored_response(
-                201,
-                serde_json::to_string(&view).unwrap_or_default(),
-            ));
+            // The view was rendered once, in the transaction; the event carries the same JSON.
+            let shown = serde_json::from_str(&body).unwrap_or_default();
+            notify_fill(&state, uid, shown, &balances);
+            return Ok(stored_response(201, body));
         }
         Ok(OrderOutcome::QuoteNotFound) => ApiError::QuoteNotFound,
         Ok(OrderOutcome::QuoteUsed) => ApiError::QuoteUsed,
@@ -341,9 +341,9 @@ pub(super) fn balance_views(state: &AppState, balances: &[Balance]) -> Vec<Balan
 }
 
 /// Tells every open tab of the user, on any node: `order:filled`, then `balance:updated`.
-fn notify_fill(state: &AppState, uid: u64, order: &OrderView, balances: &[Balance]) {
+fn notify_fill(state: &AppState, uid: u64, order: serde_json::Value, balances: &[Balance]) {
     let events = vec![
-        ("order:filled", to_value(order)),
+        ("order:filled", order),
         ("balance:updated", to_value(&balances_body(state, balances))),
     ];
     crate::socket::send_private(state, uid, events);

@@ -222,7 +222,8 @@ impl RateBook {
     pub fn live(&self, pair: &Pair, now: Instant) -> Option<LiveRate> {
         let raw = self.raw.get(pair)?;
         let spread = self.spreads.for_pair(pair);
-        let priced = match self.meta(pair) {
+        let meta = self.meta(pair);
+        let priced = match meta {
             None => Err("no_metadata"),
             Some(m) => {
                 pricing::price(raw.bid, raw.ask, spread, m.price_tick).map_err(PricingError::reason)
@@ -230,7 +231,7 @@ impl RateBook {
         };
         let unpriced_reason = priced.err();
         let priced = priced.ok();
-        let tick = self.meta(pair).map(|m| m.price_tick);
+        let tick = meta.map(|m| m.price_tick);
         // Every figure at the pair's tick, the exchange's too (`3000.5` on a 0.01 tick is
         // shown `3000.50`, like the prices beside it).
         let sides = |buy, sell| Sides {

@@ -238,8 +238,11 @@ pub enum IdemBegin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderOutcome {
     Filled {
-        order: Order,
+        order: Box<Order>,
         balances: Vec<Balance>,
+        /// `render(order)` as recorded with the idempotency key: the 201 body, byte for byte
+        /// what a replay returns.
+        body: String,
     },
     QuoteNotFound,
     QuoteUsed,

@@ -187,13 +187,18 @@ impl<B: Backend> SqlStore<B> {
         .id(ledger_id)
         .time(now);
         B::execute_in(&mut tx, insert).await?;
-        B::execute_in(&mut tx, finish_key(user_id, idem_key, 201, &render(&order))).await?;
+        let body = render(&order);
+        B::execute_in(&mut tx, finish_key(user_id, idem_key, 201, &body)).await?;
         let balances = rows::all(
             &B::fetch_in(&mut tx, balances_of(user_id)).await?,
             rows::balance,
         )?;
         B::commit(tx).await?;
-        Ok(OrderOutcome::Filled { order, balances })
+        Ok(OrderOutcome::Filled {
+            order: Box::new(order),
+            balances,
+            body,
+        })
     }
 }
 
