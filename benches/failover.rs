@@ -9,12 +9,9 @@
 //! The lease TTL is the tests' 1 s unless `FEED_LEASE_TTL_MS` says otherwise (the deployment
 //! default is 2 s): a standby takes over at most TTL + TTL/4 after the leader's last renewal.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::cluster::{fresh_tick, lease_ttl_ms, Cluster};
+use testkit::cluster::{fresh_tick, lease_ttl_ms, Cluster};
 
 #[tokio::main]
 async fn main() {

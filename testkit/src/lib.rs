@@ -6,9 +6,13 @@
 //! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
 //! - [`http`]: one JSON request and its status, a page as text, a free port.
 //! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
+//! - [`bench`]: the benchmarks' pairs and CPU accounting.
+//! - [`cluster`]: a scaled-out rategate (mock venue, N feeds, M API nodes) as real processes.
 //! - [`sio`]: real Socket.IO clients (npm `socket.io-client` under Node, python-socketio)
 //!   driven over stdio.
 
+pub mod bench;
+pub mod cluster;
 pub mod http;
 pub mod process;
 pub mod proxy;

@@ -11,8 +11,6 @@
 //! exchange-rate-svc → Redis). Reported: orders/s, order latency p50/p99 (the quote request
 //! is timed separately), and CPU of this process and of mariadbd.
 
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,16 +38,16 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let up = support::upstream(0).await;
+    let up = upstream(0).await;
     let mut cfg = user_api_svc::Config::local("bench-secret-bench-secret-bench-secret-00");
-    cfg.redis_url = support::redis_url();
+    cfg.redis_url = testkit::services::redis_url();
     cfg.redis_prefix = up.prefix.clone();
     let sqlite = std::env::var("BENCH_STORE").is_ok_and(|s| s == "sqlite");
     let sqlite_file = std::env::temp_dir().join(format!("rategate-orders-bench-{}.db", up.db));
     cfg.database_url = if sqlite {
         format!("sqlite://{}", sqlite_file.display())
     } else {
-        format!("{}/{}", support::mysql_base(), up.db)
+        format!("{}/{}", testkit::services::mysql_base(), up.db)
     };
     cfg.http_addr = "127.0.0.1:0".parse().unwrap();
     cfg.pairs = common::Pair::parse_list("BTC/USD").unwrap();
@@ -117,8 +115,11 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let db_pid = mariadbd_pid();
     let (c0, d0) = (
-        support::cpu_secs("self"),
-        db_pid.as_deref().map(support::cpu_secs).unwrap_or(0.0),
+        testkit::bench::cpu_secs("self"),
+        db_pid
+            .as_deref()
+            .map(testkit::bench::cpu_secs)
+            .unwrap_or(0.0),
     );
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -184,8 +185,11 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let (c1, d1) = (
-        support::cpu_secs("self"),
-        db_pid.as_deref().map(support::cpu_secs).unwrap_or(0.0),
+        testkit::bench::cpu_secs("self"),
+        db_pid
+            .as_deref()
+            .map(testkit::bench::cpu_secs)
+            .unwrap_or(0.0),
     );
     let (oh, qh) = (
         order_h.lock().unwrap().clone(),
@@ -213,5 +217,63 @@ async fn main() {
     up.stop().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_file.display()));
+    }
+}
+
+/// The upstream half of the chain (kraken-mock → exchange-rate-svc → Redis) under a fresh
+/// bus prefix, and a fresh database name.
+pub struct Upstream {
+    pub mock: kraken_mock::MockKraken,
+    pub feed: exchange_rate_svc::Application,
+    pub prefix: String,
+    pub db: String,
+}
+
+/// Mock at `rate` ticks/s over `testkit::bench::PAIRS`, and exchange-rate-svc publishing under a new prefix.
+pub async fn upstream(rate: u64) -> Upstream {
+    common::tls::install_crypto_provider();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("bench:{id}:");
+    let db = format!("rg_bench_{}", &id[..12]);
+    let mock = kraken_mock::MockKraken::start(kraken_mock::MockConfig {
+        pairs: testkit::bench::PAIRS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rate,
+        ..kraken_mock::MockConfig::default()
+    })
+    .await
+    .expect("mock");
+    let mut cfg = exchange_rate_svc::Config::local();
+    cfg.redis_url = testkit::services::redis_url();
+    cfg.redis_prefix = prefix.clone();
+    cfg.http_addr = "127.0.0.1:0".parse().expect("addr");
+    cfg.kraken_ws_url = mock.ws_url();
+    cfg.kraken_rest_url = mock.rest_url();
+    cfg.pairs = common::Pair::parse_list(&testkit::bench::PAIRS.join(",")).expect("pairs");
+    let feed = exchange_rate_svc::Application::build(cfg)
+        .await
+        .expect("feed");
+    Upstream {
+        mock,
+        feed,
+        prefix,
+        db,
+    }
+}
+
+impl Upstream {
+    pub async fn stop(self) {
+        self.feed.stop().await;
+        self.mock.stop();
+        if let Ok(pool) = sqlx::MySqlPool::connect(&testkit::services::mysql_base()).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS `{}`",
+                self.db
+            )))
+            .execute(&pool)
+            .await;
+        }
     }
 }

@@ -21,7 +21,7 @@ const MIGRATION_LOCK_WAIT_SECS: i64 = 60;
 /// together migrate one after the other. sqlx's own migration lock asks for
 /// `GET_LOCK(name, -1)`, "wait forever" on MySQL, which MariaDB answers at once with NULL
 /// without taking the lock: two nodes would both apply the first migration and one would fail
-/// (seen in `tests/cluster.rs`).
+/// (seen in `tests/system/cluster.rs`).
 async fn migrate(pool: &MySqlPool) -> anyhow::Result<()> {
     let mut migrator = sqlx::migrate!("../migrations/mysql");
     migrator.set_locking(false);

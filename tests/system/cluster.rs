@@ -10,13 +10,11 @@
 //! - a private Redis killed and restarted: leadership, the adapter and delivery come back on
 //!   their own.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
-use support::cluster::{fresh_tick, is_fresh, Cluster, ADMIN, TRADER_PASSWORD};
+use testkit::cluster::{fresh_tick, is_fresh, Cluster, ADMIN, TRADER_PASSWORD};
 use testkit::process::{Haproxy, RedisServer};
 use testkit::{eventually, SioClient};
 

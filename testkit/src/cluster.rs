@@ -1,17 +1,15 @@
 //! A scaled-out rategate as real processes: a mock Kraken, N exchange-rate-svc and M
 //! user-api-svc binaries on one Redis (the shared one, or a private one a test may restart)
-//! and one fresh MariaDB database, each node with its own port. Used by `tests/cluster.rs`
-//! and by the failover benchmark (`benches/failover.rs`).
-
-#![allow(dead_code)] // each user takes the helpers it needs
+//! and one fresh MariaDB database, each node with its own port. Used by the root package's
+//! `tests/system/cluster.rs` and by its failover benchmark (`benches/failover.rs`).
 
 use std::time::{Duration, Instant};
 
+use crate::process::Service;
+use crate::SioClient;
 use kraken_mock::{MockConfig, MockKraken};
 use reqwest::Method;
 use serde_json::{json, Value};
-use testkit::process::Service;
-use testkit::SioClient;
 
 pub const SECRET: &str = "cluster-secret-cluster-secret-0123456789";
 pub const ADMIN: (&str, &str) = ("cluster-admin@rategate.test", "Cluster-Admin-Passphrase-42");
@@ -34,7 +32,7 @@ pub struct Cluster {
     pub db: String,
     feed_env: Vec<(&'static str, String)>,
     /// The HTTP API of each API node, by index.
-    web: Vec<testkit::http::Api>,
+    web: Vec<crate::http::Api>,
 }
 
 impl Cluster {
@@ -52,7 +50,7 @@ impl Cluster {
         .await
         .expect("mock kraken");
         let prefix = format!("cluster:{id}:");
-        let db = testkit::services::unique_db_name(&id);
+        let db = crate::services::unique_db_name(&id);
         let feed_env = vec![
             ("REDIS_URL", redis_url.to_string()),
             ("REDIS_PREFIX", prefix.clone()),
@@ -66,7 +64,7 @@ impl Cluster {
             ("REDIS_PREFIX", prefix.clone()),
             (
                 "DATABASE_URL",
-                format!("{}/{db}", testkit::services::mysql_base()),
+                format!("{}/{db}", crate::services::mysql_base()),
             ),
             ("JWT_SECRET", SECRET.into()),
             ("ADMIN_EMAIL", ADMIN.0.into()),
@@ -84,7 +82,7 @@ impl Cluster {
         let (feeds, apis) = tokio::join!(feeds_started, apis);
         let apis_web = apis
             .iter()
-            .map(|api| testkit::http::Api::new(api.base.clone()))
+            .map(|api| crate::http::Api::new(api.base.clone()))
             .collect();
         let cluster = Cluster {
             mock,
@@ -214,7 +212,7 @@ impl Cluster {
             service.kill().await;
         }
         self.mock.stop();
-        testkit::services::drop_database(&self.db).await;
+        crate::services::drop_database(&self.db).await;
     }
 }
 

@@ -14,7 +14,7 @@
 //! The harness publishes straight on `{prefix}rates` through the same Redis sink as
 //! exchange-rate-svc (no exchange, no feed in the loop), starts the server as its own process
 //! pinned to core 0 (`taskset -c 0`) and pins itself (publisher + clients) to core 1. The
-//! server is either user-api-svc or the floor (`support::floor_server`: the same axum +
+//! server is either user-api-svc or the floor (`floor::floor_server`: the same axum +
 //! socketioxide with our buffer settings, one namespace-wide `emit` per tick, no application
 //! logic), run from this very binary with `BENCH_ROLE=floor`.
 //!
@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::process::{Child, Command};
 
-mod support;
+mod floor;
+mod publish;
 
-use support::cpu_secs;
+use testkit::bench::{cpu_secs, PAIRS};
 
 const SHARDS: usize = 64;
 /// One client in this many records ages (all count messages).
@@ -272,9 +273,12 @@ async fn start_node(
             "BENCH_ROLE",
             if server == Server::Floor { "floor" } else { "" },
         )
-        .env("REDIS_URL", support::redis_url())
+        .env("REDIS_URL", testkit::services::redis_url())
         .env("REDIS_PREFIX", &prefix)
-        .env("DATABASE_URL", format!("{}/{db}", support::mysql_base()))
+        .env(
+            "DATABASE_URL",
+            format!("{}/{db}", testkit::services::mysql_base()),
+        )
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
         // Every bench client comes from 127.0.0.1: the session caps would stop it at 1,000.
@@ -315,7 +319,7 @@ async fn start_node(
 
 async fn stop(mut r: Running) {
     let _ = r.child.kill().await;
-    if let Ok(pool) = sqlx::MySqlPool::connect(&support::mysql_base()).await {
+    if let Ok(pool) = sqlx::MySqlPool::connect(&testkit::services::mysql_base()).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS `{}`",
             r.db
@@ -463,11 +467,11 @@ fn servers() -> Vec<Server> {
 
 /// (a) Freshness at low load: 100 clients, one pair at 100 ticks/s.
 async fn latency(server: Server, secs: u64) {
-    let pairs = &support::PAIRS[..1];
+    let pairs = &PAIRS[..1];
     let r = start(server, pairs, 0).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let publisher = support::publish(&r.prefix, pairs, 100);
+    let publisher = publish::publish(&r.prefix, pairs, 100);
     connect_clients(&r.base, 100, &stats, &stop_rx, 0, |_| None).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let m = measure(&stats, secs, r.pid).await;
@@ -490,10 +494,10 @@ async fn conflated(
     secs: u64,
     subscribe: fn(usize) -> Option<String>,
 ) {
-    let r = start(server, support::PAIRS, 50).await;
+    let r = start(server, PAIRS, 50).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let publisher = support::publish(&r.prefix, support::PAIRS, 10);
+    let publisher = publish::publish(&r.prefix, PAIRS, 10);
     let mut have = 0;
     for &n in steps {
         connect_clients(&r.base, n - have, &stats, &stop_rx, have, subscribe).await;
@@ -531,23 +535,12 @@ async fn nodes(steps: &[usize], secs: u64) {
         let mut running = Vec::new();
         for n in 0..count {
             let core = cores.get(n).map(String::as_str).unwrap_or("0");
-            running.push(
-                start_node(
-                    Server::Rategate,
-                    support::PAIRS,
-                    50,
-                    &[],
-                    core,
-                    &prefix,
-                    &db,
-                )
-                .await,
-            );
+            running.push(start_node(Server::Rategate, PAIRS, 50, &[], core, &prefix, &db).await);
         }
         let pids: Vec<u32> = running.iter().map(|r| r.pid).collect();
         let stats = Stats::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let publisher = support::publish(&prefix, support::PAIRS, 10);
+        let publisher = publish::publish(&prefix, PAIRS, 10);
         let mut have = 0;
         for &n in steps {
             // The new clients split evenly over the nodes.
@@ -588,7 +581,7 @@ fn three_random_pairs(i: usize) -> Option<String> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        chosen.insert(support::PAIRS[(x % support::PAIRS.len() as u64) as usize]);
+        chosen.insert(PAIRS[(x % PAIRS.len() as u64) as usize]);
     }
     let names: Vec<String> = chosen.iter().map(|p| format!("\"{p}\"")).collect();
     Some(format!("[{}]", names.join(",")))
@@ -596,7 +589,7 @@ fn three_random_pairs(i: usize) -> Option<String> {
 
 /// (d) Memory per idle connection.
 async fn memory(server: Server, n: usize) {
-    let r = start(server, support::PAIRS, 0).await;
+    let r = start(server, PAIRS, 0).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // A few clients first so lazy per-process allocations are not billed to the n.
@@ -635,11 +628,11 @@ async fn instructions(server: Server, secs: u64) {
         "--instr-atstart=no".to_string(),
         format!("--callgrind-out-file={}", out.display()),
     ];
-    let pairs = &support::PAIRS[..1];
+    let pairs = &PAIRS[..1];
     let r = start_under(server, pairs, 0, &tool).await;
     let stats = Stats::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let publisher = support::publish(&r.prefix, pairs, 100);
+    let publisher = publish::publish(&r.prefix, pairs, 100);
     connect_clients(&r.base, 20, &stats, &stop_rx, 0, |_| None).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let control = |arg: &'static str| {
@@ -703,7 +696,7 @@ fn pin_to_core_1() {
 fn main() {
     if std::env::var("BENCH_ROLE").as_deref() == Ok("floor") {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(support::floor_server());
+        rt.block_on(floor::floor_server());
         return;
     }
     pin_to_core_1();
@@ -735,7 +728,7 @@ fn main() {
             // count what the clients get (for callgrind: instructions per delivery).
             let publisher = std::env::var("BENCH_TARGET_PREFIX")
                 .ok()
-                .map(|prefix| support::publish(&prefix, &support::PAIRS[..1], 100));
+                .map(|prefix| publish::publish(&prefix, &PAIRS[..1], 100));
             tokio::time::sleep(Duration::from_secs(2)).await;
             let m = measure(&stats, secs, 0).await;
             println!("{:.0} msgs/s received for {secs} s", m.msgs_per_sec);

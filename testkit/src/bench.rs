@@ -1,0 +1,20 @@
+//! What the benchmarks share: the twenty pairs they tick, and a process's CPU time.
+
+/// Twenty real Kraken pairs, the load of the fan-out and order benchmarks.
+pub const PAIRS: &[&str] = &[
+    "BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "LTC/USD", "USDT/USD",
+    "ALGO/USD", "DOT/USD", "LINK/USD", "AVAX/USD", "ATOM/USD", "XLM/USD", "UNI/USD", "BCH/USD",
+    "ETC/USD", "FIL/USD", "AAVE/USD", "NEAR/USD",
+];
+
+/// CPU seconds (user + system) a process has used so far (`pid` or `self`).
+pub fn cpu_secs(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}

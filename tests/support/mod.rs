@@ -1,3 +1,0 @@
-//! Helpers of the root package's tests and benchmarks.
-
-pub mod cluster;
