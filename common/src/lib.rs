@@ -4,6 +4,8 @@
 //! - [`pair`]: [`Pair`], a validated trading pair (`BTC/USD`) that knows its base and quote.
 //! - [`decimal`]: decimals as JSON strings on every interface we own, and exact parsing of
 //!   exchange JSON numbers without going through `f64`.
+//! - [`book`]: order books with exact levels, the walk that prices an amount against a side,
+//!   and the consolidated book of several venues (each level keeps its venue).
 //! - [`bus`]: the bus between the services (ARCHITECTURE.md §4): its versioned messages and key
 //!   names, the [`bus::Bus`] trait, and its two implementations, Redis and in-process.
 //! - [`config`]: small helpers for reading configuration from the environment; bad config is a
@@ -21,6 +23,7 @@
 //! - [`sync`]: mutex and read-write locks taken even after a panic poisoned them.
 //! - [`time`]: RFC 3339 timestamps with microseconds, as on the bus.
 
+pub mod book;
 pub mod bus;
 pub mod config;
 pub mod decimal;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::Pair;
-use exchange_rate_svc::kraken::connector::{KrakenConnector, KrakenSettings};
-use exchange_rate_svc::kraken::wire::{self, KrakenEvent};
+use exchange_rate_svc::venues::kraken::connector::{KrakenConnector, KrakenSettings};
+use exchange_rate_svc::venues::kraken::wire::{self, KrakenEvent};
 
 fn frames() -> Vec<String> {
     let fixture = include_str!("../tests/fixtures/kraken-v2-frames.txt");

@@ -9,7 +9,7 @@ use common::bus::PairMeta;
 use common::config::{millis_or, parse_or, var, ConfigError};
 use common::{Decimal, Pair};
 
-use crate::kraken::connector::KrakenSettings;
+use crate::venues::kraken::connector::KrakenSettings;
 
 /// Which upstream to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

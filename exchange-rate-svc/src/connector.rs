@@ -3,7 +3,7 @@
 //! A [`Connector`] owns its connection to one exchange and reports everything it learns into a
 //! [`Feed`]; its [`ExchangeRest`] answers the request/response questions (pair metadata, a
 //! price snapshot for the cross-check). Nothing else in the service knows which exchange it is:
-//! adding an exchange means a new folder beside `kraken/` with its wire types, one `Connector`
+//! adding an exchange means a new folder under `venues/` beside `kraken/` with its wire types, one `Connector`
 //! and, if it has one, one `ExchangeRest`.
 
 use std::future::Future;

@@ -4,9 +4,11 @@
 //! - [`connector`]: the seam. A [`connector::Connector`] streams one exchange into the feed and
 //!   may bring an [`connector::ExchangeRest`] for pair metadata and the cross-check; nothing
 //!   outside an exchange's folder names the exchange.
-//! - [`kraken`]: the Kraken WebSocket v2 connector ([`kraken::wire`] parses frames exactly,
-//!   [`kraken::connector`] keeps the connection alive, [`kraken::rest`] reads `AssetPairs` and
-//!   `Ticker`). [`sim`] is the labelled offline alternative, with no REST side.
+//! - [`venues`]: one folder per exchange. [`venues::kraken`] is the Kraken WebSocket v2
+//!   connector (`wire` parses frames exactly, `connector` keeps the connection alive, `rest`
+//!   reads `AssetPairs` and `Ticker`, `book` keeps a checksummed L2 book);
+//!   [`venues::coinbase`] and [`venues::bitstamp`] parse those venues' L2 frames into books.
+//!   [`sim`] is the labelled offline alternative, with no REST side.
 //! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
 //! - [`publisher`]: one loop that writes ticks, status and metadata to the [`common::bus::Bus`]
@@ -24,10 +26,10 @@ pub mod error;
 pub mod feed;
 pub mod http;
 pub mod jobs;
-pub mod kraken;
 pub mod metadata;
 pub mod publisher;
 pub mod sim;
+pub mod venues;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,7 +73,7 @@ impl Application {
         let shutdown = Shutdown::new();
 
         let connector: Box<dyn Connector> = match config.feed {
-            FeedKind::Kraken => kraken::connector(&config)?,
+            FeedKind::Kraken => venues::kraken::connector(&config)?,
             FeedKind::Sim => Box::new(sim::SimConnector::new(
                 config.pairs.clone(),
                 config.sim_interval,

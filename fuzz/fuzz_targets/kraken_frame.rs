@@ -2,7 +2,7 @@
 //! and every ticker it accepts carries positive-or-not prices exactly as sent (no float).
 #![no_main]
 
-use exchange_rate_svc::kraken::wire::{self, KrakenEvent};
+use exchange_rate_svc::venues::kraken::wire::{self, KrakenEvent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

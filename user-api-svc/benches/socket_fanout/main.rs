@@ -83,7 +83,7 @@ fn ages(text: &str, now: i64, out: &mut Vec<u64>) {
     while let Some(i) = rest.find("\"ts\":\"") {
         rest = &rest[i + 6..];
         let Some(end) = rest.find('"') else { break };
-        if let Some(t) = exchange_rate_svc::kraken::wire::parse_timestamp(&rest[..end]) {
+        if let Some(t) = exchange_rate_svc::venues::kraken::wire::parse_timestamp(&rest[..end]) {
             out.push((now - t.timestamp_micros()).max(1) as u64);
         }
         rest = &rest[end..];

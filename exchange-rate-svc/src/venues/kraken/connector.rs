@@ -305,6 +305,13 @@ impl KrakenConnector {
                 )),
             },
             KrakenEvent::Heartbeat | KrakenEvent::Pong { .. } | KrakenEvent::OtherAck { .. } => {}
+            KrakenEvent::Book { books, .. } => {
+                // This connector subscribes to `ticker`; books are kept by `book::KrakenBook`.
+                tracing::debug!(
+                    symbols = books.len(),
+                    "book frame while subscribed to ticker"
+                );
+            }
             KrakenEvent::Ignored { channel } => {
                 tracing::debug!(?channel, "ignored frame");
             }

@@ -46,6 +46,17 @@ pub struct Ticker<'a> {
     pub timestamp: Option<DateTime<Utc>>,
 }
 
+/// One `book` snapshot or update for one symbol: levels as `(price, qty)`, `qty` 0 deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookData<'a> {
+    pub symbol: Cow<'a, str>,
+    pub bids: Vec<(Decimal, Decimal)>,
+    pub asks: Vec<(Decimal, Decimal)>,
+    /// CRC32 of the top 10 levels after this message is applied.
+    pub checksum: u32,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
 /// What a frame means to us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KrakenEvent<'a> {
@@ -53,6 +64,12 @@ pub enum KrakenEvent<'a> {
     Ticker {
         snapshot: bool,
         tickers: Vec<Ticker<'a>>,
+    },
+    /// `{"channel":"book","type":"snapshot"|"update","data":[{"symbol":..,"bids":[..],
+    /// "asks":[..],"checksum":..}]}`
+    Book {
+        snapshot: bool,
+        books: Vec<BookData<'a>>,
     },
     /// `{"channel":"status","data":[{"system":"online","connection_id":...}]}`
     Status {
@@ -91,6 +108,7 @@ impl KrakenEvent<'_> {
     pub fn proves_subscription(&self) -> bool {
         match self {
             KrakenEvent::Ticker { .. }
+            | KrakenEvent::Book { .. }
             | KrakenEvent::Status { .. }
             | KrakenEvent::Heartbeat
             | KrakenEvent::Subscribed { .. } => true,
@@ -146,8 +164,18 @@ struct FrameWire<'a> {
 ///
 /// status: `{"api_version":"v2","connection_id":13834774380200032777,"system":"online",
 ///   "version":"2.0.0"}`
+///
+/// book: `{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.10000000}],"asks":[],
+///   "checksum":3310070434,"timestamp":"2023-10-06T17:35:55.440295Z"}` (a price or qty may
+///   also come as a string)
 #[derive(Deserialize)]
 struct DataItem<'a> {
+    #[serde(borrow, default)]
+    bids: Option<Vec<LevelWire<'a>>>,
+    #[serde(borrow, default)]
+    asks: Option<Vec<LevelWire<'a>>>,
+    #[serde(borrow, default)]
+    checksum: Option<&'a RawValue>,
     #[serde(borrow, default)]
     symbol: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -162,6 +190,14 @@ struct DataItem<'a> {
     system: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     connection_id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct LevelWire<'a> {
+    #[serde(borrow)]
+    price: &'a RawValue,
+    #[serde(borrow)]
+    qty: &'a RawValue,
 }
 
 /// `{"channel":"ticker","snapshot":true,"symbol":"ALGO/USD","event_trigger":"bbo"}`
@@ -192,13 +228,7 @@ impl<'a> TryFrom<DataItem<'a>> for Ticker<'a> {
     type Error = WireError;
     fn try_from(w: DataItem<'a>) -> Result<Self, WireError> {
         let missing = |f: &str| WireError::Malformed(format!("ticker without {f}"));
-        let timestamp = match w.timestamp {
-            None => None,
-            Some(t) => Some(
-                parse_timestamp(&t)
-                    .ok_or_else(|| WireError::Malformed(format!("bad timestamp {t:?}")))?,
-            ),
-        };
+        let timestamp = optional_timestamp(w.timestamp.as_deref())?;
         Ok(Ticker {
             symbol: w.symbol.ok_or_else(|| missing("symbol"))?,
             bid: number("bid", w.bid.ok_or_else(|| missing("bid"))?)?,
@@ -207,6 +237,43 @@ impl<'a> TryFrom<DataItem<'a>> for Ticker<'a> {
             timestamp,
         })
     }
+}
+
+impl<'a> TryFrom<DataItem<'a>> for BookData<'a> {
+    type Error = WireError;
+    fn try_from(w: DataItem<'a>) -> Result<Self, WireError> {
+        let missing = |f: &str| WireError::Malformed(format!("book without {f}"));
+        let levels =
+            |side: Option<Vec<LevelWire<'_>>>| -> Result<Vec<(Decimal, Decimal)>, WireError> {
+                side.unwrap_or_default()
+                    .iter()
+                    .map(|l| Ok((number("price", l.price)?, number("qty", l.qty)?)))
+                    .collect()
+            };
+        let checksum = w.checksum.ok_or_else(|| missing("checksum"))?;
+        let checksum = checksum
+            .get()
+            .parse::<u32>()
+            .map_err(|_| WireError::BadNumber {
+                field: "checksum",
+                text: checksum.get().chars().take(40).collect(),
+            })?;
+        let timestamp = optional_timestamp(w.timestamp.as_deref())?;
+        Ok(BookData {
+            symbol: w.symbol.ok_or_else(|| missing("symbol"))?,
+            bids: levels(w.bids)?,
+            asks: levels(w.asks)?,
+            checksum,
+            timestamp,
+        })
+    }
+}
+
+fn optional_timestamp(t: Option<&str>) -> Result<Option<DateTime<Utc>>, WireError> {
+    t.map(|t| {
+        parse_timestamp(t).ok_or_else(|| WireError::Malformed(format!("bad timestamp {t:?}")))
+    })
+    .transpose()
 }
 
 /// Kraken's timestamps are `2026-09-25T17:48:26.844359Z`; that exact layout is read directly
@@ -273,6 +340,17 @@ pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
                 let snapshot = frame.kind.as_deref() == Some("snapshot");
                 return Ok(KrakenEvent::Ticker { snapshot, tickers });
             }
+            "book" => {
+                let data = frame
+                    .data
+                    .ok_or_else(|| WireError::Malformed("book frame without data".into()))?;
+                let books = data
+                    .into_iter()
+                    .map(BookData::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let snapshot = frame.kind.as_deref() == Some("snapshot");
+                return Ok(KrakenEvent::Book { snapshot, books });
+            }
             "status" => {
                 let item = frame
                     .data
@@ -338,7 +416,7 @@ mod tests {
         Decimal::from_str(s).unwrap()
     }
 
-    const FIXTURE: &str = include_str!("../../tests/fixtures/kraken-v2-frames.txt");
+    const FIXTURE: &str = include_str!("../../../tests/fixtures/kraken-v2-frames.txt");
 
     /// What each captured frame must become, in file order.
     #[derive(Debug, PartialEq)]
@@ -349,6 +427,7 @@ mod tests {
         Pong,
         Subscribed(&'static str),
         Failed(Option<&'static str>),
+        Book,
         OtherAck,
         NotJson,
         Malformed,
@@ -360,6 +439,7 @@ mod tests {
                 let s: &'static str = Box::leak(tickers[0].symbol.to_string().into_boxed_str());
                 Kind::Ticker(s, *snapshot)
             }
+            Ok(KrakenEvent::Book { .. }) => Kind::Book,
             Ok(KrakenEvent::Status { system, .. }) => Kind::Status(*system),
             Ok(KrakenEvent::Heartbeat) => Kind::Heartbeat,
             Ok(KrakenEvent::Pong { .. }) => Kind::Pong,
@@ -488,17 +568,28 @@ mod tests {
             r#"{"channel":"status","data":[]}"#,
             r#"{"channel":"status","data":[{"system":"on fire"}]}"#,
             r#"{"channel":7}"#,
+            r#"{"channel":"book","data":[{"symbol":"BTC/USD","checksum":1,"bids":[{"price":1e999999,"qty":1}]}]}"#,
             "\u{0}\u{1}garbage",
         ] {
             let _ = parse(text); // must not panic
         }
         assert!(parse(r#"{"channel":"status","data":[{"system":"on fire"}]}"#).is_err());
         assert_eq!(
-            parse(r#"{"channel":"book","data":[]}"#).unwrap(),
+            parse(r#"{"channel":"trade","data":[]}"#).unwrap(),
             KrakenEvent::Ignored {
-                channel: Some(Cow::Borrowed("book"))
+                channel: Some(Cow::Borrowed("trade"))
             }
         );
+        for bad_book in [
+            r#"{"channel":"book","type":"update"}"#,
+            r#"{"channel":"book","data":[{"symbol":"BTC/USD","bids":[],"asks":[]}]}"#,
+            r#"{"channel":"book","data":[{"symbol":"BTC/USD","checksum":-1}]}"#,
+            r#"{"channel":"book","data":[{"symbol":"BTC/USD","checksum":4294967296}]}"#,
+            r#"{"channel":"book","data":[{"symbol":"BTC/USD","checksum":1,"bids":[{"price":"x","qty":1}]}]}"#,
+            r#"{"channel":"book","data":[{"symbol":"BTC/USD","checksum":1,"asks":[{"price":1}]}]}"#,
+        ] {
+            assert!(parse(bad_book).is_err(), "{bad_book}");
+        }
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed).
 //! - [`connector`]: the connection loop: subscribe, liveness deadline, ping, acks, backoff.
+//! - [`book`]: one symbol's L2 book from `book` snapshots and updates, checked against the
+//!   CRC32 checksum Kraken sends with each.
 //! - [`rest`]: `AssetPairs` (pair metadata) and `Ticker` (cross-check) over REST, as the
 //!   connector's `ExchangeRest`.
 //! - [`connector()`]: the connector with its REST side, from the configuration.
 
+pub mod book;
 pub mod connector;
 pub mod rest;
 pub mod wire;

@@ -1,0 +1,280 @@
+//! One Kraken symbol's L2 book, kept from v2 `book` snapshots and updates and checked against
+//! the CRC32 checksum Kraken sends with every message.
+//!
+//! The documented algorithm: apply every level of the message, truncate each side to the
+//! subscribed depth, then CRC32 (unsigned) over the top 10 asks low → high and the top 10 bids
+//! high → low, each level written as its price then its qty with the decimal point removed
+//! and leading zeros stripped, at the pair's precision (trailing zeros kept). Kraken has no
+//! sequence numbers: a mismatch means the book is wrong and the symbol is resubscribed.
+
+use common::book::{Book, Side};
+use rust_decimal::Decimal;
+
+use super::wire::BookData;
+
+/// The depths Kraken accepts for `book`; anything else is refused by the venue.
+pub const DEPTHS: [usize; 5] = [10, 25, 100, 500, 1000];
+
+/// How many levels per side the checksum covers.
+const CHECKSUM_LEVELS: usize = 10;
+
+/// Slice-by-16 tables: the checksum runs on every message.
+const CRC32: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
+
+/// The pair's precision: decimals of its prices and of its quantities (`pair_decimals` and
+/// `lot_decimals` of `AssetPairs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    pub price: u32,
+    pub qty: u32,
+}
+
+/// The book disagrees with the checksum Kraken computed over its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("book checksum mismatch: kraken sent {expected}, our book gives {computed}")]
+pub struct ChecksumMismatch {
+    pub expected: u32,
+    pub computed: u32,
+}
+
+/// One symbol's book at a subscribed depth.
+#[derive(Debug, Clone)]
+pub struct KrakenBook {
+    book: Book,
+    depth: usize,
+    precision: Option<Precision>,
+}
+
+impl KrakenBook {
+    /// A book kept to `depth` levels. Without `precision` (no metadata yet) each figure is
+    /// written with the decimals it came with, which is what Kraken sends.
+    pub fn new(depth: usize, precision: Option<Precision>) -> Self {
+        KrakenBook {
+            book: Book::new(),
+            depth,
+            precision,
+        }
+    }
+
+    /// Applies one message's levels for this symbol (a snapshot replaces the book), then
+    /// checks the checksum. On a mismatch the book is left as computed: the caller drops it
+    /// and resubscribes.
+    pub fn apply(&mut self, data: &BookData<'_>, snapshot: bool) -> Result<(), ChecksumMismatch> {
+        if snapshot {
+            self.book.clear();
+        }
+        for &(price, qty) in &data.bids {
+            self.book.set(Side::Bid, price, qty);
+        }
+        for &(price, qty) in &data.asks {
+            self.book.set(Side::Ask, price, qty);
+        }
+        self.book.truncate(self.depth);
+        let computed = checksum(&self.book, self.precision);
+        if computed == data.checksum {
+            Ok(())
+        } else {
+            Err(ChecksumMismatch {
+                expected: data.checksum,
+                computed,
+            })
+        }
+    }
+
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+}
+
+/// Kraken's CRC32 over the top 10 levels of each side.
+///
+/// The digits of all 40 figures are written into one buffer and checksummed in one call:
+/// forty small CRC updates cost more than the digits themselves.
+pub fn checksum(book: &Book, precision: Option<Precision>) -> u32 {
+    let mut text = Digits::default();
+    for side in [Side::Ask, Side::Bid] {
+        for (price, qty) in book.levels(side).take(CHECKSUM_LEVELS) {
+            text.push(price, precision.map(|p| p.price));
+            text.push(qty, precision.map(|p| p.qty));
+        }
+    }
+    CRC32.checksum(text.as_bytes())
+}
+
+/// The checksum's text: at most 40 figures of at most 40 digits (a `Decimal` has 29).
+struct Digits {
+    buf: [u8; 2 * CHECKSUM_LEVELS * 2 * 40],
+    len: usize,
+}
+
+impl Default for Digits {
+    fn default() -> Self {
+        Digits {
+            buf: [0; 2 * CHECKSUM_LEVELS * 2 * 40],
+            len: 0,
+        }
+    }
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// A figure without its point and leading zeros is its integer mantissa at the pair's
+    /// decimals: `0.10000000` at 8 → `10000000`, `45283.5` at 1 → `452835`. A figure with
+    /// more significant decimals than the precision keeps them (it would not match Kraken's
+    /// anyway). Written from the mantissa in `u64` arithmetic: a `u128` division per digit
+    /// costs more than the rest of a book update.
+    fn push(&mut self, x: Decimal, places: Option<u32>) {
+        let mut scale = x.scale();
+        let Ok(mut m) = u64::try_from(x.mantissa().unsigned_abs()) else {
+            return self.push_wide(x, places);
+        };
+        let mut pad = 0;
+        if let Some(places) = places {
+            // Drop trailing zeros beyond the precision, then pad up to it.
+            while scale > places && m != 0 && m % 10 == 0 {
+                m /= 10;
+                scale -= 1;
+            }
+            pad = places.saturating_sub(scale) as usize;
+        }
+        if m == 0 {
+            // Zero is "0" whatever its decimals (leading zeros are stripped).
+            return self.extend(b"0");
+        }
+        let width = m.ilog10() as usize + 1;
+        if self.len + width + pad > self.buf.len() {
+            return;
+        }
+        let mut i = self.len + width;
+        while m != 0 {
+            i -= 1;
+            self.buf[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        self.buf[self.len + width..self.len + width + pad].fill(b'0');
+        self.len += width + pad;
+    }
+
+    /// The same for a mantissa beyond `u64` (a number no venue sends; correct, not fast).
+    #[cold]
+    fn push_wide(&mut self, x: Decimal, places: Option<u32>) {
+        let mut x = x;
+        if let Some(places) = places {
+            x = x.normalize();
+            if x.scale() < places {
+                x.rescale(places);
+            }
+        }
+        self.extend(x.mantissa().unsigned_abs().to_string().as_bytes());
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(self.buf.len());
+        self.buf[self.len..end].copy_from_slice(&bytes[..end - self.len]);
+        self.len = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::venues::kraken::wire::{self, KrakenEvent};
+
+    fn books(text: &str) -> (bool, Vec<BookData<'_>>) {
+        match wire::parse(text).unwrap() {
+            KrakenEvent::Book { snapshot, books } => (snapshot, books),
+            other => panic!("not a book frame: {other:?}"),
+        }
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/venues/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_checksum_guides_snapshot_verifies_with_and_without_the_pairs_precision() {
+        let text = fixture("kraken-book-snapshot.json");
+        let (snapshot, data) = books(&text);
+        assert!(snapshot);
+        assert_eq!(data[0].checksum, 3310070434);
+        for precision in [None, Some(Precision { price: 1, qty: 8 })] {
+            let mut book = KrakenBook::new(10, precision);
+            book.apply(&data[0], true).unwrap();
+            assert_eq!(book.book().depth(Side::Bid), 10);
+        }
+    }
+
+    #[test]
+    fn a_live_depth_25_snapshot_verifies_over_its_top_ten_levels_only() {
+        // Its prices and quantities are JSON strings, not numbers.
+        let text = fixture("kraken-book-snapshot-depth25-btcusdt.json");
+        let (_, data) = books(&text);
+        assert_eq!(data[0].bids.len(), 25);
+        let mut book = KrakenBook::new(25, Some(Precision { price: 1, qty: 8 }));
+        book.apply(&data[0], true).unwrap();
+        assert_eq!(book.book().depth(Side::Ask), 25);
+    }
+
+    #[test]
+    fn a_live_snapshot_then_update_verifies_at_each_step() {
+        let snap = fixture("kraken-book-snapshot-algousd-captured.json");
+        let update = fixture("kraken-book-update-algousd-captured.json");
+        let precision = Some(Precision { price: 5, qty: 8 });
+        let mut book = KrakenBook::new(10, precision);
+        let (_, data) = books(&snap);
+        book.apply(&data[0], true).unwrap();
+        let (snapshot, data) = books(&update);
+        assert!(!snapshot);
+        book.apply(&data[0], false).unwrap();
+        assert_eq!(
+            book.book().levels(Side::Bid).nth(6),
+            Some(("0.12275".parse().unwrap(), "6597.51731160".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn a_book_that_drifted_fails_its_checksum() {
+        let snap = fixture("kraken-book-snapshot-algousd-captured.json");
+        let update = fixture("kraken-book-update-algousd-captured.json");
+        let mut book = KrakenBook::new(10, None);
+        let (_, data) = books(&snap);
+        book.apply(&data[0], true).unwrap();
+        // A level we missed: the next update's checksum no longer matches.
+        book.book
+            .set(Side::Ask, "0.12306".parse().unwrap(), Decimal::ONE);
+        let (_, data) = books(&update);
+        let err = book.apply(&data[0], false).unwrap_err();
+        assert_eq!(err.expected, 1100635717);
+        assert_ne!(err.computed, err.expected);
+    }
+
+    #[test]
+    fn every_kraken_book_sample_parses() {
+        for name in [
+            "kraken-book-update.json",
+            "kraken-book-update-btcusd-captured.json",
+        ] {
+            let text = fixture(name);
+            let (snapshot, data) = books(&text);
+            assert!(!snapshot, "{name}");
+            assert_eq!(data.len(), 1, "{name}");
+        }
+        let text = fixture("kraken-book-update-btcusd-captured.json");
+        let (_, data) = books(&text);
+        assert_eq!(data[0].asks[0].1, Decimal::ZERO, "a delete");
+        assert_eq!(data[0].checksum, 4249465476);
+        let refused = fixture("kraken-book-subscribe-error-captured.json");
+        assert!(matches!(
+            wire::parse(&refused).unwrap(),
+            KrakenEvent::RequestFailed { error, .. } if error == "Subscription depth not supported"
+        ));
+    }
+}
