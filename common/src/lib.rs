@@ -6,6 +6,7 @@
 //!   exchange JSON numbers without going through `f64`.
 //! - [`book`]: order books with exact levels, the walk that prices an amount against a side,
 //!   and the consolidated book of several venues (each level keeps its venue).
+//! - [`kraken_checksum`]: the CRC32 Kraken sends with every `book` message.
 //! - [`bus`]: the bus between the services (ARCHITECTURE.md §4): its versioned messages and key
 //!   names, the [`bus::Bus`] trait, and its two implementations, Redis and in-process.
 //! - [`config`]: small helpers for reading configuration from the environment; bad config is a
@@ -29,6 +30,7 @@ pub mod config;
 pub mod decimal;
 pub mod drain;
 pub mod http;
+pub mod kraken_checksum;
 pub mod openapi;
 pub mod pair;
 pub mod parse_errors;

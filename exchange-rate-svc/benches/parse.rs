@@ -40,6 +40,8 @@ fn main() {
         backoff_min: Duration::from_millis(500),
         backoff_max: Duration::from_secs(30),
         maintenance_delay: Duration::from_secs(5),
+        book_depth: 25,
+        book_resubscribe_backoff: Duration::from_secs(10),
     });
     let frames = frames();
     let received_at = Utc::now();

@@ -40,6 +40,14 @@ pub struct Config {
     pub maintenance_delay: Duration,
     /// A pair with no tick for this long is `silent` (`PAIR_SILENT_AFTER_MS`, default 60000).
     pub silent_after: Duration,
+    /// Kraken `book` depth (`BOOK_DEPTH`: 10, 25, 100, 500 or 1000; default 25).
+    pub book_depth: usize,
+    /// A pair whose book failed its checksum 3 times in a row is resubscribed at most this
+    /// often (`BOOK_RESUBSCRIBE_BACKOFF_MS`, default 10000).
+    pub book_resubscribe_backoff: Duration,
+    /// A venue's pair with no verified book update for this long is `stale`
+    /// (`VENUE_STALE_MS`, default 1500).
+    pub venue_stale: Duration,
     /// `FEED=sim`: time between two ticks of one pair (`SIM_INTERVAL_MS`, default 250).
     pub sim_interval: Duration,
     pub rest_timeout: Duration,
@@ -81,6 +89,9 @@ impl Config {
             backoff_max: Duration::from_secs(30),
             maintenance_delay: Duration::from_secs(5),
             silent_after: Duration::from_secs(60),
+            book_depth: 25,
+            book_resubscribe_backoff: Duration::from_secs(10),
+            venue_stale: Duration::from_millis(1500),
             sim_interval: Duration::from_millis(250),
             rest_timeout: Duration::from_secs(5),
             redis_command_timeout: Duration::from_secs(2),
@@ -124,6 +135,13 @@ impl Config {
         if crosscheck_max_bps < Decimal::ZERO {
             return Err(ConfigError::new("CROSSCHECK_MAX_BPS", "must be >= 0"));
         }
+        let book_depth: usize = parse_or("BOOK_DEPTH", d.book_depth)?;
+        if !crate::venues::kraken::book::DEPTHS.contains(&book_depth) {
+            return Err(ConfigError::new(
+                "BOOK_DEPTH",
+                format!("{book_depth} is not one of Kraken's depths 10, 25, 100, 500, 1000"),
+            ));
+        }
         let cfg = Config {
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
@@ -138,6 +156,9 @@ impl Config {
             backoff_max: millis_or("BACKOFF_MAX_MS", 30_000, 10)?,
             maintenance_delay: millis_or("MAINTENANCE_RECONNECT_MS", 5_000, 0)?,
             silent_after: millis_or("PAIR_SILENT_AFTER_MS", 60_000, 100)?,
+            book_depth,
+            book_resubscribe_backoff: millis_or("BOOK_RESUBSCRIBE_BACKOFF_MS", 10_000, 100)?,
+            venue_stale: millis_or("VENUE_STALE_MS", 1_500, 10)?,
             sim_interval: millis_or("SIM_INTERVAL_MS", 250, 1)?,
             rest_timeout: millis_or("KRAKEN_REST_TIMEOUT_MS", 5_000, 100)?,
             redis_command_timeout: millis_or("REDIS_COMMAND_TIMEOUT_MS", 2_000, 50)?,
@@ -181,6 +202,8 @@ impl Config {
             backoff_min: self.backoff_min,
             backoff_max: self.backoff_max,
             maintenance_delay: self.maintenance_delay,
+            book_depth: self.book_depth,
+            book_resubscribe_backoff: self.book_resubscribe_backoff,
         }
     }
 }

@@ -103,6 +103,8 @@ struct FeedShared {
     disconnects: AtomicU64,
     /// Holds the feed lease (or needs none: the in-process bus): publishes.
     leader: AtomicBool,
+    /// The venues' L2 books' health, as the connectors report it.
+    books: crate::books::VenueBooks,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -117,6 +119,7 @@ impl Feed {
         source: &'static str,
         pairs: &[Pair],
         silent_after: Duration,
+        venue_stale: Duration,
         queue_len: usize,
     ) -> (Feed, mpsc::Receiver<Arc<RateMsg>>) {
         let (tx, rx) = mpsc::channel(queue_len.max(1));
@@ -155,6 +158,7 @@ impl Feed {
             published: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             leader: AtomicBool::new(true),
+            books: crate::books::VenueBooks::new(venue_stale),
         };
         (
             Feed {
@@ -172,6 +176,10 @@ impl Feed {
     }
     pub fn has_pair(&self, pair: &Pair) -> bool {
         lock(&self.inner.pairs).contains_key(pair)
+    }
+    /// The venues' books' health, reported by the connectors that keep books.
+    pub fn books(&self) -> &crate::books::VenueBooks {
+        &self.inner.books
     }
 
     // ---- reported by connectors -------------------------------------------------------
@@ -441,6 +449,7 @@ impl Feed {
             .filter_map(|(p, s)| s.rejected.clone().map(|e| (p.clone(), e)))
             .collect();
         let conn = lock(&self.inner.conn);
+        let venues = self.inner.books.view(conn.connected, conn.state);
         StatusView {
             status,
             rejections,
@@ -453,6 +462,7 @@ impl Feed {
             queue_overflows: self.inner.queue_overflows.load(Ordering::Relaxed),
             disconnects: self.inner.disconnects.load(Ordering::Relaxed),
             crosscheck: lock(&self.inner.crosscheck).clone(),
+            venues,
         }
     }
 
@@ -491,6 +501,8 @@ pub struct StatusView {
     pub queue_overflows: u64,
     pub disconnects: u64,
     pub crosscheck: BTreeMap<Pair, CrossCheck>,
+    /// Each venue's L2 books: health per pair and top of book (empty for `FEED=sim`).
+    pub venues: BTreeMap<common::book::Venue, crate::books::VenueView>,
 }
 
 #[cfg(test)]
@@ -511,7 +523,13 @@ mod tests {
 
     fn feed() -> (Feed, mpsc::Receiver<Arc<RateMsg>>) {
         let pairs = Pair::parse_list("BTC/USD,ETH/USD").unwrap();
-        Feed::new("kraken", &pairs, Duration::from_secs(60), 4)
+        Feed::new(
+            "kraken",
+            &pairs,
+            Duration::from_secs(60),
+            Duration::from_millis(1500),
+            4,
+        )
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!   [`sim`] is the labelled offline alternative, with no REST side.
 //! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
+//! - [`books`]: each venue's L2 books' health per pair (fresh, stale, resyncing, down,
+//!   maintenance) and top of book, for `/status`.
 //! - [`publisher`]: one loop that writes ticks, status and metadata to the [`common::bus::Bus`]
 //!   it was handed (Redis, or the in-process bus of the all-in-one binary), and resyncs
 //!   everything after an outage or a queue overflow.
@@ -20,6 +22,7 @@
 //! - [`Application`]: wires it all together; binds port 0 in tests and reports its address.
 
 pub mod backoff;
+pub mod books;
 pub mod config;
 pub mod connector;
 pub mod error;
@@ -83,6 +86,7 @@ impl Application {
             connector.source(),
             &config.pairs,
             config.silent_after,
+            config.venue_stale,
             config.publish_queue,
         );
 

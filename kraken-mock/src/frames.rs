@@ -43,6 +43,20 @@ pub fn subscribe_ack(symbol: &str, req_id: Option<u64>) -> String {
     )
 }
 
+/// The ack of a `book` subscribe or unsubscribe for one symbol.
+pub fn book_ack(method: &str, symbol: &str, depth: u64, req_id: Option<u64>) -> String {
+    let t = now();
+    let mut v = serde_json::json!({
+        "method": method,
+        "result": {"channel": "book", "depth": depth, "snapshot": true, "symbol": symbol},
+        "success": true, "time_in": t, "time_out": t,
+    });
+    if let Some(r) = req_id {
+        v["req_id"] = r.into();
+    }
+    v.to_string()
+}
+
 pub fn error_frame(method: &str, error: &str, symbol: Option<&str>, req_id: Option<u64>) -> String {
     let t = now();
     let mut v = serde_json::json!({

@@ -3,16 +3,19 @@
 //! It speaks the real protocol over a real WebSocket (`/v2`): a `status` frame on connect
 //! (with a `connection_id` that may exceed 2^63, as Kraken's do), one ack per subscribed symbol
 //! or a per-symbol error (`Currency pair not supported XBT/USD`), a `snapshot` then `update`
-//! frames, `heartbeat` every second once subscribed, and `pong` for `ping`. REST
+//! frames, `heartbeat` every second once subscribed, and `pong` for `ping`. The `book`
+//! channel (any of Kraken's depths) gets a snapshot then updates of the levels that changed,
+//! each with Kraken's CRC32 checksum; `unsubscribe` from `book` is answered too. REST
 //! `/0/public/AssetPairs` and `/0/public/Ticker` answer with Kraken's v1-style names.
 //!
 //! Scripted faults, from tests through [`MockKraken`] or over HTTP (`POST /mock/...`):
 //! go silent (entirely, or still answering pings), drop every connection abruptly, send garbage, switch system status
-//! (e.g. `maintenance`), push an exact ticker or any raw frame.
+//! (e.g. `maintenance`), push an exact ticker or any raw frame, send wrong book checksums.
 //!
 //! Prices are a random walk per pair at `rate` ticks per second across all pairs (0 = only the
 //! frames a test pushes). Frames are built once and fanned out to every connection.
 
+mod book;
 mod frames;
 mod rest;
 mod server;
@@ -26,6 +29,7 @@ use std::time::Duration;
 
 use common::sim::RandomWalk;
 use common::Decimal;
+use rand::SeedableRng;
 use tokio::sync::{broadcast, watch};
 
 pub use frames::ticker_frame;
@@ -43,6 +47,8 @@ pub struct MockConfig {
     pub heartbeat: Duration,
     /// Fan-out buffer per connection, in frames.
     pub buffer: usize,
+    /// Price levels per side of each book (at most 10, Kraken's smallest depth).
+    pub book_levels: usize,
 }
 
 impl Default for MockConfig {
@@ -53,6 +59,7 @@ impl Default for MockConfig {
             rate: 0,
             heartbeat: Duration::from_secs(1),
             buffer: 1 << 16,
+            book_levels: 10,
         }
     }
 }
@@ -80,10 +87,18 @@ impl Silence {
     }
 }
 
-/// One frame for the fan-out: `symbol` set for ticker frames (sent only to subscribers).
+/// The channel a frame belongs to: only that channel's subscribers get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    Ticker,
+    Book,
+}
+
+/// One frame for the fan-out: `symbol` set for channel data (sent only to that channel's
+/// subscribers of the symbol), `None` for frames every connection gets.
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
-    pub symbol: Option<Arc<str>>,
+    pub symbol: Option<(Channel, Arc<str>)>,
     pub text: Arc<str>,
 }
 
@@ -93,6 +108,9 @@ pub(crate) struct Shared {
     pub walks: Mutex<HashMap<String, RandomWalk>>,
     /// Last (bid, ask) sent per symbol, for snapshots and REST.
     pub last: Mutex<HashMap<String, (Decimal, Decimal)>>,
+    pub books: Mutex<HashMap<String, book::MockBook>>,
+    /// Book frames still to send with a wrong checksum (a scripted fault).
+    pub corrupt_checksums: AtomicU64,
     pub system: Mutex<String>,
     /// A [`Silence`] as its `u8`.
     pub silence: AtomicU8,
@@ -101,6 +119,7 @@ pub(crate) struct Shared {
     pub connections: AtomicU64,
     pub open_connections: AtomicU64,
     pub subscribes: AtomicU64,
+    pub book_subscribes: AtomicU64,
     pub pings: AtomicU64,
     pub ticks_generated: AtomicU64,
     pub frames_sent: AtomicU64,
@@ -120,7 +139,10 @@ pub struct MockKraken {
 pub struct MockStats {
     pub connections: u64,
     pub open_connections: u64,
+    /// `subscribe` requests other than `book` (the ticker's).
     pub subscribes: u64,
+    /// `book` subscribe requests (a resubscribe after a bad checksum is one more).
+    pub book_subscribes: u64,
     pub pings: u64,
     pub ticks_generated: u64,
     pub frames_sent: u64,
@@ -135,18 +157,32 @@ impl MockKraken {
             .iter()
             .map(|s| (s.clone(), RandomWalk::for_symbol(s)))
             .collect::<HashMap<_, _>>();
-        let last = walks.iter().map(|(s, w)| (s.clone(), w.quote())).collect();
+        let last: HashMap<String, (Decimal, Decimal)> =
+            walks.iter().map(|(s, w)| (s.clone(), w.quote())).collect();
+        let mut rng = rand::rngs::SmallRng::from_os_rng();
+        let levels = config.book_levels.clamp(1, 10);
+        let books = walks
+            .iter()
+            .map(|(s, w)| {
+                let (bid, ask) = w.quote();
+                let book = book::MockBook::new(bid, ask, w.tick_size(), levels, &mut rng);
+                (s.clone(), book)
+            })
+            .collect();
         let shared = Arc::new(Shared {
             config,
             frames,
             walks: Mutex::new(walks),
             last: Mutex::new(last),
+            books: Mutex::new(books),
+            corrupt_checksums: AtomicU64::new(0),
             system: Mutex::new("online".into()),
             silence: AtomicU8::new(Silence::Off as u8),
             drop_gen: watch::channel(0).0,
             connections: AtomicU64::new(0),
             open_connections: AtomicU64::new(0),
             subscribes: AtomicU64::new(0),
+            book_subscribes: AtomicU64::new(0),
             pings: AtomicU64::new(0),
             ticks_generated: AtomicU64::new(0),
             frames_sent: AtomicU64::new(0),
@@ -175,7 +211,15 @@ impl MockKraken {
             lock(&self.shared.last).insert(symbol.to_string(), (b, a));
         }
         let text = frames::ticker_text(symbol, bid, ask, false);
-        self.push(Some(symbol), text);
+        self.push(Some((Channel::Ticker, symbol)), text);
+        if let (Ok(b), Ok(a)) = (bid.parse::<Decimal>(), ask.parse::<Decimal>()) {
+            server::move_book(&self.shared, symbol, b, a, &mut rand::rng());
+        }
+    }
+
+    /// The next `n` book frames carry a wrong checksum.
+    pub fn corrupt_checksums(&self, n: u64) {
+        self.shared.corrupt_checksums.store(n, Ordering::SeqCst);
     }
 
     /// Sends any text frame to every connection.
@@ -183,9 +227,9 @@ impl MockKraken {
         self.push(None, text.to_string());
     }
 
-    fn push(&self, symbol: Option<&str>, text: String) {
+    fn push(&self, symbol: Option<(Channel, &str)>, text: String) {
         let _ = self.shared.frames.send(Outgoing {
-            symbol: symbol.map(Arc::from),
+            symbol: symbol.map(|(c, s)| (c, Arc::from(s))),
             text: Arc::from(text),
         });
     }
@@ -224,6 +268,7 @@ impl MockKraken {
             connections: s.connections.load(Ordering::Relaxed),
             open_connections: s.open_connections.load(Ordering::Relaxed),
             subscribes: s.subscribes.load(Ordering::Relaxed),
+            book_subscribes: s.book_subscribes.load(Ordering::Relaxed),
             pings: s.pings.load(Ordering::Relaxed),
             ticks_generated: s.ticks_generated.load(Ordering::Relaxed),
             frames_sent: s.frames_sent.load(Ordering::Relaxed),

@@ -62,7 +62,7 @@ async fn main() {
         mock.ws_url(),
         mock.rest_url()
     );
-    println!("faults: curl -X POST {}/mock/{{drop,garbage,silent/on,silent/pings,silent/off,system/maintenance,system/online}}", mock.rest_url());
+    println!("faults: curl -X POST {}/mock/{{drop,garbage,silent/on,silent/pings,silent/off,system/maintenance,system/online,bad-checksums/3}}", mock.rest_url());
     common::shutdown::wait_for_signal().await;
     mock.stop();
 }

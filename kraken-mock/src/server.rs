@@ -13,12 +13,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use common::Decimal;
 use futures_util::{SinkExt, StreamExt};
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::{frames, lock, MockKraken, Outgoing, Shared, Silence};
+use crate::{frames, lock, Channel, MockKraken, Outgoing, Shared, Silence};
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -34,6 +35,7 @@ pub(crate) async fn serve(
         .route("/mock/drop", post(drop_all))
         .route("/mock/garbage", post(garbage))
         .route("/mock/system/{system}", post(system))
+        .route("/mock/bad-checksums/{n}", post(bad_checksums))
         .route("/mock/stats", get(stats))
         .with_state(shared.clone());
     let mut stop_serving = stop.clone();
@@ -95,15 +97,43 @@ async fn generate(shared: Arc<Shared>) {
             let text = frames::ticker_frame(&symbol, bid, ask, false);
             shared.ticks_generated.fetch_add(1, Ordering::Relaxed);
             let _ = shared.frames.send(Outgoing {
-                symbol: Some(symbol),
+                symbol: Some((Channel::Ticker, symbol.clone())),
                 text: Arc::from(text),
             });
+            move_book(&shared, &symbol, bid, ask, &mut rng);
         }
         // Yield a little randomness into timing so several mocks do not beat in step.
         if rng.random_bool(0.001) {
             tokio::task::yield_now().await;
         }
     }
+}
+
+/// Moves `symbol`'s book to a new best bid and ask and sends the update to its `book`
+/// subscribers (with a wrong checksum while a fault asks for one).
+pub(crate) fn move_book(
+    shared: &Shared,
+    symbol: &str,
+    bid: Decimal,
+    ask: Decimal,
+    rng: &mut impl Rng,
+) {
+    let text = {
+        let mut books = lock(&shared.books);
+        let Some(book) = books.get_mut(symbol) else {
+            return;
+        };
+        let changes = book.move_to(bid, ask, rng);
+        let corrupt = shared
+            .corrupt_checksums
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        book.update_frame(symbol, &changes, u32::from(corrupt))
+    };
+    let _ = shared.frames.send(Outgoing {
+        symbol: Some((Channel::Book, Arc::from(symbol))),
+        text: Arc::from(text),
+    });
 }
 
 async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> impl IntoResponse {
@@ -124,10 +154,23 @@ struct Params {
     channel: Option<String>,
     #[serde(default)]
     symbol: Vec<String>,
+    #[serde(default)]
+    depth: Option<u64>,
 }
 
 struct Conn {
     subscribed: HashSet<String>,
+    books: HashSet<String>,
+}
+
+impl Conn {
+    fn wants(&self, symbol: &Option<(Channel, Arc<str>)>) -> bool {
+        match symbol {
+            None => true,
+            Some((Channel::Ticker, s)) => self.subscribed.contains(&**s),
+            Some((Channel::Book, s)) => self.books.contains(&**s),
+        }
+    }
 }
 
 async fn connection(shared: Arc<Shared>, socket: WebSocket) {
@@ -139,6 +182,7 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
     let mut conn = Conn {
         subscribed: HashSet::new(),
+        books: HashSet::new(),
     };
     let silence = || Silence::from_u8(shared.silence.load(Ordering::SeqCst));
     let silent = || silence() != Silence::Off;
@@ -172,7 +216,7 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
             }
             frame = frames_rx.recv() => match frame {
                 Ok(f) => {
-                    let wanted = f.symbol.as_deref().is_none_or(|s| conn.subscribed.contains(s));
+                    let wanted = conn.wants(&f.symbol);
                     if wanted && !silent() {
                         if tx.feed(Message::text(f.text.to_string())).await.is_err() {
                             break;
@@ -182,7 +226,7 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
                         let mut sent_batch = 0;
                         while sent_batch < 256 {
                             let Ok(f) = frames_rx.try_recv() else { break };
-                            if f.symbol.as_deref().is_none_or(|s| conn.subscribed.contains(s)) {
+                            if conn.wants(&f.symbol) {
                                 if tx.feed(Message::text(f.text.to_string())).await.is_err() {
                                     break;
                                 }
@@ -201,7 +245,8 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = heartbeat.tick() => {
-                if !conn.subscribed.is_empty() && !silent() {
+                let subscribed = !conn.subscribed.is_empty() || !conn.books.is_empty();
+                if subscribed && !silent() {
                     out.push(frames::HEARTBEAT.to_string());
                 }
             }
@@ -239,8 +284,8 @@ fn handle_request(shared: &Shared, conn: &mut Conn, text: &str) -> Vec<String> {
             vec![frames::pong(req_id)]
         }
         Some("subscribe") => {
-            shared.subscribes.fetch_add(1, Ordering::Relaxed);
             let Some(params) = req.params else {
+                shared.subscribes.fetch_add(1, Ordering::Relaxed);
                 return vec![frames::error_frame(
                     "subscribe",
                     "Missing params",
@@ -248,6 +293,10 @@ fn handle_request(shared: &Shared, conn: &mut Conn, text: &str) -> Vec<String> {
                     req_id,
                 )];
             };
+            if params.channel.as_deref() == Some("book") {
+                return subscribe_books(shared, conn, params, req_id);
+            }
+            shared.subscribes.fetch_add(1, Ordering::Relaxed);
             if params.channel.as_deref() != Some("ticker") {
                 return vec![frames::error_frame(
                     "subscribe",
@@ -283,6 +332,30 @@ fn handle_request(shared: &Shared, conn: &mut Conn, text: &str) -> Vec<String> {
             }
             out
         }
+        Some("unsubscribe") => match req.params {
+            Some(params) if params.channel.as_deref() == Some("book") => params
+                .symbol
+                .iter()
+                .map(|symbol| {
+                    if conn.books.remove(symbol) {
+                        frames::book_ack("unsubscribe", symbol, params.depth.unwrap_or(10), req_id)
+                    } else {
+                        frames::error_frame(
+                            "unsubscribe",
+                            "Subscription Not Found",
+                            Some(symbol),
+                            req_id,
+                        )
+                    }
+                })
+                .collect(),
+            _ => vec![frames::error_frame(
+                "unsubscribe",
+                "Unsupported event",
+                None,
+                req_id,
+            )],
+        },
         Some(other) => vec![frames::error_frame(
             other,
             "Unsupported event",
@@ -291,6 +364,52 @@ fn handle_request(shared: &Shared, conn: &mut Conn, text: &str) -> Vec<String> {
         )],
         None => vec![frames::error_frame("", "Missing method", None, req_id)],
     }
+}
+
+/// `subscribe` to `book`: Kraken's depths only, an ack and a snapshot per listed symbol.
+fn subscribe_books(
+    shared: &Shared,
+    conn: &mut Conn,
+    params: Params,
+    req_id: Option<u64>,
+) -> Vec<String> {
+    shared.book_subscribes.fetch_add(1, Ordering::Relaxed);
+    let depth = params.depth.unwrap_or(10);
+    if ![10, 25, 100, 500, 1000].contains(&depth) {
+        // As Kraken answers it (captured): no symbol, no req_id echo needed.
+        return vec![frames::error_frame(
+            "subscribe",
+            "Subscription depth not supported",
+            None,
+            req_id,
+        )];
+    }
+    let mut out = Vec::new();
+    for symbol in params.symbol {
+        if !shared.config.pairs.contains(&symbol) {
+            out.push(frames::error_frame(
+                "subscribe",
+                &format!("Currency pair not supported {symbol}"),
+                Some(&symbol),
+                req_id,
+            ));
+            continue;
+        }
+        if !conn.books.insert(symbol.clone()) {
+            out.push(frames::error_frame(
+                "subscribe",
+                "Already subscribed",
+                Some(&symbol),
+                req_id,
+            ));
+            continue;
+        }
+        out.push(frames::book_ack("subscribe", &symbol, depth, req_id));
+        if let Some(book) = lock(&shared.books).get(&symbol) {
+            out.push(book.snapshot_frame(&symbol));
+        }
+    }
+    out
 }
 
 // ---- control API ----------------------------------------------------------------------
@@ -330,6 +449,11 @@ async fn system(State(s): State<Arc<Shared>>, Path(system): Path<String>) -> Sta
         return StatusCode::BAD_REQUEST;
     }
     handle(&s).set_system(&system);
+    StatusCode::NO_CONTENT
+}
+
+async fn bad_checksums(State(s): State<Arc<Shared>>, Path(n): Path<u64>) -> StatusCode {
+    handle(&s).corrupt_checksums(n);
     StatusCode::NO_CONTENT
 }
 

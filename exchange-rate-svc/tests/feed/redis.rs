@@ -477,3 +477,108 @@ async fn http_errors_are_problem_json_behind_the_same_listener_limits() {
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed: {read:?}");
     env.finish().await;
 }
+
+/// The BTC/USD entry of `/status`'s `venues.kraken.pairs`, and the venue's failure count.
+async fn kraken_book(env: &TestEnv) -> (serde_json::Value, u64) {
+    let (_, status) = env.get_json("/status").await;
+    let kraken = &status["venues"]["kraken"];
+    (
+        kraken["pairs"]["BTC/USD"].clone(),
+        kraken["checksum_failures"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test]
+async fn books_are_checksummed_a_bad_checksum_resubscribes_and_three_in_a_row_mark_the_pair_down() {
+    let env = TestEnv::start(&["BTC/USD", "ETH/USD"], |c| {
+        c.venue_stale = Duration::from_secs(30);
+        c.book_resubscribe_backoff = Duration::from_millis(1500);
+    })
+    .await;
+    env.wait_online().await;
+    // Forty book updates, every one verified against the mock's checksum.
+    for i in 0..40 {
+        let bid = format!("97000.{}", i % 9);
+        let ask = format!("97001.{}", i % 9);
+        env.mock.push_ticker("BTC/USD", &bid, &ask);
+    }
+    eventually("the last update in the book, verified", || async {
+        let (pair, failures) = kraken_book(&env).await;
+        failures == 0 && pair["state"] == "fresh" && pair["bid"] == "97000.3"
+    })
+    .await;
+    assert_eq!(env.mock.stats().book_subscribes, 1);
+    let (pair, _) = kraken_book(&env).await;
+    assert_eq!(pair["ask"], "97001.3");
+
+    // One wrong checksum: that symbol is unsubscribed and subscribed again, and its new
+    // snapshot makes it fresh.
+    env.mock.corrupt_checksums(1);
+    env.mock.push_ticker("BTC/USD", "97002.0", "97002.5");
+    eventually("a resubscribe after the mismatch", || async {
+        env.mock.stats().book_subscribes == 2
+    })
+    .await;
+    eventually("fresh again from the new snapshot", || async {
+        let (pair, failures) = kraken_book(&env).await;
+        failures == 1 && pair["state"] == "fresh" && pair["bid"] == "97002.0"
+    })
+    .await;
+
+    // Two more failures (three with no verified update between): the pair is down on this
+    // venue, and its resubscribes slow to one per BOOK_RESUBSCRIBE_BACKOFF_MS.
+    env.mock.corrupt_checksums(u64::MAX);
+    for i in 0..2 {
+        let before = env.mock.stats().book_subscribes;
+        env.mock.push_ticker(
+            "BTC/USD",
+            &format!("9700{}.0", 3 + i),
+            &format!("9700{}.5", 3 + i),
+        );
+        eventually("the next resubscribe", || async {
+            env.mock.stats().book_subscribes > before
+        })
+        .await;
+    }
+    eventually(
+        "down after three failures with no good update between",
+        || async {
+            let (pair, failures) = kraken_book(&env).await;
+            failures == 3 && pair["state"] == "down"
+        },
+    )
+    .await;
+    // The snapshot after that resubscribe verified, but a snapshot does not end the streak:
+    // the next update fails again and its resubscribe waits for the backoff.
+    let before = env.mock.stats().book_subscribes;
+    env.mock.push_ticker("BTC/USD", "97006.0", "97006.5");
+    eventually("the fourth failure", || async {
+        kraken_book(&env).await.1 == 4
+    })
+    .await;
+    assert_eq!(
+        env.mock.stats().book_subscribes,
+        before,
+        "no resubscribe before the backoff"
+    );
+    // The venue heals: after the backoff the resubscribe comes, and a verified update brings
+    // the pair back.
+    env.mock.corrupt_checksums(0);
+    eventually("the delayed resubscribe", || async {
+        env.mock.stats().book_subscribes > before
+    })
+    .await;
+    eventually("fresh after a verified update", || async {
+        env.mock.push_ticker("BTC/USD", "97009.0", "97009.5");
+        let (pair, _) = kraken_book(&env).await;
+        pair["state"] == "fresh" && pair["bid"] == "97009.0"
+    })
+    .await;
+    let (_, status) = env.get_json("/status").await;
+    // ETH/USD's book never failed.
+    assert_eq!(
+        status["venues"]["kraken"]["pairs"]["ETH/USD"]["state"],
+        "fresh"
+    );
+    env.finish().await;
+}

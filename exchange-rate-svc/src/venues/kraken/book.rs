@@ -8,27 +8,14 @@
 //! sequence numbers: a mismatch means the book is wrong and the symbol is resubscribed.
 
 use common::book::{Book, Side};
+pub use common::kraken_checksum::{checksum, Precision};
+#[cfg(test)]
 use rust_decimal::Decimal;
 
 use super::wire::BookData;
 
 /// The depths Kraken accepts for `book`; anything else is refused by the venue.
 pub const DEPTHS: [usize; 5] = [10, 25, 100, 500, 1000];
-
-/// How many levels per side the checksum covers.
-const CHECKSUM_LEVELS: usize = 10;
-
-/// Slice-by-16 tables: the checksum runs on every message.
-const CRC32: crc::Crc<u32, crc::Table<16>> =
-    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
-
-/// The pair's precision: decimals of its prices and of its quantities (`pair_decimals` and
-/// `lot_decimals` of `AssetPairs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Precision {
-    pub price: u32,
-    pub qty: u32,
-}
 
 /// The book disagrees with the checksum Kraken computed over its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,98 +71,6 @@ impl KrakenBook {
 
     pub fn book(&self) -> &Book {
         &self.book
-    }
-}
-
-/// Kraken's CRC32 over the top 10 levels of each side.
-///
-/// The digits of all 40 figures are written into one buffer and checksummed in one call:
-/// forty small CRC updates cost more than the digits themselves.
-pub fn checksum(book: &Book, precision: Option<Precision>) -> u32 {
-    let mut text = Digits::default();
-    for side in [Side::Ask, Side::Bid] {
-        for (price, qty) in book.levels(side).take(CHECKSUM_LEVELS) {
-            text.push(price, precision.map(|p| p.price));
-            text.push(qty, precision.map(|p| p.qty));
-        }
-    }
-    CRC32.checksum(text.as_bytes())
-}
-
-/// The checksum's text: at most 40 figures of at most 40 digits (a `Decimal` has 29).
-struct Digits {
-    buf: [u8; 2 * CHECKSUM_LEVELS * 2 * 40],
-    len: usize,
-}
-
-impl Default for Digits {
-    fn default() -> Self {
-        Digits {
-            buf: [0; 2 * CHECKSUM_LEVELS * 2 * 40],
-            len: 0,
-        }
-    }
-}
-
-impl Digits {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// A figure without its point and leading zeros is its integer mantissa at the pair's
-    /// decimals: `0.10000000` at 8 → `10000000`, `45283.5` at 1 → `452835`. A figure with
-    /// more significant decimals than the precision keeps them (it would not match Kraken's
-    /// anyway). Written from the mantissa in `u64` arithmetic: a `u128` division per digit
-    /// costs more than the rest of a book update.
-    fn push(&mut self, x: Decimal, places: Option<u32>) {
-        let mut scale = x.scale();
-        let Ok(mut m) = u64::try_from(x.mantissa().unsigned_abs()) else {
-            return self.push_wide(x, places);
-        };
-        let mut pad = 0;
-        if let Some(places) = places {
-            // Drop trailing zeros beyond the precision, then pad up to it.
-            while scale > places && m != 0 && m % 10 == 0 {
-                m /= 10;
-                scale -= 1;
-            }
-            pad = places.saturating_sub(scale) as usize;
-        }
-        if m == 0 {
-            // Zero is "0" whatever its decimals (leading zeros are stripped).
-            return self.extend(b"0");
-        }
-        let width = m.ilog10() as usize + 1;
-        if self.len + width + pad > self.buf.len() {
-            return;
-        }
-        let mut i = self.len + width;
-        while m != 0 {
-            i -= 1;
-            self.buf[i] = b'0' + (m % 10) as u8;
-            m /= 10;
-        }
-        self.buf[self.len + width..self.len + width + pad].fill(b'0');
-        self.len += width + pad;
-    }
-
-    /// The same for a mantissa beyond `u64` (a number no venue sends; correct, not fast).
-    #[cold]
-    fn push_wide(&mut self, x: Decimal, places: Option<u32>) {
-        let mut x = x;
-        if let Some(places) = places {
-            x = x.normalize();
-            if x.scale() < places {
-                x.rescale(places);
-            }
-        }
-        self.extend(x.mantissa().unsigned_abs().to_string().as_bytes());
-    }
-
-    fn extend(&mut self, bytes: &[u8]) {
-        let end = (self.len + bytes.len()).min(self.buf.len());
-        self.buf[self.len..end].copy_from_slice(&bytes[..end - self.len]);
-        self.len = end;
     }
 }
 

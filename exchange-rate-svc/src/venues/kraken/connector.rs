@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::book::Venue;
 use common::bus::FeedState;
 use common::shutdown::Shutdown;
 use common::Pair;
@@ -28,7 +29,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::wire::{self, KrakenEvent, SystemStatus};
+use super::book::{KrakenBook, Precision};
+use super::wire::{self, BookData, KrakenEvent, SystemStatus};
 use crate::backoff::Backoff;
 use crate::connector::{BoxFuture, Connector, ExchangeRest};
 use crate::feed::{Feed, Tick};
@@ -45,6 +47,10 @@ pub struct KrakenSettings {
     pub backoff_max: Duration,
     /// Minimum wait between attempts while the exchange reports maintenance.
     pub maintenance_delay: Duration,
+    /// Levels per side of each pair's `book` subscription (one of [`super::book::DEPTHS`]).
+    pub book_depth: usize,
+    /// How long a pair whose book keeps failing its checksum waits between resubscribes.
+    pub book_resubscribe_backoff: Duration,
 }
 
 pub struct KrakenConnector {
@@ -71,6 +77,19 @@ impl KrakenConnector {
     pub fn with_rest(mut self, rest: Arc<dyn ExchangeRest>) -> Self {
         self.rest = Some(rest);
         self
+    }
+
+    /// The `book` request for `symbols` (`subscribe` with a snapshot, or `unsubscribe`).
+    pub fn book_request(&self, method: &str, symbols: &[&str], req_id: u64) -> String {
+        let mut params = serde_json::json!({
+            "channel": "book",
+            "symbol": symbols,
+            "depth": self.settings.book_depth,
+        });
+        if method == "subscribe" {
+            params["snapshot"] = serde_json::Value::Bool(true);
+        }
+        serde_json::json!({"method": method, "params": params, "req_id": req_id}).to_string()
     }
 
     /// The subscribe request: all pairs in one message.
@@ -159,6 +178,16 @@ impl KrakenConnector {
         if let Err(e) = ws.send(Message::text(self.subscribe_request(req_id))).await {
             return ended(format!("subscribe send failed: {e}"));
         }
+        req_id += 1;
+        let symbols: Vec<&str> = s.pairs.iter().map(Pair::as_str).collect();
+        let book_subscribe = self.book_request("subscribe", &symbols, req_id);
+        if let Err(e) = ws.send(Message::text(book_subscribe)).await {
+            return ended(format!("book subscribe send failed: {e}"));
+        }
+        let mut books = SessionBooks::new(feed, s.book_depth, s.book_resubscribe_backoff);
+        for pair in &s.pairs {
+            feed.books().expect(Venue::Kraken, pair);
+        }
 
         let started = Instant::now();
         let mut first_tick_at: Option<Instant> = None;
@@ -208,12 +237,15 @@ impl KrakenConnector {
                     next_ping = Instant::now() + ping_every;
                     match frame {
                         Message::Text(text) => {
-                            let handled = self.handle_text(feed, text.as_str());
+                            let handled = self.handle_text(feed, &mut books, text.as_str());
                             if handled.alive {
                                 deadline = Instant::now() + s.liveness;
                             }
                             if handled.ticks {
                                 first_tick_at.get_or_insert_with(Instant::now);
+                            }
+                            if let Err(e) = self.resubscribe_books(&mut ws, &mut books, &mut req_id).await {
+                                break e;
                             }
                         }
                         Message::Close(close) => {
@@ -225,10 +257,38 @@ impl KrakenConnector {
                 }
             }
         };
+        feed.books().disconnected(Venue::Kraken);
         SessionEnd {
             healthy: healthy(first_tick_at),
             reason,
         }
+    }
+
+    /// Resubscribes the books that failed their checksum: `unsubscribe` then `subscribe`
+    /// for those symbols, so Kraken sends each a new snapshot.
+    async fn resubscribe_books<S>(
+        &self,
+        ws: &mut S,
+        books: &mut SessionBooks,
+        req_id: &mut u64,
+    ) -> Result<(), String>
+    where
+        S: futures_util::Sink<Message> + Unpin,
+        S::Error: std::fmt::Display,
+    {
+        let pairs = books.due_resubscribes(Instant::now());
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let symbols: Vec<&str> = pairs.iter().map(Pair::as_str).collect();
+        for method in ["unsubscribe", "subscribe"] {
+            *req_id += 1;
+            let request = self.book_request(method, &symbols, *req_id);
+            ws.send(Message::text(request))
+                .await
+                .map_err(|e| format!("book {method} send failed: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Translates one wire ticker into the normalized [`Tick`]; `None` for a symbol we did not
@@ -246,7 +306,7 @@ impl KrakenConnector {
     }
 
     /// Handles one text frame.
-    fn handle_text(&self, feed: &Feed, text: &str) -> Handled {
+    fn handle_text(&self, feed: &Feed, books: &mut SessionBooks, text: &str) -> Handled {
         let event = match wire::parse(text) {
             Ok(e) => e,
             Err(e) => {
@@ -305,12 +365,16 @@ impl KrakenConnector {
                 )),
             },
             KrakenEvent::Heartbeat | KrakenEvent::Pong { .. } | KrakenEvent::OtherAck { .. } => {}
-            KrakenEvent::Book { books, .. } => {
-                // This connector subscribes to `ticker`; books are kept by `book::KrakenBook`.
-                tracing::debug!(
-                    symbols = books.len(),
-                    "book frame while subscribed to ticker"
-                );
+            KrakenEvent::Book {
+                snapshot,
+                books: data,
+            } => {
+                for d in &data {
+                    match self.by_symbol.get(d.symbol.as_ref()) {
+                        Some(pair) => books.apply(feed, pair, d, snapshot),
+                        None => tracing::debug!("book for a pair we did not ask for"),
+                    }
+                }
             }
             KrakenEvent::Ignored { channel } => {
                 tracing::debug!(?channel, "ignored frame");
@@ -320,6 +384,88 @@ impl KrakenConnector {
             ticks: false,
             alive,
         }
+    }
+}
+
+/// The books of one session, one per pair, from its `book` snapshot on.
+struct SessionBooks {
+    depth: usize,
+    backoff: Duration,
+    precision: HashMap<Pair, Precision>,
+    books: HashMap<Pair, KrakenBook>,
+    /// Pairs whose book failed its checksum, to resubscribe, and from when.
+    resubscribe: Vec<(Pair, Instant)>,
+}
+
+impl SessionBooks {
+    fn new(feed: &Feed, depth: usize, backoff: Duration) -> Self {
+        // The pair's precision from its metadata (AssetPairs, or the fallbacks).
+        let precision = feed
+            .meta()
+            .into_iter()
+            .map(|m| {
+                let p = Precision {
+                    price: common::decimal::places_of(m.price_tick),
+                    qty: common::decimal::places_of(m.amount_step),
+                };
+                (m.pair, p)
+            })
+            .collect();
+        SessionBooks {
+            depth,
+            backoff,
+            precision,
+            books: HashMap::new(),
+            resubscribe: Vec::new(),
+        }
+    }
+
+    /// Applies one pair's book message; a mismatch drops the book and asks for a new
+    /// snapshot. Updates before the snapshot (after a resubscribe) are ignored.
+    fn apply(&mut self, feed: &Feed, pair: &Pair, data: &BookData<'_>, snapshot: bool) {
+        if snapshot {
+            let book = KrakenBook::new(self.depth, self.precision.get(pair).copied());
+            self.books.insert(pair.clone(), book);
+        }
+        let Some(book) = self.books.get_mut(pair) else {
+            return;
+        };
+        match book.apply(data, snapshot) {
+            Ok(()) => feed
+                .books()
+                .verified(Venue::Kraken, pair, book.book(), snapshot),
+            Err(mismatch) => {
+                self.books.remove(pair);
+                let in_a_row = feed.books().checksum_failed(Venue::Kraken, pair);
+                tracing::warn!(%pair, %mismatch, in_a_row, "kraken book checksum mismatch: resubscribing");
+                // At once the first times; a pair that keeps failing is retried at most every
+                // `book_resubscribe_backoff`, so a systematic mismatch cannot flood Kraken
+                // with subscribe requests.
+                let due = if in_a_row >= crate::books::UNHEALTHY_AFTER {
+                    Instant::now() + self.backoff
+                } else {
+                    Instant::now()
+                };
+                if !self.resubscribe.iter().any(|(p, _)| p == pair) {
+                    self.resubscribe.push((pair.clone(), due));
+                }
+            }
+        }
+    }
+}
+
+impl SessionBooks {
+    /// The pairs whose resubscribe is due at `now`, taken off the list.
+    fn due_resubscribes(&mut self, now: Instant) -> Vec<Pair> {
+        let mut due = Vec::new();
+        self.resubscribe.retain(|(pair, at)| {
+            let ready = *at <= now;
+            if ready {
+                due.push(pair.clone());
+            }
+            !ready
+        });
+        due
     }
 }
 
@@ -347,6 +493,8 @@ mod tests {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             maintenance_delay: Duration::from_secs(5),
+            book_depth: 25,
+            book_resubscribe_backoff: Duration::from_secs(10),
         });
         let req: serde_json::Value = serde_json::from_str(&c.subscribe_request(7)).unwrap();
         assert_eq!(
