@@ -9,7 +9,6 @@
 
 use common::book::{Book, Side};
 pub use common::kraken_checksum::{checksum, Precision};
-#[cfg(test)]
 use rust_decimal::Decimal;
 
 use super::wire::BookData;
@@ -31,6 +30,8 @@ pub struct KrakenBook {
     book: Book,
     depth: usize,
     precision: Option<Precision>,
+    /// The checksum of the book as it is, while its top 10 levels have not changed.
+    cached: Option<u32>,
 }
 
 impl KrakenBook {
@@ -41,6 +42,7 @@ impl KrakenBook {
             book: Book::new(),
             depth,
             precision,
+            cached: None,
         }
     }
 
@@ -48,6 +50,10 @@ impl KrakenBook {
     /// checks the checksum. On a mismatch the book is left as computed: the caller drops it
     /// and resubscribes.
     pub fn apply(&mut self, data: &BookData<'_>, snapshot: bool) -> Result<(), ChecksumMismatch> {
+        let top_changes = snapshot
+            || self.depth < CHECKSUM_LEVELS
+            || self.touches_top(Side::Bid, &data.bids)
+            || self.touches_top(Side::Ask, &data.asks);
         if snapshot {
             self.book.clear();
         }
@@ -58,7 +64,11 @@ impl KrakenBook {
             self.book.set(Side::Ask, price, qty);
         }
         self.book.truncate(self.depth);
-        let computed = checksum(&self.book, self.precision);
+        let computed = match self.cached {
+            Some(sum) if !top_changes => sum,
+            _ => checksum(&self.book, self.precision),
+        };
+        self.cached = Some(computed);
         if computed == data.checksum {
             Ok(())
         } else {
@@ -72,7 +82,26 @@ impl KrakenBook {
     pub fn book(&self) -> &Book {
         &self.book
     }
+
+    /// Whether levels set on `side` can change its top 10 (all the checksum covers): a level
+    /// at or better than the 10th changes them; below it, an insert, change or delete does
+    /// not (and truncating to a depth of at least 10 never does).
+    fn touches_top(&self, side: Side, levels: &[(Decimal, Decimal)]) -> bool {
+        if levels.is_empty() {
+            return false;
+        }
+        let Some((edge, _)) = self.book.levels(side).nth(CHECKSUM_LEVELS - 1) else {
+            return true;
+        };
+        levels.iter().any(|&(price, _)| match side {
+            Side::Bid => price >= edge,
+            Side::Ask => price <= edge,
+        })
+    }
 }
+
+/// How many levels per side the checksum covers.
+const CHECKSUM_LEVELS: usize = 10;
 
 #[cfg(test)]
 mod tests {
@@ -149,6 +178,48 @@ mod tests {
         let err = book.apply(&data[0], false).unwrap_err();
         assert_eq!(err.expected, 1100635717);
         assert_ne!(err.computed, err.expected);
+    }
+
+    #[test]
+    fn the_kept_checksum_always_equals_one_computed_afresh() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let text = fixture("kraken-book-snapshot-depth25-btcusdt.json");
+        let (_, data) = books(&text);
+        let precision = Some(Precision { price: 1, qty: 8 });
+        let mut book = KrakenBook::new(25, precision);
+        book.apply(&data[0], true).unwrap();
+        let mid = book.book().mid().unwrap();
+        for i in 0..5_000 {
+            let mut update = BookData {
+                symbol: "BTC/USDT".into(),
+                bids: vec![],
+                asks: vec![],
+                checksum: 0,
+                timestamp: None,
+            };
+            for _ in 0..rng.random_range(1..=3) {
+                let offset = Decimal::new(rng.random_range(1..=300), 1);
+                let qty = Decimal::new(rng.random_range(0..=3) * rng.random_range(1..=9_999), 4);
+                if rng.random_bool(0.5) {
+                    update.bids.push(((mid - offset).round_dp(1), qty));
+                } else {
+                    update.asks.push(((mid + offset).round_dp(1), qty));
+                }
+            }
+            // What the book's checksum will be after the update, computed from scratch.
+            let mut fresh = book.book().clone();
+            for &(p, q) in &update.bids {
+                fresh.set(Side::Bid, p, q);
+            }
+            for &(p, q) in &update.asks {
+                fresh.set(Side::Ask, p, q);
+            }
+            fresh.truncate(25);
+            update.checksum = checksum(&fresh, precision);
+            book.apply(&update, false)
+                .unwrap_or_else(|e| panic!("update {i}: {e}"));
+        }
     }
 
     #[test]
