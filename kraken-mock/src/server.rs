@@ -305,32 +305,20 @@ fn handle_request(shared: &Shared, conn: &mut Conn, text: &str) -> Vec<String> {
                     req_id,
                 )];
             }
-            let mut out = Vec::new();
-            for symbol in params.symbol {
-                if !shared.config.pairs.contains(&symbol) {
-                    out.push(frames::error_frame(
-                        "subscribe",
-                        &format!("Currency pair not supported {symbol}"),
-                        Some(&symbol),
-                        req_id,
-                    ));
-                    continue;
-                }
-                if !conn.subscribed.insert(symbol.clone()) {
-                    out.push(frames::error_frame(
-                        "subscribe",
-                        "Already subscribed",
-                        Some(&symbol),
-                        req_id,
-                    ));
-                    continue;
-                }
-                out.push(frames::subscribe_ack(&symbol, req_id));
-                if let Some((bid, ask)) = lock(&shared.last).get(&symbol).copied() {
-                    out.push(frames::ticker_frame(&symbol, bid, ask, true));
-                }
-            }
-            out
+            let listed = &shared.config.pairs;
+            subscribe_symbols(
+                listed,
+                &mut conn.subscribed,
+                params.symbol,
+                req_id,
+                |symbol| {
+                    let mut out = vec![frames::subscribe_ack(symbol, req_id)];
+                    if let Some((bid, ask)) = lock(&shared.last).get(symbol).copied() {
+                        out.push(frames::ticker_frame(symbol, bid, ask, true));
+                    }
+                    out
+                },
+            )
         }
         Some("unsubscribe") => match req.params {
             Some(params) if params.channel.as_deref() == Some("book") => params
@@ -384,29 +372,42 @@ fn subscribe_books(
             req_id,
         )];
     }
+    let listed = &shared.config.pairs;
+    subscribe_symbols(listed, &mut conn.books, params.symbol, req_id, |symbol| {
+        let mut out = vec![frames::book_ack("subscribe", symbol, depth, req_id)];
+        if let Some(book) = lock(&shared.books).get(symbol) {
+            out.push(book.snapshot_frame(symbol));
+        }
+        out
+    })
+}
+
+/// Subscribes each of `symbols` into `subscribed`: Kraken's per-symbol refusals for a pair
+/// it does not list or one already subscribed, else what `accepted` answers (ack, snapshot).
+fn subscribe_symbols(
+    listed: &[String],
+    subscribed: &mut HashSet<String>,
+    symbols: Vec<String>,
+    req_id: Option<u64>,
+    accepted: impl Fn(&str) -> Vec<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
-    for symbol in params.symbol {
-        if !shared.config.pairs.contains(&symbol) {
-            out.push(frames::error_frame(
+    for symbol in symbols {
+        let refusal = if !listed.contains(&symbol) {
+            Some(format!("Currency pair not supported {symbol}"))
+        } else if !subscribed.insert(symbol.clone()) {
+            Some("Already subscribed".to_string())
+        } else {
+            None
+        };
+        match refusal {
+            Some(error) => out.push(frames::error_frame(
                 "subscribe",
-                &format!("Currency pair not supported {symbol}"),
+                &error,
                 Some(&symbol),
                 req_id,
-            ));
-            continue;
-        }
-        if !conn.books.insert(symbol.clone()) {
-            out.push(frames::error_frame(
-                "subscribe",
-                "Already subscribed",
-                Some(&symbol),
-                req_id,
-            ));
-            continue;
-        }
-        out.push(frames::book_ack("subscribe", &symbol, depth, req_id));
-        if let Some(book) = lock(&shared.books).get(&symbol) {
-            out.push(book.snapshot_frame(&symbol));
+            )),
+            None => out.extend(accepted(&symbol)),
         }
     }
     out

@@ -12,3 +12,35 @@
 pub mod bitstamp;
 pub mod coinbase;
 pub mod kraken;
+
+/// Why a venue's frame could not be read; every parser answers with one, never a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("frame is not JSON")]
+    NotJson,
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("bad number in field {field}: {text:?}")]
+    BadNumber { field: &'static str, text: String },
+    /// A value outside the field's known set (a `system` status, a `side`).
+    #[error("unknown {field} {value:?}")]
+    Unknown { field: &'static str, value: String },
+}
+
+/// A price or quantity from its wire text (a JSON number's raw text or a string), exactly.
+pub(crate) fn number(field: &'static str, text: &str) -> Result<rust_decimal::Decimal, WireError> {
+    common::decimal::from_json_number(text).map_err(|_| WireError::BadNumber {
+        field,
+        text: text.chars().take(40).collect(),
+    })
+}
+
+/// A captured frame from `tests/fixtures/venues/`.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/venues/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

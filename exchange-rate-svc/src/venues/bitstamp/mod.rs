@@ -75,17 +75,10 @@ impl SyncedBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::venues::fixture;
     use common::Pair;
     use rust_decimal::Decimal;
     use wire::BitstampEvent;
-
-    fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/venues/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

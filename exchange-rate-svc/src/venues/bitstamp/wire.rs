@@ -12,6 +12,9 @@ use common::Pair;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::venues::number;
+pub use crate::venues::WireError;
+
 /// The market of a pair in channel names and URLs: `BTC/USD` ↔ `btcusd`.
 pub fn market(pair: &Pair) -> String {
     format!("{}{}", pair.base(), pair.quote()).to_ascii_lowercase()
@@ -58,16 +61,6 @@ pub enum BitstampEvent<'a> {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    #[error("frame is not JSON")]
-    NotJson,
-    #[error("malformed frame: {0}")]
-    Malformed(String),
-    #[error("bad number in field {field}: {text:?}")]
-    BadNumber { field: &'static str, text: String },
-}
-
 #[derive(Deserialize)]
 struct FrameWire<'a> {
     #[serde(borrow, default)]
@@ -96,13 +89,6 @@ struct ErrorWire<'a> {
 
 fn malformed(e: serde_json::Error) -> WireError {
     WireError::Malformed(e.to_string())
-}
-
-fn number(field: &'static str, text: &str) -> Result<Decimal, WireError> {
-    common::decimal::from_json_number(text).map_err(|_| WireError::BadNumber {
-        field,
-        text: text.chars().take(40).collect(),
-    })
 }
 
 impl TryFrom<LevelsWire<'_>> for BookLevels {

@@ -52,15 +52,8 @@ impl Books {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::venues::fixture;
     use common::book::Side;
-
-    fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/venues/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
 
     #[test]
     fn a_snapshot_then_an_update_give_the_book_and_a_gap_drops_it() {

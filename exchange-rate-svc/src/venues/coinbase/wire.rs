@@ -12,6 +12,9 @@ use common::Pair;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::venues::number;
+pub use crate::venues::WireError;
+
 /// The product id of a pair: `BTC/USD` ↔ `BTC-USD`.
 pub fn product_id(pair: &Pair) -> String {
     format!("{}-{}", pair.base(), pair.quote())
@@ -64,18 +67,6 @@ impl CoinbaseEvent<'_> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    #[error("frame is not JSON")]
-    NotJson,
-    #[error("malformed frame: {0}")]
-    Malformed(String),
-    #[error("bad number in field {field}: {text:?}")]
-    BadNumber { field: &'static str, text: String },
-    #[error("unknown side {0:?}")]
-    UnknownSide(String),
-}
-
 #[derive(Deserialize)]
 struct FrameWire<'a> {
     #[serde(borrow, default)]
@@ -118,13 +109,6 @@ struct SubscriptionsWire<'a> {
     level2: Vec<Cow<'a, str>>,
 }
 
-fn number(field: &'static str, text: &str) -> Result<Decimal, WireError> {
-    common::decimal::from_json_number(text).map_err(|_| WireError::BadNumber {
-        field,
-        text: text.chars().take(40).collect(),
-    })
-}
-
 impl<'a> TryFrom<EventWire<'a>> for L2Event<'a> {
     type Error = WireError;
     fn try_from(e: EventWire<'a>) -> Result<Self, WireError> {
@@ -135,7 +119,12 @@ impl<'a> TryFrom<EventWire<'a>> for L2Event<'a> {
                 let side = match u.side.as_ref() {
                     "bid" => Side::Bid,
                     "offer" | "ask" => Side::Ask,
-                    other => return Err(WireError::UnknownSide(other.to_string())),
+                    other => {
+                        return Err(WireError::Unknown {
+                            field: "side",
+                            value: other.to_string(),
+                        })
+                    }
                 };
                 Ok((
                     side,
@@ -229,14 +218,7 @@ impl Sequence {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/venues/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::venues::fixture;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -328,7 +310,10 @@ mod tests {
         let bad_side = r#"{"channel":"l2_data","sequence_num":1,"events":[{"type":"update","product_id":"BTC-USD","updates":[{"side":"middle","price_level":"1","new_quantity":"1"}]}]}"#;
         assert_eq!(
             parse(bad_side),
-            Err(WireError::UnknownSide("middle".into()))
+            Err(WireError::Unknown {
+                field: "side",
+                value: "middle".into()
+            })
         );
         let bad_number = bad_side
             .replace("middle", "bid")

@@ -106,6 +106,7 @@ const CHECKSUM_LEVELS: usize = 10;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::venues::fixture;
     use crate::venues::kraken::wire::{self, KrakenEvent};
 
     fn books(text: &str) -> (bool, Vec<BookData<'_>>) {
@@ -113,14 +114,6 @@ mod tests {
             KrakenEvent::Book { snapshot, books } => (snapshot, books),
             other => panic!("not a book frame: {other:?}"),
         }
-    }
-
-    fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/venues/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     #[test]

@@ -14,6 +14,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use crate::venues::WireError;
+
 /// Kraken's `status` channel `system` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SystemStatus {
@@ -120,18 +122,6 @@ impl KrakenEvent<'_> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    #[error("frame is not JSON")]
-    NotJson,
-    #[error("malformed frame: {0}")]
-    Malformed(String),
-    #[error("bad number in field {field}: {text:?}")]
-    BadNumber { field: &'static str, text: String },
-    #[error("unknown system status {0:?}")]
-    UnknownStatus(String),
-}
-
 #[derive(Deserialize)]
 struct FrameWire<'a> {
     #[serde(borrow, default)]
@@ -210,10 +200,7 @@ struct AckResultWire<'a> {
 }
 
 fn number(field: &'static str, raw: &RawValue) -> Result<Decimal, WireError> {
-    common::decimal::from_json_number(raw.get()).map_err(|_| WireError::BadNumber {
-        field,
-        text: raw.get().chars().take(40).collect(),
-    })
+    crate::venues::number(field, raw.get())
 }
 
 fn req_id(raw: Option<&RawValue>) -> Option<u64> {
@@ -359,8 +346,10 @@ pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
                 let system = item
                     .system
                     .ok_or_else(|| WireError::Malformed("status without system".into()))?;
-                let system = SystemStatus::parse(&system)
-                    .ok_or_else(|| WireError::UnknownStatus(system.to_string()))?;
+                let system = SystemStatus::parse(&system).ok_or_else(|| WireError::Unknown {
+                    field: "system",
+                    value: system.to_string(),
+                })?;
                 return Ok(KrakenEvent::Status {
                     system,
                     connection_id: item.connection_id.map(RawValue::get),
