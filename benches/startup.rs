@@ -53,6 +53,7 @@ async fn run_once(http: &reqwest::Client, n: usize) -> [Duration; 4] {
         .env("RATEGATE_DATA_DIR", &data)
         .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("KRAKEN_WS_URL", mock.ws_url())
+        .env("RATES_FROM", "ticker")
         .env("KRAKEN_REST_URL", mock.rest_url())
         .env("PAIRS", "BTC/USD,ETH/USD")
         .env("RUST_LOG", "warn")

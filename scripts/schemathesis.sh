@@ -41,7 +41,7 @@ export RUST_LOG=warn REDIS_URL=redis://127.0.0.1:6379 REDIS_PREFIX="st:$id:" PAI
 target/debug/kraken-mock --addr "127.0.0.1:$mock_port" --pairs BTC/USD,ETH/USD --rate 20 \
   >"$work/mock.log" 2>&1 &
 pids+=($!)
-HTTP_ADDR="127.0.0.1:$feed_port" KRAKEN_WS_URL="ws://127.0.0.1:$mock_port/v2" \
+VENUES=kraken HTTP_ADDR="127.0.0.1:$feed_port" KRAKEN_WS_URL="ws://127.0.0.1:$mock_port/v2" \
   KRAKEN_REST_URL="http://127.0.0.1:$mock_port" target/debug/exchange-rate-svc >"$work/feed.log" 2>&1 &
 pids+=($!)
 admin_email=admin@st.test admin_password="St-Admin-Passphrase-$id"

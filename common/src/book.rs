@@ -89,6 +89,25 @@ impl Book {
         }
     }
 
+    /// A copy of the best `depth` levels of each side.
+    pub fn top(&self, depth: usize) -> Book {
+        Book {
+            bids: self
+                .bids
+                .iter()
+                .rev()
+                .take(depth)
+                .map(|(p, q)| (*p, *q))
+                .collect(),
+            asks: self
+                .asks
+                .iter()
+                .take(depth)
+                .map(|(p, q)| (*p, *q))
+                .collect(),
+        }
+    }
+
     pub fn best(&self, side: Side) -> Option<(Decimal, Decimal)> {
         self.levels(side).next()
     }
@@ -338,7 +357,9 @@ mod tests {
         b.set(Side::Ask, d("102.0"), d("0"));
         assert_eq!(b.best(Side::Bid), Some((d("100"), d("1"))));
         assert_eq!(b.best(Side::Ask), Some((d("103"), d("1"))));
+        let top = b.top(1);
         b.truncate(1);
+        assert_eq!(top, b);
         assert_eq!((b.depth(Side::Bid), b.depth(Side::Ask)), (1, 1));
         assert_eq!(b.best(Side::Ask), Some((d("103"), d("1"))));
         assert_eq!(b.mid(), Some(d("101.5")));

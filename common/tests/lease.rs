@@ -41,6 +41,7 @@ fn tick(bid: &str, epoch: &str) -> Arc<RateMsg> {
         received_at: Utc::now(),
         seq: 1,
         epoch: epoch.into(),
+        venues: vec![],
     })
 }
 

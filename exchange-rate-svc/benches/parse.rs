@@ -42,6 +42,7 @@ fn main() {
         maintenance_delay: Duration::from_secs(5),
         book_depth: 25,
         book_resubscribe_backoff: Duration::from_secs(10),
+        ticker_rates: true,
     });
     let frames = frames();
     let received_at = Utc::now();

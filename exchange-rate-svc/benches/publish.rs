@@ -60,6 +60,8 @@ async fn main() {
     config.kraken_ws_url = mock.ws_url();
     config.kraken_rest_url = mock.rest_url();
     config.pairs = common::Pair::parse_list(&pairs.join(",")).unwrap();
+    // Ticks through the ticker path: this measures parse → publish, not consolidation.
+    config.rates_from = exchange_rate_svc::config::RatesFrom::Ticker;
 
     // Subscribe before the service starts, so the first tick is counted too.
     let sub = Builder::from_config(fred::prelude::Config::from_url(&redis_url).unwrap())

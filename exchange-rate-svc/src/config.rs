@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::book::Venue;
 use common::bus::PairMeta;
 use common::config::{millis_or, parse_or, var, ConfigError};
 use common::{Decimal, Pair};
@@ -20,6 +21,18 @@ pub enum FeedKind {
     Sim,
 }
 
+/// Where the feed's rates come from on the live venues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatesFrom {
+    /// The venues' L2 books, consolidated (the default).
+    Books,
+    /// Kraken's `ticker` alone: one venue's top of book, the behaviour before the books.
+    Ticker,
+}
+
+/// The venues read by default.
+pub const DEFAULT_VENUES: &str = "kraken,coinbase,bitstamp";
+
 pub const DEFAULT_PAIRS: &str = "BTC/USD,ETH/USD,SOL/USD,XRP/USD,ADA/USD,DOGE/USD";
 
 #[derive(Debug, Clone)]
@@ -30,6 +43,20 @@ pub struct Config {
     pub feed: FeedKind,
     pub kraken_ws_url: String,
     pub kraken_rest_url: String,
+    /// `RATES_FROM`: `books` (default) or `ticker`.
+    pub rates_from: RatesFrom,
+    /// `VENUES`: the venues whose books make the price (default kraken,coinbase,bitstamp).
+    pub venues: Vec<Venue>,
+    pub coinbase_ws_url: String,
+    pub bitstamp_ws_url: String,
+    pub bitstamp_rest_url: String,
+    /// A pair is quotable while at least this many venues contribute (`MIN_VENUES`, 1).
+    pub min_venues: usize,
+    /// A venue whose mid is further than this from the others' median is excluded
+    /// (`VENUE_MAX_DEVIATION_BPS`, 100).
+    pub venue_max_deviation_bps: Decimal,
+    /// Consolidated books are published at most this often per pair (`BOOK_PUBLISH_HZ`, 10).
+    pub book_publish_hz: u32,
     pub pairs: Vec<Pair>,
     /// No frame for this long ends the connection (`FEED_LIVENESS_MS`, default 5000).
     pub liveness: Duration,
@@ -81,6 +108,14 @@ impl Config {
             feed: FeedKind::Kraken,
             kraken_ws_url: "wss://ws.kraken.com/v2".into(),
             kraken_rest_url: "https://api.kraken.com".into(),
+            rates_from: RatesFrom::Books,
+            venues: Venue::ALL.to_vec(),
+            coinbase_ws_url: crate::venues::coinbase::connector::DEFAULT_WS_URL.into(),
+            bitstamp_ws_url: crate::venues::bitstamp::connector::DEFAULT_WS_URL.into(),
+            bitstamp_rest_url: crate::venues::bitstamp::connector::DEFAULT_REST_URL.into(),
+            min_venues: 1,
+            venue_max_deviation_bps: Decimal::from(100),
+            book_publish_hz: 10,
             // The default list is valid by construction.
             pairs: Pair::parse_list(DEFAULT_PAIRS).unwrap_or_default(),
             liveness: Duration::from_secs(5),
@@ -142,6 +177,43 @@ impl Config {
                 format!("{book_depth} is not one of Kraken's depths 10, 25, 100, 500, 1000"),
             ));
         }
+        let rates_from = match var("RATES_FROM")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("books") => RatesFrom::Books,
+            Some("ticker") => RatesFrom::Ticker,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "RATES_FROM",
+                    format!("{other:?} is not one of books, ticker"),
+                ))
+            }
+        };
+        let venues = parse_venues(var("VENUES").as_deref().unwrap_or(DEFAULT_VENUES))?;
+        let venue_max_deviation_bps: Decimal =
+            parse_or("VENUE_MAX_DEVIATION_BPS", d.venue_max_deviation_bps)?;
+        if venue_max_deviation_bps <= Decimal::ZERO {
+            return Err(ConfigError::new("VENUE_MAX_DEVIATION_BPS", "must be > 0"));
+        }
+        let min_venues: usize = parse_or("MIN_VENUES", d.min_venues)?;
+        if min_venues == 0 || min_venues > venues.len() {
+            return Err(ConfigError::new(
+                "MIN_VENUES",
+                format!(
+                    "must be between 1 and the {} venues of VENUES",
+                    venues.len()
+                ),
+            ));
+        }
+        let book_publish_hz: u32 = parse_or("BOOK_PUBLISH_HZ", d.book_publish_hz)?;
+        if !(1..=1000).contains(&book_publish_hz) {
+            return Err(ConfigError::new(
+                "BOOK_PUBLISH_HZ",
+                "must be from 1 to 1000",
+            ));
+        }
         let cfg = Config {
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
@@ -149,6 +221,14 @@ impl Config {
             feed,
             kraken_ws_url: var("KRAKEN_WS_URL").unwrap_or(d.kraken_ws_url),
             kraken_rest_url: var("KRAKEN_REST_URL").unwrap_or(d.kraken_rest_url),
+            rates_from,
+            venues,
+            coinbase_ws_url: var("COINBASE_WS_URL").unwrap_or(d.coinbase_ws_url),
+            bitstamp_ws_url: var("BITSTAMP_WS_URL").unwrap_or(d.bitstamp_ws_url),
+            bitstamp_rest_url: var("BITSTAMP_REST_URL").unwrap_or(d.bitstamp_rest_url),
+            min_venues,
+            venue_max_deviation_bps,
+            book_publish_hz,
             pairs,
             liveness: millis_or("FEED_LIVENESS_MS", 5_000, 200)?,
             ack_timeout: millis_or("ACK_TIMEOUT_MS", 10_000, 100)?,
@@ -178,6 +258,9 @@ impl Config {
         for (name, url) in [
             ("REDIS_URL", &cfg.redis_url),
             ("KRAKEN_WS_URL", &cfg.kraken_ws_url),
+            ("COINBASE_WS_URL", &cfg.coinbase_ws_url),
+            ("BITSTAMP_WS_URL", &cfg.bitstamp_ws_url),
+            ("BITSTAMP_REST_URL", &cfg.bitstamp_rest_url),
         ] {
             if !url.contains("://") {
                 return Err(ConfigError::new(name, format!("{url:?} is not a URL")));
@@ -204,6 +287,57 @@ impl Config {
             maintenance_delay: self.maintenance_delay,
             book_depth: self.book_depth,
             book_resubscribe_backoff: self.book_resubscribe_backoff,
+            ticker_rates: self.rates_from == RatesFrom::Ticker,
         }
     }
+
+    /// The settings of the session loop the book venues share.
+    pub fn session_settings(&self) -> crate::venues::session::SessionSettings {
+        crate::venues::session::SessionSettings {
+            liveness: self.liveness,
+            connect_timeout: Duration::from_secs(10),
+            backoff_min: self.backoff_min,
+            backoff_max: self.backoff_max,
+        }
+    }
+
+    /// How the venues' books are judged and merged.
+    pub fn book_rules(&self) -> crate::books::BookRules {
+        crate::books::BookRules {
+            stale_after: self.venue_stale,
+            depth: self.book_depth,
+            max_deviation_bps: self.venue_max_deviation_bps,
+        }
+    }
+
+    /// Whether the price is the venues' consolidated books (`None`: one venue's ticker), and
+    /// how many venues a pair needs.
+    pub fn consolidation(&self) -> Option<usize> {
+        match (self.feed, self.rates_from) {
+            (FeedKind::Kraken, RatesFrom::Ticker) => None,
+            (FeedKind::Sim, _) => Some(1),
+            (FeedKind::Kraken, RatesFrom::Books) => Some(self.min_venues),
+        }
+    }
+}
+
+/// `VENUES`: a comma-separated list of known venues, each once, at least one.
+pub fn parse_venues(list: &str) -> Result<Vec<Venue>, ConfigError> {
+    let mut venues = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let venue = Venue::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
+            ConfigError::new("VENUES", format!("{name:?} is not one of {DEFAULT_VENUES}"))
+        })?;
+        if venues.contains(&venue) {
+            return Err(ConfigError::new(
+                "VENUES",
+                format!("{name} is listed twice"),
+            ));
+        }
+        venues.push(venue);
+    }
+    if venues.is_empty() {
+        return Err(ConfigError::new("VENUES", "names no venue"));
+    }
+    Ok(venues)
 }

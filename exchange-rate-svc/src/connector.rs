@@ -38,3 +38,20 @@ pub trait Connector: Send + 'static {
     /// Runs until `shutdown`, reconnecting as needed; reports into `feed`.
     fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture;
 }
+
+/// A connector that streams nothing and only lends its REST side (pair metadata).
+pub struct RestOnly(pub Arc<dyn ExchangeRest>);
+
+impl Connector for RestOnly {
+    fn source(&self) -> &'static str {
+        "rest"
+    }
+
+    fn rest(&self) -> Option<Arc<dyn ExchangeRest>> {
+        Some(self.0.clone())
+    }
+
+    fn run(self: Box<Self>, _feed: Feed, _shutdown: Shutdown) -> BoxFuture {
+        Box::pin(async {})
+    }
+}

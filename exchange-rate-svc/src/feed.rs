@@ -15,10 +15,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::bus::{FeedRole, FeedState, PairMeta, PairState, RateMsg, StatusMsg, BUS_VERSION};
+use common::book::{Book, Venue};
+use common::bus::{
+    BookMsg, FeedRole, FeedState, PairMeta, PairState, RateMsg, StatusMsg, BUS_VERSION,
+};
 use common::{Decimal, Pair};
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
+
+use crate::books::{BookRules, VenueBooks};
+use crate::consolidator::Consolidator;
 
 /// How many recent request errors `/status` shows.
 const RECENT_ERRORS: usize = 10;
@@ -33,6 +39,8 @@ pub struct Tick {
     pub last: Option<Decimal>,
     pub exchange_ts: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
+    /// The venues behind a consolidated price; empty for a single-venue source.
+    pub venues: Vec<Venue>,
 }
 
 /// Why a tick was not published.
@@ -104,7 +112,9 @@ struct FeedShared {
     /// Holds the feed lease (or needs none: the in-process bus): publishes.
     leader: AtomicBool,
     /// The venues' L2 books' health, as the connectors report it.
-    books: crate::books::VenueBooks,
+    books: VenueBooks,
+    /// Set when the price is made of the venues' books (`RATES_FROM=books`, `FEED=sim`).
+    consolidator: Option<Consolidator>,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -114,12 +124,15 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// A new feed for `pairs`, and the receiving end of its publish queue.
+    /// A new feed for `pairs`, and the receiving end of its publish queue. With
+    /// `min_venues`, its prices are the venues' consolidated books (at least that many venues
+    /// per pair); without, the connector's ticks.
     pub fn new(
         source: &'static str,
         pairs: &[Pair],
         silent_after: Duration,
-        venue_stale: Duration,
+        rules: BookRules,
+        min_venues: Option<usize>,
         queue_len: usize,
     ) -> (Feed, mpsc::Receiver<Arc<RateMsg>>) {
         let (tx, rx) = mpsc::channel(queue_len.max(1));
@@ -158,7 +171,8 @@ impl Feed {
             published: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             leader: AtomicBool::new(true),
-            books: crate::books::VenueBooks::new(venue_stale),
+            books: VenueBooks::new(rules),
+            consolidator: min_venues.map(|n| Consolidator::new(pairs, n)),
         };
         (
             Feed {
@@ -178,8 +192,87 @@ impl Feed {
         lock(&self.inner.pairs).contains_key(pair)
     }
     /// The venues' books' health, reported by the connectors that keep books.
-    pub fn books(&self) -> &crate::books::VenueBooks {
+    pub fn books(&self) -> &VenueBooks {
         &self.inner.books
+    }
+
+    /// Whether the price is made of the venues' books.
+    pub fn consolidates(&self) -> bool {
+        self.inner.consolidator.is_some()
+    }
+
+    // ---- reported by venue sessions --------------------------------------------------------
+
+    /// A venue's verified book for `pair`: kept, and the pair's consolidated book rebuilt.
+    pub fn verified_book(&self, venue: Venue, pair: &Pair, book: &Book, snapshot: bool) {
+        self.inner.books.verified(venue, pair, book, snapshot);
+        self.rebuild(pair);
+    }
+
+    /// A venue's connection ended: its books leave every consolidated book at once.
+    pub fn venue_down(&self, venue: Venue) {
+        self.inner.books.link_down(venue);
+        self.rebuild_all();
+        self.inner.changed.notify_one();
+    }
+
+    /// A venue's books for `pair` are gone (a failed check, a sequence gap): rebuilt without.
+    pub fn venue_book_lost(&self, pair: Option<&Pair>) {
+        match pair {
+            Some(pair) => self.rebuild(pair),
+            None => self.rebuild_all(),
+        }
+    }
+
+    /// Rebuilds every pair's consolidated book: venues that went stale leave it, and
+    /// returning ones rejoin. The sweep calls it a few times per `VENUE_STALE_MS`.
+    pub fn rebuild_all(&self) {
+        for pair in self.pairs() {
+            self.rebuild(&pair);
+        }
+    }
+
+    fn rebuild(&self, pair: &Pair) {
+        let Some(consolidator) = &self.inner.consolidator else {
+            return;
+        };
+        let rebuilt = consolidator.rebuild(&self.inner.books, pair, Instant::now());
+        if let Some((bid, ask, venues)) = rebuilt.rate {
+            let now = Utc::now();
+            let _ = self.tick(Tick {
+                pair: pair.clone(),
+                bid,
+                ask,
+                last: None,
+                exchange_ts: None,
+                received_at: now,
+                venues,
+            });
+        }
+        if rebuilt.quorum_changed {
+            self.inner.changed.notify_one();
+        }
+    }
+
+    /// `pair`'s consolidated book now, when the feed consolidates.
+    pub fn consolidated(&self, pair: &Pair) -> Option<crate::books::Consolidation> {
+        self.inner.consolidator.as_ref()?.book(pair)
+    }
+
+    /// The consolidated books that changed since last taken.
+    pub(crate) fn take_dirty_books(&self) -> Vec<Arc<BookMsg>> {
+        match &self.inner.consolidator {
+            Some(c) => c.take_dirty(&self.inner.epoch),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every consolidated book, for a resync.
+    pub(crate) fn all_books(&self) -> Vec<Arc<BookMsg>> {
+        match &self.inner.consolidator {
+            Some(c) => c.all(&self.inner.epoch),
+            None => Vec::new(),
+        }
     }
 
     // ---- reported by connectors -------------------------------------------------------
@@ -209,6 +302,7 @@ impl Feed {
             received_at: t.received_at,
             seq,
             epoch: self.inner.epoch.clone(),
+            venues: t.venues,
         });
         {
             let mut pairs = lock(&self.inner.pairs);
@@ -388,15 +482,25 @@ impl Feed {
     }
 
     pub fn status(&self) -> StatusMsg {
-        let (connected, state, since) = {
+        let (connected, mut state, since) = {
             let c = lock(&self.inner.conn);
             (c.connected, c.state, c.since)
         };
+        if self.consolidates() {
+            state = self.inner.books.overall();
+        }
+        let consolidator = self.inner.consolidator.as_ref();
         let silent_after = self.inner.silent_after;
         let pairs = lock(&self.inner.pairs)
             .iter()
             .map(|(pair, slot)| {
-                let state = if slot.rejected.is_some() {
+                let state = if let Some(c) = consolidator {
+                    if c.quorate(pair) {
+                        PairState::Ok
+                    } else {
+                        PairState::Silent
+                    }
+                } else if slot.rejected.is_some() {
                     PairState::Rejected
                 } else if connected
                     && slot
@@ -418,6 +522,7 @@ impl Feed {
             pairs,
             epoch: self.inner.epoch.clone(),
             role: self.role(),
+            venues: self.inner.books.view(),
         }
     }
 
@@ -449,7 +554,6 @@ impl Feed {
             .filter_map(|(p, s)| s.rejected.clone().map(|e| (p.clone(), e)))
             .collect();
         let conn = lock(&self.inner.conn);
-        let venues = self.inner.books.view(conn.connected, conn.state);
         StatusView {
             status,
             rejections,
@@ -462,7 +566,6 @@ impl Feed {
             queue_overflows: self.inner.queue_overflows.load(Ordering::Relaxed),
             disconnects: self.inner.disconnects.load(Ordering::Relaxed),
             crosscheck: lock(&self.inner.crosscheck).clone(),
-            venues,
         }
     }
 
@@ -501,8 +604,6 @@ pub struct StatusView {
     pub queue_overflows: u64,
     pub disconnects: u64,
     pub crosscheck: BTreeMap<Pair, CrossCheck>,
-    /// Each venue's L2 books: health per pair and top of book (empty for `FEED=sim`).
-    pub venues: BTreeMap<common::book::Venue, crate::books::VenueView>,
 }
 
 #[cfg(test)]
@@ -518,6 +619,7 @@ mod tests {
             last: None,
             exchange_ts: None,
             received_at: Utc::now(),
+            venues: vec![],
         }
     }
 
@@ -527,7 +629,8 @@ mod tests {
             "kraken",
             &pairs,
             Duration::from_secs(60),
-            Duration::from_millis(1500),
+            BookRules::new(Duration::from_millis(1500)),
+            None,
             4,
         )
     }

@@ -11,8 +11,10 @@
 //!   [`sim`] is the labelled offline alternative, with no REST side.
 //! - [`feed`]: validates ticks (crossed or non-positive ones are dropped and counted), stamps
 //!   `seq`/`epoch`, keeps per-pair state and the last value of each pair.
-//! - [`books`]: each venue's L2 books' health per pair (fresh, stale, resyncing, down,
-//!   maintenance) and top of book, for `/status`.
+//! - [`books`]: each venue's L2 books (top levels) and health per pair (fresh, stale,
+//!   resyncing, down, maintenance, excluded), and the merge of the healthy ones.
+//! - [`consolidator`]: one price per pair from the venues' books (at least `MIN_VENUES`), a
+//!   rate when the best prices or venues change, and the consolidated book to publish.
 //! - [`publisher`]: one loop that writes ticks, status and metadata to the [`common::bus::Bus`]
 //!   it was handed (Redis, or the in-process bus of the all-in-one binary), and resyncs
 //!   everything after an outage or a queue overflow.
@@ -25,6 +27,7 @@ pub mod backoff;
 pub mod books;
 pub mod config;
 pub mod connector;
+pub mod consolidator;
 pub mod error;
 pub mod feed;
 pub mod http;
@@ -45,6 +48,63 @@ use common::shutdown::Shutdown;
 pub use config::{Config, FeedKind};
 use connector::Connector;
 pub use feed::Feed;
+
+/// The connectors `config` asks for: the simulation; Kraken's ticker alone
+/// (`RATES_FROM=ticker`); or one per venue of `VENUES`, Kraken first when listed (its REST side
+/// gives the pair metadata).
+fn connectors(config: &Config) -> anyhow::Result<Vec<Box<dyn Connector>>> {
+    use common::book::Venue;
+    if config.feed == FeedKind::Sim {
+        return Ok(vec![Box::new(sim::SimConnector::new(
+            config.pairs.clone(),
+            config.sim_interval,
+        ))]);
+    }
+    if config.rates_from == config::RatesFrom::Ticker {
+        return Ok(vec![venues::kraken::connector(config)?]);
+    }
+    let mut out: Vec<Box<dyn Connector>> = Vec::new();
+    for venue in &config.venues {
+        out.push(match venue {
+            Venue::Kraken => venues::kraken::connector(config)?,
+            Venue::Coinbase => Box::new(venues::session::VenueConnector::new(
+                venues::coinbase::connector::Coinbase::new(&config.coinbase_ws_url, &config.pairs),
+                config.session_settings(),
+            )),
+            Venue::Bitstamp => Box::new(venues::session::VenueConnector::new(
+                venues::bitstamp::connector::Bitstamp::new(
+                    &config.bitstamp_ws_url,
+                    &config.bitstamp_rest_url,
+                    &config.pairs,
+                    config.rest_timeout,
+                )?,
+                config.session_settings(),
+            )),
+        });
+    }
+    // Pair metadata comes from Kraken's REST API even when Kraken's books are not read.
+    if !config.venues.contains(&Venue::Kraken) {
+        out.insert(0, venues::kraken::rest_only(config)?);
+    }
+    Ok(out)
+}
+
+/// Rebuilds every consolidated book several times per `VENUE_STALE_MS`, so a venue that went
+/// quiet leaves the price within that time even when no other update comes.
+async fn sweep(feed: Feed, venue_stale: std::time::Duration, shutdown: Shutdown) {
+    let every = (venue_stale / 5).clamp(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_millis(250),
+    );
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tick.tick() => feed.rebuild_all(),
+        }
+    }
+}
 
 /// A running exchange-rate-svc.
 pub struct Application {
@@ -75,25 +135,26 @@ impl Application {
         let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
 
-        let connector: Box<dyn Connector> = match config.feed {
-            FeedKind::Kraken => venues::kraken::connector(&config)?,
-            FeedKind::Sim => Box::new(sim::SimConnector::new(
-                config.pairs.clone(),
-                config.sim_interval,
-            )),
+        let consolidation = config.consolidation();
+        let connectors = connectors(&config)?;
+        let source = match (config.feed, consolidation) {
+            (FeedKind::Sim, _) => "sim",
+            (FeedKind::Kraken, Some(_)) => "consolidated",
+            (FeedKind::Kraken, None) => "kraken",
         };
         let (feed, queue) = Feed::new(
-            connector.source(),
+            source,
             &config.pairs,
             config.silent_after,
-            config.venue_stale,
+            config.book_rules(),
+            consolidation,
             config.publish_queue,
         );
 
         // Pair metadata before the first tick is published; fallbacks when REST is away.
         let fallbacks = Arc::new(config.fallbacks.clone());
         let mut job_ctx = None;
-        match connector.rest() {
+        match connectors.iter().find_map(|c| c.rest()) {
             Some(rest) => {
                 let ctx = jobs::JobContext {
                     rest,
@@ -116,10 +177,24 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
-        let publisher =
-            publisher::Publisher::new(bus.clone(), feed.clone(), queue, config.feed_lease_ttl);
+        let publisher = publisher::Publisher::new(
+            bus.clone(),
+            feed.clone(),
+            queue,
+            config.feed_lease_ttl,
+            std::time::Duration::from_secs(1) / config.book_publish_hz.max(1),
+        );
         tasks.push(tokio::spawn(publisher.run(shutdown.clone())));
-        tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
+        for connector in connectors {
+            tasks.push(tokio::spawn(connector.run(feed.clone(), shutdown.clone())));
+        }
+        if feed.consolidates() {
+            tasks.push(tokio::spawn(sweep(
+                feed.clone(),
+                config.venue_stale,
+                shutdown.clone(),
+            )));
+        }
 
         let scheduler = match &job_ctx {
             Some(ctx) => Some(
@@ -161,7 +236,7 @@ impl Application {
             }
             None => None,
         };
-        tracing::info!(%addr, feed = feed.source(), pairs = config.pairs.len(), prefix = %config.redis_prefix, "exchange-rate-svc listening");
+        tracing::info!(%addr, feed = feed.source(), venues = ?config.venues, pairs = config.pairs.len(), prefix = %config.redis_prefix, "exchange-rate-svc listening");
         Ok(Application {
             addr,
             metrics_addr,

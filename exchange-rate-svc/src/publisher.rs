@@ -10,7 +10,8 @@
 //! draining (the feed holds every pair's last value), and once it is back it resyncs at once:
 //! every last value, the pair metadata, the status, and an announcement of every pair's current
 //! value. The same resync answers a queue overflow. Status goes out at least once a second and
-//! on every change.
+//! on every change. Consolidated books that changed go out at most `BOOK_PUBLISH_HZ` times a
+//! second per pair (conflated: only the newest of each pair), fenced like every other write.
 //!
 //! The sink is whatever [`common::bus::Bus`] the service was given (Redis, or the all-in-one
 //! binary's in-process bus).
@@ -47,6 +48,8 @@ pub struct Publisher {
     /// The feed lease, on a bus several publishers share.
     lease: Option<Lease>,
     lease_ttl: Duration,
+    /// Consolidated books go out at most once per this, per pair.
+    book_every: Duration,
 }
 
 impl Publisher {
@@ -57,6 +60,7 @@ impl Publisher {
         feed: Feed,
         rx: mpsc::Receiver<Arc<RateMsg>>,
         lease_ttl: Duration,
+        book_every: Duration,
     ) -> Self {
         let (lease, sink) = match bus.leader_sink(feed.epoch(), lease_ttl) {
             Some((lease, sink)) => {
@@ -72,6 +76,7 @@ impl Publisher {
             rx,
             lease,
             lease_ttl,
+            book_every,
         }
     }
 
@@ -91,6 +96,9 @@ impl Publisher {
         let mut lease_every = interval(self.lease_ttl / 4);
         lease_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut renewed = Instant::now();
+        let mut books_every = interval(self.book_every);
+        books_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let consolidates = self.feed.consolidates();
         loop {
             tokio::select! {
                 biased;
@@ -130,6 +138,16 @@ impl Publisher {
                         healthy = self.status().await;
                     }
                 }
+                _ = books_every.tick(), if consolidates => {
+                    if healthy {
+                        let books = self.feed.take_dirty_books();
+                        if !books.is_empty() {
+                            if let Err(e) = self.sink.publish_books(&books).await {
+                                healthy = self.failed(&e);
+                            }
+                        }
+                    }
+                }
             }
             if !self.leads() {
                 continue;
@@ -139,11 +157,17 @@ impl Publisher {
                 self.feed.take_needs_resync();
                 self.feed.take_meta_dirty();
                 let last = self.feed.last_values();
-                match self
+                let books = self.feed.all_books();
+                let written = match self
                     .sink
                     .resync(&last, &self.feed.meta(), &self.feed.status())
                     .await
                 {
+                    Ok(()) if books.is_empty() => Ok(()),
+                    Ok(()) => self.sink.publish_books(&books).await,
+                    Err(e) => Err(e),
+                };
+                match written {
                     Ok(()) => {
                         metrics::counter!("rategate_bus_resyncs_total", "bus" => self.bus.name())
                             .increment(1);

@@ -1,17 +1,42 @@
 //! `FEED=sim`: a clearly labelled random walk (`source:"sim"`) for demos without internet.
-//! It is never used unless asked for; the default feed is always the real exchange.
+//! It is never used unless asked for; the default feed is always the real venues.
+//!
+//! It simulates three venues' books around each pair's walk, so depth-priced quotes, the
+//! ladder and venue health can be tried offline: "kraken" quotes the walk's best bid/ask,
+//! "coinbase" and "bitstamp" one and two ticks wider, each with ten levels per side a tick
+//! apart holding a growing notional (about 25,000, 50,000, ... of the quote currency). The
+//! rate it publishes is the consolidated book's, labelled `source: "sim"`.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use common::book::{Book, Side, Venue};
 use common::bus::FeedState;
 use common::shutdown::Shutdown;
 use common::sim::RandomWalk;
+use common::Decimal;
 use common::Pair;
 use rand::SeedableRng;
 
 use crate::connector::{BoxFuture, Connector};
-use crate::feed::{Feed, Tick};
+use crate::feed::Feed;
+
+/// Levels per side of each simulated venue's book.
+const LEVELS: u32 = 10;
+
+/// One simulated venue's book: `offset` ticks wider than the walk, `LEVELS` a side.
+pub fn venue_book(bid: Decimal, ask: Decimal, tick: Decimal, offset: u32) -> Book {
+    let mut book = Book::new();
+    for i in 0..LEVELS {
+        let away = tick * Decimal::from(offset + i);
+        let notional = Decimal::from(25_000 * (i + 1));
+        for (side, price) in [(Side::Bid, bid - away), (Side::Ask, ask + away)] {
+            if price > Decimal::ZERO {
+                book.set(side, price, (notional / price).round_dp(8));
+            }
+        }
+    }
+    book
+}
 
 pub struct SimConnector {
     pairs: Vec<Pair>,
@@ -45,6 +70,9 @@ impl Connector for SimConnector {
                 .collect();
             feed.connected();
             feed.exchange_state(FeedState::Online, None);
+            for venue in Venue::ALL {
+                feed.books().link_up(venue);
+            }
             for (pair, _) in &walks {
                 feed.pair_acked(pair);
             }
@@ -54,21 +82,37 @@ impl Connector for SimConnector {
                 tokio::select! {
                     _ = shutdown.wait() => break,
                     _ = every.tick() => {
+                        for venue in Venue::ALL {
+                            feed.books().alive(venue);
+                        }
                         for (pair, walk) in walks.iter_mut() {
                             let (bid, ask) = walk.step(&mut rng);
-                            let _ = feed.tick(Tick {
-                                pair: pair.clone(),
-                                bid,
-                                ask,
-                                last: Some(bid),
-                                exchange_ts: None,
-                                received_at: Utc::now(),
-                            });
+                            for (offset, venue) in (0..).zip(Venue::ALL) {
+                                let book = venue_book(bid, ask, walk.tick_size(), offset);
+                                feed.verified_book(venue, pair, &book, false);
+                            }
                         }
                     }
                 }
             }
+            for venue in Venue::ALL {
+                feed.venue_down(venue);
+            }
             feed.disconnected("shutdown");
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_venue_book_is_offset_ticks_wide_with_growing_notional() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let book = venue_book(d("100.0"), d("100.1"), d("0.1"), 1);
+        assert_eq!(book.best(Side::Bid), Some((d("99.9"), d("250.25025025"))));
+        assert_eq!(book.best(Side::Ask).map(|l| l.0), Some(d("100.2")));
+        assert_eq!(book.depth(Side::Ask), LEVELS as usize);
     }
 }

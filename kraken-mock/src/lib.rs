@@ -1,4 +1,5 @@
-//! A local Kraken v2 server for tests, demos and load.
+//! A local Kraken v2 server for tests, demos and load; and mock Coinbase and Bitstamp book
+//! feeds ([`MockVenue`]), so the feed's three venues can all be tested without internet.
 //!
 //! It speaks the real protocol over a real WebSocket (`/v2`): a `status` frame on connect
 //! (with a `connection_id` that may exceed 2^63, as Kraken's do), one ack per subscribed symbol
@@ -19,6 +20,7 @@ mod book;
 mod frames;
 mod rest;
 mod server;
+mod venues;
 
 use common::sync::lock;
 use std::collections::HashMap;
@@ -33,6 +35,7 @@ use rand::SeedableRng;
 use tokio::sync::{broadcast, watch};
 
 pub use frames::ticker_frame;
+pub use venues::{MockVenue, VenueKind, VenueStats};
 
 /// Settings of a mock server.
 #[derive(Debug, Clone)]

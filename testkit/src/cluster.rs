@@ -55,6 +55,7 @@ impl Cluster {
             ("REDIS_URL", redis_url.to_string()),
             ("REDIS_PREFIX", prefix.clone()),
             ("KRAKEN_WS_URL", mock.ws_url()),
+            ("RATES_FROM", "ticker".into()),
             ("KRAKEN_REST_URL", mock.rest_url()),
             ("PAIRS", "BTC/USD,ETH/USD".into()),
             ("FEED_LEASE_TTL_MS", lease_ttl_ms().to_string()),

@@ -65,6 +65,8 @@ impl Chain {
         feed_cfg.kraken_ws_url = mock.ws_url();
         feed_cfg.kraken_rest_url = mock.rest_url();
         feed_cfg.pairs = pairs.clone();
+        // The chain tests push exact tickers; the venues' books have their own tests.
+        feed_cfg.rates_from = exchange_rate_svc::config::RatesFrom::Ticker;
         let mut api_cfg = user_api_svc::Config::local(SECRET);
         api_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
         api_cfg.pairs = pairs;

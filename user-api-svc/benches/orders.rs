@@ -252,6 +252,7 @@ pub async fn upstream(rate: u64) -> Upstream {
     cfg.kraken_ws_url = mock.ws_url();
     cfg.kraken_rest_url = mock.rest_url();
     cfg.pairs = common::Pair::parse_list(&testkit::bench::PAIRS.join(",")).expect("pairs");
+    cfg.rates_from = exchange_rate_svc::config::RatesFrom::Ticker;
     let feed = exchange_rate_svc::Application::build(cfg)
         .await
         .expect("feed");

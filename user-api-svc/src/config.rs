@@ -33,6 +33,9 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub quote_ttl: Duration,
+    /// At most this share of a side's visible depth in the consolidated book is quotable
+    /// (`QUOTE_MAX_DEPTH_FRACTION`, default 0.5; 0 < f ≤ 1).
+    pub quote_max_depth_fraction: common::Decimal,
     /// Engine.IO sessions at once, in all and per client address (`SOCKET_SESSIONS_MAX`,
     /// `SOCKET_SESSIONS_PER_IP`).
     pub socket_sessions: crate::socket_sessions::SessionLimits,
@@ -178,6 +181,7 @@ impl Config {
             hash_max_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             quote_ttl: Duration::from_secs(10),
+            quote_max_depth_fraction: crate::rates::book::DEFAULT_MAX_DEPTH_FRACTION,
             socket_sessions: crate::socket_sessions::SessionLimits {
                 total: 15_000,
                 per_ip: 1_000,
@@ -245,6 +249,16 @@ impl Config {
                 "must be a mysql:// or sqlite:// URL",
             ));
         }
+        let quote_max_depth_fraction: common::Decimal =
+            parse_or("QUOTE_MAX_DEPTH_FRACTION", d.quote_max_depth_fraction)?;
+        if quote_max_depth_fraction <= common::Decimal::ZERO
+            || quote_max_depth_fraction > common::Decimal::ONE
+        {
+            return Err(ConfigError::new(
+                "QUOTE_MAX_DEPTH_FRACTION",
+                "must be above 0 and at most 1",
+            ));
+        }
         Ok(Config {
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
@@ -284,6 +298,7 @@ impl Config {
             hash_max_wait: millis_or("PASSWORD_HASH_MAX_WAIT_MS", 2_000, 1)?,
             trust_forwarded_for: parse_or("TRUST_X_FORWARDED_FOR", false)?,
             quote_ttl: millis_or("QUOTE_TTL_MS", 10_000, 1_000)?,
+            quote_max_depth_fraction,
             socket_sessions: crate::socket_sessions::SessionLimits {
                 total: parse_or("SOCKET_SESSIONS_MAX", d.socket_sessions.total)?.max(1),
                 per_ip: parse_or("SOCKET_SESSIONS_PER_IP", d.socket_sessions.per_ip)?.max(1),

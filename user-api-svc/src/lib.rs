@@ -111,6 +111,8 @@ impl Application {
             config.stale_after,
             config.fanout,
         ));
+        hub.book()
+            .set_max_depth_fraction(config.quote_max_depth_fraction);
         let cluster = cluster::Cluster::new(bus.as_ref())?;
         let (quotes, orders) = (config.quote_budget, config.order_budget);
         let (throttle, budgets) = match cluster.redis() {

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::{Bus, BusSink, BusSource, Heard, PairMeta, RateMsg, SinkError, Snapshot, StatusMsg};
+use super::{
+    BookMsg, Bus, BusSink, BusSource, Heard, PairMeta, RateMsg, SinkError, Snapshot, StatusMsg,
+};
 use crate::Pair;
 
 /// How long a published status counts (the Redis `status` key's TTL).
@@ -34,6 +36,7 @@ pub const DEFAULT_CAPACITY: usize = 1 << 14;
 #[derive(Debug, Clone)]
 pub enum BusEvent {
     Rate(Arc<RateMsg>),
+    Book(Arc<BookMsg>),
     Status(Arc<StatusMsg>),
     /// Pair metadata was written: re-read [`MemoryBus::pairs`].
     PairsChanged,
@@ -44,6 +47,7 @@ pub enum BusEvent {
 #[derive(Default)]
 struct State {
     last: BTreeMap<Pair, Arc<RateMsg>>,
+    books: BTreeMap<Pair, Arc<BookMsg>>,
     pairs: BTreeMap<Pair, PairMeta>,
     status: Option<(Arc<StatusMsg>, Instant)>,
 }
@@ -101,6 +105,24 @@ impl MemoryBus {
             // No subscriber is not an error (nobody listening, as with PUBLISH).
             let _ = self.events.send(BusEvent::Rate(msg.clone()));
         }
+    }
+
+    /// Publishes consolidated books: the last values first, then one event per book.
+    pub fn publish_books(&self, books: &[Arc<BookMsg>]) {
+        {
+            let mut state = self.write();
+            for b in books {
+                state.books.insert(b.pair.clone(), b.clone());
+            }
+        }
+        for b in books {
+            let _ = self.events.send(BusEvent::Book(b.clone()));
+        }
+    }
+
+    /// Every pair's newest consolidated book.
+    pub fn last_books(&self) -> Vec<Arc<BookMsg>> {
+        self.read().books.values().cloned().collect()
     }
 
     /// Publishes the feed status and keeps it readable for [`STATUS_TTL`].
@@ -204,6 +226,11 @@ impl BusSink for MemorySink {
         }
         Ok(())
     }
+
+    async fn publish_books(&self, books: &[Arc<BookMsg>]) -> Result<(), SinkError> {
+        self.bus.publish_books(books);
+        Ok(())
+    }
 }
 
 /// A subscription to the in-process bus: it resyncs at start and whenever it lagged behind.
@@ -236,6 +263,7 @@ impl BusSource for MemorySource {
         }
         match self.events.recv().await {
             Ok(BusEvent::Rate(r)) => Heard::Rate(RateMsg::clone(&r)),
+            Ok(BusEvent::Book(b)) => Heard::Book(BookMsg::clone(&b)),
             Ok(BusEvent::Status(s)) => Heard::Status(StatusMsg::clone(&s)),
             Ok(BusEvent::PairsChanged) => Heard::Meta(self.bus.pairs()),
             Ok(BusEvent::SpreadsChanged(node)) => Heard::SpreadsChanged(node.to_string()),
@@ -257,6 +285,12 @@ impl BusSource for MemorySource {
                 .last_values()
                 .iter()
                 .map(|m| RateMsg::clone(m))
+                .collect(),
+            books: self
+                .bus
+                .last_books()
+                .iter()
+                .map(|b| BookMsg::clone(b))
                 .collect(),
         })
     }
@@ -280,6 +314,7 @@ mod tests {
             received_at: Utc::now(),
             seq,
             epoch: "e".into(),
+            venues: vec![],
         })
     }
 
@@ -329,6 +364,7 @@ mod tests {
             pairs: [(Pair::parse("BTC/USD").unwrap(), PairState::Ok)].into(),
             epoch: "e".into(),
             role: crate::bus::FeedRole::Leader,
+            venues: Default::default(),
         });
         assert_eq!(bus.status().unwrap().state, FeedState::Online);
         // Age the stored status past the TTL instead of sleeping 5 s.

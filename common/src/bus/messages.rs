@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::book::Venue;
+use crate::decimal::DecimalString;
 use crate::pair::Pair;
 
 /// Current version of the bus messages.
@@ -51,6 +53,15 @@ impl BusKeys {
     /// node id), so the others reload.
     pub fn spreads_changed(&self) -> String {
         format!("{}spreads:changed", self.prefix)
+    }
+    /// Pub/sub channel: one [`BookMsg`] per pair whose consolidated book changed, at most
+    /// `BOOK_PUBLISH_HZ` a second per pair.
+    pub fn books(&self) -> String {
+        format!("{}books", self.prefix)
+    }
+    /// Hash pair → [`BookMsg`] JSON: each pair's newest consolidated book.
+    pub fn books_last(&self) -> String {
+        format!("{}books:last", self.prefix)
     }
     /// Key holding the epoch of the exchange-rate-svc that may publish (with a TTL).
     pub fn feed_leader(&self) -> String {
@@ -96,6 +107,36 @@ pub struct RateMsg {
     pub received_at: DateTime<Utc>,
     pub seq: u64,
     pub epoch: String,
+    /// The venues whose books made this price (`source: "consolidated"`); absent for a
+    /// single-venue source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub venues: Vec<Venue>,
+}
+
+/// One pair's consolidated book on `{prefix}books`, and the value in `{prefix}books:last`:
+/// the best `BOOK_DEPTH` levels of each side over the venues contributing now, best first,
+/// each level with its venue. `seq` rises per pair within an `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookMsg {
+    pub v: u32,
+    pub pair: Pair,
+    pub bids: Vec<crate::book::Level>,
+    pub asks: Vec<crate::book::Level>,
+    pub venues: Vec<Venue>,
+    #[serde(with = "crate::time::micros")]
+    pub ts: DateTime<Utc>,
+    pub seq: u64,
+    pub epoch: String,
+}
+
+impl BookMsg {
+    /// The levels as a [`crate::book::Consolidated`] book, to price an amount against.
+    pub fn consolidated(&self) -> crate::book::Consolidated {
+        crate::book::Consolidated {
+            bids: self.bids.clone(),
+            asks: self.asks.clone(),
+        }
+    }
 }
 
 /// The feed's state as a whole.
@@ -164,6 +205,48 @@ pub struct StatusMsg {
     /// `standby`. Absent in older messages: `leader`.
     #[serde(default)]
     pub role: FeedRole,
+    /// Each venue's L2 books: health per pair and top of book. Absent in older messages and
+    /// for a feed that keeps no books (`FEED=sim`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub venues: BTreeMap<Venue, VenueStatus>,
+}
+
+/// A venue's book for a pair, or a venue as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookState {
+    /// Verified updates within `VENUE_STALE_MS`.
+    Fresh,
+    /// No verified update for longer.
+    Stale,
+    /// Waiting for a snapshot (at the start, or after a failed check).
+    Resyncing,
+    /// The connection is gone, or the book failed its check repeatedly.
+    Down,
+    /// The venue reports maintenance.
+    Maintenance,
+    /// Its mid is further than `VENUE_MAX_DEVIATION_BPS` from the other venues' median: left
+    /// out of the consolidated book until it comes back.
+    Excluded,
+}
+
+/// One venue in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueStatus {
+    pub state: BookState,
+    pub checksum_failures: u64,
+    pub sequence_gaps: u64,
+    pub pairs: BTreeMap<Pair, VenueBookStatus>,
+}
+
+/// One venue's book for one pair in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueBookStatus {
+    pub state: BookState,
+    /// Since the last verified update; absent before the first.
+    pub age_ms: Option<u64>,
+    pub bid: Option<DecimalString>,
+    pub ask: Option<DecimalString>,
 }
 
 /// `{prefix}pairs`: what a pair's prices and amounts may look like.
@@ -214,6 +297,7 @@ mod tests {
             received_at: "2026-09-25T17:48:26.900001Z".parse().unwrap(),
             seq: 1042,
             epoch: "e1".into(),
+            venues: vec![],
         };
         let json = serde_json::to_string(&msg).unwrap();
         assert_eq!(

@@ -114,6 +114,9 @@ pub trait BusSink: Send + Sync + 'static {
     ) -> Result<(), SinkError> {
         self.write(&[], meta, Some(status)).await
     }
+    /// Consolidated books: each into the last-value store, then announced (fenced like every
+    /// other write).
+    async fn publish_books(&self, books: &[Arc<BookMsg>]) -> Result<(), SinkError>;
     /// The whole current state: the metadata, the status, and every last value stored and
     /// announced so live subscribers catch up too.
     async fn resync(
@@ -130,6 +133,7 @@ pub trait BusSink: Send + Sync + 'static {
 #[derive(Debug)]
 pub enum Heard {
     Rate(RateMsg),
+    Book(BookMsg),
     Status(StatusMsg),
     Meta(Vec<PairMeta>),
     /// Another node changed spreads (its node id).
@@ -146,6 +150,7 @@ pub struct Snapshot {
     pub metas: Vec<PairMeta>,
     pub status: Option<StatusMsg>,
     pub rates: Vec<RateMsg>,
+    pub books: Vec<BookMsg>,
 }
 
 /// One subscription to the bus.

@@ -20,8 +20,8 @@ use fred::prelude::*;
 
 use super::lease::{Fenced, Lease};
 use super::{
-    newest_per_pair, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg, SinkError,
-    Snapshot, StatusMsg,
+    newest_per_pair, BookMsg, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg,
+    SinkError, Snapshot, StatusMsg,
 };
 
 /// TTL of the `{prefix}status` key: long enough to bridge one missed beat, short enough that a
@@ -199,6 +199,53 @@ impl BusSink for RedisSink {
             Err(e) => Err(SinkError::Bus(e.to_string())),
         }
     }
+
+    async fn publish_books(&self, books: &[Arc<BookMsg>]) -> Result<(), SinkError> {
+        let fence = self.fence.as_ref().map(Lease::epoch);
+        match write_books(&self.client, &self.keys, fence, books).await {
+            Ok(Fenced::Written) => Ok(()),
+            Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
+            Err(e) => Err(SinkError::Bus(e.to_string())),
+        }
+    }
+}
+
+/// Consolidated books, fenced like [`WRITE`]: each into `books:last`, then announced.
+/// KEYS: lease, books:last, books. ARGV: fence or "", then n × (pair, book JSON).
+const WRITE_BOOKS: &str = r#"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('PUBLISH', KEYS[3], ARGV[i + 1])
+end
+return 1
+"#;
+
+/// One fenced write of consolidated books (see [`WRITE_BOOKS`]).
+pub(crate) async fn write_books(
+    client: &Client,
+    keys: &BusKeys,
+    fence: Option<&str>,
+    books: &[Arc<BookMsg>],
+) -> Result<Fenced, Error> {
+    if books.is_empty() {
+        return Ok(Fenced::Written);
+    }
+    let mut args: Vec<String> = Vec::with_capacity(1 + books.len() * 2);
+    args.push(fence.unwrap_or_default().to_string());
+    for b in books {
+        args.push(b.pair.as_str().to_string());
+        args.push(to_json(b.as_ref()));
+    }
+    let keys = vec![keys.feed_leader(), keys.books_last(), keys.books()];
+    let written: i64 = client.eval(WRITE_BOOKS, keys, args).await?;
+    Ok(if written == 1 {
+        Fenced::Written
+    } else {
+        Fenced::NotLeader
+    })
 }
 
 /// One write to the bus, in one Lua script so that it is atomic, and fenced when `fence`
@@ -287,7 +334,7 @@ pub struct RedisSource {
     redis: Client,
     subscriber: SubscriberClient,
     keys: BusKeys,
-    channels: [String; 4],
+    channels: [String; 5],
     messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
     reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
     subscribed: bool,
@@ -303,6 +350,7 @@ impl RedisSource {
             keys.status(),
             keys.spreads_changed(),
             keys.pairs(),
+            keys.books(),
         ];
         RedisSource {
             messages: subscriber.message_rx(),
@@ -324,9 +372,11 @@ impl RedisSource {
     fn parse(&self, m: fred::types::Message) -> Option<Heard> {
         let channel = m.channel.to_string();
         let text = m.value.as_str()?;
-        let [rates, status, spreads, pairs] = &self.channels;
+        let [rates, status, spreads, pairs, books] = &self.channels;
         let heard = if &channel == rates {
             serde_json::from_str::<RateMsg>(&text).map(Heard::Rate)
+        } else if &channel == books {
+            serde_json::from_str::<BookMsg>(&text).map(Heard::Book)
         } else if &channel == status {
             serde_json::from_str::<StatusMsg>(&text).map(Heard::Status)
         } else if &channel == spreads {
@@ -405,9 +455,10 @@ impl BusSource for RedisSource {
             let metas: HashMap<String, String> = self.redis.hgetall(self.keys.pairs()).await?;
             let status: Option<String> = self.redis.get(self.keys.status()).await?;
             let last: HashMap<String, String> = self.redis.hgetall(self.keys.rates_last()).await?;
-            Ok::<_, Error>((metas, status, last))
+            let books: HashMap<String, String> = self.redis.hgetall(self.keys.books_last()).await?;
+            Ok::<_, Error>((metas, status, last, books))
         };
-        let (metas, status, last) = read.await.map_err(|e| e.to_string())?;
+        let (metas, status, last, books) = read.await.map_err(|e| e.to_string())?;
         Ok(Snapshot {
             metas: decode_all("pair metadata", metas),
             status: status.and_then(|s| {
@@ -416,6 +467,7 @@ impl BusSource for RedisSource {
                     .ok()
             }),
             rates: decode_all("rate", last),
+            books: decode_all("book", books),
         })
     }
 

@@ -22,6 +22,7 @@ async fn spawn_feed(mock: &MockKraken, prefix: &str) -> Service {
             ("REDIS_URL", redis_url()),
             ("REDIS_PREFIX", prefix.to_string()),
             ("KRAKEN_WS_URL", mock.ws_url()),
+            ("RATES_FROM", "ticker".into()),
             ("KRAKEN_REST_URL", mock.rest_url()),
             ("PAIRS", "BTC/USD".into()),
             ("FEED_LEASE_TTL_MS", LEASE_TTL_MS.into()),

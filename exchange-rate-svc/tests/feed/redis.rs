@@ -510,6 +510,18 @@ async fn books_are_checksummed_a_bad_checksum_resubscribes_and_three_in_a_row_ma
     assert_eq!(env.mock.stats().book_subscribes, 1);
     let (pair, _) = kraken_book(&env).await;
     assert_eq!(pair["ask"], "97001.3");
+    // The status on the bus carries the same venue health.
+    let mut status = env.subscribe_status().await;
+    let on_bus = recv_until(&mut status, "a status with the kraken book", |s| {
+        s.venues
+            .get(&common::book::Venue::Kraken)
+            .and_then(|v| v.pairs.get(&common::Pair::parse("BTC/USD").unwrap()))
+            .is_some_and(|p| p.state == common::bus::BookState::Fresh)
+    })
+    .await;
+    let btc = &on_bus.venues[&common::book::Venue::Kraken].pairs
+        [&common::Pair::parse("BTC/USD").unwrap()];
+    assert_eq!(btc.bid.map(|b| b.to_string()).as_deref(), Some("97000.3"));
 
     // One wrong checksum: that symbol is unsubscribed and subscribed again, and its new
     // snapshot makes it fresh.

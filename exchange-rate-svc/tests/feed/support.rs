@@ -31,6 +31,9 @@ pub fn test_config(mock: &MockKraken, prefix: &str) -> Config {
     c.kraken_ws_url = mock.ws_url();
     c.kraken_rest_url = mock.rest_url();
     c.pairs = common::Pair::parse_list("BTC/USD,ETH/USD").unwrap();
+    // These tests drive the rate through Kraken's ticker; the venues' books have their own
+    // (tests/feed/venues.rs).
+    c.rates_from = exchange_rate_svc::config::RatesFrom::Ticker;
     // The mock heartbeats every second; 3 s leaves room for a loaded CI machine. Tests of the
     // deadline itself set a shorter one.
     c.liveness = Duration::from_millis(3_000);

@@ -41,6 +41,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
             pairs: pairs.iter().map(|p| (p.clone(), PairState::Ok)).collect(),
             epoch: epoch.clone(),
             role: common::bus::FeedRole::Leader,
+            venues: Default::default(),
         };
         while !bus.is_connected() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -73,6 +74,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
                         received_at: now,
                         seq,
                         epoch: epoch.clone(),
+                        venues: vec![],
                     });
                     let _ = sink.write(&[msg], None, None).await;
                 }

@@ -56,7 +56,7 @@ impl Modify for Problems {
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
         auth::enrol_two_factor, auth::confirm_two_factor, auth::disable_two_factor,
         watchlist::list, watchlist::add, watchlist::remove,
-        rates::all, rates::one, candles::candles,
+        rates::all, rates::one, rates::book, candles::candles,
         spreads::list, spreads::put, spreads::delete, spreads::history,
         orders::create_quote, orders::create_order, orders::list_orders, orders::get_order, orders::balances, ledger::ledger,
         admin::deposit, admin::revenue, admin::users, admin::disable_user, admin::enable_user,

@@ -111,6 +111,10 @@ pub enum ApiError {
     /// 409 `quote_used`: the quote was already executed.
     #[error("the quote was already used")]
     QuoteUsed,
+    /// 422 `insufficient_liquidity`: the consolidated book cannot fill this amount now; the
+    /// problem carries `max_amount`, the most that can be quoted now.
+    #[error("not enough liquidity for this amount now: at most {0} can be quoted")]
+    InsufficientLiquidity(common::Decimal),
     /// 422 `insufficient_funds`.
     #[error("insufficient {0} balance")]
     InsufficientFunds(String),
@@ -262,6 +266,11 @@ impl ApiError {
             QuoteNotFound => (StatusCode::NOT_FOUND, "quote_not_found", "Quote not found"),
             QuoteExpired => (StatusCode::GONE, "quote_expired", "Quote expired"),
             QuoteUsed => (StatusCode::CONFLICT, "quote_used", "Quote already used"),
+            InsufficientLiquidity(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_liquidity",
+                "Insufficient liquidity",
+            ),
             InsufficientFunds(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "insufficient_funds",
@@ -311,7 +320,14 @@ impl ApiError {
     /// The status and problem+json body, e.g. to store as an idempotent response.
     pub fn problem(&self) -> (StatusCode, String) {
         let (status, code, title) = self.parts();
-        let body = common::http::problem_json(status, code, title, &self.to_string());
+        let mut body = common::http::problem_json(status, code, title, &self.to_string());
+        if let ApiError::InsufficientLiquidity(max) = self {
+            // The one extension member: how much can be quoted now.
+            if let Ok(serde_json::Value::Object(mut problem)) = serde_json::from_str(&body) {
+                problem.insert("max_amount".into(), max.normalize().to_string().into());
+                body = serde_json::Value::Object(problem).to_string();
+            }
+        }
         (status, body)
     }
 }

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalField, FieldError};
-use crate::money::quote::price_quote;
+use crate::money::quote::{price_quote, QuoteError};
 use crate::money::Side;
 use crate::pricing::show_price;
 use crate::rates::Unquotable;
@@ -73,10 +73,22 @@ pub struct QuoteView {
     #[serde(with = "common::time::micros")]
     #[schema(value_type = String)]
     pub expires_at: DateTime<Utc>,
-    /// The exchange's prices the quote was priced from, at the pair's tick.
+    /// The market prices the quote was priced from, before the spread, at the pair's tick:
+    /// for an amount beyond the best level, the side taken is its depth price.
     pub raw_bid: DecimalString,
     pub raw_ask: DecimalString,
     pub spread: SpreadApplied,
+    /// The exact volume-weighted price of the consolidated book's levels this amount takes
+    /// (absent when the feed sends no books).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vwap: Option<DecimalString>,
+    /// How many of the book's levels the amount takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels_used: Option<usize>,
+    /// The venues whose levels it takes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>, example = json!(["kraken", "coinbase"]))]
+    pub venues: Vec<common::book::Venue>,
 }
 
 /// An order as the API shows it (`POST`/`GET /api/orders`, `order:filled`): every figure at its
@@ -192,8 +204,16 @@ pub async fn create_quote(
                 )),
             })?
     };
-    let (amount, numbers) = price_quote(&basis, side, amount, state.precision.unit(pair.quote()))
-        .map_err(|e| ApiError::Validation(e.to_string()))?;
+    let quoted = price_quote(&basis, side, amount, state.precision.unit(pair.quote())).map_err(
+        |e| match e {
+            QuoteError::InsufficientLiquidity { max_amount } => {
+                metrics::counter!("rategate_quotes_insufficient_liquidity_total").increment(1);
+                ApiError::InsufficientLiquidity(max_amount)
+            }
+            other => ApiError::Validation(other.to_string()),
+        },
+    )?;
+    let (amount, numbers) = (quoted.amount, quoted.numbers);
     refuse_unaffordable(&state, uid, &pair, side, amount, numbers.total).await?;
     let tick = basis.meta.price_tick;
     let quote = NewQuote {
@@ -204,8 +224,8 @@ pub async fn create_quote(
         amount,
         price: numbers.price,
         total: numbers.total,
-        raw_bid: basis.raw.bid,
-        raw_ask: basis.raw.ask,
+        raw_bid: quoted.raw_bid,
+        raw_ask: quoted.raw_ask,
         spread: basis.spread,
         revenue: numbers.revenue,
         expires_at: Utc::now() + state.config.quote_ttl,
@@ -223,13 +243,19 @@ pub async fn create_quote(
             total: state.precision.show(pair.quote(), numbers.total),
             total_asset: pair.quote().to_string(),
             expires_at: quote.expires_at,
-            raw_bid: show_price(basis.raw.bid, Some(tick)),
-            raw_ask: show_price(basis.raw.ask, Some(tick)),
+            raw_bid: show_price(quoted.raw_bid, Some(tick)),
+            raw_ask: show_price(quoted.raw_ask, Some(tick)),
             spread: SpreadApplied {
                 kind: basis.spread.kind,
                 buy: basis.spread.buy.into(),
                 sell: basis.spread.sell.into(),
             },
+            vwap: quoted
+                .depth
+                .as_ref()
+                .map(|d| DecimalString(d.vwap.normalize())),
+            levels_used: quoted.depth.as_ref().map(|d| d.levels_used),
+            venues: quoted.depth.map(|d| d.venues).unwrap_or_default(),
         }),
     ))
 }

@@ -14,10 +14,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::bus::{FeedState, PairMeta, PairState, RateMsg, StatusMsg};
-use common::Pair;
+use common::book::Venue;
+use common::bus::{BookMsg, FeedState, PairMeta, PairState, RateMsg, StatusMsg};
+use common::{Decimal, Pair};
 use serde::Serialize;
+use std::sync::Arc;
 
+use super::depth::{at_depth, DepthLimits};
+use crate::money::Side;
 use crate::pricing::{self, Priced, PricingError, Spread};
 
 /// Spreads as configured: a default and per-pair overrides; none at all means zero.
@@ -76,6 +80,25 @@ pub struct LiveRate {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub unpriced_reason: Option<&'static str>,
+    /// The venues whose books make this price now; absent for a single-venue feed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>, example = json!(["kraken", "coinbase"]))]
+    pub venues: Vec<Venue>,
+    /// The price at size: each rung priced exactly as a quote of that amount would be now;
+    /// `null` on a side the book cannot fill. Absent until the feed has sent the pair's book.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<Vec<Rung>>,
+}
+
+/// One size of the ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Rung {
+    /// In the base asset.
+    pub amount: DecimalString,
+    /// What a user would buy this amount at, per unit; `null` if the book cannot fill it.
+    pub buy: Option<DecimalString>,
+    /// What a user would sell this amount at, per unit; `null` if the book cannot fill it.
+    pub sell: Option<DecimalString>,
 }
 
 /// Why a pair cannot be quoted right now.
@@ -95,7 +118,17 @@ pub struct QuoteBasis {
     pub spread: Spread,
     pub priced: Priced,
     pub meta: PairMeta,
+    /// The pair's consolidated book, when the feed sends books: a quote walks it.
+    pub book: Option<Arc<BookMsg>>,
+    /// What limits a quote's size against the book.
+    pub limits: DepthLimits,
 }
+
+/// Ladder sizes when an admin set none: the pair's minimum order × 10, × 100, × 1000.
+pub const LADDER_MULTIPLES: [u32; 3] = [10, 100, 1000];
+
+/// `QUOTE_MAX_DEPTH_FRACTION`'s default: at most half of what a side shows may be quoted.
+pub const DEFAULT_MAX_DEPTH_FRACTION: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 
 pub struct RateBook {
     raw: HashMap<Pair, RateMsg>,
@@ -107,6 +140,12 @@ pub struct RateBook {
     known: BTreeSet<Pair>,
     /// Staleness as last reported to clients, to emit only changes.
     stale_shown: HashMap<Pair, bool>,
+    /// Each pair's newest consolidated book.
+    books: HashMap<Pair, Arc<BookMsg>>,
+    /// `QUOTE_MAX_DEPTH_FRACTION`.
+    max_depth_fraction: Decimal,
+    /// Admins' per-pair maximum quote amounts.
+    max_amounts: HashMap<Pair, Decimal>,
 }
 
 impl RateBook {
@@ -120,7 +159,79 @@ impl RateBook {
             stale_after,
             known: configured.iter().cloned().collect(),
             stale_shown: HashMap::new(),
+            books: HashMap::new(),
+            max_depth_fraction: DEFAULT_MAX_DEPTH_FRACTION,
+            max_amounts: HashMap::new(),
         }
+    }
+
+    /// At most this share of a side's visible depth is quotable (`QUOTE_MAX_DEPTH_FRACTION`).
+    pub fn set_max_depth_fraction(&mut self, fraction: Decimal) {
+        self.max_depth_fraction = fraction;
+    }
+
+    /// Admins' per-pair maximum quote amounts (a pair absent has none).
+    pub fn set_max_amounts(&mut self, max: HashMap<Pair, Decimal>) {
+        self.max_amounts = max;
+    }
+
+    /// Takes a consolidated book from the bus; false if it is older than what we have.
+    pub fn apply_book(&mut self, msg: BookMsg) -> bool {
+        if let Some(cur) = self.books.get(&msg.pair) {
+            if cur.epoch == msg.epoch && msg.seq <= cur.seq {
+                return false;
+            }
+        }
+        self.books.insert(msg.pair.clone(), Arc::new(msg));
+        true
+    }
+
+    /// The pair's newest consolidated book.
+    pub fn consolidated(&self, pair: &Pair) -> Option<&Arc<BookMsg>> {
+        self.books.get(pair)
+    }
+
+    fn limits(&self, pair: &Pair, meta: &PairMeta) -> DepthLimits {
+        DepthLimits {
+            max_fraction: self.max_depth_fraction,
+            max_amount: self.max_amounts.get(pair).copied(),
+            step: meta.amount_step,
+        }
+    }
+
+    /// The ladder of `pair`: each size priced as a quote of it would be now (the spread and
+    /// the tick applied per side); `None` without a book or metadata.
+    pub fn ladder(&self, pair: &Pair) -> Option<Vec<Rung>> {
+        let book = self.books.get(pair)?;
+        let raw = self.raw.get(pair)?;
+        let meta = self.meta(pair)?;
+        let spread = self.spreads.for_pair(pair);
+        let consolidated = book.consolidated();
+        let limits = self.limits(pair, meta);
+        let tick = Some(meta.price_tick);
+        let rung = |amount: Decimal| {
+            let price = |side: Side| {
+                let d = at_depth(&consolidated, raw.bid, raw.ask, side, amount, limits).ok()?;
+                let p = pricing::price(d.bid, d.ask, spread, meta.price_tick).ok()?;
+                let figure = match side {
+                    Side::Buy => p.buy,
+                    Side::Sell => p.sell,
+                };
+                Some(pricing::show_price(figure, tick))
+            };
+            Rung {
+                amount: DecimalString(amount.normalize()),
+                buy: price(Side::Buy),
+                sell: price(Side::Sell),
+            }
+        };
+        Some(
+            LADDER_MULTIPLES
+                .iter()
+                .filter_map(|m| meta.min_amount.checked_mul(Decimal::from(*m)))
+                .map(rung)
+                .collect(),
+        )
     }
 
     /// Pairs this gateway carries: configured ones and any the bus brought.
@@ -249,6 +360,8 @@ impl RateBook {
             tick: tick.map(DecimalString),
             source: raw.source.clone(),
             unpriced_reason,
+            venues: raw.venues.clone(),
+            ladder: self.ladder(pair),
         })
     }
 
@@ -318,11 +431,20 @@ impl RateBook {
         let spread = self.spreads.for_pair(pair);
         let priced = pricing::price(raw.bid, raw.ask, spread, meta.price_tick)
             .map_err(Unquotable::Pricing)?;
+        // A price made of venues' books is quoted only against the book: before it has
+        // arrived, the depth behind the price is unknown.
+        let book = self.books.get(pair).cloned();
+        if !raw.venues.is_empty() && book.is_none() {
+            return Err(Unquotable::Stale);
+        }
+        let limits = self.limits(pair, &meta);
         Ok(QuoteBasis {
             raw: raw.clone(),
             spread,
             priced,
             meta,
+            book,
+            limits,
         })
     }
 }
@@ -352,6 +474,7 @@ mod tests {
             received_at: Utc::now(),
             seq,
             epoch: epoch.into(),
+            venues: vec![],
         }
     }
     fn meta(pair: &str, tick: &str) -> PairMeta {
@@ -375,6 +498,7 @@ mod tests {
             pairs: pairs.iter().map(|(k, v)| (p(k), *v)).collect(),
             epoch: "e".into(),
             role: common::bus::FeedRole::Leader,
+            venues: Default::default(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Live rates: from the bus to users.
 //!
-//! - [`book`]: raw rates, metadata, spreads and feed status → the `rates:live` objects.
+//! - [`book`]: raw rates, consolidated books, metadata, spreads and feed status → the
+//!   `rates:live` objects (with the ladder: the price at size).
+//! - [`depth`]: the price of an amount against the consolidated book, before the spread.
 //! - [`fanout`]: per-socket delivery with latest-value semantics.
 //! - [`subscription`]: the bus subscription, Redis or in-process (bootstrap from `rates:last`,
 //!   re-read after reconnects).
@@ -8,6 +10,7 @@
 //!   through it, so HTTP and Socket.IO always agree.
 
 pub mod book;
+pub mod depth;
 pub mod fanout;
 pub mod subscription;
 
@@ -17,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::bus::{PairMeta, RateMsg, StatusMsg};
+use common::bus::{BookMsg, PairMeta, RateMsg, StatusMsg};
 use common::shutdown::Shutdown;
 use common::Pair;
 use serde_json::value::RawValue;
@@ -140,25 +143,40 @@ impl RateHub {
         if let Some(mid) = crate::candles::mid(msg.bid, msg.ask) {
             lock(&self.candles).record(&pair, mid, msg.ts, &msg.epoch, msg.seq);
         }
-        let body = {
-            let mut book = self.book();
-            if !book.apply_rate(msg) {
-                return;
-            }
-            if self.is_batched() {
-                // Conflating: the next window sends this pair's value as of then.
-                drop(book);
-                let mut dirty = lock(&self.dirty);
-                dirty.0.insert(pair);
-                dirty.1.get_or_insert(now);
-                return;
-            }
-            let Some(live) = book.live(&pair, now) else {
-                return;
-            };
-            book.shown(&pair, live.stale);
-            payload([(pair.key(), &live)])
+        let mut book = self.book();
+        if !book.apply_rate(msg) {
+            return;
+        }
+        self.deliver_changed(book, pair, now);
+    }
+
+    /// A consolidated book from the bus: the pair's ladder changes with it.
+    pub fn on_book(&self, msg: BookMsg) {
+        let now = Instant::now();
+        let pair = msg.pair.clone();
+        let mut book = self.book();
+        if !book.apply_book(msg) {
+            return;
+        }
+        self.deliver_changed(book, pair, now);
+    }
+
+    /// Sends `pair`'s new value (or, when conflating, marks it for the next window).
+    fn deliver_changed(&self, mut book: MutexGuard<'_, RateBook>, pair: Pair, now: Instant) {
+        if self.is_batched() {
+            // Conflating: the next window sends this pair's value as of then.
+            drop(book);
+            let mut dirty = lock(&self.dirty);
+            dirty.0.insert(pair);
+            dirty.1.get_or_insert(now);
+            return;
+        }
+        let Some(live) = book.live(&pair, now) else {
+            return;
         };
+        book.shown(&pair, live.stale);
+        let body = payload([(pair.key(), &live)]);
+        drop(book);
         if let Some(body) = body {
             let started = Instant::now();
             self.fanout.deliver(&pair, &body);

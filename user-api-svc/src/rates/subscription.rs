@@ -26,6 +26,9 @@ async fn load(source: &dyn BusSource, hub: &RateHub) -> Result<usize, String> {
     for r in snap.rates {
         hub.on_rate(r);
     }
+    for b in snap.books {
+        hub.on_book(b);
+    }
     Ok(n)
 }
 
@@ -47,6 +50,7 @@ pub async fn follow<F, Fut>(
         };
         match heard {
             Heard::Rate(r) => hub.on_rate(r),
+            Heard::Book(b) => hub.on_book(b),
             Heard::Status(s) => hub.on_status(s),
             Heard::Meta(metas) => metas.into_iter().for_each(|m| hub.on_meta(m)),
             Heard::SpreadsChanged(node) => on_spreads_changed(node).await,

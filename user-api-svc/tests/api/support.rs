@@ -88,6 +88,7 @@ impl FakeFeed {
             received_at: Utc::now(),
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
             epoch: self.epoch.clone(),
+            venues: vec![],
         }
     }
 
@@ -174,6 +175,7 @@ impl FakeFeed {
                 .collect(),
             epoch: self.epoch.clone(),
             role: common::bus::FeedRole::Leader,
+            venues: Default::default(),
         };
         match &self.sink {
             Sink::Redis { redis, keys } => {

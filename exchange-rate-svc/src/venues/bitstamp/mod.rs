@@ -5,6 +5,7 @@
 //!   way: subscribe to the diffs first, buffer them, take the REST snapshot, then apply only
 //!   the diffs newer than the snapshot's `microtimestamp` (older ones are already in it).
 
+pub mod connector;
 pub mod wire;
 
 use common::book::{Book, Side};

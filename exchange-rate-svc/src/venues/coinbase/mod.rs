@@ -5,6 +5,7 @@
 //!   sets absolute quantities; a sequence gap clears every book of the connection, since the
 //!   only repair Coinbase offers is a new connection and a new snapshot.
 
+pub mod connector;
 pub mod wire;
 
 use std::collections::HashMap;

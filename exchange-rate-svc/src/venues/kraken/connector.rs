@@ -51,6 +51,9 @@ pub struct KrakenSettings {
     pub book_depth: usize,
     /// How long a pair whose book keeps failing its checksum waits between resubscribes.
     pub book_resubscribe_backoff: Duration,
+    /// The `ticker` channel's best bid/ask are the feed's rates (`RATES_FROM=ticker`); when
+    /// false the rates come from the consolidated books and `ticker` only proves liveness.
+    pub ticker_rates: bool,
 }
 
 pub struct KrakenConnector {
@@ -173,6 +176,7 @@ impl KrakenConnector {
             Err(_) => return ended("connect timed out".into()),
         };
         feed.connected();
+        feed.books().link_up(Venue::Kraken);
         feed.subscribing();
         let mut req_id: u64 = 1;
         if let Err(e) = ws.send(Message::text(self.subscribe_request(req_id))).await {
@@ -240,6 +244,7 @@ impl KrakenConnector {
                             let handled = self.handle_text(feed, &mut books, text.as_str());
                             if handled.alive {
                                 deadline = Instant::now() + s.liveness;
+                                feed.books().alive(Venue::Kraken);
                             }
                             if handled.ticks {
                                 first_tick_at.get_or_insert_with(Instant::now);
@@ -257,7 +262,7 @@ impl KrakenConnector {
                 }
             }
         };
-        feed.books().disconnected(Venue::Kraken);
+        feed.venue_down(Venue::Kraken);
         SessionEnd {
             healthy: healthy(first_tick_at),
             reason,
@@ -302,6 +307,7 @@ impl KrakenConnector {
             last: t.last,
             exchange_ts: t.timestamp,
             received_at,
+            venues: Vec::new(),
         })
     }
 
@@ -318,6 +324,9 @@ impl KrakenConnector {
         };
         let alive = event.proves_subscription();
         match event {
+            KrakenEvent::Ticker { .. } if !self.settings.ticker_rates => {
+                return Handled { ticks: true, alive };
+            }
             KrakenEvent::Ticker { tickers, .. } => {
                 let received_at = Utc::now();
                 for t in tickers {
@@ -341,6 +350,7 @@ impl KrakenConnector {
                     SystemStatus::PostOnly => FeedState::PostOnly,
                 };
                 feed.exchange_state(state, connection_id);
+                feed.books().system(Venue::Kraken, state);
             }
             KrakenEvent::Subscribed { symbol, channel } => {
                 match symbol.as_deref().and_then(|s| self.by_symbol.get(s)) {
@@ -431,12 +441,11 @@ impl SessionBooks {
             return;
         };
         match book.apply(data, snapshot) {
-            Ok(()) => feed
-                .books()
-                .verified(Venue::Kraken, pair, book.book(), snapshot),
+            Ok(()) => feed.verified_book(Venue::Kraken, pair, book.book(), snapshot),
             Err(mismatch) => {
                 self.books.remove(pair);
                 let in_a_row = feed.books().checksum_failed(Venue::Kraken, pair);
+                feed.venue_book_lost(Some(pair));
                 tracing::warn!(%pair, %mismatch, in_a_row, "kraken book checksum mismatch: resubscribing");
                 // At once the first times; a pair that keeps failing is retried at most every
                 // `book_resubscribe_backoff`, so a systematic mismatch cannot flood Kraken
@@ -495,6 +504,7 @@ mod tests {
             maintenance_delay: Duration::from_secs(5),
             book_depth: 25,
             book_resubscribe_backoff: Duration::from_secs(10),
+            ticker_rates: true,
         });
         let req: serde_json::Value = serde_json::from_str(&c.subscribe_request(7)).unwrap();
         assert_eq!(

@@ -26,3 +26,14 @@ pub fn connector(
             .with_rest(std::sync::Arc::new(rest::KrakenExchangeRest::new(rest))),
     ))
 }
+
+/// Kraken's REST side alone (pair metadata, the cross-check) when its books are not read.
+pub fn rest_only(
+    config: &crate::config::Config,
+) -> anyhow::Result<Box<dyn crate::connector::Connector>> {
+    let rest = rest::KrakenRest::new(&config.kraken_rest_url, config.rest_timeout)
+        .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
+    Ok(Box::new(crate::connector::RestOnly(std::sync::Arc::new(
+        rest::KrakenExchangeRest::new(rest),
+    ))))
+}

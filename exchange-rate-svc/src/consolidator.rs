@@ -1,0 +1,196 @@
+//! [`Consolidator`]: turns the venues' books into one price per pair (ARCHITECTURE.md §3).
+//!
+//! After every verified book update, and on a sweep that notices venues going stale, the
+//! pair's consolidated book is rebuilt from [`VenueBooks::consolidate`]. What comes out:
+//! - a rate (best bid and ask over the venues contributing now, and which venues those are)
+//!   whenever the best prices or the venues change, but only while at least `MIN_VENUES`
+//!   venues contribute; below that the pair is `silent` and publishes nothing;
+//! - a book message (the consolidated levels) marked dirty, which the publisher sends at
+//!   most `BOOK_PUBLISH_HZ` a second per pair.
+//!
+//! When venues cross (one's bid above another's ask) the rate is turned in the house's favour:
+//! the bid is the lower of the two prices and the ask the higher, so nobody buys below a bid
+//! or sells above an ask that exists somewhere.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use common::book::Venue;
+use common::bus::{BookMsg, BUS_VERSION};
+use common::sync::lock;
+use common::{Decimal, Pair};
+
+use crate::books::{Consolidation, VenueBooks};
+
+#[derive(Debug, Default)]
+struct Slot {
+    current: Consolidation,
+    /// The best bid/ask last handed out as a rate, with its venues.
+    rate: Option<(Decimal, Decimal, Vec<Venue>)>,
+    book_seq: u64,
+    dirty: bool,
+    /// At least `MIN_VENUES` contribute.
+    quorate: bool,
+}
+
+/// What one rebuild of a pair's book asks the feed to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// A new rate: `(bid, ask, venues)`.
+    pub rate: Option<(Decimal, Decimal, Vec<Venue>)>,
+    /// The pair went from enough venues to too few, or back: the status changed.
+    pub quorum_changed: bool,
+}
+
+/// Every pair's consolidated book.
+#[derive(Debug)]
+pub struct Consolidator {
+    min_venues: usize,
+    pairs: Mutex<BTreeMap<Pair, Slot>>,
+}
+
+impl Consolidator {
+    pub fn new(pairs: &[Pair], min_venues: usize) -> Self {
+        Consolidator {
+            min_venues: min_venues.max(1),
+            pairs: Mutex::new(pairs.iter().map(|p| (p.clone(), Slot::default())).collect()),
+        }
+    }
+
+    /// Rebuilds `pair`'s book from `books` as they are at `now`.
+    pub fn rebuild(&self, books: &VenueBooks, pair: &Pair, now: Instant) -> Rebuilt {
+        let c = books.consolidate(pair, now);
+        let mut pairs = lock(&self.pairs);
+        let Some(slot) = pairs.get_mut(pair) else {
+            return Rebuilt::default();
+        };
+        let quorate = c.venues.len() >= self.min_venues;
+        let quorum_changed = quorate != slot.quorate;
+        slot.quorate = quorate;
+        let best = c
+            .book
+            .bids
+            .first()
+            .zip(c.book.asks.first())
+            .map(|(b, a)| (b.price.min(a.price), a.price.max(b.price), c.venues.clone()));
+        let rate = match best {
+            Some(best) if quorate && slot.rate.as_ref() != Some(&best) => {
+                slot.rate = Some(best.clone());
+                Some(best)
+            }
+            _ => None,
+        };
+        if slot.current != c {
+            slot.current = c;
+            slot.dirty = true;
+        }
+        Rebuilt {
+            rate,
+            quorum_changed,
+        }
+    }
+
+    /// Whether enough venues contribute to `pair` now.
+    pub fn quorate(&self, pair: &Pair) -> bool {
+        lock(&self.pairs).get(pair).is_some_and(|s| s.quorate)
+    }
+
+    /// The books that changed since last taken, as messages of `epoch`.
+    pub fn take_dirty(&self, epoch: &str) -> Vec<Arc<BookMsg>> {
+        let mut pairs = lock(&self.pairs);
+        pairs
+            .iter_mut()
+            .filter(|(_, s)| s.dirty)
+            .map(|(pair, slot)| {
+                slot.dirty = false;
+                slot.book_seq += 1;
+                message(pair, slot, epoch)
+            })
+            .collect()
+    }
+
+    /// Every pair's book as it is now (for a resync).
+    pub fn all(&self, epoch: &str) -> Vec<Arc<BookMsg>> {
+        let mut pairs = lock(&self.pairs);
+        pairs
+            .iter_mut()
+            .map(|(pair, slot)| {
+                slot.dirty = false;
+                slot.book_seq += 1;
+                message(pair, slot, epoch)
+            })
+            .collect()
+    }
+
+    /// `pair`'s consolidated book now.
+    pub fn book(&self, pair: &Pair) -> Option<Consolidation> {
+        lock(&self.pairs).get(pair).map(|s| s.current.clone())
+    }
+}
+
+fn message(pair: &Pair, slot: &Slot, epoch: &str) -> Arc<BookMsg> {
+    Arc::new(BookMsg {
+        v: BUS_VERSION,
+        pair: pair.clone(),
+        bids: slot.current.book.bids.clone(),
+        asks: slot.current.book.asks.clone(),
+        venues: slot.current.venues.clone(),
+        ts: Utc::now(),
+        seq: slot.book_seq,
+        epoch: epoch.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::books::BookRules;
+    use common::book::{Book, Side};
+    use std::time::Duration;
+
+    fn book(bid: &str, ask: &str) -> Book {
+        let mut b = Book::new();
+        b.set(Side::Bid, bid.parse().unwrap(), Decimal::ONE);
+        b.set(Side::Ask, ask.parse().unwrap(), Decimal::ONE);
+        b
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_rate_comes_when_the_best_prices_or_venues_change_and_only_with_a_quorum() {
+        let books = VenueBooks::new(BookRules::new(Duration::from_secs(60)));
+        let btc = Pair::parse("BTC/USD").unwrap();
+        let c = Consolidator::new(std::slice::from_ref(&btc), 2);
+        books.link_up(Venue::Kraken);
+        books.link_up(Venue::Coinbase);
+        books.verified(Venue::Kraken, &btc, &book("100", "101"), true);
+        let r = c.rebuild(&books, &btc, Instant::now());
+        assert_eq!(r, Rebuilt::default(), "one venue of two needed: nothing");
+        books.verified(Venue::Coinbase, &btc, &book("100.5", "102"), true);
+        let r = c.rebuild(&books, &btc, Instant::now());
+        assert!(r.quorum_changed);
+        assert_eq!(
+            r.rate,
+            Some((d("100.5"), d("101"), vec![Venue::Kraken, Venue::Coinbase]))
+        );
+        // The same prices again: no new rate, and the book is dirty once.
+        assert_eq!(c.rebuild(&books, &btc, Instant::now()).rate, None);
+        let dirty = c.take_dirty("e");
+        assert_eq!(dirty.len(), 1);
+        assert_eq!(dirty[0].asks[0].venue, Venue::Kraken);
+        assert!(c.take_dirty("e").is_empty());
+        // Crossed: Coinbase bids 102 while Kraken asks 101 → the rate is 101 / 102.
+        books.verified(Venue::Coinbase, &btc, &book("102", "103"), false);
+        let r = c.rebuild(&books, &btc, Instant::now());
+        assert_eq!(r.rate.map(|(b, a, _)| (b, a)), Some((d("101"), d("102"))));
+        books.link_down(Venue::Coinbase);
+        let r = c.rebuild(&books, &btc, Instant::now());
+        assert!(r.quorum_changed && r.rate.is_none());
+        assert!(!c.quorate(&btc));
+    }
+}

@@ -1,0 +1,231 @@
+//! One session loop for every book venue: connect, subscribe, read frames until something
+//! ends the session, wait a full-jitter backoff, again (ARCHITECTURE.md §3).
+//!
+//! A venue supplies only what is its own, as a [`Protocol`]: its URL, the requests that open a
+//! session, what a text frame means, and an optional keep-alive request. Everything else is
+//! here, once:
+//! - liveness comes from the subscription itself: only frames the protocol says prove it
+//!   (book data, heartbeats) push the deadline back; a socket that answers pings but sends no
+//!   data is ended after `liveness`;
+//! - side work a protocol starts (Bitstamp's REST snapshot) runs as a task whose result comes
+//!   back into the same loop, so frames keep being read meanwhile;
+//! - on any end (close, error, deadline, the protocol's own reason such as a sequence gap) the
+//!   venue's books leave the consolidated book at once ([`Feed::venue_down`]) and come back
+//!   only with the next session's snapshots;
+//! - the backoff resets only after a session that stayed alive for a whole `liveness`.
+
+use std::time::Duration;
+
+use common::book::Venue;
+use common::shutdown::Shutdown;
+use futures_util::{SinkExt, StreamExt};
+use tokio::task::JoinSet;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::backoff::Backoff;
+use crate::connector::{BoxFuture, Connector, ExchangeRest};
+use crate::feed::Feed;
+
+/// Settings every session loop shares.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub liveness: Duration,
+    pub connect_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+/// What one frame (or one finished side task) asks of the loop.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// It proves the subscription alive.
+    pub alive: bool,
+    /// Requests to send now.
+    pub send: Vec<String>,
+    /// End the session, for this reason.
+    pub end: Option<String>,
+}
+
+impl Step {
+    pub fn alive() -> Step {
+        Step {
+            alive: true,
+            ..Step::default()
+        }
+    }
+    pub fn end(reason: impl Into<String>) -> Step {
+        Step {
+            end: Some(reason.into()),
+            ..Step::default()
+        }
+    }
+}
+
+/// What makes a venue a venue.
+pub trait Protocol: Send + Sync + 'static {
+    /// One session's state (its books, its sequence).
+    type Session: Send;
+    /// The result of a side task (Bitstamp: a pair's REST snapshot).
+    type Side: Send + 'static;
+
+    fn venue(&self) -> Venue;
+    fn url(&self) -> &str;
+    /// A new session's state, and the requests that open it.
+    fn open(&self, feed: &Feed) -> (Self::Session, Vec<String>);
+    /// One text frame.
+    fn on_text(
+        &self,
+        session: &mut Self::Session,
+        feed: &Feed,
+        text: &str,
+        side: &mut JoinSet<Self::Side>,
+    ) -> Step;
+    /// A side task finished.
+    fn on_side(&self, _session: &mut Self::Session, _feed: &Feed, _done: Self::Side) -> Step {
+        Step::default()
+    }
+    /// A request to send after `liveness / 2` without one (a venue that expects traffic).
+    fn keepalive(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A venue's [`Connector`]: the shared loop around its [`Protocol`].
+pub struct VenueConnector<P: Protocol> {
+    protocol: P,
+    settings: SessionSettings,
+}
+
+impl<P: Protocol> VenueConnector<P> {
+    pub fn new(protocol: P, settings: SessionSettings) -> Self {
+        VenueConnector { protocol, settings }
+    }
+}
+
+impl<P: Protocol> Connector for VenueConnector<P> {
+    fn source(&self) -> &'static str {
+        self.protocol.venue().as_str()
+    }
+
+    fn rest(&self) -> Option<std::sync::Arc<dyn ExchangeRest>> {
+        None
+    }
+
+    fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture {
+        Box::pin(async move {
+            let venue = self.protocol.venue();
+            let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
+            loop {
+                let (reason, healthy) = self.session(&feed, &shutdown).await;
+                feed.venue_down(venue);
+                if shutdown.is_triggered() {
+                    break;
+                }
+                if healthy {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(%venue, %reason, delay_ms = delay.as_millis() as u64, "venue session ended; reconnecting");
+                metrics::counter!("rategate_venue_reconnects_total", "venue" => venue.as_str())
+                    .increment(1);
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = sleep(delay) => {}
+                }
+            }
+        })
+    }
+}
+
+impl<P: Protocol> VenueConnector<P> {
+    /// One session: why it ended, and whether it stayed alive for a whole `liveness`.
+    async fn session(&self, feed: &Feed, shutdown: &Shutdown) -> (String, bool) {
+        let p = &self.protocol;
+        let s = &self.settings;
+        let connect = tokio::select! {
+            _ = shutdown.wait() => return ("shutdown".into(), false),
+            r = timeout(s.connect_timeout, tokio_tungstenite::connect_async(p.url())) => r,
+        };
+        let mut ws = match connect {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(e)) => return (format!("connect failed: {e}"), false),
+            Err(_) => return ("connect timed out".into(), false),
+        };
+        feed.books().link_up(p.venue());
+        for pair in feed.pairs() {
+            feed.books().expect(p.venue(), &pair);
+        }
+        let (mut session, requests) = p.open(feed);
+        for request in requests {
+            if let Err(e) = ws.send(Message::text(request)).await {
+                return (format!("subscribe send failed: {e}"), false);
+            }
+        }
+        let started = Instant::now();
+        let mut alive_since: Option<Instant> = None;
+        let mut deadline = started + s.liveness;
+        let ping_every = s.liveness / 2;
+        let mut next_ping = started + ping_every;
+        let mut side: JoinSet<P::Side> = JoinSet::new();
+        let reason = loop {
+            let step = tokio::select! {
+                _ = shutdown.wait() => {
+                    let _ = ws.close(None).await;
+                    break "shutdown".to_string();
+                }
+                _ = sleep_until(deadline) => {
+                    break format!("no frame from the subscription for {} ms", s.liveness.as_millis());
+                }
+                _ = sleep_until(next_ping) => {
+                    next_ping = Instant::now() + ping_every;
+                    match p.keepalive() {
+                        Some(ping) => Step { send: vec![ping], ..Step::default() },
+                        None => Step::default(),
+                    }
+                }
+                Some(done) = side.join_next(), if !side.is_empty() => match done {
+                    Ok(done) => p.on_side(&mut session, feed, done),
+                    Err(e) => Step::end(format!("side task failed: {e}")),
+                },
+                frame = ws.next() => match frame {
+                    None => break "connection closed".to_string(),
+                    Some(Err(e)) => break format!("read failed: {e}"),
+                    Some(Ok(Message::Text(text))) => p.on_text(&mut session, feed, text.as_str(), &mut side),
+                    Some(Ok(Message::Close(close))) => break format!("server closed: {close:?}"),
+                    // tungstenite answers pings itself; nobody sends us binary.
+                    Some(Ok(_)) => Step::default(),
+                },
+            };
+            if step.alive {
+                deadline = Instant::now() + s.liveness;
+                alive_since.get_or_insert_with(Instant::now);
+                feed.books().alive(p.venue());
+            }
+            if let Some(end) = step.end {
+                let _ = ws.close(None).await;
+                break end;
+            }
+            let mut failed = None;
+            for request in step.send {
+                if let Err(e) = ws.send(Message::text(request)).await {
+                    failed = Some(format!("send failed: {e}"));
+                    break;
+                }
+            }
+            if let Some(failed) = failed {
+                break failed;
+            }
+        };
+        side.abort_all();
+        let healthy = alive_since.is_some_and(|t| t.elapsed() >= s.liveness);
+        (reason, healthy)
+    }
+}
+
+/// Counts and logs a frame a venue sent that we could not read (never a panic).
+pub(crate) fn bad_frame(venue: Venue, error: &dyn std::fmt::Display, text: &str) {
+    metrics::counter!("rategate_feed_bad_frames_total", "venue" => venue.as_str()).increment(1);
+    let head: String = text.chars().take(120).collect();
+    tracing::warn!(%venue, %error, frame = %head, "unusable frame");
+}
