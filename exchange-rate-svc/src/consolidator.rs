@@ -6,7 +6,8 @@
 //!   whenever the best prices or the venues change, but only while at least `MIN_VENUES`
 //!   venues contribute; below that the pair is `silent` and publishes nothing;
 //! - a book message (the consolidated levels) marked dirty, which the publisher sends at
-//!   most `BOOK_PUBLISH_HZ` a second per pair.
+//!   most `BOOK_PUBLISH_HZ` a second per pair, or at once when the venues in it changed (a
+//!   venue that left must leave every consumer's book as soon as it leaves the price).
 //!
 //! When venues cross (one's bid above another's ask) the rate is turned in the house's favour:
 //! the bid is the lower of the two prices and the ask the higher, so nobody buys below a bid
@@ -42,6 +43,8 @@ pub struct Rebuilt {
     pub rate: Option<(Decimal, Decimal, Vec<Venue>)>,
     /// The pair went from enough venues to too few, or back: the status changed.
     pub quorum_changed: bool,
+    /// The venues in the book changed: the book should go out now, not at the next period.
+    pub venues_changed: bool,
 }
 
 /// Every pair's consolidated book.
@@ -82,6 +85,7 @@ impl Consolidator {
             }
             _ => None,
         };
+        let venues_changed = slot.current.venues != c.venues;
         if slot.current != c {
             slot.current = c;
             slot.dirty = true;
@@ -89,6 +93,7 @@ impl Consolidator {
         Rebuilt {
             rate,
             quorum_changed,
+            venues_changed,
         }
     }
 
@@ -170,7 +175,8 @@ mod tests {
         books.link_up(Venue::Coinbase);
         books.verified(Venue::Kraken, &btc, &book("100", "101"), true);
         let r = c.rebuild(&books, &btc, Instant::now());
-        assert_eq!(r, Rebuilt::default(), "one venue of two needed: nothing");
+        assert_eq!(r.rate, None, "one venue of two needed: no rate");
+        assert!(r.venues_changed && !r.quorum_changed);
         books.verified(Venue::Coinbase, &btc, &book("100.5", "102"), true);
         let r = c.rebuild(&books, &btc, Instant::now());
         assert!(r.quorum_changed);

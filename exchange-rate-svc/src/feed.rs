@@ -249,7 +249,8 @@ impl Feed {
                 venues,
             });
         }
-        if rebuilt.quorum_changed {
+        if rebuilt.quorum_changed || rebuilt.venues_changed {
+            // The publisher sends the status and the dirty books now.
             self.inner.changed.notify_one();
         }
     }

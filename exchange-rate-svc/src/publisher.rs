@@ -130,7 +130,7 @@ impl Publisher {
                 }
                 _ = self.feed.changed() => {
                     if healthy {
-                        healthy = self.status().await;
+                        healthy = self.status().await && self.books().await;
                     }
                 }
                 _ = status_every.tick() => {
@@ -140,12 +140,7 @@ impl Publisher {
                 }
                 _ = books_every.tick(), if consolidates => {
                     if healthy {
-                        let books = self.feed.take_dirty_books();
-                        if !books.is_empty() {
-                            if let Err(e) = self.sink.publish_books(&books).await {
-                                healthy = self.failed(&e);
-                            }
-                        }
+                        healthy = self.books().await;
                     }
                 }
             }
@@ -249,6 +244,18 @@ impl Publisher {
             .publish_status(&self.feed.status(), meta.as_deref())
             .await
         {
+            Ok(()) => true,
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    /// Publishes the consolidated books that changed; false if the bus failed.
+    async fn books(&self) -> bool {
+        let books = self.feed.take_dirty_books();
+        if books.is_empty() {
+            return true;
+        }
+        match self.sink.publish_books(&books).await {
             Ok(()) => true,
             Err(e) => self.failed(&e),
         }

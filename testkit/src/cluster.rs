@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::Service;
 use crate::SioClient;
-use kraken_mock::{MockConfig, MockKraken};
+use kraken_mock::{MockConfig, MockKraken, MockVenue, VenueKind};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -25,6 +25,9 @@ pub fn lease_ttl_ms() -> u64 {
 
 pub struct Cluster {
     pub mock: MockKraken,
+    /// Mock Coinbase and Bitstamp, when the feeds read all three venues' books
+    /// ([`Cluster::start_on_venues`]).
+    pub venues: Option<(MockVenue, MockVenue)>,
     pub feeds: Vec<Service>,
     pub apis: Vec<Service>,
     pub redis_url: String,
@@ -39,6 +42,16 @@ impl Cluster {
     /// Starts `feeds` feed nodes and `apis` API nodes at once (on an empty database: the API
     /// nodes race to create and migrate it), and waits until every API node is ready.
     pub async fn start(redis_url: &str, feeds: usize, apis: usize) -> Cluster {
+        Cluster::start_with(redis_url, feeds, apis, false).await
+    }
+
+    /// As [`Cluster::start`], with the feeds reading three venues' books (a mock Kraken,
+    /// Coinbase and Bitstamp) instead of Kraken's ticker.
+    pub async fn start_on_venues(redis_url: &str, feeds: usize, apis: usize) -> Cluster {
+        Cluster::start_with(redis_url, feeds, apis, true).await
+    }
+
+    async fn start_with(redis_url: &str, feeds: usize, apis: usize, books: bool) -> Cluster {
         common::telemetry::init_for_tests();
         common::tls::install_crypto_provider();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -51,15 +64,35 @@ impl Cluster {
         .expect("mock kraken");
         let prefix = format!("cluster:{id}:");
         let db = crate::services::unique_db_name(&id);
-        let feed_env = vec![
+        let mut feed_env = vec![
             ("REDIS_URL", redis_url.to_string()),
             ("REDIS_PREFIX", prefix.clone()),
             ("KRAKEN_WS_URL", mock.ws_url()),
-            ("RATES_FROM", "ticker".into()),
             ("KRAKEN_REST_URL", mock.rest_url()),
             ("PAIRS", "BTC/USD,ETH/USD".into()),
             ("FEED_LEASE_TTL_MS", lease_ttl_ms().to_string()),
         ];
+        let venues = if books {
+            let pairs = ["BTC/USD", "ETH/USD"];
+            let coinbase = MockVenue::start(VenueKind::Coinbase, &pairs)
+                .await
+                .expect("mock coinbase");
+            let bitstamp = MockVenue::start(VenueKind::Bitstamp, &pairs)
+                .await
+                .expect("mock bitstamp");
+            feed_env.extend([
+                ("COINBASE_WS_URL", coinbase.ws_url()),
+                ("BITSTAMP_WS_URL", bitstamp.ws_url()),
+                ("BITSTAMP_REST_URL", bitstamp.rest_url()),
+                ("VENUE_STALE_MS", "1000".into()),
+                ("BACKOFF_MIN_MS", "50".into()),
+                ("BACKOFF_MAX_MS", "300".into()),
+            ]);
+            Some((coinbase, bitstamp))
+        } else {
+            feed_env.push(("RATES_FROM", "ticker".into()));
+            None
+        };
         let api_env = vec![
             ("REDIS_URL", redis_url.to_string()),
             ("REDIS_PREFIX", prefix.clone()),
@@ -87,6 +120,7 @@ impl Cluster {
             .collect();
         let cluster = Cluster {
             mock,
+            venues,
             feeds,
             apis,
             redis_url: redis_url.to_string(),
@@ -146,6 +180,11 @@ impl Cluster {
 
     /// A quote on `node` and its order on the same node; returns the order.
     pub async fn trade(&self, node: usize, token: &str, key: &str) -> Value {
+        self.trade_with_quote(node, token, key).await.1
+    }
+
+    /// [`Cluster::trade`], returning the quote too.
+    pub async fn trade_with_quote(&self, node: usize, token: &str, key: &str) -> (Value, Value) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let quote = loop {
             let (code, body) = self
@@ -173,7 +212,7 @@ impl Cluster {
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
-        r.json().await.unwrap()
+        (quote, r.json().await.unwrap())
     }
 
     /// Replaces feed node `i` (killed) with a fresh process, which joins as a standby.
@@ -213,6 +252,10 @@ impl Cluster {
             service.kill().await;
         }
         self.mock.stop();
+        if let Some((coinbase, bitstamp)) = &self.venues {
+            coinbase.stop();
+            bitstamp.stop();
+        }
         crate::services::drop_database(&self.db).await;
     }
 }

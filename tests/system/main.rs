@@ -7,7 +7,10 @@
 //! - [`cluster`]: scaled out as real processes: several API nodes and feeds on one Redis and
 //!   one MariaDB, HAProxy in front, processes killed and restarted.
 //!
+//! - [`venues`]: three mock venues' books behind the price; a venue killed mid-session.
+//!
 //! The process harness of `cluster` is `testkit::cluster`, shared with `benches/failover.rs`.
 
 mod chain;
 mod cluster;
+mod venues;

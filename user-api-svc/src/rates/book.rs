@@ -186,9 +186,31 @@ impl RateBook {
         true
     }
 
-    /// The pair's newest consolidated book.
-    pub fn consolidated(&self, pair: &Pair) -> Option<&Arc<BookMsg>> {
-        self.books.get(pair)
+    /// The pair's newest consolidated book, less the levels of any venue the newest rate no
+    /// longer counts: the rate goes out the moment a venue leaves, its book a moment later,
+    /// and no quote may walk a departed venue's levels in between.
+    pub fn consolidated(&self, pair: &Pair) -> Option<Arc<BookMsg>> {
+        let book = self.books.get(pair)?;
+        let current = self.raw.get(pair).map(|r| &r.venues);
+        match current {
+            Some(venues)
+                if !venues.is_empty() && book.venues.iter().any(|v| !venues.contains(v)) =>
+            {
+                let keep = |l: &&common::book::Level| venues.contains(&l.venue);
+                Some(Arc::new(BookMsg {
+                    bids: book.bids.iter().filter(keep).cloned().collect(),
+                    asks: book.asks.iter().filter(keep).cloned().collect(),
+                    venues: book
+                        .venues
+                        .iter()
+                        .filter(|v| venues.contains(v))
+                        .copied()
+                        .collect(),
+                    ..BookMsg::clone(book)
+                }))
+            }
+            _ => Some(book.clone()),
+        }
     }
 
     fn limits(&self, pair: &Pair, meta: &PairMeta) -> DepthLimits {
@@ -202,7 +224,7 @@ impl RateBook {
     /// The ladder of `pair`: each size priced as a quote of it would be now (the spread and
     /// the tick applied per side); `None` without a book or metadata.
     pub fn ladder(&self, pair: &Pair) -> Option<Vec<Rung>> {
-        let book = self.books.get(pair)?;
+        let book = self.consolidated(pair)?;
         let raw = self.raw.get(pair)?;
         let meta = self.meta(pair)?;
         let spread = self.spreads.for_pair(pair);
@@ -433,7 +455,7 @@ impl RateBook {
             .map_err(Unquotable::Pricing)?;
         // A price made of venues' books is quoted only against the book: before it has
         // arrived, the depth behind the price is unknown.
-        let book = self.books.get(pair).cloned();
+        let book = self.consolidated(pair);
         if !raw.venues.is_empty() && book.is_none() {
             return Err(Unquotable::Stale);
         }

@@ -4,6 +4,7 @@
 //! - `auth`: accounts, sessions, two-factor sign-in, throttling.
 //! - `spreads`: admin spreads and the rates they price.
 //! - `money`: quotes, orders, balances, the ledger, deposits.
+//! - `depth`: quotes for size against the consolidated book, the ladder, `/api/book`.
 //! - `candles`: price history.
 //! - `sockets`: Socket.IO delivery, subscriptions, private events.
 //! - `hardening`: what an attacker tries, from outside.
@@ -14,6 +15,7 @@ mod support;
 
 mod auth;
 mod candles;
+mod depth;
 mod hardening;
 mod money;
 mod sockets;

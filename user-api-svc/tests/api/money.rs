@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// Every ledger transaction sums to zero per asset; every balance equals its entries and is
 /// never negative. Summed exactly in Rust, from the rows as text, on either store.
-async fn assert_ledger_invariants(api: &TestApi) {
+pub(crate) async fn assert_ledger_invariants(api: &TestApi) {
     use std::collections::BTreeMap;
     let dec = |s: &str| s.parse::<common::Decimal>().unwrap();
     let entries = api
@@ -78,7 +78,7 @@ async fn quote(api: &TestApi, token: &str, side: &str, amount: &str) -> Value {
     q
 }
 
-async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, Value) {
+pub(crate) async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, Value) {
     let r = api
         .http
         .post(format!("{}/api/orders", api.base))
@@ -92,7 +92,7 @@ async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, V
     (code, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn balance(api: &TestApi, token: &str, asset: &str) -> String {
+pub(crate) async fn balance(api: &TestApi, token: &str, asset: &str) -> String {
     let (_, b) = api.get("/api/balances", Some(token)).await;
     b["balances"]
         .as_array()

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::book::{Level, Venue};
 use common::bus::memory::MemoryBus;
-use common::bus::{BusKeys, FeedState, PairState, RateMsg, StatusMsg};
+use common::bus::{BookMsg, BusKeys, FeedState, PairState, RateMsg, StatusMsg};
 use common::{Decimal, Pair};
 use fred::prelude::*;
 use serde_json::{json, Value};
@@ -111,6 +112,67 @@ impl FakeFeed {
             Sink::Memory(bus) => bus.publish_rates(&[Arc::new(msg.clone())]),
         }
         msg
+    }
+
+    /// A consolidated rate, as a feed on several venues' books publishes it.
+    pub async fn venue_rate(&self, pair: &str, bid: &str, ask: &str, venues: &[Venue]) -> RateMsg {
+        let mut msg = self.msg(pair, bid, ask);
+        msg.source = "consolidated".into();
+        msg.venues = venues.to_vec();
+        match &self.sink {
+            Sink::Redis { redis, keys } => {
+                let json = serde_json::to_string(&msg).unwrap();
+                let () = redis
+                    .hset(keys.rates_last(), (msg.pair.as_str(), json.as_str()))
+                    .await
+                    .unwrap();
+                let () = redis.publish(keys.rates(), json).await.unwrap();
+            }
+            Sink::Memory(bus) => bus.publish_rates(&[Arc::new(msg.clone())]),
+        }
+        msg
+    }
+
+    /// A consolidated book: `(price, qty, venue)` per level, best first.
+    pub async fn book(
+        &self,
+        pair: &str,
+        bids: &[(&str, &str, Venue)],
+        asks: &[(&str, &str, Venue)],
+    ) {
+        let levels = |l: &[(&str, &str, Venue)]| -> Vec<Level> {
+            l.iter()
+                .map(|(p, q, v)| Level {
+                    price: p.parse().unwrap(),
+                    qty: q.parse().unwrap(),
+                    venue: *v,
+                })
+                .collect()
+        };
+        let mut venues: Vec<Venue> = bids.iter().chain(asks).map(|l| l.2).collect();
+        venues.sort();
+        venues.dedup();
+        let msg = BookMsg {
+            v: 1,
+            pair: Pair::parse(pair).unwrap(),
+            bids: levels(bids),
+            asks: levels(asks),
+            venues,
+            ts: Utc::now(),
+            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+            epoch: self.epoch.clone(),
+        };
+        match &self.sink {
+            Sink::Redis { redis, keys } => {
+                let json = serde_json::to_string(&msg).unwrap();
+                let () = redis
+                    .hset(keys.books_last(), (pair, json.as_str()))
+                    .await
+                    .unwrap();
+                let () = redis.publish(keys.books(), json).await.unwrap();
+            }
+            Sink::Memory(bus) => bus.publish_books(&[Arc::new(msg)]),
+        }
     }
 
     /// Many ticks for one pair as fast as the bus takes them; returns the last bid.
