@@ -153,6 +153,10 @@ impl Application {
             .reload_spreads()
             .await
             .map_err(|e| anyhow::anyhow!("loading spreads: {e}"))?;
+        state
+            .reload_pair_limits()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading pair limits: {e}"))?;
 
         let mut tasks = Vec::new();
         {
@@ -162,8 +166,13 @@ impl Application {
                     let state = state2.clone();
                     async move {
                         if node != state.node_id {
+                            // Spreads and pair limits share the announcement: both are
+                            // admin settings every node prices with.
                             if let Err(e) = state.reload_spreads().await {
                                 tracing::warn!(error = %e, "reloading spreads after another node's change failed");
+                            }
+                            if let Err(e) = state.reload_pair_limits().await {
+                                tracing::warn!(error = %e, "reloading pair limits after another node's change failed");
                             }
                         }
                     }

@@ -67,6 +67,27 @@ impl AppState {
         Ok(())
     }
 
+    /// Reads the admins' per-pair limits (maximum quote, ladder amounts) into the hub, which
+    /// pushes the new ladders to every client.
+    pub async fn reload_pair_limits(&self) -> Result<(), crate::store::StoreError> {
+        let rows = self.store.pair_limits().await?;
+        let mut max = std::collections::HashMap::new();
+        let mut ladders = std::collections::HashMap::new();
+        for row in rows {
+            let Ok(pair) = Pair::parse(&row.pair) else {
+                continue;
+            };
+            if let Some(m) = row.max_amount {
+                max.insert(pair.clone(), m);
+            }
+            if let Some(l) = row.ladder {
+                ladders.insert(pair, l);
+            }
+        }
+        self.hub.set_limits(max, ladders);
+        Ok(())
+    }
+
     /// Tells the other nodes to reload spreads (best effort: they also reload on reconnect).
     pub async fn announce_spreads_changed(&self) {
         self.bus.announce_spreads_changed(&self.node_id).await;

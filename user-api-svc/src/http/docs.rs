@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, candles, ledger, orders, rates, spreads, watchlist};
+use super::{admin, auth, candles, ledger, orders, pairs, rates, spreads, watchlist};
 use crate::state::AppState;
 use axum::routing::get;
 use axum::Router;
@@ -60,6 +60,7 @@ impl Modify for Problems {
         spreads::list, spreads::put, spreads::delete, spreads::history,
         orders::create_quote, orders::create_order, orders::list_orders, orders::get_order, orders::balances, ledger::ledger,
         admin::deposit, admin::revenue, admin::users, admin::disable_user, admin::enable_user,
+        pairs::list, pairs::set,
     ),
     modifiers(&BearerAuth, &Problems),
     tags((name = "auth"), (name = "rates"), (name = "trading"), (name = "spreads", description = "admin only"),

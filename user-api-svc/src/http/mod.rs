@@ -3,13 +3,14 @@
 //!
 //! - [`auth`]: `/api/auth/*` (register, login, refresh, logout, password, two-factor), `/api/me`.
 //! - [`watchlist`]: the watchlist, `/api/watchlist`.
-//! - [`rates`]: `/api/rates`, `/api/rates/{pair}`.
+//! - [`rates`]: `/api/rates`, `/api/rates/{pair}`, the consolidated book `/api/book/{pair}`.
 //! - [`candles`]: price history, `/api/candles`.
 //! - [`spreads`]: `/api/spreads/*` (admin).
 //! - [`orders`]: `/api/quotes`, `/api/orders`, `/api/balances`, and the private events a fill
 //!   sends.
 //! - [`ledger`]: the user's ledger, `/api/ledger`.
 //! - [`admin`]: `/api/admin/*` (deposits, revenue, accounts).
+//! - [`pairs`]: `/api/admin/pairs/*` (per-pair quote maximum and ladder amounts).
 //! - [`extract`]: who is calling (`AuthUser`, `AdminUser`, `Trader`, ...).
 //! - [`error`]: [`error::ApiError`], every error as problem+json, and the `ApiJson` extractor.
 //! - [`socket_admission`]: Engine.IO sessions capped in all and per address, and Socket.IO
@@ -30,6 +31,7 @@ pub mod fields;
 pub mod ledger;
 pub mod ops;
 pub mod orders;
+pub mod pairs;
 pub mod rates;
 pub mod socket_admission;
 pub mod spreads;
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(spreads::router())
         .merge(orders::router())
         .merge(admin::router())
+        .merge(pairs::router())
         .merge(ledger::router())
         .merge(ops::router(metrics_here))
         .merge(docs::router())

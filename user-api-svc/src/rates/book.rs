@@ -124,7 +124,7 @@ pub struct QuoteBasis {
     pub limits: DepthLimits,
 }
 
-/// Ladder sizes when an admin set none: the pair's minimum order × 10, × 100, × 1000.
+/// Ladder amounts when an admin set none: the pair's minimum order × 10, × 100, × 1000.
 pub const LADDER_MULTIPLES: [u32; 3] = [10, 100, 1000];
 
 /// `QUOTE_MAX_DEPTH_FRACTION`'s default: at most half of what a side shows may be quoted.
@@ -146,6 +146,8 @@ pub struct RateBook {
     max_depth_fraction: Decimal,
     /// Admins' per-pair maximum quote amounts.
     max_amounts: HashMap<Pair, Decimal>,
+    /// Admins' per-pair ladder amounts (a pair absent has [`LADDER_MULTIPLES`] of its minimum).
+    ladders: HashMap<Pair, Vec<Decimal>>,
 }
 
 impl RateBook {
@@ -162,6 +164,7 @@ impl RateBook {
             books: HashMap::new(),
             max_depth_fraction: DEFAULT_MAX_DEPTH_FRACTION,
             max_amounts: HashMap::new(),
+            ladders: HashMap::new(),
         }
     }
 
@@ -170,9 +173,40 @@ impl RateBook {
         self.max_depth_fraction = fraction;
     }
 
-    /// Admins' per-pair maximum quote amounts (a pair absent has none).
-    pub fn set_max_amounts(&mut self, max: HashMap<Pair, Decimal>) {
+    /// Admins' per-pair limits: maximum quote amounts (a pair absent has none) and ladder
+    /// amounts (a pair absent has the defaults).
+    pub fn set_limits(
+        &mut self,
+        max: HashMap<Pair, Decimal>,
+        ladders: HashMap<Pair, Vec<Decimal>>,
+    ) {
         self.max_amounts = max;
+        self.ladders = ladders;
+    }
+
+    /// The ladder's amounts for `pair`: the admin's, or its minimum × 10, × 100, × 1000.
+    pub fn ladder_amounts(&self, pair: &Pair) -> Vec<Decimal> {
+        if let Some(set) = self.ladders.get(pair) {
+            return set.clone();
+        }
+        self.meta(pair)
+            .map(|m| {
+                LADDER_MULTIPLES
+                    .iter()
+                    .filter_map(|k| m.min_amount.checked_mul(Decimal::from(*k)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether an admin set `pair`'s ladder.
+    pub fn has_own_ladder(&self, pair: &Pair) -> bool {
+        self.ladders.contains_key(pair)
+    }
+
+    /// The admin's maximum quote amount for `pair`, if set.
+    pub fn max_amount(&self, pair: &Pair) -> Option<Decimal> {
+        self.max_amounts.get(pair).copied()
     }
 
     /// Takes a consolidated book from the bus; false if it is older than what we have.
@@ -247,13 +281,7 @@ impl RateBook {
                 sell: price(Side::Sell),
             }
         };
-        Some(
-            LADDER_MULTIPLES
-                .iter()
-                .filter_map(|m| meta.min_amount.checked_mul(Decimal::from(*m)))
-                .map(rung)
-                .collect(),
-        )
+        Some(self.ladder_amounts(pair).into_iter().map(rung).collect())
     }
 
     /// Pairs this gateway carries: configured ones and any the bus brought.

@@ -230,6 +230,20 @@ impl RateHub {
         self.push(&pairs);
     }
 
+    /// New per-pair limits: every pair's ladder may change; pushed to clients at once.
+    pub fn set_limits(
+        &self,
+        max: std::collections::HashMap<Pair, common::Decimal>,
+        ladders: std::collections::HashMap<Pair, Vec<common::Decimal>>,
+    ) {
+        let pairs: Vec<Pair> = {
+            let mut book = self.book();
+            book.set_limits(max, ladders);
+            book.known_pairs().iter().cloned().collect()
+        };
+        self.push(&pairs);
+    }
+
     /// Sends the current values of `pairs` to every socket that wants them.
     fn push(&self, pairs: &[Pair]) {
         self.send(&pairs.iter().cloned().collect());

@@ -517,6 +517,38 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         rows::all(&self.db.fetch(stmt).await?, rows::audit)
     }
 
+    async fn pair_limits(&self) -> StoreResult<Vec<PairLimits>> {
+        let stmt = Stmt::new(
+            "SELECT pair, max_amount, ladder, updated_at, updated_by FROM pair_limits ORDER BY pair",
+        );
+        rows::all(&self.db.fetch(stmt).await?, rows::pair_limits)
+    }
+
+    async fn set_pair_limits(&self, limits: &PairLimits) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO pair_limits (pair, max_amount, ladder, updated_by, updated_at)
+             VALUES (?, ?, ?, ?, ?) {}",
+            B::upsert(
+                "pair",
+                &["max_amount", "ladder", "updated_by", "updated_at"]
+            )
+        );
+        let ladder = limits.ladder.as_ref().map(|l| {
+            l.iter()
+                .map(|a| a.normalize().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let stmt = Stmt::assembled(sql)
+            .text(limits.pair.as_str())
+            .opt_dec(limits.max_amount)
+            .opt_text(ladder.as_deref())
+            .id(limits.updated_by)
+            .time(limits.updated_at);
+        self.db.execute(stmt).await?;
+        Ok(())
+    }
+
     async fn users(&self, limit: u32) -> StoreResult<Vec<User>> {
         let sql = format!("{USER_COLUMNS} ORDER BY id LIMIT ?");
         rows::all(

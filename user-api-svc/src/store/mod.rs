@@ -124,6 +124,17 @@ pub struct SpreadRow {
     pub updated_by: u64,
 }
 
+/// An admin's limits for one pair: the largest amount a quote may be for, and the ladder's
+/// amounts (`None`: the defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairLimits {
+    pub pair: String,
+    pub max_amount: Option<Decimal>,
+    pub ladder: Option<Vec<Decimal>>,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: u64,
+}
+
 /// Who made a change, for the audit trail.
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -401,6 +412,11 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Spread>>;
     /// Newest first.
     async fn spread_history(&self, pair: &str, limit: u32) -> StoreResult<Vec<SpreadAudit>>;
+
+    /// Every pair's admin-set limits, by pair.
+    async fn pair_limits(&self) -> StoreResult<Vec<PairLimits>>;
+    /// Sets one pair's limits (replacing what was there).
+    async fn set_pair_limits(&self, limits: &PairLimits) -> StoreResult<()>;
 
     async fn users(&self, limit: u32) -> StoreResult<Vec<User>>;
 

@@ -6,8 +6,11 @@ use anyhow::anyhow;
 
 use super::backend::Row;
 use super::rules;
-use super::{Balance, Order, Role, SpreadAudit, SpreadRow, StoreError, StoreResult, User};
+use super::{
+    Balance, Order, PairLimits, Role, SpreadAudit, SpreadRow, StoreError, StoreResult, User,
+};
 use crate::pricing::{Spread, SpreadKind};
+use common::Decimal;
 
 /// The columns [`user`] reads.
 pub const USER_COLUMNS: &str =
@@ -61,6 +64,27 @@ pub fn spread_row(r: &impl Row) -> StoreResult<SpreadRow> {
             buy: r.dec("buy")?,
             sell: r.dec("sell")?,
         },
+        updated_at: r.time("updated_at")?,
+        updated_by: r.id("updated_by")?,
+    })
+}
+
+pub fn pair_limits(r: &impl Row) -> StoreResult<PairLimits> {
+    let ladder = match r.opt_text("ladder")? {
+        None => None,
+        Some(text) => Some(
+            text.split(',')
+                .map(|a| {
+                    a.parse::<Decimal>()
+                        .map_err(|e| corrupt(format!("ladder amount {a:?}: {e}")))
+                })
+                .collect::<StoreResult<Vec<Decimal>>>()?,
+        ),
+    };
+    Ok(PairLimits {
+        pair: r.text("pair")?,
+        max_amount: r.opt_dec("max_amount")?,
+        ladder,
         updated_at: r.time("updated_at")?,
         updated_by: r.id("updated_by")?,
     })

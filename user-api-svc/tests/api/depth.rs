@@ -177,7 +177,85 @@ async fn the_ladder_and_the_book_show_the_price_at_size(backend: Backend) {
     api.finish().await;
 }
 
+async fn an_admin_sets_a_pairs_quote_maximum_and_ladder(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = book_ready(&api).await;
+    let admin = api.admin_token().await;
+    let trader = api.user_token("limits@x.io").await;
+    api.deposit(&admin, "limits@x.io", "USD", "500000.00").await;
+    let put = |body: serde_json::Value, token: String| {
+        let api = &api;
+        async move {
+            api.send(
+                reqwest::Method::PUT,
+                "/api/admin/pairs/BTC_USD/limits",
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (code, set) = put(
+        json!({"max_amount": "1", "ladder": ["0.05", "0.5", "2"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(code, 200, "{set}");
+    assert_eq!(set["max_amount"], "1");
+    assert_eq!(set["ladder"], json!(["0.05", "0.5", "2"]));
+    // Below the book's own limit (2.4) but above the admin's.
+    let (code, refused) = api.quote(&trader, "BTC/USD", "buy", "1.5").await;
+    assert_problem(code, &refused, 422, "insufficient_liquidity");
+    assert_eq!(refused["max_amount"], "1");
+    assert_eq!(api.quote(&trader, "BTC/USD", "buy", "1").await.0, 201);
+    // The ladder shows the admin's amounts, each priced as its quote would be: 2 is above the
+    // admin's maximum, so neither side can be quoted.
+    let (_, rate) = api.get("/api/rates/BTC_USD", None).await;
+    let ladder = &rate["ladder"];
+    assert_eq!(ladder[0]["amount"], "0.05");
+    assert_eq!(ladder[2]["amount"], "2");
+    assert!(
+        ladder[2]["buy"].is_null(),
+        "2 is above the admin's maximum of 1: {ladder}"
+    );
+    // 0.5 takes 0.3 at 97000.2 and 0.2 at 97001.0: 97000.52, up to the tick.
+    assert_eq!(ladder[1]["buy"], "97000.6", "{ladder}");
+    let (_, list) = api.get("/api/admin/pairs/limits", Some(&admin)).await;
+    let btc = list["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pair"] == "BTC/USD")
+        .cloned()
+        .unwrap();
+    assert_eq!(btc["ladder_set"], true);
+    assert!(btc["updated_at"].is_string());
+
+    // Refused: not an admin, a falling ladder, a zero maximum, an unknown pair.
+    assert_eq!(put(json!({"max_amount": "1"}), trader.clone()).await.0, 403);
+    let (code, body) = put(json!({"ladder": ["1", "0.5"]}), admin.clone()).await;
+    assert_problem(code, &body, 422, "validation_failed");
+    let (code, body) = put(json!({"max_amount": "0"}), admin.clone()).await;
+    assert_problem(code, &body, 422, "validation_failed");
+    let (code, _) = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/admin/pairs/DOGE_USD/limits",
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(code, 404);
+    // Back to the defaults.
+    let (code, cleared) = put(json!({"max_amount": null, "ladder": null}), admin.clone()).await;
+    assert_eq!(code, 200);
+    assert!(cleared["max_amount"].is_null());
+    assert_eq!(cleared["ladder"], json!(["0.001", "0.01", "0.1"]));
+    api.finish().await;
+}
+
 on_both_backends!(
+    an_admin_sets_a_pairs_quote_maximum_and_ladder,
     a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price,
     the_ladder_and_the_book_show_the_price_at_size,
 );
