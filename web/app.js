@@ -82,6 +82,7 @@ function explain(e) {
   const b = (e && e.body) || {};
   switch (b.code) {
     case "insufficient_funds": return `Not enough funds for this trade (${b.detail || "balance too low"}). Deposit more or lower the amount.`;
+    case "insufficient_liquidity": return `The market can't fill that much right now: at most ${b.max_amount ?? "a smaller amount"} can be quoted. Lower the amount.`;
     case "rates_stale": return "Prices are not live right now, so we can't give a firm price. Try again in a moment.";
     case "unquotable": return "This pair can't be priced right now (its spread is wider than the price). An admin has to change the spread.";
     case "unquotable_spread": return `That spread would make the pair unquotable: ${b.detail || "the sell price would be zero or less"}.`;

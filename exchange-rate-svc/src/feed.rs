@@ -368,7 +368,12 @@ impl Feed {
         for slot in lock(&self.inner.pairs).values_mut() {
             slot.acked = false;
         }
-        tracing::warn!(source = self.inner.source, reason, "feed down");
+        if self.consolidates() {
+            // One venue of several: the price goes on from the others.
+            tracing::info!(reason, "kraken connection down");
+        } else {
+            tracing::warn!(source = self.inner.source, reason, "feed down");
+        }
         self.set_state(FeedState::Down);
     }
 
@@ -478,7 +483,18 @@ impl Feed {
             .and_then(|s| s.last.clone())
     }
 
+    /// The feed's state as a whole: the venues' together when the feed consolidates,
+    /// otherwise its one connection's.
     pub fn state(&self) -> FeedState {
+        if self.consolidates() {
+            return self.inner.books.overall();
+        }
+        self.connection_state()
+    }
+
+    /// The state of the connection this feed's own connector reports (`connected`,
+    /// `exchange_state`, `disconnected`): Kraken's, whatever the other venues do.
+    pub fn connection_state(&self) -> FeedState {
         lock(&self.inner.conn).state
     }
 
@@ -702,5 +718,42 @@ mod tests {
         let s = feed.status();
         assert_eq!(s.state, FeedState::Down);
         assert_eq!(s.pairs[&btc], PairState::Silent);
+    }
+
+    #[test]
+    fn a_consolidating_feed_prices_from_the_venues_and_goes_silent_without_them() {
+        let pairs = Pair::parse_list("BTC/USD").unwrap();
+        let (feed, mut rx) = Feed::new(
+            "consolidated",
+            &pairs,
+            Duration::from_secs(60),
+            BookRules::new(Duration::from_secs(60)),
+            Some(1),
+            16,
+        );
+        let btc = &pairs[0];
+        let mut book = Book::new();
+        book.set(common::book::Side::Bid, Decimal::from(100), Decimal::ONE);
+        book.set(common::book::Side::Ask, Decimal::from(101), Decimal::ONE);
+        assert_eq!(feed.state(), FeedState::Connecting);
+        feed.books().link_up(Venue::Coinbase);
+        feed.verified_book(Venue::Coinbase, btc, &book, true);
+        let m = rx.try_recv().unwrap();
+        assert_eq!(m.source, "consolidated");
+        assert_eq!(m.venues, [Venue::Coinbase]);
+        assert_eq!((m.bid, m.ask), (Decimal::from(100), Decimal::from(101)));
+        let s = feed.status();
+        assert_eq!((s.state, s.pairs[btc]), (FeedState::Online, PairState::Ok));
+        assert_eq!(feed.take_dirty_books().len(), 1);
+        // Kraken's own connection going down is not the feed going down.
+        feed.disconnected("kraken dropped");
+        assert_eq!(feed.status().pairs[btc], PairState::Ok);
+        feed.venue_down(Venue::Coinbase);
+        let s = feed.status();
+        assert_eq!(
+            (s.state, s.pairs[btc]),
+            (FeedState::Down, PairState::Silent)
+        );
+        assert!(rx.try_recv().is_err(), "no rate without a venue");
     }
 }

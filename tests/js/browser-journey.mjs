@@ -183,9 +183,16 @@ try {
   });
 
   await step("a quote beyond the balance is refused at once, in words", async () => {
-    await trader.fill("input[name=amount]", "1000");
+    await trader.fill("input[name=amount]", "10");
     await trader.click("form button.primary");
     await trader.waitForFunction(() => document.querySelector("p[role=alert]").textContent.startsWith("Not enough funds"));
+  });
+
+  await step("a quote beyond what the market can fill says how much can be quoted", async () => {
+    await trader.fill("input[name=amount]", "1000");
+    await trader.click("form button.primary");
+    await trader.waitForFunction(() => /^The market can't fill that much right now: at most \d/.test(document.querySelector("p[role=alert]").textContent));
+    await shot(trader, "07b-insufficient-liquidity");
   });
 
   await step("a non-admin never sees admin screens", async () => {

@@ -133,7 +133,7 @@ impl Connector for KrakenConnector {
             let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
             loop {
                 let end = self.session(&feed, &shutdown).await;
-                let was_maintenance = feed.state() == FeedState::Maintenance;
+                let was_maintenance = feed.connection_state() == FeedState::Maintenance;
                 feed.disconnected(&end.reason);
                 if shutdown.is_triggered() {
                     break;
@@ -163,7 +163,7 @@ impl KrakenConnector {
             reason,
             healthy: false,
         };
-        if feed.state() != FeedState::Down {
+        if feed.connection_state() != FeedState::Down {
             feed.connecting();
         }
         let connect = tokio::select! {
