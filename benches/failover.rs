@@ -15,10 +15,7 @@ use testkit::cluster::{fresh_tick, lease_ttl_ms, Cluster};
 
 #[tokio::main]
 async fn main() {
-    let trials: usize = std::env::var("FAILOVER_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let trials: usize = testkit::bench::env_or("FAILOVER_TRIALS", 10);
     let mut cluster = Cluster::start(&testkit::services::redis_url(), 2, 1).await;
     let mut socket = cluster.socket(0, None).await;
     let mut gaps = Vec::new();

@@ -144,7 +144,10 @@ impl VenueBooks {
     }
 
     fn with_pair<T>(&self, venue: Venue, pair: &Pair, f: impl FnOnce(&mut PairBook) -> T) -> T {
-        self.with_venue(venue, |slot| f(slot.pairs.entry(pair.clone()).or_default()))
+        self.with_venue(venue, |slot| match slot.pairs.get_mut(pair) {
+            Some(p) => f(p),
+            None => f(slot.pairs.entry(pair.clone()).or_default()),
+        })
     }
 
     // ---- the connection ---------------------------------------------------------------
@@ -367,16 +370,19 @@ fn is_outlier(mid: Decimal, mids: &[Decimal], max_bps: Decimal) -> bool {
     deviation.is_none_or(|bps| bps > max_bps)
 }
 
+/// A book of one level a side, 1 each, for the tests of the books and what reads them.
+#[cfg(test)]
+pub(crate) fn one_level_book(bid: &str, ask: &str) -> Book {
+    let mut b = Book::new();
+    b.set(Side::Bid, bid.parse().unwrap(), Decimal::ONE);
+    b.set(Side::Ask, ask.parse().unwrap(), Decimal::ONE);
+    b
+}
+
 #[cfg(test)]
 mod tests {
+    use super::one_level_book as book;
     use super::*;
-
-    fn book(bid: &str, ask: &str) -> Book {
-        let mut b = Book::new();
-        b.set(Side::Bid, bid.parse().unwrap(), Decimal::ONE);
-        b.set(Side::Ask, ask.parse().unwrap(), Decimal::ONE);
-        b
-    }
 
     fn books(stale_ms: u64) -> VenueBooks {
         VenueBooks::new(BookRules::new(Duration::from_millis(stale_ms)))

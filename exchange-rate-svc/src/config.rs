@@ -295,6 +295,7 @@ impl Config {
     pub fn session_settings(&self) -> crate::venues::session::SessionSettings {
         crate::venues::session::SessionSettings {
             liveness: self.liveness,
+            keepalive_every: (self.liveness / 2).min(self.venue_stale / 3),
             connect_timeout: Duration::from_secs(10),
             backoff_min: self.backoff_min,
             backoff_max: self.backoff_max,

@@ -139,8 +139,7 @@ fn message(pair: &Pair, slot: &Slot, epoch: &str) -> Arc<BookMsg> {
     Arc::new(BookMsg {
         v: BUS_VERSION,
         pair: pair.clone(),
-        bids: slot.current.book.bids.clone(),
-        asks: slot.current.book.asks.clone(),
+        book: slot.current.book.clone(),
         venues: slot.current.venues.clone(),
         ts: Utc::now(),
         seq: slot.book_seq,
@@ -151,16 +150,8 @@ fn message(pair: &Pair, slot: &Slot, epoch: &str) -> Arc<BookMsg> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::books::BookRules;
-    use common::book::{Book, Side};
+    use crate::books::{one_level_book as book, BookRules};
     use std::time::Duration;
-
-    fn book(bid: &str, ask: &str) -> Book {
-        let mut b = Book::new();
-        b.set(Side::Bid, bid.parse().unwrap(), Decimal::ONE);
-        b.set(Side::Ask, ask.parse().unwrap(), Decimal::ONE);
-        b
-    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -188,7 +179,7 @@ mod tests {
         assert_eq!(c.rebuild(&books, &btc, Instant::now()).rate, None);
         let dirty = c.take_dirty("e");
         assert_eq!(dirty.len(), 1);
-        assert_eq!(dirty[0].asks[0].venue, Venue::Kraken);
+        assert_eq!(dirty[0].book.asks[0].venue, Venue::Kraken);
         assert!(c.take_dirty("e").is_empty());
         // Crossed: Coinbase bids 102 while Kraken asks 101 → the rate is 101 / 102.
         books.verified(Venue::Coinbase, &btc, &book("102", "103"), false);

@@ -732,9 +732,7 @@ mod tests {
             16,
         );
         let btc = &pairs[0];
-        let mut book = Book::new();
-        book.set(common::book::Side::Bid, Decimal::from(100), Decimal::ONE);
-        book.set(common::book::Side::Ask, Decimal::from(101), Decimal::ONE);
+        let book = crate::books::one_level_book("100", "101");
         assert_eq!(feed.state(), FeedState::Connecting);
         feed.books().link_up(Venue::Coinbase);
         feed.verified_book(Venue::Coinbase, btc, &book, true);

@@ -138,24 +138,27 @@ impl MockVenue {
             subscribes: AtomicU64::new(0),
             snapshots_served: AtomicU64::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let addr = listener.local_addr()?;
-        let app = Router::new()
-            .route("/", get(upgrade))
-            .route("/api/v2/order_book/{market}", get(order_book))
-            .with_state(shared.clone());
-        let (stop, mut stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let (addr, stop) = serve(shared.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         Ok(MockVenue { addr, shared, stop })
+    }
+
+    /// Starts serving again on the same address after [`MockVenue::stop`], with the books as
+    /// they were: the venue is back.
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        // The stopped server lets go of the port a moment after it is told to.
+        let mut tries = 0;
+        let stop = loop {
+            match serve(self.shared.clone(), self.addr).await {
+                Ok((_, stop)) => break stop,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.stop = stop;
+        Ok(())
     }
 
     /// `ws://127.0.0.1:PORT/`
@@ -280,6 +283,31 @@ impl MockVenue {
         let _ = self.stop.send(true);
         self.drop_connections();
     }
+}
+
+/// Serves `shared` on `addr` until the returned sender says stop.
+async fn serve(
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, watch::Sender<bool>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/", get(upgrade))
+        .route("/api/v2/order_book/{market}", get(order_book))
+        .with_state(shared);
+    let (stop, mut stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    Ok((addr, stop))
 }
 
 fn levels_text(levels: &Side, best_first_desc: bool) -> Vec<[String; 2]> {

@@ -18,3 +18,12 @@ pub fn cpu_secs(pid: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// A benchmark's setting from the environment (`FAILOVER_TRIALS=20`), or `default` when it is
+/// unset or not a number.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

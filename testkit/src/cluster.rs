@@ -84,7 +84,7 @@ impl Cluster {
                 ("COINBASE_WS_URL", coinbase.ws_url()),
                 ("BITSTAMP_WS_URL", bitstamp.ws_url()),
                 ("BITSTAMP_REST_URL", bitstamp.rest_url()),
-                ("VENUE_STALE_MS", "1000".into()),
+                ("VENUE_STALE_MS", "1500".into()),
                 ("BACKOFF_MIN_MS", "50".into()),
                 ("BACKOFF_MAX_MS", "300".into()),
             ]);

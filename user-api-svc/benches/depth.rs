@@ -54,8 +54,7 @@ fn book(pair: &Pair) -> BookMsg {
     BookMsg {
         v: 1,
         pair: pair.clone(),
-        bids,
-        asks,
+        book: common::book::Consolidated { bids, asks },
         venues: Venue::ALL.to_vec(),
         ts: Utc::now(),
         seq: 1,
@@ -132,8 +131,8 @@ fn in_process() {
     );
     let basis = with.quote_basis(&pair, now).expect("basis");
     let top_basis = without.quote_basis(&pair, now).expect("basis");
-    // 10 levels of 3 venues hold 0.1+0.13+0.16 + ... : 5 BTC takes about 10 levels.
-    let amount = Some(d("5"));
+    // The first 12 levels (4 prices × 3 venues) hold 1.74: 1.3 takes about 10 of them.
+    let amount = Some(d("1.3"));
     let q = price_quote(&basis, Side::Buy, amount, d("0.01")).expect("quote");
     let levels = q.depth.as_ref().map_or(0, |d| d.levels_used);
     let quote = time(n, || {
@@ -209,7 +208,10 @@ async fn over_http() {
             }
         })
     };
-    for (label, amount) in [("inside the best level", "0.05"), ("10 levels deep", "5")] {
+    for (label, amount) in [
+        ("inside the best level", "0.05"),
+        ("about 10 levels deep", "1.3"),
+    ] {
         let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
         let mut levels = 0;
         let t0 = Instant::now();

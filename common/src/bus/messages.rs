@@ -120,23 +120,14 @@ pub struct RateMsg {
 pub struct BookMsg {
     pub v: u32,
     pub pair: Pair,
-    pub bids: Vec<crate::book::Level>,
-    pub asks: Vec<crate::book::Level>,
+    /// `bids` and `asks`, each level `price`, `qty`, `venue`.
+    #[serde(flatten)]
+    pub book: crate::book::Consolidated,
     pub venues: Vec<Venue>,
     #[serde(with = "crate::time::micros")]
     pub ts: DateTime<Utc>,
     pub seq: u64,
     pub epoch: String,
-}
-
-impl BookMsg {
-    /// The levels as a [`crate::book::Consolidated`] book, to price an amount against.
-    pub fn consolidated(&self) -> crate::book::Consolidated {
-        crate::book::Consolidated {
-            bids: self.bids.clone(),
-            asks: self.asks.clone(),
-        }
-    }
 }
 
 /// The feed's state as a whole.

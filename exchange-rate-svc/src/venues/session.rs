@@ -31,6 +31,10 @@ use crate::feed::Feed;
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub liveness: Duration,
+    /// How long a quiet session waits before sending the venue's keep-alive: well inside
+    /// both `liveness` and `VENUE_STALE_MS`, since its answer is what keeps a quiet venue
+    /// (Bitstamp has no heartbeats) fresh.
+    pub keepalive_every: Duration,
     pub connect_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -165,7 +169,7 @@ impl<P: Protocol> VenueConnector<P> {
         let started = Instant::now();
         let mut alive_since: Option<Instant> = None;
         let mut deadline = started + s.liveness;
-        let ping_every = s.liveness / 2;
+        let ping_every = s.keepalive_every;
         let mut next_ping = started + ping_every;
         let mut side: JoinSet<P::Side> = JoinSet::new();
         let reason = loop {

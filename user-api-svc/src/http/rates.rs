@@ -83,8 +83,8 @@ pub async fn book(
     };
     Ok(ApiJson(BookView {
         pair: pair.clone(),
-        bids: levels(&msg.bids),
-        asks: levels(&msg.asks),
+        bids: levels(&msg.book.bids),
+        asks: levels(&msg.book.asks),
         venues: msg.venues.clone(),
         ts: msg.ts,
         ladder: rates.ladder(&pair).unwrap_or_default(),

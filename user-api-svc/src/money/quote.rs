@@ -55,13 +55,14 @@ pub fn price_quote(
     let (priced, depth) = match &basis.book {
         None => (basis.priced, None),
         Some(book) => {
-            let depth = at_depth(&book.consolidated(), bid, ask, side, amount, basis.limits)
-                .map_err(|e| match e {
+            let depth = at_depth(&book.book, bid, ask, side, amount, basis.limits).map_err(
+                |e| match e {
                     DepthError::Insufficient { max_amount } => {
                         QuoteError::InsufficientLiquidity { max_amount }
                     }
                     DepthError::Overflow => QuoteError::Pricing(PricingError::Overflow),
-                })?;
+                },
+            )?;
             let priced = pricing::price(depth.bid, depth.ask, basis.spread, basis.meta.price_tick)
                 .map_err(QuoteError::Pricing)?;
             (priced, Some(depth))
@@ -184,11 +185,13 @@ mod tests {
         b.book = Some(std::sync::Arc::new(common::bus::BookMsg {
             v: 1,
             pair: b.meta.pair.clone(),
-            bids: vec![level("97000.1", "10", Venue::Kraken)],
-            asks: vec![
-                level("97000.2", "0.5", Venue::Kraken),
-                level("97010.0", "10", Venue::Coinbase),
-            ],
+            book: common::book::Consolidated {
+                bids: vec![level("97000.1", "10", Venue::Kraken)],
+                asks: vec![
+                    level("97000.2", "0.5", Venue::Kraken),
+                    level("97010.0", "10", Venue::Coinbase),
+                ],
+            },
             venues: vec![Venue::Kraken, Venue::Coinbase],
             ts: chrono::Utc::now(),
             seq: 1,

@@ -232,8 +232,10 @@ impl RateBook {
             {
                 let keep = |l: &&common::book::Level| venues.contains(&l.venue);
                 Some(Arc::new(BookMsg {
-                    bids: book.bids.iter().filter(keep).cloned().collect(),
-                    asks: book.asks.iter().filter(keep).cloned().collect(),
+                    book: common::book::Consolidated {
+                        bids: book.book.bids.iter().filter(keep).cloned().collect(),
+                        asks: book.book.asks.iter().filter(keep).cloned().collect(),
+                    },
                     venues: book
                         .venues
                         .iter()
@@ -262,12 +264,12 @@ impl RateBook {
         let raw = self.raw.get(pair)?;
         let meta = self.meta(pair)?;
         let spread = self.spreads.for_pair(pair);
-        let consolidated = book.consolidated();
+        let consolidated = &book.book;
         let limits = self.limits(pair, meta);
         let tick = Some(meta.price_tick);
         let rung = |amount: Decimal| {
             let price = |side: Side| {
-                let d = at_depth(&consolidated, raw.bid, raw.ask, side, amount, limits).ok()?;
+                let d = at_depth(consolidated, raw.bid, raw.ask, side, amount, limits).ok()?;
                 let p = pricing::price(d.bid, d.ask, spread, meta.price_tick).ok()?;
                 let figure = match side {
                     Side::Buy => p.buy,

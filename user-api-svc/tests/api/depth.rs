@@ -50,12 +50,7 @@ async fn a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price(
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = book_ready(&api).await;
     let admin = api.admin_token().await;
-    api.set_spread(
-        &admin,
-        "BTC_USD",
-        json!({"kind": "bps", "buy": "25", "sell": "25"}),
-    )
-    .await;
+    api.set_bps_spread(&admin, "BTC_USD", "25").await;
     let trader = api.user_token("depth@x.io").await;
     api.deposit(&admin, "depth@x.io", "USD", "500000.00").await;
 

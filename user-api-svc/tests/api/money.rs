@@ -107,12 +107,7 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
-    api.set_spread(
-        &admin,
-        "BTC_USD",
-        json!({"kind": "bps", "buy": "25", "sell": "25"}),
-    )
-    .await;
+    api.set_bps_spread(&admin, "BTC_USD", "25").await;
     let trader = api.user_token("trader@x.io").await;
     let mut socket = api.socket(Some(&trader)).await.unwrap();
     api.deposit(&admin, "trader@x.io", "USD", "1000.00").await;

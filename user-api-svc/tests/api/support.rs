@@ -99,19 +99,7 @@ impl FakeFeed {
 
     /// A tick stamped with the exchange's time `ts`.
     pub async fn rate_at(&self, pair: &str, bid: &str, ask: &str, ts: DateTime<Utc>) -> RateMsg {
-        let msg = self.msg_at(pair, bid, ask, ts);
-        match &self.sink {
-            Sink::Redis { redis, keys } => {
-                let json = serde_json::to_string(&msg).unwrap();
-                let () = redis
-                    .hset(keys.rates_last(), (msg.pair.as_str(), json.as_str()))
-                    .await
-                    .unwrap();
-                let () = redis.publish(keys.rates(), json).await.unwrap();
-            }
-            Sink::Memory(bus) => bus.publish_rates(&[Arc::new(msg.clone())]),
-        }
-        msg
+        self.publish(self.msg_at(pair, bid, ask, ts)).await
     }
 
     /// A consolidated rate, as a feed on several venues' books publishes it.
@@ -119,6 +107,11 @@ impl FakeFeed {
         let mut msg = self.msg(pair, bid, ask);
         msg.source = "consolidated".into();
         msg.venues = venues.to_vec();
+        self.publish(msg).await
+    }
+
+    /// `msg` into the last values, then announced.
+    async fn publish(&self, msg: RateMsg) -> RateMsg {
         match &self.sink {
             Sink::Redis { redis, keys } => {
                 let json = serde_json::to_string(&msg).unwrap();
@@ -155,8 +148,10 @@ impl FakeFeed {
         let msg = BookMsg {
             v: 1,
             pair: Pair::parse(pair).unwrap(),
-            bids: levels(bids),
-            asks: levels(asks),
+            book: common::book::Consolidated {
+                bids: levels(bids),
+                asks: levels(asks),
+            },
             venues,
             ts: Utc::now(),
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
@@ -431,6 +426,14 @@ impl TestApi {
     }
 
     /// `PUT /api/spreads/{pair}` as `token`.
+    /// A spread of `bps` basis points on both sides of `pair` (`BTC_USD`), set by `admin`.
+    pub async fn set_bps_spread(&self, admin: &str, pair: &str, bps: &str) {
+        let (code, body) = self
+            .set_spread(admin, pair, json!({"kind": "bps", "buy": bps, "sell": bps}))
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+
     pub async fn set_spread(&self, token: &str, pair: &str, body: Value) -> (u16, Value) {
         self.put(&format!("/api/spreads/{pair}"), Some(token), body)
             .await
