@@ -1,8 +1,9 @@
 //! What consolidation costs per venue book update, on one core, beside the floor.
 //!
 //! `taskset -c 1 cargo bench -p exchange-rate-svc --bench consolidate`
-//! (`BENCH_UPDATES`, default 200000; run under `valgrind --tool=callgrind` with a small
-//! `BENCH_UPDATES` for instructions per update: the report subtracts the setup).
+//! (`BENCH_UPDATES`, default 200000; `BENCH_ONLY=consolidate` or `BENCH_ONLY=floor` runs one
+//! part, for `valgrind --tool=callgrind` at two `BENCH_UPDATES`: the difference of the two
+//! totals over the difference of updates is the instructions per update, setup excluded).
 //!
 //! - `consolidate`: one venue's verified book of 25 levels a side stored (its top copied),
 //!   then the pair's consolidated book rebuilt from three venues (health judged, outliers
@@ -68,10 +69,12 @@ fn main() {
         books.link_up(venue);
         books.verified(venue, &pair, &venue_books[v], true);
     }
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     // The updates: a quantity change near the top of one venue's book, round robin.
+    let n_cons = if only == "floor" { 0 } else { n };
     let t0 = Instant::now();
     let mut rates = 0usize;
-    for i in 0..n {
+    for i in 0..n_cons {
         let v = i % 3;
         let side = if i % 2 == 0 { Side::Bid } else { Side::Ask };
         let (price, _) = venue_books[v].levels(side).nth(i % 5).expect("level");
@@ -90,8 +93,13 @@ fn main() {
 
     let sides: [Vec<(Decimal, Decimal)>; 3] =
         [0, 1, 2].map(|v| venue_book(v).levels(Side::Ask).collect());
+    let n_floor = if only == "floor" || only.is_empty() {
+        n
+    } else {
+        0
+    };
     let t0 = Instant::now();
-    for _ in 0..n {
+    for _ in 0..n_floor {
         // Both sides, as the consolidation merges both.
         black_box(merge_floor(black_box(&sides)));
         black_box(merge_floor(black_box(&sides)));

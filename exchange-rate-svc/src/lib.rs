@@ -151,6 +151,15 @@ impl Application {
             config.publish_queue,
         );
 
+        // Every venue read shows in /status from the start (`down` until it connects).
+        if feed.consolidates() && config.feed == FeedKind::Kraken {
+            for venue in &config.venues {
+                for pair in &config.pairs {
+                    feed.books().expect(*venue, pair);
+                }
+            }
+        }
+
         // Pair metadata before the first tick is published; fallbacks when REST is away.
         let fallbacks = Arc::new(config.fallbacks.clone());
         let mut job_ctx = None;

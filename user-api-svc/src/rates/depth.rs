@@ -73,21 +73,36 @@ pub fn at_depth(
         Side::Buy => BookSide::Ask,
         Side::Sell => BookSide::Bid,
     };
-    let visible = book.visible(taken);
-    let mut most = visible
-        .checked_mul(limits.max_fraction)
+    // The side must show at least amount / fraction. Summed only as far as that (a small
+    // amount looks at one level), and to the end only to say how much is quotable.
+    let needed = amount
+        .checked_div(limits.max_fraction)
         .ok_or(DepthError::Overflow)?;
-    if let Some(cap) = limits.max_amount {
-        most = most.min(cap);
+    let mut seen = Decimal::ZERO;
+    for level in book.side(taken) {
+        seen = seen.checked_add(level.qty).ok_or(DepthError::Overflow)?;
+        if seen >= needed {
+            break;
+        }
     }
-    if amount > most {
+    let cap = limits.max_amount.unwrap_or(Decimal::MAX);
+    if seen < needed || amount > cap {
+        let most = book
+            .visible(taken)
+            .checked_mul(limits.max_fraction)
+            .ok_or(DepthError::Overflow)?
+            .min(cap);
         return Err(DepthError::Insufficient {
             max_amount: floor_to(most, limits.step),
         });
     }
     let priced = book.price(taken, amount).map_err(|e| match e {
-        WalkError::Shortfall { .. } | WalkError::NotPositive => DepthError::Insufficient {
-            max_amount: floor_to(most, limits.step),
+        // Not reached with a fraction of at most 1 (the side holds at least the amount).
+        WalkError::Shortfall { available } => DepthError::Insufficient {
+            max_amount: floor_to(available.min(cap), limits.step),
+        },
+        WalkError::NotPositive => DepthError::Insufficient {
+            max_amount: Decimal::ZERO,
         },
         WalkError::Overflow => DepthError::Overflow,
     })?;
