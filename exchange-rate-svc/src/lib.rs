@@ -89,12 +89,13 @@ fn connectors(config: &Config) -> anyhow::Result<Vec<Box<dyn Connector>>> {
     Ok(out)
 }
 
-/// Rebuilds every consolidated book several times per `VENUE_STALE_MS`, so a venue that went
-/// quiet leaves the price within that time even when no other update comes.
+/// Rebuilds every consolidated book twenty times per `VENUE_STALE_MS` (75 ms at the default),
+/// so a venue that went quiet leaves the price within about that time of its last sign of
+/// life even when no other update comes. A rebuild of a pair costs a few µs (BENCHMARKS.md).
 async fn sweep(feed: Feed, venue_stale: std::time::Duration, shutdown: Shutdown) {
-    let every = (venue_stale / 5).clamp(
-        std::time::Duration::from_millis(10),
-        std::time::Duration::from_millis(250),
+    let every = (venue_stale / 20).clamp(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(100),
     );
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

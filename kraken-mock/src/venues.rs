@@ -380,20 +380,22 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
     };
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     heartbeat.tick().await;
+    // Read at the moment of sending: a connection waiting in `select!` when the venue goes
+    // silent must not send one more frame.
+    let silent = || shared.silent.load(Ordering::SeqCst);
     loop {
-        let silent = shared.silent.load(Ordering::SeqCst);
         let out: Vec<String> = tokio::select! {
             _ = drop_rx.changed() => break,
             incoming = rx.next() => {
                 let Some(Ok(msg)) = incoming else { break };
                 match msg {
-                    Message::Text(text) if !silent => request(&shared, &mut conn, text.as_str()),
+                    Message::Text(text) if !silent() => request(&shared, &mut conn, text.as_str()),
                     Message::Close(_) => break,
                     _ => Vec::new(),
                 }
             }
             event = events.recv() => match event {
-                Ok(_) if silent => Vec::new(),
+                Ok(_) if silent() => Vec::new(),
                 Ok(Event::Raw(text)) if text.is_empty() => match shared.kind {
                     VenueKind::Coinbase if conn.heartbeats => vec![heartbeat_frame(&shared, &mut conn)],
                     _ => Vec::new(),
@@ -407,7 +409,7 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = heartbeat.tick() => match shared.kind {
-                VenueKind::Coinbase if conn.heartbeats && !silent => vec![heartbeat_frame(&shared, &mut conn)],
+                VenueKind::Coinbase if conn.heartbeats && !silent() => vec![heartbeat_frame(&shared, &mut conn)],
                 _ => Vec::new(),
             },
         };

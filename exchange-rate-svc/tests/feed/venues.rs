@@ -277,6 +277,43 @@ async fn with_every_venue_gone_the_pair_is_silent_and_a_returning_venue_rejoins(
     v.finish().await;
 }
 
+#[tokio::test]
+async fn a_venue_in_maintenance_leaves_the_price_and_a_crossed_market_favours_the_house() {
+    let v = Venues::start(&[]).await;
+    let mut rates = subscribe::<RateMsg>(&v.keys.rates()).await;
+    v.all_fresh().await;
+    // Kraken says maintenance: its books leave the price, the feed stays online.
+    v.kraken.set_system("maintenance");
+    v.wait_book_state("kraken", "maintenance").await;
+    recv_until(&mut rates, "a rate without kraken", |m| {
+        venues_of(m) == ["coinbase", "bitstamp"]
+    })
+    .await;
+    assert_eq!(v.feed.get("/status").await["state"], "online");
+    v.kraken.set_system("online");
+    v.wait_book_state("kraken", "fresh").await;
+
+    // Coinbase bids above Bitstamp's ask (within the outlier limit): the published bid is
+    // the lower of the two prices and the ask the higher, so nobody buys below a bid or sells
+    // above an ask that exists somewhere.
+    let seed = v.feed.get("/status").await["venues"]["bitstamp"]["pairs"]["BTC/USD"]["ask"]
+        .as_str()
+        .expect("bitstamp's ask")
+        .parse::<common::Decimal>()
+        .expect("decimal");
+    let bid = (seed + common::Decimal::new(5, 1)).to_string();
+    let ask = (seed + common::Decimal::ONE).to_string();
+    v.coinbase
+        .set_book("BTC/USD", &[(&bid, "1")], &[(&ask, "1")]);
+    let crossed = recv_until(&mut rates, "the crossed rate", |m| {
+        m.ask == bid.parse::<common::Decimal>().unwrap()
+    })
+    .await;
+    assert_eq!(crossed.bid, seed, "bid = the lowest ask anywhere");
+    assert!(crossed.bid < crossed.ask);
+    v.finish().await;
+}
+
 /// With `MIN_VENUES=2`, one venue is not enough: the pair goes silent when the second-last
 /// one leaves.
 #[tokio::test]

@@ -268,19 +268,22 @@ impl RateBook {
         let limits = self.limits(pair, meta);
         let tick = Some(meta.price_tick);
         let rung = |amount: Decimal| {
-            let price = |side: Side| {
-                let d = at_depth(consolidated, raw.bid, raw.ask, side, amount, limits).ok()?;
-                let p = pricing::price(d.bid, d.ask, spread, meta.price_tick).ok()?;
-                let figure = match side {
-                    Side::Buy => p.buy,
-                    Side::Sell => p.sell,
-                };
-                Some(pricing::show_price(figure, tick))
+            // Each side at depth (the other as the rate's), then one pricing of the two: the
+            // same numbers a quote of this size on either side would get.
+            let at = |side| at_depth(consolidated, raw.bid, raw.ask, side, amount, limits).ok();
+            let (buy, sell) = (at(Side::Buy), at(Side::Sell));
+            let bid = sell.as_ref().map_or(raw.bid, |d| d.bid);
+            let ask = buy.as_ref().map_or(raw.ask, |d| d.ask);
+            let priced = pricing::price(bid, ask, spread, meta.price_tick).ok();
+            let show = |fills: bool, figure: Option<Decimal>| {
+                figure
+                    .filter(|_| fills)
+                    .map(|f| pricing::show_price(f, tick))
             };
             Rung {
                 amount: DecimalString(amount.normalize()),
-                buy: price(Side::Buy),
-                sell: price(Side::Sell),
+                buy: show(buy.is_some(), priced.map(|p| p.buy)),
+                sell: show(sell.is_some(), priced.map(|p| p.sell)),
             }
         };
         Some(self.ladder_amounts(pair).into_iter().map(rung).collect())
