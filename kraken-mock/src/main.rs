@@ -1,7 +1,7 @@
 //! `kraken-mock --addr 127.0.0.1:9001 --pairs BTC/USD,ETH/USD --rate 100`
 //!
-//! Runs the mock Kraken v2 server until Ctrl-C. Point exchange-rate-svc at it with
-//! `KRAKEN_WS_URL=ws://127.0.0.1:9001/v2 KRAKEN_REST_URL=http://127.0.0.1:9001`.
+//! Runs the mock Kraken v2 server until Ctrl-C, with mock Coinbase and Bitstamp book feeds
+//! beside it (on free ports); prints the variables that point exchange-rate-svc at all three.
 
 use std::net::SocketAddr;
 
@@ -63,6 +63,30 @@ async fn main() {
         mock.rest_url()
     );
     println!("faults: curl -X POST {}/mock/{{drop,garbage,silent/on,silent/pings,silent/off,system/maintenance,system/online,bad-checksums/3}}", mock.rest_url());
+    // Coinbase and Bitstamp books around the same prices, so the feed's three venues all
+    // have a peer here.
+    let pairs: Vec<&str> = pairs.split(',').collect();
+    let (coinbase, bitstamp) = match (
+        kraken_mock::MockVenue::start(kraken_mock::VenueKind::Coinbase, &pairs).await,
+        kraken_mock::MockVenue::start(kraken_mock::VenueKind::Bitstamp, &pairs).await,
+    ) {
+        (Ok(c), Ok(b)) => (c, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("kraken-mock: cannot start the Coinbase or Bitstamp mock: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("point exchange-rate-svc (or rategate) at all three with:");
+    println!(
+        "  KRAKEN_WS_URL={} KRAKEN_REST_URL={} COINBASE_WS_URL={} BITSTAMP_WS_URL={} BITSTAMP_REST_URL={}",
+        mock.ws_url(),
+        mock.rest_url(),
+        coinbase.ws_url(),
+        bitstamp.ws_url(),
+        bitstamp.rest_url()
+    );
     common::shutdown::wait_for_signal().await;
     mock.stop();
+    coinbase.stop();
+    bitstamp.stop();
 }
