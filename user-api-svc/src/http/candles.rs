@@ -5,7 +5,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
-use common::{Decimal, Pair};
+use common::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -93,10 +93,7 @@ pub async fn candles(
     State(state): State<AppState>,
     Query(q): Query<CandlesQuery>,
 ) -> Result<ApiJson<CandlePage>, ApiError> {
-    let pair = Pair::parse(&q.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
-    if !state.hub.book().is_known(&pair) {
-        return Err(ApiError::UnknownPair(pair.to_string()));
-    }
+    let pair = super::extract::known_pair(&state, &q.pair)?;
     let interval = match q.interval.as_deref() {
         None => Interval::M1,
         Some(s) => Interval::parse(s)

@@ -110,3 +110,13 @@ impl FromRequestParts<AppState> for AdminUser {
         Ok(AdminUser(claims))
     }
 }
+
+/// A pair named in a request (`BTC/USD`, `BTC_USD`, `btc-usd`) that this gateway carries:
+/// 400 `invalid_pair` when it is not a pair, 404 `unknown_pair` when it is not carried.
+pub fn known_pair(state: &AppState, raw: &str) -> Result<common::Pair, ApiError> {
+    let pair = common::Pair::parse(raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
+    if !state.hub.book().is_known(&pair) {
+        return Err(ApiError::UnknownPair(pair.to_string()));
+    }
+    Ok(pair)
+}

@@ -114,10 +114,7 @@ pub async fn set(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<LimitsRequest>,
 ) -> Result<ApiJson<LimitsView>, ApiError> {
-    let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
-    if !state.hub.book().is_known(&pair) {
-        return Err(ApiError::UnknownPair(pair.to_string()));
-    }
+    let pair = super::extract::known_pair(&state, &raw)?;
     let max_amount = body
         .max_amount
         .as_ref()

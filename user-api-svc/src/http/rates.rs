@@ -62,11 +62,8 @@ pub async fn book(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<ApiJson<BookView>, ApiError> {
-    let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
+    let pair = super::extract::known_pair(&state, &raw)?;
     let rates = state.hub.book();
-    if !rates.is_known(&pair) {
-        return Err(ApiError::UnknownPair(pair.to_string()));
-    }
     let msg = rates
         .consolidated(&pair)
         .ok_or_else(|| ApiError::RateUnavailable(format!("{pair}: no book from the feed yet")))?;
@@ -114,11 +111,8 @@ pub async fn one(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<ApiJson<LiveRate>, ApiError> {
-    let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
+    let pair = super::extract::known_pair(&state, &raw)?;
     let book = state.hub.book();
-    if !book.is_known(&pair) {
-        return Err(ApiError::UnknownPair(pair.to_string()));
-    }
     book.live(&pair, Instant::now())
         .map(ApiJson)
         .ok_or_else(|| ApiError::RateUnavailable(pair.to_string()))

@@ -54,10 +54,7 @@ pub async fn add(
     Path(raw): Path<String>,
 ) -> Result<ApiJson<Watchlist>, ApiError> {
     let uid = user_id(&claims)?;
-    let pair = Pair::parse(&raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
-    if !state.hub.book().is_known(&pair) {
-        return Err(ApiError::UnknownPair(pair.to_string()));
-    }
+    let pair = super::extract::known_pair(&state, &raw)?;
     state.store.watch(uid, pair.as_str(), Utc::now()).await?;
     current(&state, uid).await
 }
