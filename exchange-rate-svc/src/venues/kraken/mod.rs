@@ -1,6 +1,7 @@
 //! The Kraken WebSocket v2 connector.
 //!
-//! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed).
+//! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed);
+//!   `fast_book` reads the live feed's compact `book` frames without serde's general scan.
 //! - [`connector`]: the connection loop: subscribe, liveness deadline, ping, acks, backoff.
 //! - [`book`]: one symbol's L2 book from `book` snapshots and updates, checked against the
 //!   CRC32 checksum Kraken sends with each.
@@ -10,6 +11,7 @@
 
 pub mod book;
 pub mod connector;
+mod fast_book;
 pub mod rest;
 pub mod wire;
 

@@ -306,8 +306,20 @@ fn fast_timestamp(t: &str) -> Option<DateTime<Utc>> {
     Some(date.and_time(time).and_utc())
 }
 
-/// Parses one text frame.
+/// Parses one text frame. A `book` frame in the live feed's compact layout takes the fast
+/// path ([`super::fast_book`]); everything else, and anything that path does not recognise,
+/// the general one.
 pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
+    if text.starts_with(r#"{"channel":"book""#) {
+        if let Some(event) = super::fast_book::parse(text) {
+            return Ok(event);
+        }
+    }
+    parse_general(text)
+}
+
+/// Parses one text frame through serde, whatever its layout.
+pub(crate) fn parse_general(text: &str) -> Result<KrakenEvent<'_>, WireError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         return Err(WireError::NotJson);
