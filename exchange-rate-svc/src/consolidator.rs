@@ -11,7 +11,8 @@
 //!
 //! When venues cross (one's bid above another's ask) the rate is turned in the house's favour:
 //! the bid is the lower of the two prices and the ask the higher, so nobody buys below a bid
-//! or sells above an ask that exists somewhere.
+//! or sells above an ask that exists somewhere. A locked book (a bid equal to another venue's
+//! ask) makes no rate; the last one stands until it unlocks.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,9 @@ impl Consolidator {
             .first()
             .zip(c.book.asks.first())
             .map(|(b, a)| (b.price.min(a.price), a.price.max(b.price), c.venues.clone()));
+        // Locked across venues (one's bid equals another's ask): no rate can be made of it
+        // that favours the house on both sides; the last one stands until it unlocks.
+        let best = best.filter(|(bid, ask, _)| bid < ask);
         let rate = match best {
             Some(best) if quorate && slot.rate.as_ref() != Some(&best) => {
                 slot.rate = Some(best.clone());
@@ -185,6 +189,9 @@ mod tests {
         books.verified(Venue::Coinbase, &btc, &book("102", "103"), false);
         let r = c.rebuild(&books, &btc, Instant::now());
         assert_eq!(r.rate.map(|(b, a, _)| (b, a)), Some((d("101"), d("102"))));
+        // Locked (Coinbase bids exactly Kraken's ask): no rate, and no dropped tick to log.
+        books.verified(Venue::Coinbase, &btc, &book("101", "103"), false);
+        assert_eq!(c.rebuild(&books, &btc, Instant::now()).rate, None);
         books.link_down(Venue::Coinbase);
         let r = c.rebuild(&books, &btc, Instant::now());
         assert!(r.quorum_changed && r.rate.is_none());
