@@ -37,10 +37,45 @@ pub fn from_json_number(raw: &str) -> Result<Decimal, DecimalError> {
     if text.is_empty() || text.len() > 64 {
         return Err(err());
     }
+    if let Some(d) = plain_short(text) {
+        return Ok(d);
+    }
     if text.bytes().any(|b| b == b'e' || b == b'E') {
         Decimal::from_scientific(text).map_err(|_| err())
     } else {
         Decimal::from_str(text).map_err(|_| err())
+    }
+}
+
+/// The common case of a venue's number, read without the general parser: unsigned digits
+/// with at most one point and at most 18 digits in all (`62807.0`, `0.00000000`), giving the
+/// same value and scale `Decimal::from_str` would. Anything else is `None`.
+fn plain_short(text: &str) -> Option<Decimal> {
+    let mut mantissa: i64 = 0;
+    let mut digits = 0u32;
+    let mut scale: Option<u32> = None;
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > 18 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + i64::from(b - b'0');
+                if let Some(s) = scale.as_mut() {
+                    *s += 1;
+                }
+            }
+            b'.' if scale.is_none() => scale = Some(0),
+            _ => return None,
+        }
+    }
+    // At least one digit on each side of a point, as JSON and `from_str` would want.
+    match scale {
+        _ if digits == 0 => None,
+        Some(0) => None,
+        _ if text.starts_with('.') => None,
+        s => Some(Decimal::new(mantissa, s.unwrap_or(0))),
     }
 }
 
@@ -354,6 +389,58 @@ mod tests {
             let text = d.to_string();
             proptest::prop_assert_eq!(from_json_number(&text).unwrap(), d);
             proptest::prop_assert_eq!(from_json_number(&text).unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn the_short_plain_path_gives_exactly_what_from_str_gives() {
+        use std::str::FromStr;
+        for text in [
+            "0",
+            "7",
+            "007",
+            "62807.0",
+            "0.00000000",
+            "0.65540712",
+            "105944.20",
+            "0.12275",
+            "123456789012345678",
+            "1234567890.12345678",
+            "4294967295",
+            "0.1",
+        ] {
+            let fast = super::plain_short(text).unwrap_or_else(|| panic!("{text} not fast"));
+            let slow = Decimal::from_str(text).unwrap();
+            assert_eq!(
+                (fast, fast.scale(), fast.to_string()),
+                (slow, slow.scale(), slow.to_string()),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1",
+            "1.2.3",
+            "1e3",
+            "1234567890123456789",
+            "+1",
+            " 1",
+        ] {
+            assert!(super::plain_short(text).is_none(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_short_plain_number_reads_as_from_str_reads_it(int in "[0-9]{1,10}", frac in proptest::option::of("[0-9]{1,8}")) {
+            use std::str::FromStr;
+            let text = match &frac { Some(f) => format!("{int}.{f}"), None => int.clone() };
+            let fast = from_json_number(&text).unwrap();
+            let slow = Decimal::from_str(&text).unwrap();
+            proptest::prop_assert_eq!((fast, fast.scale()), (slow, slow.scale()));
         }
     }
 }
