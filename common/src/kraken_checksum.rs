@@ -82,18 +82,17 @@ impl Digits {
             // Zero is "0" whatever its decimals (leading zeros are stripped).
             return self.extend(b"0");
         }
-        let width = m.ilog10() as usize + 1;
-        if self.len + width + pad > self.buf.len() {
+        // itoa writes two digits per step from a table: the checksum's text is most of a book
+        // update's cost.
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(m).as_bytes();
+        if self.len + digits.len() + pad > self.buf.len() {
             return;
         }
-        let mut i = self.len + width;
-        while m != 0 {
-            i -= 1;
-            self.buf[i] = b'0' + (m % 10) as u8;
-            m /= 10;
-        }
-        self.buf[self.len + width..self.len + width + pad].fill(b'0');
-        self.len += width + pad;
+        self.buf[self.len..self.len + digits.len()].copy_from_slice(digits);
+        self.len += digits.len();
+        self.buf[self.len..self.len + pad].fill(b'0');
+        self.len += pad;
     }
 
     /// The same for a mantissa beyond `u64` (a number no venue sends; correct, not fast).
