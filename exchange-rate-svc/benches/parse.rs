@@ -34,11 +34,7 @@ fn main() {
     let connector = KrakenConnector::new(KrakenSettings {
         ws_url: String::new(),
         pairs: Pair::parse_list("BTC/USD,ETH/USD,ALGO/USD,USDT/USD").unwrap(),
-        liveness: Duration::from_secs(5),
         ack_timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(5),
-        backoff_min: Duration::from_millis(500),
-        backoff_max: Duration::from_secs(30),
         maintenance_delay: Duration::from_secs(5),
         book_depth: 25,
         book_resubscribe_backoff: Duration::from_secs(10),

@@ -279,11 +279,7 @@ impl Config {
         KrakenSettings {
             ws_url: self.kraken_ws_url.clone(),
             pairs: self.pairs.clone(),
-            liveness: self.liveness,
             ack_timeout: self.ack_timeout,
-            connect_timeout: Duration::from_secs(10),
-            backoff_min: self.backoff_min,
-            backoff_max: self.backoff_max,
             maintenance_delay: self.maintenance_delay,
             book_depth: self.book_depth,
             book_resubscribe_backoff: self.book_resubscribe_backoff,
@@ -291,7 +287,7 @@ impl Config {
         }
     }
 
-    /// The settings of the session loop the book venues share.
+    /// The settings of the session loop every venue shares.
     pub fn session_settings(&self) -> crate::venues::session::SessionSettings {
         crate::venues::session::SessionSettings {
             liveness: self.liveness,

@@ -1,12 +1,12 @@
 //! One folder per venue, each with its wire types and what keeps its L2 book in sync.
 //!
 //! - [`kraken`]: WebSocket v2 (`book` with its CRC32 checksum; `ticker`, the rate itself with
-//!   `RATES_FROM=ticker`), REST `AssetPairs`/`Ticker`; its own connection loop.
+//!   `RATES_FROM=ticker`), REST `AssetPairs`/`Ticker`.
 //! - [`coinbase`]: Advanced Trade `level2` + `heartbeats` frames and the per-connection
 //!   `sequence_num` check.
 //! - [`bitstamp`]: v2 `diff_order_book_{pair}` diffs, the REST snapshot, and the rule that
 //!   joins them (diffs older than the snapshot are dropped).
-//! - [`session`]: the session loop Coinbase and Bitstamp share; each brings only a
+//! - [`session`]: the session loop all three share; each brings only a
 //!   [`session::Protocol`] (URL, requests, what a frame means).
 //!
 //! Every book is a [`common::book::Book`]: exact `Decimal` levels parsed from the wire's text.

@@ -1,5 +1,6 @@
-//! One session loop for every book venue: connect, subscribe, read frames until something
-//! ends the session, wait a full-jitter backoff, again (ARCHITECTURE.md §3).
+//! One session loop for every venue (Kraken, Coinbase, Bitstamp): connect, subscribe, read
+//! frames until something ends the session, wait a full-jitter backoff, again
+//! (ARCHITECTURE.md §3).
 //!
 //! A venue supplies only what is its own, as a [`Protocol`]: its URL, the requests that open a
 //! session, what a text frame means, and an optional keep-alive request. Everything else is
@@ -12,7 +13,9 @@
 //! - on any end (close, error, deadline, the protocol's own reason such as a sequence gap) the
 //!   venue's books leave the consolidated book at once ([`Feed::venue_down`]) and come back
 //!   only with the next session's snapshots;
-//! - the backoff resets only after a session that stayed alive for a whole `liveness`.
+//! - the backoff resets only after a session that delivered data for a whole `liveness`, so a
+//!   server that accepts and drops at once cannot make us storm it; a venue may ask for a
+//!   longer wait (Kraken while it reports maintenance).
 
 use std::time::Duration;
 
@@ -45,6 +48,8 @@ pub struct SessionSettings {
 pub struct Step {
     /// It proves the subscription alive.
     pub alive: bool,
+    /// It carried data (book levels, ticks): what makes a session count as healthy.
+    pub data: bool,
     /// Requests to send now.
     pub send: Vec<String>,
     /// End the session, for this reason.
@@ -55,6 +60,13 @@ impl Step {
     pub fn alive() -> Step {
         Step {
             alive: true,
+            ..Step::default()
+        }
+    }
+    pub fn data() -> Step {
+        Step {
+            alive: true,
+            data: true,
             ..Step::default()
         }
     }
@@ -75,8 +87,27 @@ pub trait Protocol: Send + Sync + 'static {
 
     fn venue(&self) -> Venue;
     fn url(&self) -> &str;
-    /// A new session's state, and the requests that open it.
-    fn open(&self, feed: &Feed) -> (Self::Session, Vec<String>);
+    /// The `source` label when this venue alone makes the rate (`kraken` with
+    /// `RATES_FROM=ticker`).
+    fn source(&self) -> &'static str {
+        self.venue().as_str()
+    }
+    /// The venue's request/response API, if the feed should use it (pair metadata).
+    fn rest(&self) -> Option<std::sync::Arc<dyn ExchangeRest>> {
+        None
+    }
+    /// A connection attempt is about to start.
+    fn connecting(&self, _feed: &Feed) {}
+    /// A new session's state, and the requests that open it; `side` takes any task whose
+    /// result should come back into the session (a deadline, a REST snapshot).
+    fn open(&self, feed: &Feed, side: &mut JoinSet<Self::Side>) -> (Self::Session, Vec<String>);
+    /// The session ended (after its books left the price).
+    fn ended(&self, _feed: &Feed, _reason: &str) {}
+    /// The least wait before the next session (e.g. while the venue reports maintenance);
+    /// asked before [`Protocol::ended`].
+    fn reconnect_floor(&self, _feed: &Feed) -> Duration {
+        Duration::ZERO
+    }
     /// One text frame.
     fn on_text(
         &self,
@@ -89,8 +120,9 @@ pub trait Protocol: Send + Sync + 'static {
     fn on_side(&self, _session: &mut Self::Session, _feed: &Feed, _done: Self::Side) -> Step {
         Step::default()
     }
-    /// A request to send after `liveness / 2` without one (a venue that expects traffic).
-    fn keepalive(&self) -> Option<String> {
+    /// A request to send every `keepalive_every` (a venue that expects traffic, or whose
+    /// answer proves the session: Bitstamp).
+    fn keepalive(&self, _session: &mut Self::Session) -> Option<String> {
         None
     }
 }
@@ -109,11 +141,11 @@ impl<P: Protocol> VenueConnector<P> {
 
 impl<P: Protocol> Connector for VenueConnector<P> {
     fn source(&self) -> &'static str {
-        self.protocol.venue().as_str()
+        self.protocol.source()
     }
 
     fn rest(&self) -> Option<std::sync::Arc<dyn ExchangeRest>> {
-        None
+        self.protocol.rest()
     }
 
     fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture {
@@ -122,14 +154,16 @@ impl<P: Protocol> Connector for VenueConnector<P> {
             let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
             loop {
                 let (reason, healthy) = self.session(&feed, &shutdown).await;
+                let floor = self.protocol.reconnect_floor(&feed);
                 feed.venue_down(venue);
+                self.protocol.ended(&feed, &reason);
                 if shutdown.is_triggered() {
                     break;
                 }
                 if healthy {
                     backoff.reset();
                 }
-                let delay = backoff.next_delay();
+                let delay = backoff.next_delay().max(floor);
                 tracing::warn!(%venue, %reason, delay_ms = delay.as_millis() as u64, "venue session ended; reconnecting");
                 metrics::counter!("rategate_venue_reconnects_total", "venue" => venue.as_str())
                     .increment(1);
@@ -147,6 +181,7 @@ impl<P: Protocol> VenueConnector<P> {
     async fn session(&self, feed: &Feed, shutdown: &Shutdown) -> (String, bool) {
         let p = &self.protocol;
         let s = &self.settings;
+        p.connecting(feed);
         let connect = tokio::select! {
             _ = shutdown.wait() => return ("shutdown".into(), false),
             r = timeout(s.connect_timeout, tokio_tungstenite::connect_async(p.url())) => r,
@@ -160,18 +195,18 @@ impl<P: Protocol> VenueConnector<P> {
         for pair in feed.pairs() {
             feed.books().expect(p.venue(), &pair);
         }
-        let (mut session, requests) = p.open(feed);
+        let mut side: JoinSet<P::Side> = JoinSet::new();
+        let (mut session, requests) = p.open(feed, &mut side);
         for request in requests {
             if let Err(e) = ws.send(Message::text(request)).await {
                 return (format!("subscribe send failed: {e}"), false);
             }
         }
         let started = Instant::now();
-        let mut alive_since: Option<Instant> = None;
+        let mut data_since: Option<Instant> = None;
         let mut deadline = started + s.liveness;
         let ping_every = s.keepalive_every;
         let mut next_ping = started + ping_every;
-        let mut side: JoinSet<P::Side> = JoinSet::new();
         let reason = loop {
             let step = tokio::select! {
                 _ = shutdown.wait() => {
@@ -179,11 +214,12 @@ impl<P: Protocol> VenueConnector<P> {
                     break "shutdown".to_string();
                 }
                 _ = sleep_until(deadline) => {
+                    metrics::counter!("rategate_feed_liveness_timeouts_total").increment(1);
                     break format!("no frame from the subscription for {} ms", s.liveness.as_millis());
                 }
                 _ = sleep_until(next_ping) => {
                     next_ping = Instant::now() + ping_every;
-                    match p.keepalive() {
+                    match p.keepalive(&mut session) {
                         Some(ping) => Step { send: vec![ping], ..Step::default() },
                         None => Step::default(),
                     }
@@ -203,8 +239,10 @@ impl<P: Protocol> VenueConnector<P> {
             };
             if step.alive {
                 deadline = Instant::now() + s.liveness;
-                alive_since.get_or_insert_with(Instant::now);
                 feed.books().alive(p.venue());
+            }
+            if step.data {
+                data_since.get_or_insert_with(Instant::now);
             }
             if let Some(end) = step.end {
                 let _ = ws.close(None).await;
@@ -222,7 +260,7 @@ impl<P: Protocol> VenueConnector<P> {
             }
         };
         side.abort_all();
-        let healthy = alive_since.is_some_and(|t| t.elapsed() >= s.liveness);
+        let healthy = data_since.is_some_and(|t| t.elapsed() >= s.liveness);
         (reason, healthy)
     }
 }

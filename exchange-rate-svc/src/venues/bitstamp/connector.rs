@@ -91,7 +91,7 @@ impl Protocol for Bitstamp {
         &self.ws_url
     }
 
-    fn open(&self, _feed: &Feed) -> (Self::Session, Vec<String>) {
+    fn open(&self, _feed: &Feed, _side: &mut JoinSet<Snapshot>) -> (Self::Session, Vec<String>) {
         let books = self
             .pairs
             .iter()
@@ -129,7 +129,7 @@ impl Protocol for Bitstamp {
                 if let Some(b) = book.book() {
                     feed.verified_book(Venue::Bitstamp, pair, b, false);
                 }
-                Step::alive()
+                Step::data()
             }
             BitstampEvent::Subscribed { channel } => {
                 if let Some(pair) = self.by_channel.get(channel.as_ref()) {
@@ -165,7 +165,7 @@ impl Protocol for Bitstamp {
         }
     }
 
-    fn keepalive(&self) -> Option<String> {
+    fn keepalive(&self, _books: &mut Self::Session) -> Option<String> {
         Some(r#"{"event":"bts:heartbeat"}"#.to_string())
     }
 }

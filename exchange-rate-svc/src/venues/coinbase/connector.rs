@@ -54,7 +54,7 @@ impl Protocol for Coinbase {
         &self.url
     }
 
-    fn open(&self, _feed: &Feed) -> (Books, Vec<String>) {
+    fn open(&self, _feed: &Feed, _side: &mut JoinSet<()>) -> (Books, Vec<String>) {
         let requests = vec![
             self.subscribe_request("heartbeats"),
             self.subscribe_request("level2"),
@@ -86,7 +86,7 @@ impl Protocol for Coinbase {
                     };
                     feed.verified_book(Venue::Coinbase, pair, book, e.snapshot);
                 }
-                Step::alive()
+                Step::data()
             }
             CoinbaseEvent::Heartbeat { .. } | CoinbaseEvent::Subscriptions { .. } => Step::alive(),
             CoinbaseEvent::Error { message } => {

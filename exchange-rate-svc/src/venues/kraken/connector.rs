@@ -1,7 +1,9 @@
-//! The Kraken v2 connection loop (ARCHITECTURE.md §3).
+//! Kraken v2 as a [`Protocol`] on the shared session loop (`venues/session.rs`,
+//! ARCHITECTURE.md §3).
 //!
 //! One session = connect, one `subscribe` for all pairs (`ticker`, `event_trigger: bbo`,
-//! `snapshot: true`), then read frames until something ends it:
+//! `snapshot: true`) and one for `book` at `BOOK_DEPTH`, then read frames until something
+//! ends it:
 //! - no sign of the subscription for `liveness` (default 5 s): no ticker data, heartbeat,
 //!   status or ack. Pongs do not count: they prove the transport, not the subscription, and a
 //!   server whose subscription died can answer pings forever (the silent stall);
@@ -9,12 +11,13 @@
 //! - no subscribe ack at all within `ack_timeout`;
 //! - shutdown (a close frame is sent).
 //!
-//! Between sessions we wait a full-jitter exponential backoff (≥ 5 s while Kraken reports
-//! `maintenance`), and the backoff only resets after a session that delivered ticks for at least
-//! `liveness`, so a server that accepts and drops at once cannot make us storm it. Kraken
-//! restores nothing on a new connection, so every session subscribes again. While idle we still send
-//! an application-level `ping` every `liveness / 2` (Kraken expects some traffic from clients),
-//! but only the subscription's own frames keep the session alive.
+//! Between sessions the shared loop waits a full-jitter exponential backoff (here at least
+//! `MAINTENANCE_RECONNECT_MS` while Kraken reports `maintenance`), reset only after a session
+//! that delivered data for at least `liveness`. Kraken restores nothing on a new connection,
+//! so every session subscribes again. We send an application-level `ping` regularly (Kraken
+//! expects some traffic from clients), but only the subscription's own frames keep the
+//! session alive. A book whose checksum fails is resubscribed alone (`unsubscribe` then
+//! `subscribe`), at once the first times, then at most every `BOOK_RESUBSCRIBE_BACKOFF_MS`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,28 +26,22 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::book::Venue;
 use common::bus::FeedState;
-use common::shutdown::Shutdown;
 use common::Pair;
-use futures_util::{SinkExt, StreamExt};
-use tokio::time::{sleep, sleep_until, timeout, Instant};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::task::JoinSet;
+use tokio::time::{sleep, Instant};
 
 use super::book::{KrakenBook, Precision};
 use super::wire::{self, BookData, KrakenEvent, SystemStatus};
-use crate::backoff::Backoff;
-use crate::connector::{BoxFuture, Connector, ExchangeRest};
+use crate::connector::ExchangeRest;
 use crate::feed::{Feed, Tick};
+use crate::venues::session::{Protocol, Step};
 
 /// Settings of the connection loop.
 #[derive(Debug, Clone)]
 pub struct KrakenSettings {
     pub ws_url: String,
     pub pairs: Vec<Pair>,
-    pub liveness: Duration,
     pub ack_timeout: Duration,
-    pub connect_timeout: Duration,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
     /// Minimum wait between attempts while the exchange reports maintenance.
     pub maintenance_delay: Duration,
     /// Levels per side of each pair's `book` subscription (one of [`super::book::DEPTHS`]).
@@ -112,14 +109,30 @@ impl KrakenConnector {
     }
 }
 
-/// How a session ended.
-struct SessionEnd {
-    reason: String,
-    /// Delivered ticks for at least `liveness`: resets the backoff.
-    healthy: bool,
+/// One session's state: its books and the next request id.
+pub struct KrakenSession {
+    books: SessionBooks,
+    req_id: u64,
 }
 
-impl Connector for KrakenConnector {
+/// What comes back into a session besides frames.
+pub enum KrakenSide {
+    /// `ack_timeout` has passed since the subscribe.
+    AckDeadline,
+}
+
+impl Protocol for KrakenConnector {
+    type Session = KrakenSession;
+    type Side = KrakenSide;
+
+    fn venue(&self) -> Venue {
+        Venue::Kraken
+    }
+
+    fn url(&self) -> &str {
+        &self.settings.ws_url
+    }
+
     fn source(&self) -> &'static str {
         "kraken"
     }
@@ -128,172 +141,106 @@ impl Connector for KrakenConnector {
         self.rest.clone()
     }
 
-    fn run(self: Box<Self>, feed: Feed, shutdown: Shutdown) -> BoxFuture {
-        Box::pin(async move {
-            let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
-            loop {
-                let end = self.session(&feed, &shutdown).await;
-                let was_maintenance = feed.connection_state() == FeedState::Maintenance;
-                feed.disconnected(&end.reason);
-                if shutdown.is_triggered() {
-                    break;
+    fn connecting(&self, feed: &Feed) {
+        if feed.connection_state() != FeedState::Down {
+            feed.connecting();
+        }
+    }
+
+    fn open(&self, feed: &Feed, side: &mut JoinSet<KrakenSide>) -> (KrakenSession, Vec<String>) {
+        feed.connected();
+        feed.subscribing();
+        let symbols: Vec<&str> = self.settings.pairs.iter().map(Pair::as_str).collect();
+        let requests = vec![
+            self.subscribe_request(1),
+            self.book_request("subscribe", &symbols, 2),
+        ];
+        let ack_timeout = self.settings.ack_timeout;
+        side.spawn(async move {
+            sleep(ack_timeout).await;
+            KrakenSide::AckDeadline
+        });
+        let books = SessionBooks::new(
+            feed,
+            self.settings.book_depth,
+            self.settings.book_resubscribe_backoff,
+        );
+        (KrakenSession { books, req_id: 2 }, requests)
+    }
+
+    fn on_text(
+        &self,
+        session: &mut KrakenSession,
+        feed: &Feed,
+        text: &str,
+        _side: &mut JoinSet<KrakenSide>,
+    ) -> Step {
+        let handled = self.handle_text(feed, &mut session.books, text);
+        Step {
+            alive: handled.alive,
+            data: handled.ticks,
+            send: self.resubscribe_books(session),
+            end: None,
+        }
+    }
+
+    fn on_side(&self, _session: &mut KrakenSession, feed: &Feed, done: KrakenSide) -> Step {
+        match done {
+            KrakenSide::AckDeadline => {
+                let unacked = feed.unacked_pairs();
+                if unacked.len() == self.settings.pairs.len() {
+                    return Step::end(format!(
+                        "no subscribe ack within {} ms",
+                        self.settings.ack_timeout.as_millis()
+                    ));
                 }
-                if end.healthy {
-                    backoff.reset();
+                for pair in unacked {
+                    tracing::warn!(%pair, "no subscribe ack for pair; it stays silent");
                 }
-                let mut delay = backoff.next_delay();
-                if was_maintenance {
-                    delay = delay.max(self.settings.maintenance_delay);
-                }
-                tracing::info!(delay_ms = delay.as_millis() as u64, reason = %end.reason, "kraken reconnect scheduled");
-                metrics::counter!("rategate_feed_reconnects_total").increment(1);
-                tokio::select! {
-                    _ = shutdown.wait() => break,
-                    _ = sleep(delay) => {}
-                }
+                Step::default()
             }
-        })
+        }
+    }
+
+    /// Kraken expects some traffic from clients; a pong proves only the transport, so it does
+    /// not count as alive.
+    fn keepalive(&self, session: &mut KrakenSession) -> Option<String> {
+        session.req_id += 1;
+        Some(format!(
+            r#"{{"method":"ping","req_id":{}}}"#,
+            session.req_id
+        ))
+    }
+
+    fn reconnect_floor(&self, feed: &Feed) -> Duration {
+        if feed.connection_state() == FeedState::Maintenance {
+            self.settings.maintenance_delay
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn ended(&self, feed: &Feed, reason: &str) {
+        feed.disconnected(reason);
     }
 }
 
 impl KrakenConnector {
-    async fn session(&self, feed: &Feed, shutdown: &Shutdown) -> SessionEnd {
-        let s = &self.settings;
-        let ended = |reason: String| SessionEnd {
-            reason,
-            healthy: false,
-        };
-        if feed.connection_state() != FeedState::Down {
-            feed.connecting();
-        }
-        let connect = tokio::select! {
-            _ = shutdown.wait() => return ended("shutdown".into()),
-            r = timeout(s.connect_timeout, tokio_tungstenite::connect_async(s.ws_url.as_str())) => r,
-        };
-        let mut ws = match connect {
-            Ok(Ok((ws, _response))) => ws,
-            Ok(Err(e)) => return ended(format!("connect failed: {e}")),
-            Err(_) => return ended("connect timed out".into()),
-        };
-        feed.connected();
-        feed.books().link_up(Venue::Kraken);
-        feed.subscribing();
-        let mut req_id: u64 = 1;
-        if let Err(e) = ws.send(Message::text(self.subscribe_request(req_id))).await {
-            return ended(format!("subscribe send failed: {e}"));
-        }
-        req_id += 1;
-        let symbols: Vec<&str> = s.pairs.iter().map(Pair::as_str).collect();
-        let book_subscribe = self.book_request("subscribe", &symbols, req_id);
-        if let Err(e) = ws.send(Message::text(book_subscribe)).await {
-            return ended(format!("book subscribe send failed: {e}"));
-        }
-        let mut books = SessionBooks::new(feed, s.book_depth, s.book_resubscribe_backoff);
-        for pair in &s.pairs {
-            feed.books().expect(Venue::Kraken, pair);
-        }
-
-        let started = Instant::now();
-        let mut first_tick_at: Option<Instant> = None;
-        let mut deadline = Instant::now() + s.liveness;
-        let ping_every = s.liveness / 2;
-        let mut next_ping = Instant::now() + ping_every;
-        let mut ack_deadline = Some(started + s.ack_timeout);
-        let healthy = |first: Option<Instant>| first.is_some_and(|t| t.elapsed() >= s.liveness);
-
-        let reason = loop {
-            tokio::select! {
-                _ = shutdown.wait() => {
-                    let _ = ws.close(None).await;
-                    break "shutdown".to_string();
-                }
-                _ = sleep_until(deadline) => {
-                    metrics::counter!("rategate_feed_liveness_timeouts_total").increment(1);
-                    break format!(
-                        "no frame from the subscription for {} ms",
-                        s.liveness.as_millis()
-                    );
-                }
-                _ = sleep_until(next_ping) => {
-                    req_id += 1;
-                    let ping = format!(r#"{{"method":"ping","req_id":{req_id}}}"#);
-                    if let Err(e) = ws.send(Message::text(ping)).await {
-                        break format!("ping send failed: {e}");
-                    }
-                    next_ping = Instant::now() + ping_every;
-                }
-                _ = sleep_until(ack_deadline.unwrap_or(deadline)), if ack_deadline.is_some() => {
-                    ack_deadline = None;
-                    let unacked = feed.unacked_pairs();
-                    if unacked.len() == s.pairs.len() {
-                        break format!("no subscribe ack within {} ms", s.ack_timeout.as_millis());
-                    }
-                    for pair in unacked {
-                        tracing::warn!(%pair, "no subscribe ack for pair; it stays silent");
-                    }
-                }
-                frame = ws.next() => {
-                    let Some(frame) = frame else { break "connection closed".to_string() };
-                    let frame = match frame {
-                        Ok(f) => f,
-                        Err(e) => break format!("read failed: {e}"),
-                    };
-                    next_ping = Instant::now() + ping_every;
-                    match frame {
-                        Message::Text(text) => {
-                            let handled = self.handle_text(feed, &mut books, text.as_str());
-                            if handled.alive {
-                                deadline = Instant::now() + s.liveness;
-                                feed.books().alive(Venue::Kraken);
-                            }
-                            if handled.ticks {
-                                first_tick_at.get_or_insert_with(Instant::now);
-                            }
-                            if let Err(e) = self.resubscribe_books(&mut ws, &mut books, &mut req_id).await {
-                                break e;
-                            }
-                        }
-                        Message::Close(close) => {
-                            break format!("server closed: {close:?}");
-                        }
-                        // tungstenite answers pings itself; binary is not part of v2.
-                        _ => {}
-                    }
-                }
-            }
-        };
-        feed.venue_down(Venue::Kraken);
-        SessionEnd {
-            healthy: healthy(first_tick_at),
-            reason,
-        }
-    }
-
-    /// Resubscribes the books that failed their checksum: `unsubscribe` then `subscribe`
-    /// for those symbols, so Kraken sends each a new snapshot.
-    async fn resubscribe_books<S>(
-        &self,
-        ws: &mut S,
-        books: &mut SessionBooks,
-        req_id: &mut u64,
-    ) -> Result<(), String>
-    where
-        S: futures_util::Sink<Message> + Unpin,
-        S::Error: std::fmt::Display,
-    {
-        let pairs = books.due_resubscribes(Instant::now());
+    /// The books that failed their checksum and are due: `unsubscribe` then `subscribe` for
+    /// those symbols, so Kraken sends each a new snapshot.
+    fn resubscribe_books(&self, session: &mut KrakenSession) -> Vec<String> {
+        let pairs = session.books.due_resubscribes(Instant::now());
         if pairs.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
         let symbols: Vec<&str> = pairs.iter().map(Pair::as_str).collect();
-        for method in ["unsubscribe", "subscribe"] {
-            *req_id += 1;
-            let request = self.book_request(method, &symbols, *req_id);
-            ws.send(Message::text(request))
-                .await
-                .map_err(|e| format!("book {method} send failed: {e}"))?;
-        }
-        Ok(())
+        ["unsubscribe", "subscribe"]
+            .into_iter()
+            .map(|method| {
+                session.req_id += 1;
+                self.book_request(method, &symbols, session.req_id)
+            })
+            .collect()
     }
 
     /// Translates one wire ticker into the normalized [`Tick`]; `None` for a symbol we did not
@@ -496,11 +443,7 @@ mod tests {
         let c = KrakenConnector::new(KrakenSettings {
             ws_url: "ws://127.0.0.1:1/v2".into(),
             pairs: Pair::parse_list("BTC/USD,ETH/USD").unwrap(),
-            liveness: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
-            backoff_min: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
             maintenance_delay: Duration::from_secs(5),
             book_depth: 25,
             book_resubscribe_backoff: Duration::from_secs(10),

@@ -2,7 +2,8 @@
 //!
 //! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed);
 //!   `fast_book` reads the live feed's compact `book` frames without serde's general scan.
-//! - [`connector`]: the connection loop: subscribe, liveness deadline, ping, acks, backoff.
+//! - [`connector`]: Kraken as a `Protocol` on the shared session loop: the subscribes, acks
+//!   and their deadline, ping, book resubscribes, the longer wait during maintenance.
 //! - [`book`]: one symbol's L2 book from `book` snapshots and updates, checked against the
 //!   CRC32 checksum Kraken sends with each.
 //! - [`rest`]: `AssetPairs` (pair metadata) and `Ticker` (cross-check) over REST, as the
@@ -23,10 +24,12 @@ pub fn connector(
 ) -> anyhow::Result<Box<dyn crate::connector::Connector>> {
     let rest = rest::KrakenRest::new(&config.kraken_rest_url, config.rest_timeout)
         .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
-    Ok(Box::new(
-        KrakenConnector::new(config.kraken_settings())
-            .with_rest(std::sync::Arc::new(rest::KrakenExchangeRest::new(rest))),
-    ))
+    let kraken = KrakenConnector::new(config.kraken_settings())
+        .with_rest(std::sync::Arc::new(rest::KrakenExchangeRest::new(rest)));
+    Ok(Box::new(crate::venues::session::VenueConnector::new(
+        kraken,
+        config.session_settings(),
+    )))
 }
 
 /// Kraken's REST side alone (pair metadata, the cross-check) when its books are not read.
