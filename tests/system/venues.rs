@@ -1,7 +1,8 @@
 //! Trading through a venue's death, as real processes: one exchange-rate-svc reading a mock
 //! Kraken, Coinbase and Bitstamp, one user-api-svc on MariaDB, one Redis. A quote for size is
 //! priced from every venue's levels; with Kraken killed the pair stays fresh and a quote
-//! still fills from the other two; the Socket.IO client sees the venue leave the price.
+//! still fills from the other two; the Socket.IO client sees the venue leave the price; with
+//! every venue gone the pair is stale and quotes are refused.
 
 use std::time::Duration;
 
@@ -52,6 +53,31 @@ async fn with_a_venue_killed_the_pair_stays_quotable_and_an_order_fills_from_the
             .as_array()
             .is_some_and(|a| a.iter().all(|l| l["venue"] != "kraken")),
         "{book}"
+    );
+
+    // Every venue gone: the pair turns stale and quotes are refused.
+    let (coinbase, bitstamp) = cluster.venues.as_ref().expect("venues");
+    coinbase.stop();
+    bitstamp.stop();
+    socket
+        .next_within(Duration::from_secs(10), |v| {
+            v["event"] == "rates:live" && v["data"]["BTC_USD"]["stale"] == true
+        })
+        .await
+        .expect("BTC stale with no venue left");
+    let (code, refused) = cluster
+        .call(
+            0,
+            reqwest::Method::POST,
+            "/api/quotes",
+            Some(&trader),
+            Some(serde_json::json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"})),
+        )
+        .await;
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (503, Some("rates_stale")),
+        "{refused}"
     );
     socket.close().await;
     cluster.stop().await;

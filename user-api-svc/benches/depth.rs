@@ -1,6 +1,9 @@
 //! What pricing at depth costs, beside the floor.
 //!
-//! `taskset -c 1 cargo bench -p user-api-svc --bench depth` (`BENCH_QUOTES`, default 2000)
+//! `taskset -c 1 cargo bench -p user-api-svc --bench depth` (`BENCH_QUOTES`, default 2000;
+//! `BENCH_PART=live|live_floor|quote|quote_floor` with `BENCH_ITERS=N` runs that one
+//! in-process loop alone, for `valgrind --tool=callgrind` at two `N`: the difference of the
+//! totals over the difference of `N` is the instructions per call)
 //!
 //! 1. In-process, one core, no I/O:
 //!    - `live` with a ladder: one pair's `rates:live` object with its three-rung ladder priced
@@ -118,11 +121,23 @@ fn in_process() {
     let mut top = rate(&pair);
     top.venues.clear();
     without.apply_rate(top);
-    let n = 200_000;
+    let part = std::env::var("BENCH_PART").unwrap_or_default();
+    let iters: usize = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let n_for = |name: &str| {
+        if part.is_empty() || part == name {
+            iters
+        } else {
+            0
+        }
+    };
+    let n = n_for("live");
     let live = time(n, || {
         black_box(with.live(black_box(&pair), now));
     });
-    let live_floor = time(n, || {
+    let live_floor = time(n_for("live_floor"), || {
         black_box(without.live(black_box(&pair), now));
     });
     println!(
@@ -135,10 +150,10 @@ fn in_process() {
     let amount = Some(d("1.3"));
     let q = price_quote(&basis, Side::Buy, amount, d("0.01")).expect("quote");
     let levels = q.depth.as_ref().map_or(0, |d| d.levels_used);
-    let quote = time(n, || {
+    let quote = time(n_for("quote"), || {
         black_box(price_quote(black_box(&basis), Side::Buy, amount, d("0.01")).ok());
     });
-    let quote_floor = time(n, || {
+    let quote_floor = time(n_for("quote_floor"), || {
         black_box(price_quote(black_box(&top_basis), Side::Buy, amount, d("0.01")).ok());
     });
     println!(
@@ -246,5 +261,7 @@ async fn over_http() {
 #[tokio::main]
 async fn main() {
     in_process();
-    over_http().await;
+    if std::env::var("BENCH_PART").is_err() {
+        over_http().await;
+    }
 }
