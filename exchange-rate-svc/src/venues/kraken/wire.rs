@@ -645,4 +645,34 @@ mod tests {
             proptest::prop_assert_eq!(tickers[0].bid.to_string(), price.to_string());
         }
     }
+
+    /// The remaining venue samples: a live `status`, a subscribe ack and a ticker snapshot.
+    #[test]
+    fn the_status_ack_and_ticker_samples_parse_exactly() {
+        use crate::venues::fixture;
+        let status = fixture("kraken-status-update-captured.json");
+        assert_eq!(
+            parse(&status).unwrap(),
+            KrakenEvent::Status {
+                system: SystemStatus::Online,
+                connection_id: Some("14949390454975033707"),
+            }
+        );
+        let ack = fixture("kraken-subscribe-response.json");
+        assert!(matches!(
+            parse(&ack).unwrap(),
+            KrakenEvent::Subscribed { symbol: Some(s), channel } if s == "BTC/USD" && channel == "ticker"
+        ));
+        let ticker = fixture("kraken-ticker-snapshot.json");
+        let KrakenEvent::Ticker { snapshot, tickers } = parse(&ticker).unwrap() else {
+            panic!("not a ticker")
+        };
+        assert!(snapshot);
+        assert_eq!(tickers[0].bid.to_string(), "105944.20");
+        assert_eq!(tickers[0].ask.to_string(), "105944.30");
+        assert_eq!(
+            tickers[0].last.map(|l| l.to_string()).as_deref(),
+            Some("105899.40")
+        );
+    }
 }
