@@ -148,6 +148,10 @@ pub struct RateBook {
     max_amounts: HashMap<Pair, Decimal>,
     /// Admins' per-pair ladder amounts (a pair absent has [`LADDER_MULTIPLES`] of its minimum).
     ladders: HashMap<Pair, Vec<Decimal>>,
+    /// Each pair's ladder as priced after the last change to what prices it (its rate, book,
+    /// metadata, the spreads, the limits): `live` is called per tick for every distinct set of
+    /// pairs the sockets want, so the ladder is priced once per change, not once per call.
+    priced_ladders: HashMap<Pair, Vec<Rung>>,
 }
 
 impl RateBook {
@@ -165,12 +169,14 @@ impl RateBook {
             max_depth_fraction: DEFAULT_MAX_DEPTH_FRACTION,
             max_amounts: HashMap::new(),
             ladders: HashMap::new(),
+            priced_ladders: HashMap::new(),
         }
     }
 
     /// At most this share of a side's visible depth is quotable (`QUOTE_MAX_DEPTH_FRACTION`).
     pub fn set_max_depth_fraction(&mut self, fraction: Decimal) {
         self.max_depth_fraction = fraction;
+        self.reprice_all();
     }
 
     /// Admins' per-pair limits: maximum quote amounts (a pair absent has none) and ladder
@@ -182,6 +188,7 @@ impl RateBook {
     ) {
         self.max_amounts = max;
         self.ladders = ladders;
+        self.reprice_all();
     }
 
     /// The ladder's amounts for `pair`: the admin's, or its minimum × 10, × 100, × 1000.
@@ -216,7 +223,9 @@ impl RateBook {
                 return false;
             }
         }
-        self.books.insert(msg.pair.clone(), Arc::new(msg));
+        let pair = msg.pair.clone();
+        self.books.insert(pair.clone(), Arc::new(msg));
+        self.reprice(&pair);
         true
     }
 
@@ -252,14 +261,34 @@ impl RateBook {
     fn limits(&self, pair: &Pair, meta: &PairMeta) -> DepthLimits {
         DepthLimits {
             max_fraction: self.max_depth_fraction,
-            max_amount: self.max_amounts.get(pair).copied(),
+            max_amount: self.max_amount(pair),
             step: meta.amount_step,
         }
     }
 
-    /// The ladder of `pair`: each size priced as a quote of it would be now (the spread and
-    /// the tick applied per side); `None` without a book or metadata.
+    /// The ladder of `pair` as last priced; `None` without a book or metadata.
     pub fn ladder(&self, pair: &Pair) -> Option<Vec<Rung>> {
+        self.priced_ladders.get(pair).cloned()
+    }
+
+    /// Prices `pair`'s ladder again (after anything that prices it changed).
+    fn reprice(&mut self, pair: &Pair) {
+        match self.price_ladder(pair) {
+            Some(ladder) => self.priced_ladders.insert(pair.clone(), ladder),
+            None => self.priced_ladders.remove(pair),
+        };
+    }
+
+    fn reprice_all(&mut self) {
+        let pairs: Vec<Pair> = self.books.keys().cloned().collect();
+        for pair in pairs {
+            self.reprice(&pair);
+        }
+    }
+
+    /// Each size priced as a quote of it would be now (the spread and the tick applied per
+    /// side); `None` without a book, a rate or metadata.
+    fn price_ladder(&self, pair: &Pair) -> Option<Vec<Rung>> {
         let book = self.consolidated(pair)?;
         let raw = self.raw.get(pair)?;
         let meta = self.meta(pair)?;
@@ -308,12 +337,15 @@ impl RateBook {
         if self.meta.get(&meta.pair) == Some(&meta) {
             return false;
         }
-        self.meta.insert(meta.pair.clone(), meta);
+        let pair = meta.pair.clone();
+        self.meta.insert(pair.clone(), meta);
+        self.reprice(&pair);
         true
     }
 
     pub fn set_spreads(&mut self, spreads: SpreadSet) {
         self.spreads = spreads;
+        self.reprice_all();
     }
 
     /// Takes a rate from the bus; false if it is older than what we have.
@@ -323,8 +355,12 @@ impl RateBook {
                 return false;
             }
         }
-        self.known.insert(msg.pair.clone());
-        self.raw.insert(msg.pair.clone(), msg);
+        let pair = msg.pair.clone();
+        self.known.insert(pair.clone());
+        self.raw.insert(pair.clone(), msg);
+        if self.books.contains_key(&pair) {
+            self.reprice(&pair);
+        }
         true
     }
 
