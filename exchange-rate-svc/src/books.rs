@@ -62,8 +62,6 @@ struct PairBook {
     top: Option<Book>,
     updated_at: Option<Instant>,
     consecutive_failures: u32,
-    /// Waiting for a snapshot (after a failure, or never had one).
-    resyncing: bool,
     /// Left out of the consolidated book as an outlier (set by the last consolidation).
     excluded: bool,
 }
@@ -102,7 +100,8 @@ impl VenueSlot {
             BookState::Maintenance
         } else if !self.connected || p.consecutive_failures >= UNHEALTHY_AFTER {
             BookState::Down
-        } else if p.resyncing || p.top.is_none() {
+        } else if p.top.is_none() {
+            // Waiting for a snapshot (at the start, or after the book was lost).
             BookState::Resyncing
         } else if recent(p.updated_at) || recent(self.alive_at) {
             BookState::Fresh
@@ -135,10 +134,6 @@ impl VenueBooks {
         }
     }
 
-    pub fn rules(&self) -> &BookRules {
-        &self.rules
-    }
-
     fn with_venue<T>(&self, venue: Venue, f: impl FnOnce(&mut VenueSlot) -> T) -> T {
         f(lock(&self.venues).entry(venue).or_default())
     }
@@ -168,7 +163,6 @@ impl VenueBooks {
             slot.connected = false;
             slot.alive_at = None;
             for p in slot.pairs.values_mut() {
-                p.resyncing = true;
                 p.top = None;
             }
         });
@@ -188,11 +182,7 @@ impl VenueBooks {
 
     /// The venue will keep a book for `pair` (it shows as `resyncing` until the snapshot).
     pub fn expect(&self, venue: Venue, pair: &Pair) {
-        self.with_pair(venue, pair, |p| {
-            if p.top.is_none() {
-                p.resyncing = true;
-            }
-        });
+        self.with_pair(venue, pair, |_| {});
     }
 
     /// A verified book for `pair`: fresh from now. A verified update ends a failure streak;
@@ -206,7 +196,6 @@ impl VenueBooks {
             if !snapshot {
                 p.consecutive_failures = 0;
             }
-            p.resyncing = false;
         });
     }
 
@@ -218,7 +207,6 @@ impl VenueBooks {
             slot.checksum_failures += 1;
             let p = slot.pairs.entry(pair.clone()).or_default();
             p.consecutive_failures += 1;
-            p.resyncing = true;
             p.top = None;
             p.consecutive_failures
         })
@@ -231,7 +219,6 @@ impl VenueBooks {
         self.with_venue(venue, |slot| {
             slot.sequence_gaps += 1;
             for p in slot.pairs.values_mut() {
-                p.resyncing = true;
                 p.top = None;
             }
         });

@@ -78,14 +78,20 @@ impl Consolidator {
             .bids
             .first()
             .zip(c.book.asks.first())
-            .map(|(b, a)| (b.price.min(a.price), a.price.max(b.price), c.venues.clone()));
+            .map(|(b, a)| (b.price.min(a.price), a.price.max(b.price)));
         // Locked across venues (one's bid equals another's ask): no rate can be made of it
         // that favours the house on both sides; the last one stands until it unlocks.
-        let best = best.filter(|(bid, ask, _)| bid < ask);
+        let best = best.filter(|(bid, ask)| bid < ask);
+        let unchanged = |(bid, ask): (Decimal, Decimal)| {
+            slot.rate
+                .as_ref()
+                .is_some_and(|(b, a, v)| (*b, *a) == (bid, ask) && *v == c.venues)
+        };
         let rate = match best {
-            Some(best) if quorate && slot.rate.as_ref() != Some(&best) => {
-                slot.rate = Some(best.clone());
-                Some(best)
+            Some(best) if quorate && !unchanged(best) => {
+                let rate = (best.0, best.1, c.venues.clone());
+                slot.rate = Some(rate.clone());
+                Some(rate)
             }
             _ => None,
         };
@@ -106,36 +112,19 @@ impl Consolidator {
         lock(&self.pairs).get(pair).is_some_and(|s| s.quorate)
     }
 
-    /// The books that changed since last taken, as messages of `epoch`.
-    pub fn take_dirty(&self, epoch: &str) -> Vec<Arc<BookMsg>> {
+    /// The books as messages of `epoch`: those that changed since last taken
+    /// (`only_changed`), or every pair's (for a resync).
+    pub fn take(&self, epoch: &str, only_changed: bool) -> Vec<Arc<BookMsg>> {
         let mut pairs = lock(&self.pairs);
         pairs
             .iter_mut()
-            .filter(|(_, s)| s.dirty)
+            .filter(|(_, s)| s.dirty || !only_changed)
             .map(|(pair, slot)| {
                 slot.dirty = false;
                 slot.book_seq += 1;
                 message(pair, slot, epoch)
             })
             .collect()
-    }
-
-    /// Every pair's book as it is now (for a resync).
-    pub fn all(&self, epoch: &str) -> Vec<Arc<BookMsg>> {
-        let mut pairs = lock(&self.pairs);
-        pairs
-            .iter_mut()
-            .map(|(pair, slot)| {
-                slot.dirty = false;
-                slot.book_seq += 1;
-                message(pair, slot, epoch)
-            })
-            .collect()
-    }
-
-    /// `pair`'s consolidated book now.
-    pub fn book(&self, pair: &Pair) -> Option<Consolidation> {
-        lock(&self.pairs).get(pair).map(|s| s.current.clone())
     }
 }
 
@@ -181,10 +170,11 @@ mod tests {
         );
         // The same prices again: no new rate, and the book is dirty once.
         assert_eq!(c.rebuild(&books, &btc, Instant::now()).rate, None);
-        let dirty = c.take_dirty("e");
+        let dirty = c.take("e", true);
         assert_eq!(dirty.len(), 1);
         assert_eq!(dirty[0].book.asks[0].venue, Venue::Kraken);
-        assert!(c.take_dirty("e").is_empty());
+        assert!(c.take("e", true).is_empty());
+        assert_eq!(c.take("e", false).len(), 1, "a resync takes every pair");
         // Crossed: Coinbase bids 102 while Kraken asks 101 → the rate is 101 / 102.
         books.verified(Venue::Coinbase, &btc, &book("102", "103"), false);
         let r = c.rebuild(&books, &btc, Instant::now());

@@ -216,12 +216,12 @@ impl Feed {
         self.inner.changed.notify_one();
     }
 
-    /// A venue's books for `pair` are gone (a failed check, a sequence gap): rebuilt without.
-    pub fn venue_book_lost(&self, pair: Option<&Pair>) {
-        match pair {
-            Some(pair) => self.rebuild(pair),
-            None => self.rebuild_all(),
-        }
+    /// A venue's book for `pair` failed its check: it leaves the pair's consolidated book
+    /// until a snapshot verifies. Returns the failures in a row.
+    pub fn book_check_failed(&self, venue: Venue, pair: &Pair) -> u32 {
+        let in_a_row = self.inner.books.checksum_failed(venue, pair);
+        self.rebuild(pair);
+        in_a_row
     }
 
     /// Rebuilds every pair's consolidated book: venues that went stale leave it, and
@@ -255,15 +255,10 @@ impl Feed {
         }
     }
 
-    /// `pair`'s consolidated book now, when the feed consolidates.
-    pub fn consolidated(&self, pair: &Pair) -> Option<crate::books::Consolidation> {
-        self.inner.consolidator.as_ref()?.book(pair)
-    }
-
     /// The consolidated books that changed since last taken.
     pub(crate) fn take_dirty_books(&self) -> Vec<Arc<BookMsg>> {
         match &self.inner.consolidator {
-            Some(c) => c.take_dirty(&self.inner.epoch),
+            Some(c) => c.take(&self.inner.epoch, true),
             None => Vec::new(),
         }
     }
@@ -271,7 +266,7 @@ impl Feed {
     /// Every consolidated book, for a resync.
     pub(crate) fn all_books(&self) -> Vec<Arc<BookMsg>> {
         match &self.inner.consolidator {
-            Some(c) => c.all(&self.inner.epoch),
+            Some(c) => c.take(&self.inner.epoch, false),
             None => Vec::new(),
         }
     }

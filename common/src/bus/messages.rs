@@ -197,7 +197,7 @@ pub struct StatusMsg {
     #[serde(default)]
     pub role: FeedRole,
     /// Each venue's L2 books: health per pair and top of book. Absent in older messages and
-    /// for a feed that keeps no books (`FEED=sim`).
+    /// before any venue has been heard of.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub venues: BTreeMap<Venue, VenueStatus>,
 }
@@ -206,9 +206,9 @@ pub struct StatusMsg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BookState {
-    /// Verified updates within `VENUE_STALE_MS`.
+    /// A verified update, or a frame proving the subscription, within `VENUE_STALE_MS`.
     Fresh,
-    /// No verified update for longer.
+    /// Neither for longer.
     Stale,
     /// Waiting for a snapshot (at the start, or after a failed check).
     Resyncing,
@@ -216,8 +216,8 @@ pub enum BookState {
     Down,
     /// The venue reports maintenance.
     Maintenance,
-    /// Its mid is further than `VENUE_MAX_DEVIATION_BPS` from the other venues' median: left
-    /// out of the consolidated book until it comes back.
+    /// Its mid is further than `VENUE_MAX_DEVIATION_BPS` from the median of the fresh venues'
+    /// mids (three or more): left out of the consolidated book until it comes back.
     Excluded,
 }
 

@@ -193,20 +193,21 @@ impl BusSink for RedisSink {
         status: Option<&StatusMsg>,
     ) -> Result<(), SinkError> {
         let fence = self.fence.as_ref().map(Lease::epoch);
-        match write(&self.client, &self.keys, fence, rates, meta, status).await {
-            Ok(Fenced::Written) => Ok(()),
-            Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
-            Err(e) => Err(SinkError::Bus(e.to_string())),
-        }
+        sink_result(write(&self.client, &self.keys, fence, rates, meta, status).await)
     }
 
     async fn publish_books(&self, books: &[Arc<BookMsg>]) -> Result<(), SinkError> {
         let fence = self.fence.as_ref().map(Lease::epoch);
-        match write_books(&self.client, &self.keys, fence, books).await {
-            Ok(Fenced::Written) => Ok(()),
-            Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
-            Err(e) => Err(SinkError::Bus(e.to_string())),
-        }
+        sink_result(write_books(&self.client, &self.keys, fence, books).await)
+    }
+}
+
+/// A fenced write's outcome as the sink reports it.
+fn sink_result(written: Result<Fenced, Error>) -> Result<(), SinkError> {
+    match written {
+        Ok(Fenced::Written) => Ok(()),
+        Ok(Fenced::NotLeader) => Err(SinkError::NotLeader),
+        Err(e) => Err(SinkError::Bus(e.to_string())),
     }
 }
 

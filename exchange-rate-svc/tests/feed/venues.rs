@@ -150,14 +150,20 @@ async fn three_venues_make_one_price_and_a_killed_venue_leaves_it_with_no_stale_
         gap < Duration::from_millis(VENUE_STALE_MS),
         "the price left coinbase within VENUE_STALE_MS (took {gap:?})"
     );
-    v.wait_book_state("coinbase", "down").await;
-    while let Ok(s) = status.try_recv() {
+    // Every status from the kill until the one that reports Coinbase down says BTC/USD ok.
+    let btc = common::Pair::parse("BTC/USD").unwrap();
+    recv_until(&mut status, "a status with coinbase down", |s| {
         assert_eq!(
-            s.pairs[&common::Pair::parse("BTC/USD").unwrap()],
+            s.pairs[&btc],
             common::bus::PairState::Ok,
             "BTC/USD stayed fresh while coinbase went away"
         );
-    }
+        s.venues
+            .get(&common::book::Venue::Coinbase)
+            .is_some_and(|c| c.state == common::bus::BookState::Down)
+    })
+    .await;
+    v.wait_book_state("coinbase", "down").await;
     let s = v.feed.get("/status").await;
     assert_eq!(s["state"], "online");
     assert_eq!(s["pairs"]["BTC/USD"], "ok");

@@ -71,8 +71,9 @@ impl Protocol for Coinbase {
             }
         };
         if let Err(gap) = books.apply(&event) {
+            // Ending the session takes Coinbase's books out of the price (the loop's
+            // `venue_down`); the next session's snapshot brings them back.
             feed.books().sequence_gap(Venue::Coinbase);
-            feed.venue_book_lost(None);
             return Step::end(format!("coinbase {gap}: a new snapshot is needed"));
         }
         match event {

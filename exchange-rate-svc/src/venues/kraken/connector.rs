@@ -391,8 +391,7 @@ impl SessionBooks {
             Ok(()) => feed.verified_book(Venue::Kraken, pair, book.book(), snapshot),
             Err(mismatch) => {
                 self.books.remove(pair);
-                let in_a_row = feed.books().checksum_failed(Venue::Kraken, pair);
-                feed.venue_book_lost(Some(pair));
+                let in_a_row = feed.book_check_failed(Venue::Kraken, pair);
                 tracing::warn!(%pair, %mismatch, in_a_row, "kraken book checksum mismatch: resubscribing");
                 // At once the first times; a pair that keeps failing is retried at most every
                 // `book_resubscribe_backoff`, so a systematic mismatch cannot flood Kraken
