@@ -34,6 +34,7 @@ pub struct Cluster {
     pub prefix: String,
     pub db: String,
     feed_env: Vec<(&'static str, String)>,
+    api_env: Vec<(&'static str, String)>,
     /// The HTTP API of each API node, by index.
     web: Vec<crate::http::Api>,
 }
@@ -106,6 +107,9 @@ impl Cluster {
             ("ADMIN_REQUIRE_2FA", "false".into()),
             ("PAIRS", "BTC/USD,ETH/USD".into()),
             ("LOGIN_PER_ACCOUNT_PER_MIN", "3".into()),
+            // Every test user comes from this one address.
+            ("REGISTER_PER_IP_PER_MIN", "1000".into()),
+            ("LOGIN_PER_IP_PER_MIN", "1000".into()),
         ];
         let feeds_started = futures_util::future::join_all(
             (0..feeds).map(|_| Service::spawn("exchange-rate-svc", &feed_env)),
@@ -127,6 +131,7 @@ impl Cluster {
             prefix,
             db,
             feed_env,
+            api_env,
             web: apis_web,
         };
         for api in &cluster.apis {
@@ -219,6 +224,15 @@ impl Cluster {
     pub async fn respawn_feed(&mut self, i: usize) {
         self.feeds[i].kill().await;
         self.feeds[i] = Service::spawn("exchange-rate-svc", &self.feed_env).await;
+    }
+
+    /// Replaces API node `i` (killed with SIGKILL) with a fresh process on a new port, and
+    /// waits until it is ready.
+    pub async fn respawn_api(&mut self, i: usize) {
+        self.apis[i].kill().await;
+        self.apis[i] = Service::spawn("user-api-svc", &self.api_env).await;
+        self.web[i] = crate::http::Api::new(self.apis[i].base.clone());
+        self.apis[i].ready().await;
     }
 
     /// The feed node that says it leads, once exactly one does.

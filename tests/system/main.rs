@@ -8,9 +8,11 @@
 //!   one MariaDB, HAProxy in front, processes killed and restarted.
 //!
 //! - [`venues`]: three mock venues' books behind the price; a venue killed mid-session.
+//! - [`orders`]: the order path killed with SIGKILL mid-batch: nothing partial, retries once.
 //!
 //! The process harness of `cluster` is `testkit::cluster`, shared with `benches/failover.rs`.
 
 mod chain;
 mod cluster;
+mod orders;
 mod venues;

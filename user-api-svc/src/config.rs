@@ -56,6 +56,9 @@ pub struct Config {
     /// How long 1 m candles are kept (5 m candles 5 times, 1 h candles 60 times as long).
     pub candle_retention: Duration,
     pub db_max_connections: u32,
+    /// Group commit of quotes and orders (`GROUP_COMMIT_MAX`, `GROUP_COMMIT_WAIT_US`,
+    /// `GROUP_COMMIT_WORKERS`; `crate::batch`).
+    pub group_commit: crate::batch::BatchConfig,
     /// Socket fan-out: immediate below the budget, conflated windows above it.
     pub fanout: crate::rates::FanoutSettings,
     /// Timeouts and connection caps of the HTTP listener.
@@ -105,6 +108,14 @@ fn budget(
         burst: parse_or(&format!("{kind}_PER_ACCOUNT_BURST"), d.burst)?.max(1),
     })
 }
+
+/// Group commit: batches of up to 64 quotes or orders, gathered from what is already waiting
+/// (no added wait), two batches in flight at once (one executing while the next gathers).
+pub const DEFAULT_GROUP_COMMIT: crate::batch::BatchConfig = crate::batch::BatchConfig {
+    max: 64,
+    wait: Duration::ZERO,
+    workers: 2,
+};
 
 /// Per-asset deposit caps unless `DEPOSIT_CAPS` says otherwise.
 pub const DEFAULT_DEPOSIT_CAPS: &str = "USD=10000000,EUR=10000000,BTC=1000,ETH=10000";
@@ -195,6 +206,7 @@ impl Config {
             admin_self_deposit: false,
             candle_retention: Duration::from_secs(7 * 24 * 3600),
             db_max_connections: 16,
+            group_commit: DEFAULT_GROUP_COMMIT,
             fanout: crate::rates::FanoutSettings::default(),
             serve: common::serve::ServeLimits::default(),
             http_policy: common::http::HttpPolicy::default(),
@@ -322,6 +334,14 @@ impl Config {
                 parse_or("CANDLE_RETENTION_DAYS", 7u64)?.clamp(1, 3650) * 24 * 3600,
             ),
             db_max_connections: parse_or("DB_MAX_CONNECTIONS", 16u32)?.max(1),
+            group_commit: crate::batch::BatchConfig {
+                max: parse_or("GROUP_COMMIT_MAX", d.group_commit.max)?.clamp(1, 1000),
+                wait: Duration::from_micros(parse_or(
+                    "GROUP_COMMIT_WAIT_US",
+                    d.group_commit.wait.as_micros() as u64,
+                )?),
+                workers: parse_or("GROUP_COMMIT_WORKERS", d.group_commit.workers)?.clamp(1, 64),
+            },
             fanout: crate::rates::FanoutSettings {
                 immediate_budget: parse_or("FANOUT_IMMEDIATE_BUDGET", 100_000u64)?,
                 window: millis_or("FANOUT_WINDOW_MS", 50, 5)?,

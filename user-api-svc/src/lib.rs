@@ -5,7 +5,9 @@
 //!   spreads and judges staleness, and [`rates::fanout`], which delivers `rates:live` to sockets
 //!   with latest-value semantics.
 //! - [`pricing`]: spread arithmetic, tick rounding in the house's favour, prices at the tick.
-//! - [`money`]: the money rules (amounts, totals, legs, asset scales) and trading budgets.
+//! - [`money`]: the money rules (amounts, totals, legs, asset scales), trading budgets, and
+//!   the desk that files quotes and places orders ([`money::desk`]).
+//! - [`batch`]: the group-commit queue the desk's quotes and orders go through.
 //! - [`candles`]: minute OHLC of the mid, rolled up.
 //! - [`spreads`]: admin spreads with an append-only audit trail.
 //! - [`auth`]: accounts, passwords, tokens and sessions, two-factor sign-in, throttling.
@@ -23,6 +25,7 @@
 //! - [`Application`] (here): wires it together; binds port 0 in tests and reports its address.
 
 pub mod auth;
+pub mod batch;
 pub mod candles;
 pub mod cluster;
 pub mod config;
@@ -129,6 +132,12 @@ impl Application {
                 money::budget::AccountBudgets::new(quotes, orders),
             ),
         };
+        let precision = money::AssetPrecision::default();
+        let desk = money::desk::Desk::start(
+            Arc::clone(&store),
+            config.group_commit,
+            http::orders::answer_renderer(precision.clone(), Arc::clone(&hub)),
+        );
         let state = AppState(Arc::new(AppShared {
             keys: auth::tokens::TokenKeys::new(
                 &config.jwt_secret,
@@ -146,7 +155,8 @@ impl Application {
             bus: bus.clone(),
             node_id: uuid::Uuid::new_v4().to_string(),
             io: std::sync::OnceLock::new(),
-            precision: money::AssetPrecision::default(),
+            precision,
+            desk,
             config,
         }));
         state

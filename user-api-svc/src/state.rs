@@ -33,6 +33,8 @@ pub struct AppShared {
     pub io: std::sync::OnceLock<crate::cluster::Io>,
     /// Decimal places per asset for totals and balances.
     pub precision: crate::money::AssetPrecision,
+    /// Quotes filed and orders placed, in group-commit batches.
+    pub desk: crate::money::desk::Desk,
 }
 
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! The trader's endpoints: `/api/quotes`, `/api/orders`, `/api/balances`; and the private
 //! Socket.IO events a fill or a deposit sends (`order:filled`, `balance:updated`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
@@ -9,20 +10,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use common::{Decimal, Pair};
+use common::Pair;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{AuthUser, OrderTrader, QuoteTrader, Trader};
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::{DecimalField, FieldError};
+use crate::money::desk::{FileError, PlaceError, Placed, Renderer};
 use crate::money::quote::{price_quote, QuoteError};
-use crate::money::Side;
+use crate::money::{AssetPrecision, Side};
 use crate::pricing::show_price;
-use crate::rates::Unquotable;
+use crate::rates::{RateHub, Unquotable};
 use crate::state::AppState;
-use crate::store::{Balance, IdemBegin, NewQuote, Order, OrderOutcome, StoreError};
+use crate::store::{Answer, Balance, NewQuote, Order, OrderOutcome};
 use common::decimal::DecimalString;
 
 /// The trader's endpoints.
@@ -116,52 +117,51 @@ pub struct OrderView {
 /// The view of a stored order: amounts at their asset's scale, the price at the pair's tick
 /// (as the quote showed it; as stored if the pair is no longer described by the feed).
 pub(crate) fn order_view(state: &AppState, order: &Order) -> OrderView {
+    show_order(&state.precision, &state.hub, order)
+}
+
+fn show_order(precision: &AssetPrecision, hub: &RateHub, order: &Order) -> OrderView {
     let pair = Pair::parse(&order.pair).ok();
     let (base, quote) = pair.as_ref().map_or(("", ""), |p| (p.base(), p.quote()));
     let tick = pair
         .as_ref()
-        .and_then(|p| state.hub.book().meta(p).map(|m| m.price_tick));
+        .and_then(|p| hub.book().meta(p).map(|m| m.price_tick));
     OrderView {
         id: order.id.clone(),
         quote_id: order.quote_id.clone(),
         pair: order.pair.clone(),
         side: order.side,
-        amount: state.precision.show(base, order.amount),
+        amount: precision.show(base, order.amount),
         price: show_price(order.price, tick),
-        total: state.precision.show(quote, order.total),
+        total: precision.show(quote, order.total),
         status: order.status.clone(),
         created_at: order.created_at,
     }
 }
 
-/// Refuses, at quote time, a quote the user cannot pay for now: a buy debits the quote asset
-/// (`total`), a sell the base asset (`amount`). The order re-checks inside its transaction,
-/// since the balance may change between the two.
-async fn refuse_unaffordable(
-    state: &AppState,
-    uid: u64,
-    pair: &Pair,
-    side: Side,
-    amount: Decimal,
-    total: Decimal,
-) -> Result<(), ApiError> {
-    let (asset, needed) = match side {
-        Side::Buy => (pair.quote(), total),
-        Side::Sell => (pair.base(), amount),
-    };
-    let available = state
-        .store
-        .balances(uid)
-        .await?
-        .into_iter()
-        .find(|b| b.asset == asset)
-        .map(|b| b.available)
-        .unwrap_or_default();
-    if available < needed {
-        metrics::counter!("rategate_quotes_unaffordable_total").increment(1);
-        return Err(ApiError::InsufficientFunds(asset.to_string()));
-    }
-    Ok(())
+/// How an order's outcome is answered, and stored with its key for replays: a fill as 201 and
+/// the order's view, a refusal as its problem.
+pub fn answer_renderer(precision: AssetPrecision, hub: Arc<RateHub>) -> Renderer {
+    Arc::new(move |outcome: &OrderOutcome| {
+        let refusal = match outcome {
+            OrderOutcome::Filled { order, .. } => {
+                let view = show_order(&precision, &hub, order);
+                return Answer {
+                    status: 201,
+                    body: serde_json::to_string(&view).unwrap_or_default(),
+                };
+            }
+            OrderOutcome::QuoteNotFound => ApiError::QuoteNotFound,
+            OrderOutcome::QuoteUsed => ApiError::QuoteUsed,
+            OrderOutcome::QuoteExpired => ApiError::QuoteExpired,
+            OrderOutcome::InsufficientFunds { asset } => ApiError::InsufficientFunds(asset.clone()),
+        };
+        let (status, body) = refusal.problem();
+        Answer {
+            status: status.as_u16(),
+            body,
+        }
+    })
 }
 
 /// A firm quote: executable at exactly this price until `expires_at`. Refused with
@@ -214,7 +214,6 @@ pub async fn create_quote(
         },
     )?;
     let (amount, numbers) = (quoted.amount, quoted.numbers);
-    refuse_unaffordable(&state, uid, &pair, side, amount, numbers.total).await?;
     let tick = basis.meta.price_tick;
     let quote = NewQuote {
         id: uuid::Uuid::new_v4().to_string(),
@@ -230,19 +229,33 @@ pub async fn create_quote(
         revenue: numbers.revenue,
         expires_at: Utc::now() + state.config.quote_ttl,
     };
-    state.store.insert_quote(&quote).await?;
+    // A buy pays the total in the quote asset, a sell the amount in the base asset.
+    let (pays_asset, pays) = match side {
+        Side::Buy => (pair.quote(), numbers.total),
+        Side::Sell => (pair.base(), amount),
+    };
+    let quote_id = quote.id.clone();
+    let expires_at = quote.expires_at;
+    match state.desk.file_quote(quote, pays_asset, pays).await {
+        Ok(()) => {}
+        Err(FileError::Unaffordable(asset)) => {
+            metrics::counter!("rategate_quotes_unaffordable_total").increment(1);
+            return Err(ApiError::InsufficientFunds(asset));
+        }
+        Err(FileError::Store(e)) => return Err(e.into()),
+    }
     metrics::counter!("rategate_quotes_total", "side" => side.as_str()).increment(1);
     Ok((
         StatusCode::CREATED,
         ApiJson(QuoteView {
-            id: quote.id,
-            pair: quote.pair,
+            id: quote_id,
+            pair: pair.to_string(),
             side,
             amount: state.precision.show(pair.base(), amount),
             price: show_price(numbers.price, Some(tick)),
             total: state.precision.show(pair.quote(), numbers.total),
             total_asset: pair.quote().to_string(),
-            expires_at: quote.expires_at,
+            expires_at,
             raw_bid: show_price(quoted.raw_bid, Some(tick)),
             raw_ask: show_price(quoted.raw_ask, Some(tick)),
             spread: SpreadApplied {
@@ -275,7 +288,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(key.to_string())
 }
 
-fn stored_response(status: u16, body: String) -> Response {
+fn stored_response(Answer { status, body }: Answer) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let content_type = if status.is_success() {
         "application/json"
@@ -299,50 +312,22 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let uid = user_id(&claims)?;
     let key = idempotency_key(&headers)?;
-    let hash: [u8; 32] = Sha256::digest(body.quote_id.as_bytes()).into();
-    match state.store.begin_idempotency(uid, &key, &hash).await? {
-        IdemBegin::Started => {}
-        IdemBegin::Replay { status, body } => return Ok(stored_response(status, body)),
-        IdemBegin::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-        IdemBegin::InFlight => return Err(ApiError::RequestInProgress),
+    match state.desk.place(uid, &key, &body.quote_id).await {
+        Ok(Placed::Done { outcome, answer }) => {
+            if let OrderOutcome::Filled { order, balances } = &outcome {
+                metrics::counter!("rategate_orders_total", "side" => order.side.as_str())
+                    .increment(1);
+                // The event carries the same view the response does.
+                let shown = serde_json::from_str(&answer.body).unwrap_or_default();
+                notify_fill(&state, uid, shown, balances);
+            }
+            Ok(stored_response(answer))
+        }
+        Ok(Placed::Replay(answer)) => Ok(stored_response(answer)),
+        Err(PlaceError::InFlight) => Err(ApiError::RequestInProgress),
+        Err(PlaceError::KeyReused) => Err(ApiError::IdempotencyKeyReused),
+        Err(PlaceError::Store(e)) => Err(e.into()),
     }
-    let render =
-        |order: &Order| serde_json::to_string(&order_view(&state, order)).unwrap_or_default();
-    let outcome = state
-        .store
-        .execute_order(uid, &body.quote_id, &key, Utc::now(), &render)
-        .await;
-    let refusal = match outcome {
-        Ok(OrderOutcome::Filled {
-            order,
-            balances,
-            body,
-        }) => {
-            metrics::counter!("rategate_orders_total", "side" => order.side.as_str()).increment(1);
-            // The view was rendered once, in the transaction; the event carries the same JSON.
-            let shown = serde_json::from_str(&body).unwrap_or_default();
-            notify_fill(&state, uid, shown, &balances);
-            return Ok(stored_response(201, body));
-        }
-        Ok(OrderOutcome::QuoteNotFound) => ApiError::QuoteNotFound,
-        Ok(OrderOutcome::QuoteUsed) => ApiError::QuoteUsed,
-        Ok(OrderOutcome::QuoteExpired) => ApiError::QuoteExpired,
-        Ok(OrderOutcome::InsufficientFunds { asset }) => ApiError::InsufficientFunds(asset),
-        Err(e) => {
-            // Nothing was committed: let the client retry with the same key.
-            let _ = state.store.abandon_idempotency(uid, &key).await;
-            return Err(match e {
-                StoreError::Conflict => ApiError::QuoteUsed,
-                other => other.into(),
-            });
-        }
-    };
-    let (status, problem) = refusal.problem();
-    state
-        .store
-        .finish_idempotency(uid, &key, status.as_u16(), &problem)
-        .await?;
-    Err(refusal)
 }
 
 #[derive(Serialize, ToSchema)]

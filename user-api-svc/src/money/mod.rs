@@ -11,9 +11,11 @@
 //! - A trade moves two assets between the user and the house; [`Legs`] says which.
 //!
 //! [`quote`]: a quote's numbers from the book, as a pure function; [`budget`]: per-account
-//! quote and order budgets.
+//! quote and order budgets; [`desk`]: filing quotes and placing orders, in group-commit
+//! batches.
 
 pub mod budget;
+pub mod desk;
 pub mod quote;
 
 use std::collections::HashMap;

@@ -1,8 +1,9 @@
 //! What a database must supply so the store's flows can be written once (ARCHITECTURE.md §8):
 //! a way to run a [`Stmt`] on the pool or inside a write transaction, a [`Row`] that decodes
-//! decimals, times and ids from its own column types, and the two balance primitives whose SQL
-//! cannot be shared (MariaDB does the arithmetic on `DECIMAL` in SQL under a row lock; SQLite
-//! keeps decimals as text and does it in Rust under its single write lock).
+//! decimals, times and ids from its own column types, and the deposit's credit, whose SQL
+//! cannot be shared (MariaDB does the addition on `DECIMAL` in SQL under a row lock; SQLite
+//! keeps decimals as text and does it in Rust under its single write lock). Orders compute
+//! their balances in Rust on both, from rows the batch has locked (`order_batch.rs`).
 //!
 //! A statement is SQL plus typed [`Value`]s. Both dialects use `?` placeholders, so the SQL in
 //! `accounts.rs` and `money.rs` is one text; where the dialects differ (the upsert clause, row
@@ -145,15 +146,6 @@ pub trait Backend: Send + Sync + 'static {
     async fn fetch_in(tx: &mut Self::Tx, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
     async fn execute_in(tx: &mut Self::Tx, stmt: Stmt) -> StoreResult<Done>;
 
-    /// Takes `amount` of `asset` from the user if the balance covers it; false (and nothing
-    /// changed) if it does not.
-    async fn debit_if_funds(
-        tx: &mut Self::Tx,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
     /// Adds `amount` of `asset` to the user's balance, creating it at zero if missing.
     async fn credit(
         tx: &mut Self::Tx,

@@ -2,9 +2,9 @@
 //! `DATABASE_URL` scheme: MariaDB for deployments, SQLite for the all-in-one binary.
 //!
 //! The store is written once ([`backend::SqlStore`]): the flows and their SQL in
-//! [`accounts`], [`money`] and `candles`, row mapping in [`rows`], the invariants in [`rules`]. Each
+//! [`accounts`], [`money`], `order_batch` (group commit) and `candles`, row mapping in [`rows`], the invariants in [`rules`]. Each
 //! database is only a [`backend::Backend`]: its connection, its codec for decimals, times and
-//! ids, and the two balance primitives ([`mysql`], [`sqlite`]). Both keep the same money
+//! ids, and the deposit's credit ([`mysql`], [`sqlite`]). Both keep the same money
 //! guarantees (ARCHITECTURE.md §8) and run the same test suites.
 
 mod accounts;
@@ -12,6 +12,7 @@ pub mod backend;
 mod candles;
 mod money;
 pub mod mysql;
+mod order_batch;
 mod rows;
 pub mod rules;
 pub mod sqlite;
@@ -172,6 +173,20 @@ pub enum StoreError {
     Other(anyhow::Error),
 }
 
+impl StoreError {
+    /// The same kind of failure with the same text, for each of the jobs a failed batch
+    /// answers (the error itself cannot be cloned).
+    pub fn for_each_job(&self) -> StoreError {
+        let text = || anyhow::anyhow!(self.to_string());
+        match self {
+            StoreError::Unavailable(_) => StoreError::Unavailable(text()),
+            StoreError::Conflict => StoreError::Conflict,
+            StoreError::Transient(_) => StoreError::Transient(text()),
+            StoreError::Other(_) => StoreError::Other(text()),
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A firm quote to store.
@@ -191,8 +206,57 @@ pub struct NewQuote {
     pub expires_at: DateTime<Utc>,
 }
 
-/// How the caller shows a filled order: its response body, kept with the idempotency key.
-pub type RenderOrder<'a> = &'a (dyn Fn(&Order) -> String + Send + Sync);
+/// The answer kept with an `Idempotency-Key`: what a replay returns, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// How the caller answers an order's outcome (its HTTP status and body), so the answer can be
+/// stored with the key in the order's own transaction.
+pub type RenderAnswer<'a> = &'a (dyn Fn(&OrderOutcome) -> Answer + Send + Sync);
+
+/// One order of a batch: who asks, which quote, under which key (and the request's hash, so
+/// the key cannot be reused for another request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderJob {
+    pub user_id: u64,
+    pub quote_id: String,
+    pub key: String,
+    pub hash: [u8; 32],
+}
+
+/// How one order of a batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executed {
+    /// Executed now (filled or refused), its answer recorded with its key in the same commit.
+    Done {
+        outcome: OrderOutcome,
+        answer: Answer,
+    },
+    /// The key was answered before for the same request: this answer again.
+    Replay(Answer),
+    /// The key was used before for another request.
+    KeyReused,
+    /// The same key is being executed right now.
+    InFlight,
+}
+
+/// A quote to file, refused if its owner cannot pay `pays` of `pays_asset` now.
+#[derive(Debug, Clone)]
+pub struct QuoteJob {
+    pub quote: NewQuote,
+    pub pays_asset: String,
+    pub pays: Decimal,
+}
+
+/// How filing a quote ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filed {
+    Filed,
+    Unaffordable,
+}
 
 /// A filled order, as stored (the API shows it as `http::orders::OrderView`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,28 +296,13 @@ pub struct LedgerLine {
     pub amount: Decimal,
 }
 
-/// What an `Idempotency-Key` already has.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdemBegin {
-    /// New: go ahead (the key is now in flight).
-    Started,
-    /// Done before with the same request: answer this again.
-    Replay { status: u16, body: String },
-    /// Used before with another request.
-    Mismatch,
-    /// The same request is being executed right now.
-    InFlight,
-}
-
 /// How executing a quote ended. Only `Filled` changed anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderOutcome {
     Filled {
         order: Box<Order>,
+        /// Every balance of the user after the fill, as the transaction wrote them.
         balances: Vec<Balance>,
-        /// `render(order)` as recorded with the idempotency key: the 201 body, byte for byte
-        /// what a replay returns.
-        body: String,
     },
     QuoteNotFound,
     QuoteUsed,
@@ -431,34 +480,18 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Quotes, orders, balances and the ledger (ARCHITECTURE.md §8).
 #[async_trait]
 pub trait MoneyStore: Send + Sync + 'static {
-    async fn insert_quote(&self, quote: &NewQuote) -> StoreResult<()>;
-    async fn begin_idempotency(
+    /// Files a batch of quotes in one insert (group commit); one result per quote, in order.
+    async fn file_quotes(&self, quotes: &[QuoteJob]) -> StoreResult<Vec<Filed>>;
+    /// Executes a batch of orders in one transaction (group commit): per order, the quote
+    /// locked and consumed, balances, ledger, the order row and the key's answer
+    /// (`render(outcome)`); a refusal writes only its answer. Retried whole on deadlock. One
+    /// result per job, in order.
+    async fn execute_orders(
         &self,
-        user_id: u64,
-        key: &str,
-        hash: &[u8; 32],
-    ) -> StoreResult<IdemBegin>;
-    /// Records the final answer for a key whose request did not fill an order.
-    async fn finish_idempotency(
-        &self,
-        user_id: u64,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> StoreResult<()>;
-    /// Forgets an in-flight key (the request failed for a reason worth retrying).
-    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()>;
-    /// Executes a quote: balances, ledger, quote consumption, order and the idempotency
-    /// record (`render(order)`, the 201 body a replay returns) in one transaction, retried on
-    /// deadlock.
-    async fn execute_order(
-        &self,
-        user_id: u64,
-        quote_id: &str,
-        idem_key: &str,
+        jobs: &[OrderJob],
         now: DateTime<Utc>,
-        render: RenderOrder<'_>,
-    ) -> StoreResult<OrderOutcome>;
+        render: RenderAnswer<'_>,
+    ) -> StoreResult<Vec<Executed>>;
     /// Credits `amount` of `asset` to a user from the external account; returns the ledger
     /// transaction id and the new balance.
     async fn deposit(

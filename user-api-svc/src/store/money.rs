@@ -1,22 +1,19 @@
 //! Quotes, idempotency records, order execution, deposits and revenue: [`MoneyStore`] written
 //! once over any [`Backend`] (ARCHITECTURE.md §8).
 //!
-//! Order execution is one write transaction: read the quote under a lock (owner, unused,
-//! unexpired), debit the user if the balance covers it, credit the other asset, write a
-//! balanced ledger transaction against the house, consume the quote, insert the order and
-//! complete the idempotency record with the order as its 201 body. A transient conflict
-//! (MariaDB deadlock or lock wait) is retried with backoff and counted, for orders and
-//! deposits alike ([`rules::retrying`]).
+//! Orders and quotes are executed in batches (group commit), in `order_batch.rs`. A deposit is
+//! one write transaction: credit, a balanced ledger transaction from the external account, the
+//! new balance. A transient conflict (MariaDB deadlock or lock wait) is retried with backoff
+//! and counted, for orders and deposits alike ([`rules::retrying`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use common::{Decimal, Pair};
+use common::Decimal;
 
 use super::backend::{fetch_first_in, Backend, Row as _, SqlStore, Stmt};
 use super::rows::{self, ORDER_COLUMNS};
-use super::rules::{self, STALE_IN_FLIGHT_SECS};
+use super::rules;
 use super::*;
-use crate::money;
 
 fn balances_of(user_id: u64) -> Stmt {
     Stmt::new("SELECT asset, available FROM balances WHERE user_id = ? ORDER BY asset").id(user_id)
@@ -94,245 +91,21 @@ impl<B: Backend> SqlStore<B> {
         B::commit(tx).await?;
         Ok((id, balance))
     }
-
-    async fn try_execute(
-        &self,
-        user_id: u64,
-        quote_id: &str,
-        idem_key: &str,
-        now: DateTime<Utc>,
-        render: RenderOrder<'_>,
-    ) -> StoreResult<OrderOutcome> {
-        let mut tx = self.db.begin().await?;
-        let sql = format!(
-            "SELECT user_id, pair, side, amount, price, total, revenue, expires_at, consumed_at
-             FROM quotes WHERE id = ? {}",
-            B::LOCK
-        );
-        let Some(q) = fetch_first_in::<B>(&mut tx, Stmt::assembled(sql).text(quote_id)).await?
-        else {
-            return Ok(OrderOutcome::QuoteNotFound);
-        };
-        if q.id("user_id")? != user_id {
-            return Ok(OrderOutcome::QuoteNotFound);
-        }
-        if q.opt_time("consumed_at")?.is_some() {
-            return Ok(OrderOutcome::QuoteUsed);
-        }
-        if q.time("expires_at")? <= now {
-            return Ok(OrderOutcome::QuoteExpired);
-        }
-        let (Ok(pair), Ok(side)) = (
-            Pair::parse(&q.text("pair")?),
-            rules::decode_side(&q.text("side")?),
-        ) else {
-            return Err(corrupt(format!("corrupt quote {quote_id}")));
-        };
-        let (amount, price) = (q.dec("amount")?, q.dec("price")?);
-        let (total, revenue) = (q.dec("total")?, q.dec("revenue")?);
-        let legs = money::legs(&pair, side, amount, total);
-
-        if !B::debit_if_funds(&mut tx, user_id, &legs.debit_asset, legs.debit, now).await? {
-            return Ok(OrderOutcome::InsufficientFunds {
-                asset: legs.debit_asset,
-            });
-        }
-        B::credit(&mut tx, user_id, &legs.credit_asset, legs.credit, now).await?;
-        let order_id = uuid::Uuid::new_v4().to_string();
-        let user_account = format!("user:{user_id}");
-        let ledger_id = Self::ledger(
-            &mut tx,
-            "trade",
-            &order_id,
-            &[
-                (user_account.clone(), &legs.debit_asset, -legs.debit),
-                ("house".to_string(), &legs.debit_asset, legs.debit),
-                ("house".to_string(), &legs.credit_asset, -legs.credit),
-                (user_account, &legs.credit_asset, legs.credit),
-            ],
-            now,
-        )
-        .await?;
-        let consume = Stmt::new("UPDATE quotes SET consumed_at = ? WHERE id = ?")
-            .time(now)
-            .text(quote_id);
-        B::execute_in(&mut tx, consume).await?;
-        let order = Order {
-            id: order_id,
-            quote_id: quote_id.to_string(),
-            user_id,
-            pair: pair.to_string(),
-            side,
-            amount,
-            price,
-            total,
-            revenue,
-            status: "filled".into(),
-            created_at: now,
-        };
-        let insert = Stmt::new(
-            "INSERT INTO orders (id, quote_id, user_id, pair, side, amount, price, total, revenue,
-                                 status, ledger_tx_id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'filled', ?, ?)",
-        )
-        .text(&order.id)
-        .text(quote_id)
-        .id(user_id)
-        .text(pair.as_str())
-        .text(side.as_str())
-        .dec(amount)
-        .dec(price)
-        .dec(total)
-        .dec(revenue)
-        .id(ledger_id)
-        .time(now);
-        B::execute_in(&mut tx, insert).await?;
-        let body = render(&order);
-        B::execute_in(&mut tx, finish_key(user_id, idem_key, 201, &body)).await?;
-        let balances = rows::all(
-            &B::fetch_in(&mut tx, balances_of(user_id)).await?,
-            rows::balance,
-        )?;
-        B::commit(tx).await?;
-        Ok(OrderOutcome::Filled {
-            order: Box::new(order),
-            balances,
-            body,
-        })
-    }
-}
-
-fn finish_key(user_id: u64, key: &str, status: u16, body: &str) -> Stmt {
-    Stmt::new(
-        "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ?
-         WHERE user_id = ? AND idem_key = ?",
-    )
-    .int(u32::from(status))
-    .text(body)
-    .id(user_id)
-    .text(key)
 }
 
 #[async_trait]
 impl<B: Backend> MoneyStore for SqlStore<B> {
-    async fn insert_quote(&self, q: &NewQuote) -> StoreResult<()> {
-        let stmt = Stmt::new(
-            "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid, raw_ask,
-                                 spread_kind, spread_buy, spread_sell, revenue, created_at,
-                                 expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .text(&q.id)
-        .id(q.user_id)
-        .text(&q.pair)
-        .text(q.side.as_str())
-        .dec(q.amount)
-        .dec(q.price)
-        .dec(q.total)
-        .dec(q.raw_bid)
-        .dec(q.raw_ask)
-        .text(q.spread.kind.as_str())
-        .dec(q.spread.buy)
-        .dec(q.spread.sell)
-        .dec(q.revenue)
-        .time(Utc::now())
-        .time(q.expires_at);
-        self.db.execute(stmt).await?;
-        Ok(())
+    async fn file_quotes(&self, quotes: &[QuoteJob]) -> StoreResult<Vec<Filed>> {
+        self.run_quotes(quotes).await
     }
 
-    async fn begin_idempotency(
+    async fn execute_orders(
         &self,
-        user_id: u64,
-        key: &str,
-        hash: &[u8; 32],
-    ) -> StoreResult<IdemBegin> {
-        let now = Utc::now();
-        let insert = Stmt::new(
-            "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at)
-             VALUES (?, ?, ?, 'in_flight', ?)",
-        )
-        .id(user_id)
-        .text(key)
-        .bytes(hash)
-        .time(now);
-        match self.db.execute(insert).await {
-            Ok(_) => return Ok(IdemBegin::Started),
-            Err(StoreError::Conflict) => {}
-            Err(other) => return Err(other),
-        }
-        let stmt = Stmt::new(
-            "SELECT request_hash, state, response_status, response_body FROM idempotency_keys
-             WHERE user_id = ? AND idem_key = ?",
-        )
-        .id(user_id)
-        .text(key);
-        // Deleted between our insert and select (abandoned): in flight; a retry works.
-        let Some(row) = self.fetch_first(stmt).await? else {
-            return Ok(IdemBegin::InFlight);
-        };
-        if row.bytes("request_hash")?.as_slice() != hash.as_slice() {
-            return Ok(IdemBegin::Mismatch);
-        }
-        if row.text("state")? != "done" {
-            // A request that died with the database (its clean-up could not run either) leaves
-            // its key in flight; after STALE_IN_FLIGHT_SECS the key may be taken over. One
-            // conditional UPDATE, so two takers cannot both win.
-            let stale = now - chrono::Duration::seconds(i64::from(STALE_IN_FLIGHT_SECS));
-            let take = Stmt::new(
-                "UPDATE idempotency_keys SET created_at = ?
-                 WHERE user_id = ? AND idem_key = ? AND state = 'in_flight' AND created_at < ?",
-            )
-            .time(now)
-            .id(user_id)
-            .text(key)
-            .time(stale);
-            if self.db.execute(take).await?.rows_affected == 1 {
-                return Ok(IdemBegin::Started);
-            }
-            return Ok(IdemBegin::InFlight);
-        }
-        Ok(IdemBegin::Replay {
-            status: row.opt_status("response_status")?.unwrap_or(500),
-            body: row.opt_text("response_body")?.unwrap_or_default(),
-        })
-    }
-
-    async fn finish_idempotency(
-        &self,
-        user_id: u64,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> StoreResult<()> {
-        self.db
-            .execute(finish_key(user_id, key, status, body))
-            .await?;
-        Ok(())
-    }
-
-    async fn abandon_idempotency(&self, user_id: u64, key: &str) -> StoreResult<()> {
-        let stmt = Stmt::new(
-            "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND state = 'in_flight'",
-        )
-        .id(user_id)
-        .text(key);
-        self.db.execute(stmt).await?;
-        Ok(())
-    }
-
-    async fn execute_order(
-        &self,
-        user_id: u64,
-        quote_id: &str,
-        idem_key: &str,
+        jobs: &[OrderJob],
         now: DateTime<Utc>,
-        render: RenderOrder<'_>,
-    ) -> StoreResult<OrderOutcome> {
-        rules::retrying("execute_order", is_transient, || {
-            self.try_execute(user_id, quote_id, idem_key, now, render)
-        })
-        .await
+        render: RenderAnswer<'_>,
+    ) -> StoreResult<Vec<Executed>> {
+        self.run_orders(jobs, now, render).await
     }
 
     async fn deposit(

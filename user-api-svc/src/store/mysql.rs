@@ -1,4 +1,4 @@
-//! MySQL/MariaDB as a [`Backend`]: its connection, its codec and its two balance primitives;
+//! MySQL/MariaDB as a [`Backend`]: its connection, its codec and the deposit's credit;
 //! the flows are the shared ones in `accounts.rs` and `money.rs`. Amounts are native
 //! `DECIMAL(38,18)`, times `DATETIME(6)` in UTC (sqlx sets the session time zone), rows that a
 //! transaction will change are read `FOR UPDATE`, and the `CHECK`s in `migrations/mysql` back
@@ -221,26 +221,6 @@ impl Backend for MySqlDb {
             .await
             .map(done)
             .map_err(classify)
-    }
-
-    /// One conditional `UPDATE`: the row lock it takes and `available >= ?` make the check and
-    /// the debit one step; `CHECK (available >= 0)` backs it up.
-    async fn debit_if_funds(
-        tx: &mut Self::Tx,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let stmt = Stmt::new(
-            "UPDATE balances SET available = available - ?
-             WHERE user_id = ? AND asset = ? AND available >= ?",
-        )
-        .dec(amount)
-        .id(user_id)
-        .text(asset)
-        .dec(amount);
-        Ok(Self::execute_in(tx, stmt).await?.rows_affected == 1)
     }
 
     /// The addition happens in `DECIMAL`, under the row lock of the upsert.

@@ -1,7 +1,7 @@
 //! The rules both stores enforce, written once so the backends cannot drift apart: a ledger
 //! transaction must sum to zero per asset (an error in every build, never a `debug_assert!`),
-//! how long an in-flight idempotency key belongs to its request, how transient conflicts are
-//! retried, and how stored enum text decodes (an unknown value is an error, never a default).
+//! how transient conflicts are retried, and how stored enum text decodes (an unknown value is
+//! an error, never a default).
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,10 +9,6 @@ use std::time::Duration;
 use common::Decimal;
 
 use crate::money::Side;
-
-/// An in-flight idempotency key older than this belongs to a request that died; another
-/// request with the same key may take it over.
-pub const STALE_IN_FLIGHT_SECS: u32 = 30;
 
 /// Attempts of a transaction that hit a transient conflict (deadlock, lock wait) in all.
 pub const ATTEMPTS: u32 = 5;

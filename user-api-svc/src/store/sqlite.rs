@@ -1,6 +1,6 @@
 //! SQLite as a [`Backend`], for the all-in-one binary: one file, no server, the same guarantees
 //! as MariaDB without MariaDB's types. The flows are the shared ones in `accounts.rs` and
-//! `money.rs`; this file holds the connection, the codec and the two balance primitives.
+//! `money.rs`; this file holds the connection, the codec and the deposit's credit.
 //!
 //! - Decimals are TEXT in canonical `rust_decimal` form and all arithmetic happens in Rust;
 //!   SQLite would otherwise turn them into floats. Times are INTEGER microseconds (UTC).
@@ -326,23 +326,6 @@ impl Backend for SqliteDb {
             .await
             .map(done)
             .map_err(classify)
-    }
-
-    /// Read, compare and write under the write lock; `CHECK (available NOT LIKE '-%')` refuses
-    /// a negative balance even if this were wrong.
-    async fn debit_if_funds(
-        tx: &mut SqliteTx,
-        user_id: u64,
-        asset: &str,
-        amount: Decimal,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let available = Self::balance(tx, user_id, asset).await?;
-        if available < amount {
-            return Ok(false);
-        }
-        Self::put_balance(tx, user_id, asset, available - amount, now).await?;
-        Ok(true)
     }
 
     async fn credit(

@@ -492,8 +492,8 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
         .unwrap()
         .to_string();
 
-    // The database disappears in the middle of the order's transaction: after the debit,
-    // credit and ledger lines were sent, just as the order row is about to be written.
+    // The database disappears in the middle of the order's transaction: after the balances
+    // and ledger lines were sent, just as the order row is about to be written.
     proxy.cut_on(b"INSERT INTO orders");
     let (code, body) = order(&api, &trader, "k-1", &qid).await;
     assert_problem(code, &body, 503, "unavailable");
@@ -515,14 +515,18 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
     assert_eq!(balance(&api, &trader, "BTC").await, "0", "no credit either");
     let (_, orders) = api.get("/api/orders", Some(&trader)).await;
     assert!(orders["orders"].as_array().unwrap().is_empty());
-    // The key of the request that died stays in flight until it is stale (30 s)...
-    let (code, body) = order(&api, &trader, "k-1", &qid).await;
+    // The key's answer is written in the order's own transaction, so nothing of the failed
+    // request remains: the same key, retried, executes the quote once...
+    let (code, first) = order(&api, &trader, "k-1", &qid).await;
+    assert_eq!(code, 201, "{first}");
+    // ...and from then on replays that order.
+    let (code, again) = order(&api, &trader, "k-1", &qid).await;
+    assert_eq!((code, &again), (201, &first));
     assert_eq!(
-        (code, body["code"].as_str()),
-        (409, Some("request_in_progress"))
+        order(&api, &trader, "k-2", &qid).await.0,
+        409,
+        "the quote fills once"
     );
-    // ...and the quote was not consumed: it still executes, once.
-    assert_eq!(order(&api, &trader, "k-2", &qid).await.0, 201);
     assert_eq!(balance(&api, &trader, "USD").await, "902.99");
     assert_ledger_invariants(&api).await;
     api.finish().await;
@@ -751,7 +755,97 @@ async fn self_deposit_is_allowed_when_configured(backend: Backend) {
     api.finish().await;
 }
 
+/// Orders that arrive together are one batch, one transaction: each gets its own answer, and
+/// a refusal (expired quote, funds short, quote used, someone else's quote) undoes nothing of
+/// the others. One batch is visible as one `created_at` on every record it wrote.
+async fn one_batch_answers_each_order_on_its_own(backend: Backend) {
+    let api = TestApi::start_on(backend, |c| {
+        c.quote_ttl = Duration::from_millis(3000);
+        // A long gathering window and one worker: everything fired below is one batch (each
+        // quote below waits out the window too).
+        c.group_commit.wait = Duration::from_millis(400);
+        c.group_commit.workers = 1;
+    })
+    .await;
+    let _pump = trading_ready(&api).await;
+    let admin = api.admin_token().await;
+    let alice = api.user_token("alice@batch.io").await;
+    let bob = api.user_token("bob@batch.io").await;
+    api.deposit(&admin, "alice@batch.io", "USD", "1000.00")
+        .await;
+    api.deposit(&admin, "bob@batch.io", "USD", "150.00").await;
+    api.deposit(&admin, "alice@batch.io", "BTC", "0.001").await;
+    let stale = quote(&api, &alice, "buy", "0.001").await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let qa = quote(&api, &alice, "buy", "0.001").await;
+    let qa2 = quote(&api, &alice, "sell", "0.001").await;
+    // Bob can pay for either of his quotes, not for both.
+    let qb1 = quote(&api, &bob, "buy", "0.001").await;
+    let qb2 = quote(&api, &bob, "buy", "0.001").await;
+    let id = |q: &Value| q["id"].as_str().unwrap().to_string();
+    let fired = [
+        (alice.clone(), "a-buy", id(&qa)),
+        (alice.clone(), "a-stale", id(&stale)),
+        (bob.clone(), "b-1", id(&qb1)),
+        (bob.clone(), "b-2", id(&qb2)),
+        (bob.clone(), "b-theirs", id(&qa2)),
+        (alice.clone(), "a-again", id(&qa)),
+        // Alice sells the BTC her buy in this same batch gives her.
+        (alice.clone(), "a-sell", id(&qa2)),
+    ];
+    let mut tasks = Vec::new();
+    for (i, (token, key, qid)) in fired.iter().cloned().enumerate() {
+        let (http, base) = (api.http.clone(), api.base.clone());
+        tasks.push(tokio::spawn(async move {
+            // In this order, inside the gathering window.
+            tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+            let r = http
+                .post(format!("{base}/api/orders"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&json!({"quote_id": qid}))
+                .send()
+                .await
+                .unwrap();
+            let code = r.status().as_u16();
+            (code, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let codes: Vec<(u16, String)> = answers
+        .iter()
+        .map(|(c, b)| (*c, b["code"].as_str().unwrap_or("filled").to_string()))
+        .collect();
+    let want = [
+        (201, "filled"),
+        (410, "quote_expired"),
+        (201, "filled"),
+        (422, "insufficient_funds"),
+        (404, "quote_not_found"),
+        (409, "quote_used"),
+        (201, "filled"),
+    ];
+    let want: Vec<(u16, String)> = want.iter().map(|(c, s)| (*c, s.to_string())).collect();
+    assert_eq!(codes, want);
+    let batches = api
+        .sql_rows("SELECT DISTINCT CAST(created_at AS CHAR) FROM idempotency_keys")
+        .await;
+    assert_eq!(batches.len(), 1, "one batch, one transaction: {batches:?}");
+    // Each answer replays as it was.
+    for ((token, key, qid), first) in fired.iter().zip(&answers) {
+        assert_eq!(&order(&api, token, key, qid).await, first, "{key}");
+    }
+    assert_eq!(balance(&api, &bob, "BTC").await, "0.00100000");
+    assert_eq!(balance(&api, &alice, "BTC").await, "0.00100000");
+    assert_ledger_invariants(&api).await;
+    api.finish().await;
+}
+
 on_both_backends!(
+    one_batch_answers_each_order_on_its_own,
     deposits_are_limited_to_carried_assets_their_caps_and_other_accounts,
     each_account_has_a_quote_and_an_order_budget,
     self_deposit_is_allowed_when_configured,

@@ -1,15 +1,19 @@
-//! Orders per second and latency with concurrent traders on the real MariaDB.
+//! Orders per second and latency with concurrent traders, on MariaDB and on SQLite, beside
+//! the floor: the same orders' statements run straight against the same database.
 //!
 //! `cargo bench -p user-api-svc --bench orders` (env `BENCH_TRADERS`, default 64;
-//! `BENCH_SECS`, default 10; `BENCH_STORE=sqlite` for the all-in-one binary's SQLite store, a
-//! file in the system's temporary directory, instead of MariaDB).
+//! `BENCH_SECS`, default 10; `BENCH_STORE`, default `mariadb,sqlite`: the real MariaDB, and
+//! the all-in-one binary's SQLite store in a file in the system's temporary directory).
 //!
 //! Each trader loops: `POST /api/quotes` then `POST /api/orders` with a fresh
-//! `Idempotency-Key`, over HTTP to user-api-svc (in this process), which executes every order
-//! as one MariaDB transaction (quote lock, debit, credit, four ledger lines, quote consumed,
-//! order row, idempotency record). Rates come from the real chain (kraken-mock →
-//! exchange-rate-svc → Redis). Reported: orders/s, order latency p50/p99 (the quote request
-//! is timed separately), and CPU of this process and of mariadbd.
+//! `Idempotency-Key`, over HTTP to user-api-svc (in this process), which files quotes and
+//! executes orders in group-commit batches. Rates come from the real chain (kraken-mock →
+//! exchange-rate-svc → Redis). Then the floor ([`floor`]) runs the same orders' statements
+//! with the same number of traders. The last lines print, per store: orders/s, p99, the
+//! floor's transactions/s and p99, and CPU per order (this process: the service with its
+//! HTTP clients; and mariadbd).
+
+mod floor;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,27 +32,66 @@ fn mariadbd_pid() -> Option<String> {
     })
 }
 
+/// CPU seconds of this process and of mariadbd so far.
+fn cpu_now(db_pid: Option<&str>) -> (f64, f64) {
+    (
+        testkit::bench::cpu_secs("self"),
+        db_pid.map(testkit::bench::cpu_secs).unwrap_or(0.0),
+    )
+}
+
+/// One store's results.
+struct StoreRun {
+    store: &'static str,
+    orders_per_s: f64,
+    p99_ms: f64,
+    /// CPU µs per order: this process, mariadbd.
+    cpu: (f64, f64),
+    floor: floor::FloorRun,
+    floor_cpu: (f64, f64),
+}
+
 #[tokio::main]
 async fn main() {
-    let traders: usize = std::env::var("BENCH_TRADERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let traders: usize = testkit::bench::env_or("BENCH_TRADERS", 64);
+    let secs: u64 = testkit::bench::env_or("BENCH_SECS", 10);
+    let stores = std::env::var("BENCH_STORE").unwrap_or_else(|_| "mariadb,sqlite".into());
+    let mut runs = Vec::new();
+    for store in stores.split(',').map(str::trim) {
+        runs.push(run_store(store == "sqlite", traders, secs).await);
+    }
+    println!();
+    println!("{traders} traders, {secs} s each; CPU per order = this process (service + HTTP clients) + mariadbd");
+    for r in &runs {
+        println!(
+            "{:<7} orders/s {:>6.0}  p99 ms {:>6.1}  floor tx/s {:>6.0}  floor p99 ms {:>6.1}  cpu/order {:>5.0} µs ({:.0} + {:.0})  floor cpu/order {:>5.0} µs ({:.0} + {:.0})",
+            r.store,
+            r.orders_per_s,
+            r.p99_ms,
+            r.floor.tx_per_s,
+            r.floor.p99_ms,
+            r.cpu.0 + r.cpu.1,
+            r.cpu.0,
+            r.cpu.1,
+            r.floor_cpu.0 + r.floor_cpu.1,
+            r.floor_cpu.0,
+            r.floor_cpu.1,
+        );
+    }
+}
+
+async fn run_store(sqlite: bool, traders: usize, secs: u64) -> StoreRun {
     let up = upstream(0).await;
     let mut cfg = user_api_svc::Config::local("bench-secret-bench-secret-bench-secret-00");
     cfg.redis_url = testkit::services::redis_url();
     cfg.redis_prefix = up.prefix.clone();
-    let sqlite = std::env::var("BENCH_STORE").is_ok_and(|s| s == "sqlite");
     let sqlite_file = std::env::temp_dir().join(format!("rategate-orders-bench-{}.db", up.db));
-    cfg.database_url = if sqlite {
+    let api_database_url = if sqlite {
         format!("sqlite://{}", sqlite_file.display())
     } else {
         format!("{}/{}", testkit::services::mysql_base(), up.db)
     };
+    cfg.database_url = api_database_url.clone();
     cfg.http_addr = "127.0.0.1:0".parse().unwrap();
     cfg.pairs = common::Pair::parse_list("BTC/USD").unwrap();
     cfg.admin_email = Some(ADMIN.0.into());
@@ -114,13 +157,7 @@ async fn main() {
     ));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let db_pid = mariadbd_pid();
-    let (c0, d0) = (
-        testkit::bench::cpu_secs("self"),
-        db_pid
-            .as_deref()
-            .map(testkit::bench::cpu_secs)
-            .unwrap_or(0.0),
-    );
+    let (c0, d0) = cpu_now(db_pid.as_deref());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (t, token) in tokens.into_iter().enumerate() {
@@ -184,13 +221,7 @@ async fn main() {
         let _ = t.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let (c1, d1) = (
-        testkit::bench::cpu_secs("self"),
-        db_pid
-            .as_deref()
-            .map(testkit::bench::cpu_secs)
-            .unwrap_or(0.0),
-    );
+    let (c1, d1) = cpu_now(db_pid.as_deref());
     let (oh, qh) = (
         order_h.lock().unwrap().clone(),
         quote_h.lock().unwrap().clone(),
@@ -208,16 +239,56 @@ async fn main() {
         qh.value_at_quantile(0.5) as f64 / 1000.0,
         qh.value_at_quantile(0.99) as f64 / 1000.0,
     );
+    let per_order = |cpu: f64, n: f64| if n > 0.0 { cpu / n * 1e6 } else { 0.0 };
+    let cpu = (per_order(c1 - c0, n), per_order(d1 - d0, n));
     println!(
-        "    cpu: this process (user-api-svc + traders + feed) {:.0} %, mariadbd {:.0} % (target >= 1000 orders/s, p99 <= 50 ms)",
-        (c1 - c0) / elapsed * 100.0,
-        (d1 - d0) / elapsed * 100.0
+        "    cpu per order: this process {:.0} µs, mariadbd {:.0} µs",
+        cpu.0, cpu.1
     );
+    let database_url = api_database_url.clone();
     api.stop().await;
+
+    // The floor, on the same database and the same funded traders.
+    let users = trader_ids(&database_url, sqlite).await;
+    let (c0, d0) = cpu_now(db_pid.as_deref());
+    let floor = floor::run(&database_url, &users, secs).await;
+    let (c1, d1) = cpu_now(db_pid.as_deref());
+    let done = floor.tx_per_s * secs as f64;
+    let floor_cpu = (per_order(c1 - c0, done), per_order(d1 - d0, done));
+    println!(
+        "    floor: {:.0} tx/s ({} failures), p99 {:.1} ms; cpu per order: this process {:.0} µs, mariadbd {:.0} µs",
+        floor.tx_per_s, floor.failures, floor.p99_ms, floor_cpu.0, floor_cpu.1
+    );
     up.stop().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_file.display()));
     }
+    StoreRun {
+        store: if sqlite { "SQLite" } else { "MariaDB" },
+        orders_per_s: n / elapsed,
+        p99_ms: oh.value_at_quantile(0.99) as f64 / 1000.0,
+        cpu,
+        floor,
+        floor_cpu,
+    }
+}
+
+/// The ids of the bench's traders, for the floor.
+async fn trader_ids(url: &str, sqlite: bool) -> Vec<i64> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let cast = if sqlite { "id" } else { "CAST(id AS SIGNED)" };
+    let pool = sqlx::AnyPool::connect(url).await.expect("database");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {cast} AS id FROM users WHERE email LIKE 'trader%' ORDER BY id"
+    )))
+    .fetch_all(&pool)
+    .await
+    .expect("traders");
+    pool.close().await;
+    rows.iter()
+        .filter_map(|r| r.try_get::<i64, _>("id").ok())
+        .collect()
 }
 
 /// The upstream half of the chain (kraken-mock → exchange-rate-svc → Redis) under a fresh

@@ -1,0 +1,560 @@
+//! Group commit: a batch of orders executed in one write transaction, and a batch of quotes
+//! filed in one insert (ARCHITECTURE.md §8).
+//!
+//! A batch costs the same handful of statements whatever its size:
+//! 1. the batch's keys already answered are read (a replay answers again, nothing executes);
+//! 2. the batch's quotes are read and locked, then every balance of their owners;
+//! 3. each order is decided in Rust, in arrival order, against those locked rows: refused
+//!    (quote not found, used, expired; funds short) or filled, with the balances it leaves for
+//!    the next order of the same user. A refusal writes nothing, so it cannot undo the others:
+//!    no savepoint is needed;
+//! 4. one multi-row write each: balances, ledger transactions (their ids come back by
+//!    `RETURNING`), ledger lines, quotes consumed, orders, and every key's answer;
+//! 5. one commit, one fsync, for the whole batch.
+//!
+//! A key answered by a concurrent request on another node makes the answers' insert fail on
+//! the primary key (MariaDB holds the second insert until the first commits): the batch rolls
+//! back and runs again, and that key now replays. A deadlock or lock wait is retried the same
+//! way ([`rules::retrying`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use common::{Decimal, Pair};
+
+use super::backend::{Backend, Row as _, SqlStore, Stmt};
+use super::rules;
+use super::*;
+use crate::money;
+
+/// Attempts of a batch whose answers collided with another node's on the same key.
+const KEY_RACE_ATTEMPTS: u32 = 3;
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Other(anyhow::anyhow!(what))
+}
+
+/// `?, ?, ?` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// `(?, ?, ?), (?, ?, ?)`: `rows` rows of `cols` values.
+fn rows_of(rows: usize, cols: usize) -> String {
+    vec![format!("({})", marks(cols)); rows].join(", ")
+}
+
+/// A quote as an order reads it.
+struct LockedQuote {
+    user_id: u64,
+    pair: Pair,
+    side: Side,
+    amount: Decimal,
+    price: Decimal,
+    total: Decimal,
+    revenue: Decimal,
+    expires_at: DateTime<Utc>,
+    consumed: bool,
+}
+
+/// A filled order of the batch, before it is written.
+struct Fill {
+    job: usize,
+    order: Order,
+    legs: money::Legs,
+}
+
+/// What the batch decided for one job, before the writes.
+enum Decided {
+    Answered(Executed),
+    Outcome(OrderOutcome),
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The stored answers of the batch's keys, by (user, key).
+    async fn answered(
+        &self,
+        jobs: &[OrderJob],
+    ) -> StoreResult<HashMap<(u64, String), (Vec<u8>, Answer)>> {
+        let mut stmt = Stmt::assembled(format!(
+            "SELECT user_id, idem_key, request_hash, state, response_status, response_body
+             FROM idempotency_keys WHERE {}",
+            vec!["(user_id = ? AND idem_key = ?)"; jobs.len()].join(" OR ")
+        ));
+        for job in jobs {
+            stmt = stmt.id(job.user_id).text(job.key.as_str());
+        }
+        let mut out = HashMap::new();
+        for row in self.db.fetch(stmt).await? {
+            // A key left in flight by a request of an older version: answered as in progress
+            // until the purge removes it.
+            let answer = if row.text("state")? == "done" {
+                Answer {
+                    status: row.opt_status("response_status")?.unwrap_or(500),
+                    body: row.opt_text("response_body")?.unwrap_or_default(),
+                }
+            } else {
+                Answer {
+                    status: 0,
+                    body: String::new(),
+                }
+            };
+            out.insert(
+                (row.id("user_id")?, row.text("idem_key")?),
+                (row.bytes("request_hash")?, answer),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn lock_quotes(
+        tx: &mut B::Tx,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, LockedQuote>> {
+        let mut stmt = Stmt::assembled(format!(
+            "SELECT id, user_id, pair, side, amount, price, total, revenue, expires_at, consumed_at
+             FROM quotes WHERE id IN ({}) {}",
+            marks(ids.len()),
+            B::LOCK
+        ));
+        for id in ids {
+            stmt = stmt.text(*id);
+        }
+        let mut out = HashMap::new();
+        for q in B::fetch_in(tx, stmt).await? {
+            let id = q.text("id")?;
+            let (Ok(pair), Ok(side)) = (
+                Pair::parse(&q.text("pair")?),
+                rules::decode_side(&q.text("side")?),
+            ) else {
+                return Err(corrupt(format!("corrupt quote {id}")));
+            };
+            out.insert(
+                id,
+                LockedQuote {
+                    user_id: q.id("user_id")?,
+                    pair,
+                    side,
+                    amount: q.dec("amount")?,
+                    price: q.dec("price")?,
+                    total: q.dec("total")?,
+                    revenue: q.dec("revenue")?,
+                    expires_at: q.time("expires_at")?,
+                    consumed: q.opt_time("consumed_at")?.is_some(),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every balance of `users`, locked, by user then asset.
+    async fn lock_balances(
+        tx: &mut B::Tx,
+        users: &[u64],
+    ) -> StoreResult<BTreeMap<u64, BTreeMap<String, Decimal>>> {
+        let mut out: BTreeMap<u64, BTreeMap<String, Decimal>> =
+            users.iter().map(|u| (*u, BTreeMap::new())).collect();
+        if users.is_empty() {
+            return Ok(out);
+        }
+        let mut stmt = Stmt::assembled(format!(
+            "SELECT user_id, asset, available FROM balances WHERE user_id IN ({}) {}",
+            marks(users.len()),
+            B::LOCK
+        ));
+        for u in users {
+            stmt = stmt.id(*u);
+        }
+        for row in B::fetch_in(tx, stmt).await? {
+            out.entry(row.id("user_id")?)
+                .or_default()
+                .insert(row.text("asset")?, row.dec("available")?);
+        }
+        Ok(out)
+    }
+
+    /// One attempt at a batch; `Ok(None)` when another request answered one of its keys
+    /// meanwhile (rolled back: run it again).
+    async fn try_orders(
+        &self,
+        jobs: &[OrderJob],
+        now: DateTime<Utc>,
+        render: RenderAnswer<'_>,
+    ) -> StoreResult<Option<Vec<Executed>>> {
+        let answered = self.answered(jobs).await?;
+        let mut seen = HashSet::new();
+        let mut decided: Vec<Option<Decided>> = jobs
+            .iter()
+            .map(|job| {
+                let id = (job.user_id, job.key.clone());
+                if let Some((hash, answer)) = answered.get(&id) {
+                    return Some(Decided::Answered(
+                        if hash.as_slice() != job.hash.as_slice() {
+                            Executed::KeyReused
+                        } else if answer.status == 0 {
+                            Executed::InFlight
+                        } else {
+                            Executed::Replay(answer.clone())
+                        },
+                    ));
+                }
+                // The same key twice in one batch: the first one executes.
+                (!seen.insert(id)).then_some(Decided::Answered(Executed::InFlight))
+            })
+            .collect();
+        let to_run: Vec<usize> = (0..jobs.len()).filter(|i| decided[*i].is_none()).collect();
+        if to_run.is_empty() {
+            return Ok(Some(finish(decided)));
+        }
+
+        let mut tx = self.db.begin().await?;
+        let ids: Vec<&str> = to_run.iter().map(|i| jobs[*i].quote_id.as_str()).collect();
+        let mut quotes = Self::lock_quotes(&mut tx, &ids).await?;
+        let mut users: Vec<u64> = to_run
+            .iter()
+            .filter(|i| {
+                quotes.get(&jobs[**i].quote_id).map(|q| q.user_id) == Some(jobs[**i].user_id)
+            })
+            .map(|i| jobs[*i].user_id)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut balances = Self::lock_balances(&mut tx, &users).await?;
+        let mut touched: BTreeMap<(u64, String), Decimal> = BTreeMap::new();
+        let mut fills: Vec<Fill> = Vec::new();
+        for &i in &to_run {
+            let job = &jobs[i];
+            let outcome = match quotes.get_mut(&job.quote_id) {
+                None => OrderOutcome::QuoteNotFound,
+                Some(q) if q.user_id != job.user_id => OrderOutcome::QuoteNotFound,
+                Some(q) if q.consumed => OrderOutcome::QuoteUsed,
+                Some(q) if q.expires_at <= now => OrderOutcome::QuoteExpired,
+                Some(q) => {
+                    let legs = money::legs(&q.pair, q.side, q.amount, q.total);
+                    let held = balances.entry(job.user_id).or_default();
+                    let have = held.get(&legs.debit_asset).copied().unwrap_or_default();
+                    if have < legs.debit {
+                        OrderOutcome::InsufficientFunds {
+                            asset: legs.debit_asset,
+                        }
+                    } else {
+                        let credited = held
+                            .get(&legs.credit_asset)
+                            .copied()
+                            .unwrap_or_default()
+                            .checked_add(legs.credit)
+                            .ok_or_else(|| {
+                                corrupt(format!("balance overflow in {}", legs.credit_asset))
+                            })?;
+                        let debited = have - legs.debit;
+                        held.insert(legs.debit_asset.clone(), debited);
+                        held.insert(legs.credit_asset.clone(), credited);
+                        touched.insert((job.user_id, legs.debit_asset.clone()), debited);
+                        touched.insert((job.user_id, legs.credit_asset.clone()), credited);
+                        q.consumed = true;
+                        fills.push(Fill {
+                            job: i,
+                            order: Order {
+                                id: uuid::Uuid::new_v4().to_string(),
+                                quote_id: job.quote_id.clone(),
+                                user_id: job.user_id,
+                                pair: q.pair.to_string(),
+                                side: q.side,
+                                amount: q.amount,
+                                price: q.price,
+                                total: q.total,
+                                revenue: q.revenue,
+                                status: "filled".into(),
+                                created_at: now,
+                            },
+                            legs,
+                        });
+                        continue;
+                    }
+                }
+            };
+            decided[i] = Some(Decided::Outcome(outcome));
+        }
+
+        if !fills.is_empty() {
+            Self::write_fills(&mut tx, &fills, &touched, now).await?;
+        }
+        for fill in fills.drain(..) {
+            let held = balances.get(&fill.order.user_id);
+            let user_balances = held
+                .map(|h| {
+                    h.iter()
+                        .map(|(asset, available)| Balance {
+                            asset: asset.clone(),
+                            available: available.normalize(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            decided[fill.job] = Some(Decided::Outcome(OrderOutcome::Filled {
+                order: Box::new(fill.order),
+                balances: user_balances,
+            }));
+        }
+
+        // Every executed key's answer, in one insert; a key another request answered first
+        // fails it on the primary key.
+        let mut answers: Vec<(usize, Answer)> = Vec::new();
+        for &i in &to_run {
+            if let Some(Decided::Outcome(outcome)) = &decided[i] {
+                answers.push((i, render(outcome)));
+            }
+        }
+        let mut stmt = Stmt::assembled(format!(
+            "INSERT INTO idempotency_keys
+               (user_id, idem_key, request_hash, state, response_status, response_body, created_at)
+             VALUES {}",
+            vec!["(?, ?, ?, 'done', ?, ?, ?)"; answers.len()].join(", ")
+        ));
+        for (i, answer) in &answers {
+            let job = &jobs[*i];
+            stmt = stmt
+                .id(job.user_id)
+                .text(job.key.as_str())
+                .bytes(&job.hash)
+                .int(u32::from(answer.status))
+                .text(answer.body.as_str())
+                .time(now);
+        }
+        match B::execute_in(&mut tx, stmt).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        B::commit(tx).await?;
+        let mut answers: HashMap<usize, Answer> = answers.into_iter().collect();
+        let executed = decided
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| match d {
+                Some(Decided::Outcome(outcome)) => Executed::Done {
+                    outcome,
+                    answer: answers.remove(&i).unwrap_or(Answer {
+                        status: 500,
+                        body: String::new(),
+                    }),
+                },
+                Some(Decided::Answered(e)) => e,
+                None => Executed::InFlight,
+            })
+            .collect();
+        Ok(Some(executed))
+    }
+
+    /// The batch's fills, one multi-row statement per table.
+    async fn write_fills(
+        tx: &mut B::Tx,
+        fills: &[Fill],
+        touched: &BTreeMap<(u64, String), Decimal>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        // Balances: the values computed above under the rows' locks.
+        let mut stmt = Stmt::assembled(format!(
+            "INSERT INTO balances (user_id, asset, available, updated_at) VALUES {} {}",
+            rows_of(touched.len(), 4),
+            B::upsert("user_id, asset", &["available", "updated_at"])
+        ));
+        for ((user, asset), available) in touched {
+            stmt = stmt
+                .id(*user)
+                .text(asset.as_str())
+                .dec(*available)
+                .time(now);
+        }
+        B::execute_in(tx, stmt).await?;
+
+        // Ledger transactions, one per order, their ids returned by reference.
+        let mut stmt = Stmt::assembled(format!(
+            "INSERT INTO ledger_transactions (kind, reference, created_at) VALUES {}
+             RETURNING id, reference",
+            vec!["('trade', ?, ?)"; fills.len()].join(", ")
+        ));
+        for fill in fills {
+            stmt = stmt.text(fill.order.id.as_str()).time(now);
+        }
+        let mut ledger_ids = HashMap::new();
+        for row in B::fetch_in(tx, stmt).await? {
+            ledger_ids.insert(row.text("reference")?, row.id("id")?);
+        }
+        let ledger_id = |fill: &Fill| {
+            ledger_ids
+                .get(&fill.order.id)
+                .copied()
+                .ok_or_else(|| corrupt(format!("no ledger id for order {}", fill.order.id)))
+        };
+
+        let mut stmt = Stmt::assembled(format!(
+            "INSERT INTO ledger_entries (tx_id, account, asset, amount) VALUES {}",
+            rows_of(fills.len() * 4, 4)
+        ));
+        for fill in fills {
+            let legs = &fill.legs;
+            let user = format!("user:{}", fill.order.user_id);
+            let entries = [
+                (user.clone(), legs.debit_asset.as_str(), -legs.debit),
+                ("house".to_string(), legs.debit_asset.as_str(), legs.debit),
+                (
+                    "house".to_string(),
+                    legs.credit_asset.as_str(),
+                    -legs.credit,
+                ),
+                (user, legs.credit_asset.as_str(), legs.credit),
+            ];
+            rules::check_balanced(&fill.order.id, &entries).map_err(corrupt)?;
+            let id = ledger_id(fill)?;
+            for (account, asset, amount) in entries {
+                stmt = stmt.id(id).text(account).text(asset).dec(amount);
+            }
+        }
+        B::execute_in(tx, stmt).await?;
+
+        let mut stmt = Stmt::assembled(format!(
+            "UPDATE quotes SET consumed_at = ? WHERE id IN ({})",
+            marks(fills.len())
+        ))
+        .time(now);
+        for fill in fills {
+            stmt = stmt.text(fill.order.quote_id.as_str());
+        }
+        B::execute_in(tx, stmt).await?;
+
+        let mut stmt = Stmt::assembled(format!(
+            "INSERT INTO orders (id, quote_id, user_id, pair, side, amount, price, total, revenue,
+                                 status, ledger_tx_id, created_at)
+             VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, 'filled', ?, ?)"; fills.len()].join(", ")
+        ));
+        for fill in fills {
+            let o = &fill.order;
+            stmt = stmt
+                .text(o.id.as_str())
+                .text(o.quote_id.as_str())
+                .id(o.user_id)
+                .text(o.pair.as_str())
+                .text(o.side.as_str())
+                .dec(o.amount)
+                .dec(o.price)
+                .dec(o.total)
+                .dec(o.revenue)
+                .id(ledger_id(fill)?)
+                .time(now);
+        }
+        B::execute_in(tx, stmt).await?;
+        Ok(())
+    }
+
+    /// Executes a batch of orders in one transaction (see the module doc); one result per job,
+    /// in order.
+    pub(crate) async fn run_orders(
+        &self,
+        jobs: &[OrderJob],
+        now: DateTime<Utc>,
+        render: RenderAnswer<'_>,
+    ) -> StoreResult<Vec<Executed>> {
+        for _ in 0..KEY_RACE_ATTEMPTS {
+            let attempt = rules::retrying(
+                "execute_orders",
+                |e| matches!(e, StoreError::Transient(_)),
+                || self.try_orders(jobs, now, render),
+            )
+            .await?;
+            if let Some(done) = attempt {
+                return Ok(done);
+            }
+            metrics::counter!("rategate_store_retries_total", "op" => "order_key_race")
+                .increment(1);
+        }
+        Err(StoreError::Transient(anyhow::anyhow!(
+            "an order batch lost {KEY_RACE_ATTEMPTS} races for its keys"
+        )))
+    }
+
+    /// Files a batch of quotes: each is refused if its owner's balance cannot pay for it now
+    /// (read once for the whole batch), the rest inserted in one statement.
+    pub(crate) async fn run_quotes(&self, quotes: &[QuoteJob]) -> StoreResult<Vec<Filed>> {
+        let mut users: Vec<u64> = quotes.iter().map(|q| q.quote.user_id).collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut stmt = Stmt::assembled(format!(
+            "SELECT user_id, asset, available FROM balances WHERE user_id IN ({})",
+            marks(users.len())
+        ));
+        for u in &users {
+            stmt = stmt.id(*u);
+        }
+        let mut held: HashMap<(u64, String), Decimal> = HashMap::new();
+        for row in self.db.fetch(stmt).await? {
+            held.insert(
+                (row.id("user_id")?, row.text("asset")?),
+                row.dec("available")?,
+            );
+        }
+        let filed: Vec<Filed> = quotes
+            .iter()
+            .map(|q| {
+                let have = held
+                    .get(&(q.quote.user_id, q.pays_asset.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                if have < q.pays {
+                    Filed::Unaffordable
+                } else {
+                    Filed::Filed
+                }
+            })
+            .collect();
+        let keep: Vec<&NewQuote> = quotes
+            .iter()
+            .zip(&filed)
+            .filter(|(_, f)| **f == Filed::Filed)
+            .map(|(q, _)| &q.quote)
+            .collect();
+        if keep.is_empty() {
+            return Ok(filed);
+        }
+        let mut stmt = Stmt::assembled(format!(
+            "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid, raw_ask,
+                                 spread_kind, spread_buy, spread_sell, revenue, created_at,
+                                 expires_at)
+             VALUES {}",
+            rows_of(keep.len(), 15)
+        ));
+        let now = Utc::now();
+        for q in keep {
+            stmt = stmt
+                .text(q.id.as_str())
+                .id(q.user_id)
+                .text(q.pair.as_str())
+                .text(q.side.as_str())
+                .dec(q.amount)
+                .dec(q.price)
+                .dec(q.total)
+                .dec(q.raw_bid)
+                .dec(q.raw_ask)
+                .text(q.spread.kind.as_str())
+                .dec(q.spread.buy)
+                .dec(q.spread.sell)
+                .dec(q.revenue)
+                .time(now)
+                .time(q.expires_at);
+        }
+        self.db.execute(stmt).await?;
+        Ok(filed)
+    }
+}
+
+/// Every job's result once nothing needed executing.
+fn finish(decided: Vec<Option<Decided>>) -> Vec<Executed> {
+    decided
+        .into_iter()
+        .map(|d| match d {
+            Some(Decided::Answered(e)) => e,
+            _ => Executed::InFlight,
+        })
+        .collect()
+}
