@@ -26,6 +26,9 @@ pub struct BatchConfig {
 
 type Slot<J, R> = (J, oneshot::Sender<R>);
 
+/// A batch slower than this is logged: its jobs all waited that long.
+const SLOW_BATCH: Duration = Duration::from_millis(200);
+
 /// The submitting side of a queue; the workers end when every handle is dropped.
 pub struct Batcher<J, R> {
     tx: mpsc::Sender<Slot<J, R>>,
@@ -34,7 +37,7 @@ pub struct Batcher<J, R> {
 impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
     /// Starts `config.workers` workers that run each batch with `run`, which returns one result
     /// per job, in order.
-    pub fn start<F, Fut>(config: BatchConfig, run: F) -> Batcher<J, R>
+    pub fn start<F, Fut>(name: &'static str, config: BatchConfig, run: F) -> Batcher<J, R>
     where
         F: Fn(Vec<J>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<R>> + Send + 'static,
@@ -49,8 +52,21 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
                 while let Some(batch) = gather(&rx, max, config.wait).await {
                     let (jobs, replies): (Vec<J>, Vec<oneshot::Sender<R>>) =
                         batch.into_iter().unzip();
-                    metrics::histogram!("rategate_batch_size").record(jobs.len() as f64);
+                    let n = jobs.len();
+                    let started = std::time::Instant::now();
                     let results = run(jobs).await;
+                    let took = started.elapsed();
+                    metrics::histogram!("rategate_batch_size", "queue" => name).record(n as f64);
+                    metrics::histogram!("rategate_batch_seconds", "queue" => name)
+                        .record(took.as_secs_f64());
+                    if took > SLOW_BATCH {
+                        tracing::warn!(
+                            queue = name,
+                            jobs = n,
+                            ms = took.as_millis() as u64,
+                            "a batch took long"
+                        );
+                    }
                     // A result missing (a bug in `run`) drops its reply: the caller sees the
                     // queue as gone and answers an error, never hangs.
                     for (reply, result) in replies.into_iter().zip(results) {
@@ -108,6 +124,7 @@ mod tests {
         let batches = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&batches);
         let batcher: Batcher<u32, u32> = Batcher::start(
+            "test",
             BatchConfig {
                 max: 8,
                 wait: Duration::from_millis(50),
@@ -136,6 +153,7 @@ mod tests {
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = Arc::clone(&sizes);
         let batcher: Arc<Batcher<u32, u32>> = Arc::new(Batcher::start(
+            "test",
             BatchConfig {
                 max: 3,
                 wait: Duration::from_millis(20),

@@ -138,7 +138,16 @@ impl Application {
             config.group_commit,
             http::orders::answer_renderer(precision.clone(), Arc::clone(&hub)),
         );
+        // Reads gather only what already waits (no request waits for others to arrive), and
+        // more of them run at once than writes: nothing orders them.
+        let reads = batch::BatchConfig {
+            wait: Duration::ZERO,
+            workers: 8,
+            ..config.group_commit
+        };
+        let session_check = auth::SessionCheck::start(Arc::clone(&store), reads);
         let state = AppState(Arc::new(AppShared {
+            session_check,
             keys: auth::tokens::TokenKeys::new(
                 &config.jwt_secret,
                 &config.jwt_issuer,

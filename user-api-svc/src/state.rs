@@ -33,6 +33,8 @@ pub struct AppShared {
     pub io: std::sync::OnceLock<crate::cluster::Io>,
     /// Decimal places per asset for totals and balances.
     pub precision: crate::money::AssetPrecision,
+    /// The live-session read of every authenticated request, batched.
+    pub session_check: crate::auth::SessionCheck,
     /// Quotes filed and orders placed, in group-commit batches.
     pub desk: crate::money::desk::Desk,
 }

@@ -101,7 +101,10 @@ async fn one_order(pool: &AnyPool, d: &Dialect, user: i64, key: &str) -> Result<
     .bind(body);
     d.now(q).execute(&mut *conn).await?;
     sql(format!(
-        "SELECT user_id, amount, total, expires_at, consumed_at FROM quotes WHERE id = ? {}",
+        "SELECT CAST(user_id AS CHAR) AS user_id, CAST(amount AS CHAR) AS amount,
+                CAST(total AS CHAR) AS total, CAST(expires_at AS CHAR) AS expires_at,
+                CAST(consumed_at AS CHAR) AS consumed_at
+         FROM quotes WHERE id = ? {}",
         d.lock()
     ))
     .bind(quote_id.clone())
@@ -148,6 +151,15 @@ async fn one_order(pool: &AnyPool, d: &Dialect, user: i64, key: &str) -> Result<
         .await?
         .last_insert_id()
         .unwrap_or(0);
+    // The Any driver reports no insert id for SQLite: its rowid, read back.
+    let tx_id = if d.sqlite {
+        sql("SELECT last_insert_rowid() AS id".into())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get::<i64, _>("id")?
+    } else {
+        tx_id
+    };
     let account = format!("user:{user}");
     sql("INSERT INTO ledger_entries (tx_id, account, asset, amount) VALUES (?, ?, 'USD', ?), (?, 'house', 'USD', ?), (?, 'house', 'BTC', ?), (?, ?, 'BTC', ?)".into())
         .bind(tx_id)

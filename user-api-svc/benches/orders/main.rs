@@ -140,7 +140,7 @@ async fn run_store(sqlite: bool, traders: usize, secs: u64) -> StoreRun {
             .unwrap();
         http.post(format!("{base}/api/admin/deposits"))
             .bearer_auth(&admin)
-            .json(&json!({"email": email, "asset": "USD", "amount": "100000000.00"}))
+            .json(&json!({"email": email, "asset": "USD", "amount": "1000000.00"}))
             .send()
             .await
             .unwrap();
@@ -158,6 +158,8 @@ async fn run_store(sqlite: bool, traders: usize, secs: u64) -> StoreRun {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let db_pid = mariadbd_pid();
     let (c0, d0) = cpu_now(db_pid.as_deref());
+    // A profiler may start here (`perf record -p` on this process and mariadbd).
+    eprintln!("load: {traders} traders for {secs} s");
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (t, token) in tokens.into_iter().enumerate() {

@@ -9,7 +9,7 @@
 //! - [`throttle`]: failed-login throttling per account and per IP.
 //! - [`cli`]: the `create-admin` command of both binaries.
 //! - [`token_account`]: a token's live session and account as they are now (the extractors of
-//!   `http::extract` and the socket handshake use it).
+//!   `http::extract` and the socket handshake use it), read in batches by [`SessionCheck`].
 //!
 //! Roles are never taken from a request. The first admin comes from `ADMIN_EMAIL` /
 //! `ADMIN_PASSWORD` ([`ensure_admin`]) or the `create-admin` subcommand.
@@ -24,6 +24,51 @@ pub mod two_factor;
 use crate::state::AppState;
 use crate::store::{Role, Store, StoreError};
 pub use tokens::Claims;
+
+/// The live-session reads of concurrent requests, batched into one query
+/// ([`crate::batch`]): at low load a request's read runs alone at once.
+pub struct SessionCheck {
+    reads: crate::batch::Batcher<(u64, String), Result<Option<crate::store::User>, StoreError>>,
+}
+
+impl SessionCheck {
+    pub fn start(
+        store: std::sync::Arc<dyn Store>,
+        config: crate::batch::BatchConfig,
+    ) -> SessionCheck {
+        let reads = crate::batch::Batcher::start(
+            "sessions",
+            config,
+            move |sessions: Vec<(u64, String)>| {
+                let store = std::sync::Arc::clone(&store);
+                async move {
+                    let n = sessions.len();
+                    match store.session_users(&sessions, chrono::Utc::now()).await {
+                        Ok(users) => users.into_iter().map(Ok).collect(),
+                        Err(e) => (0..n).map(|_| Err(e.for_each_job())).collect(),
+                    }
+                }
+            },
+        );
+        SessionCheck { reads }
+    }
+
+    /// The account, if it is enabled and its session `family` is live now.
+    pub async fn live(
+        &self,
+        id: u64,
+        family: &str,
+    ) -> Result<Option<crate::store::User>, StoreError> {
+        self.reads
+            .submit((id, family.to_string()))
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "the session check has stopped"
+                )))
+            })
+    }
+}
 
 /// Why a token does not stand for a live session of an account.
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +91,13 @@ pub async fn token_account(state: &AppState, token: &str) -> Result<Claims, Sess
 /// the role (and email) come from the account, never from the token, so a demoted admin loses
 /// admin rights at once, and a removed or disabled account's tokens, or those of a session that
 /// ended (logout, password change, reuse), stop working at once (401, never a 500 from a foreign
-/// key further on). One primary-key read per authenticated request.
+/// key further on). One indexed read per authenticated request, shared by the requests that
+/// arrive together ([`SessionCheck`]).
 pub async fn current_account(state: &AppState, mut claims: Claims) -> Result<Claims, SessionError> {
     let id = claims.user_id().ok_or(SessionError::NotLive)?;
     let user = state
-        .store
-        .session_user(id, &claims.sid, chrono::Utc::now())
+        .session_check
+        .live(id, &claims.sid)
         .await?
         .ok_or(SessionError::NotLive)?;
     claims.role = user.role;

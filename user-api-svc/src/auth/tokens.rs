@@ -3,7 +3,7 @@
 //! Every access token names its session (`sid`: the refresh-token family its login started), so
 //! a session that ends (logout, password or two-factor change, a disabled account, a reused
 //! refresh token) takes its access tokens with it at once: the per-request account read checks
-//! that the family is still live (`Store::session_user`).
+//! that the family is still live (`Store::session_users`).
 //!
 //! Access tokens are short-lived HS256 JWTs. Decoding accepts HS256 only (so `alg: none` and
 //! algorithm swaps fail) and requires and checks `exp`, `nbf`, `iss`, `aud` and `sub`.

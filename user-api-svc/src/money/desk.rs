@@ -98,14 +98,14 @@ impl Desk {
     /// Starts the quote and order queues on `store`; `render` answers each order's outcome.
     pub fn start(store: Arc<dyn Store>, config: BatchConfig, render: Renderer) -> Desk {
         let quote_store = Arc::clone(&store);
-        let quotes = Batcher::start(config, move |jobs: Vec<QuoteJob>| {
+        let quotes = Batcher::start("quotes", config, move |jobs: Vec<QuoteJob>| {
             let store = Arc::clone(&quote_store);
             async move {
                 let n = jobs.len();
                 each(store.file_quotes(&jobs).await, n)
             }
         });
-        let orders = Batcher::start(config, move |jobs: Vec<OrderJob>| {
+        let orders = Batcher::start("orders", config, move |jobs: Vec<OrderJob>| {
             let (store, render) = (Arc::clone(&store), Arc::clone(&render));
             async move {
                 let n = jobs.len();

@@ -188,27 +188,33 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         B::commit(tx).await
     }
 
-    async fn session_user(
+    async fn session_users(
         &self,
-        id: u64,
-        family: &str,
+        sessions: &[(u64, String)],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>> {
-        let stmt = Stmt::new(
-            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at, u.two_factor_required_at
-             FROM users u
-             WHERE u.id = ? AND u.disabled_at IS NULL AND EXISTS (
-                 SELECT 1 FROM refresh_tokens r WHERE r.family_id = ? AND r.user_id = u.id
-                 AND r.revoked_at IS NULL AND r.expires_at > ?)",
-        )
-        .id(id)
-        .text(family)
-        .time(now);
-        self.fetch_first(stmt)
-            .await?
-            .as_ref()
-            .map(rows::user)
-            .transpose()
+    ) -> StoreResult<Vec<Option<User>>> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let families: Vec<&str> = sessions.iter().map(|(_, f)| f.as_str()).collect();
+        let families = super::backend::padded(&families);
+        let mut stmt = Stmt::assembled(format!(
+            "SELECT DISTINCT u.id, u.email, u.role, u.created_at, u.disabled_at,
+                    u.two_factor_required_at, r.family_id
+             FROM refresh_tokens r JOIN users u ON u.id = r.user_id
+             WHERE r.family_id IN ({}) AND r.revoked_at IS NULL AND r.expires_at > ?
+               AND u.disabled_at IS NULL",
+            vec!["?"; families.len()].join(", ")
+        ));
+        for family in families {
+            stmt = stmt.text(family);
+        }
+        let mut live = std::collections::HashMap::new();
+        for row in self.db.fetch(stmt.time(now)).await? {
+            let user = rows::user(&row)?;
+            live.insert((user.id, row.text("family_id")?), user);
+        }
+        Ok(sessions.iter().map(|s| live.get(s).cloned()).collect())
     }
 
     async fn require_two_factor(&self, id: u64, now: DateTime<Utc>) -> StoreResult<()> {

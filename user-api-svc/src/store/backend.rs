@@ -176,10 +176,53 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
+/// `items` padded to the next power of two by repeating the last one, for an `IN (...)` list:
+/// a batch's statements then come in a few sizes, so the prepared-statement cache of a
+/// connection keeps them all. A cache that churns closes and re-prepares statements, and sqlx
+/// sends the close without waiting for an answer, so the next request waits out the server's
+/// delayed ACK (40 ms) behind Nagle.
+pub fn padded<T: Clone>(items: &[T]) -> Vec<T> {
+    let mut out = items.to_vec();
+    if let Some(last) = items.last() {
+        out.resize(items.len().next_power_of_two(), last.clone());
+    }
+    out
+}
+
+/// `items` in chunks whose sizes are powers of two, largest first (13 → 8, 4, 1): a multi-row
+/// insert in a few statement sizes, for the same reason as [`padded`].
+pub fn pow2_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let n = 1usize << (usize::BITS - 1 - items.len().leading_zeros());
+        let (head, rest) = items.split_at(n);
+        out.push(head);
+        items = rest;
+    }
+    out
+}
+
 /// The first row of a read inside a transaction, if any.
 pub(crate) async fn fetch_first_in<B: Backend>(
     tx: &mut B::Tx,
     stmt: Stmt,
 ) -> StoreResult<Option<B::Row>> {
     Ok(B::fetch_in(tx, stmt).await?.into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_come_in_powers_of_two() {
+        assert_eq!(padded(&[1, 2, 3]), vec![1, 2, 3, 3]);
+        assert_eq!(padded(&[7]), vec![7]);
+        assert!(padded::<u8>(&[]).is_empty());
+        let items: Vec<u32> = (0..13).collect();
+        let sizes: Vec<usize> = pow2_chunks(&items).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![8, 4, 1]);
+        assert_eq!(pow2_chunks(&items).concat(), items);
+        assert!(pow2_chunks::<u8>(&[]).is_empty());
+    }
 }

@@ -372,14 +372,14 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user_by_email_key(&self, key: &[u8; 32]) -> StoreResult<Option<User>>;
     async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>>;
     async fn user(&self, id: u64) -> StoreResult<Option<User>>;
-    /// The user, if the account is enabled and its session `family` (a refresh-token family)
-    /// is still live at `now`: one read per authenticated request.
-    async fn session_user(
+    /// For each `(user id, session family)`: the user, if the account is enabled and that
+    /// session (a refresh-token family) is still live at `now`. One read for every
+    /// authenticated request that arrives together (`auth::SessionCheck`).
+    async fn session_users(
         &self,
-        id: u64,
-        family: &str,
+        sessions: &[(u64, String)],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>>;
+    ) -> StoreResult<Vec<Option<User>>>;
     /// Disables (or enables) an account; disabling revokes every refresh token of it in the
     /// same transaction. False if there is no such account.
     async fn set_disabled(&self, id: u64, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool>;

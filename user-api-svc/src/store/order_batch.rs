@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use common::{Decimal, Pair};
 
-use super::backend::{Backend, Row as _, SqlStore, Stmt};
+use super::backend::{padded, pow2_chunks, Backend, Row as _, SqlStore, Stmt};
 use super::rules;
 use super::*;
 use crate::money;
@@ -76,13 +76,15 @@ impl<B: Backend> SqlStore<B> {
         &self,
         jobs: &[OrderJob],
     ) -> StoreResult<HashMap<(u64, String), (Vec<u8>, Answer)>> {
+        let keys: Vec<(u64, &str)> = jobs.iter().map(|j| (j.user_id, j.key.as_str())).collect();
+        let keys = padded(&keys);
         let mut stmt = Stmt::assembled(format!(
             "SELECT user_id, idem_key, request_hash, state, response_status, response_body
              FROM idempotency_keys WHERE {}",
-            vec!["(user_id = ? AND idem_key = ?)"; jobs.len()].join(" OR ")
+            vec!["(user_id = ? AND idem_key = ?)"; keys.len()].join(" OR ")
         ));
-        for job in jobs {
-            stmt = stmt.id(job.user_id).text(job.key.as_str());
+        for (user, key) in keys {
+            stmt = stmt.id(user).text(key);
         }
         let mut out = HashMap::new();
         for row in self.db.fetch(stmt).await? {
@@ -111,6 +113,7 @@ impl<B: Backend> SqlStore<B> {
         tx: &mut B::Tx,
         ids: &[&str],
     ) -> StoreResult<HashMap<String, LockedQuote>> {
+        let ids = padded(ids);
         let mut stmt = Stmt::assembled(format!(
             "SELECT id, user_id, pair, side, amount, price, total, revenue, expires_at, consumed_at
              FROM quotes WHERE id IN ({}) {}",
@@ -118,7 +121,7 @@ impl<B: Backend> SqlStore<B> {
             B::LOCK
         ));
         for id in ids {
-            stmt = stmt.text(*id);
+            stmt = stmt.text(id);
         }
         let mut out = HashMap::new();
         for q in B::fetch_in(tx, stmt).await? {
@@ -157,13 +160,14 @@ impl<B: Backend> SqlStore<B> {
         if users.is_empty() {
             return Ok(out);
         }
+        let users = padded(users);
         let mut stmt = Stmt::assembled(format!(
             "SELECT user_id, asset, available FROM balances WHERE user_id IN ({}) {}",
             marks(users.len()),
             B::LOCK
         ));
         for u in users {
-            stmt = stmt.id(*u);
+            stmt = stmt.id(u);
         }
         for row in B::fetch_in(tx, stmt).await? {
             out.entry(row.id("user_id")?)
@@ -305,26 +309,28 @@ impl<B: Backend> SqlStore<B> {
                 answers.push((i, render(outcome)));
             }
         }
-        let mut stmt = Stmt::assembled(format!(
-            "INSERT INTO idempotency_keys
-               (user_id, idem_key, request_hash, state, response_status, response_body, created_at)
-             VALUES {}",
-            vec!["(?, ?, ?, 'done', ?, ?, ?)"; answers.len()].join(", ")
-        ));
-        for (i, answer) in &answers {
-            let job = &jobs[*i];
-            stmt = stmt
-                .id(job.user_id)
-                .text(job.key.as_str())
-                .bytes(&job.hash)
-                .int(u32::from(answer.status))
-                .text(answer.body.as_str())
-                .time(now);
-        }
-        match B::execute_in(&mut tx, stmt).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => return Ok(None),
-            Err(e) => return Err(e),
+        for chunk in pow2_chunks(&answers) {
+            let mut stmt = Stmt::assembled(format!(
+                "INSERT INTO idempotency_keys
+                   (user_id, idem_key, request_hash, state, response_status, response_body, created_at)
+                 VALUES {}",
+                vec!["(?, ?, ?, 'done', ?, ?, ?)"; chunk.len()].join(", ")
+            ));
+            for (i, answer) in chunk {
+                let job = &jobs[*i];
+                stmt = stmt
+                    .id(job.user_id)
+                    .text(job.key.as_str())
+                    .bytes(&job.hash)
+                    .int(u32::from(answer.status))
+                    .text(answer.body.as_str())
+                    .time(now);
+            }
+            match B::execute_in(&mut tx, stmt).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict) => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
         B::commit(tx).await?;
         let mut answers: HashMap<usize, Answer> = answers.into_iter().collect();
@@ -346,7 +352,7 @@ impl<B: Backend> SqlStore<B> {
         Ok(Some(executed))
     }
 
-    /// The batch's fills, one multi-row statement per table.
+    /// The batch's fills, one multi-row statement per table (per power-of-two chunk).
     async fn write_fills(
         tx: &mut B::Tx,
         fills: &[Fill],
@@ -354,21 +360,43 @@ impl<B: Backend> SqlStore<B> {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         // Balances: the values computed above under the rows' locks.
+        let touched: Vec<(&(u64, String), &Decimal)> = touched.iter().collect();
+        for chunk in pow2_chunks(&touched) {
+            let mut stmt = Stmt::assembled(format!(
+                "INSERT INTO balances (user_id, asset, available, updated_at) VALUES {} {}",
+                rows_of(chunk.len(), 4),
+                B::upsert("user_id, asset", &["available", "updated_at"])
+            ));
+            for ((user, asset), available) in chunk {
+                stmt = stmt
+                    .id(*user)
+                    .text(asset.as_str())
+                    .dec(**available)
+                    .time(now);
+            }
+            B::execute_in(tx, stmt).await?;
+        }
+
+        for chunk in pow2_chunks(fills) {
+            Self::write_trades(tx, chunk, now).await?;
+        }
+
+        let ids: Vec<&str> = fills.iter().map(|f| f.order.quote_id.as_str()).collect();
+        let ids = padded(&ids);
         let mut stmt = Stmt::assembled(format!(
-            "INSERT INTO balances (user_id, asset, available, updated_at) VALUES {} {}",
-            rows_of(touched.len(), 4),
-            B::upsert("user_id, asset", &["available", "updated_at"])
-        ));
-        for ((user, asset), available) in touched {
-            stmt = stmt
-                .id(*user)
-                .text(asset.as_str())
-                .dec(*available)
-                .time(now);
+            "UPDATE quotes SET consumed_at = ? WHERE id IN ({})",
+            marks(ids.len())
+        ))
+        .time(now);
+        for id in ids {
+            stmt = stmt.text(id);
         }
         B::execute_in(tx, stmt).await?;
+        Ok(())
+    }
 
-        // Ledger transactions, one per order, their ids returned by reference.
+    /// Fills' ledger transactions (ids back by `RETURNING`), their lines and the order rows.
+    async fn write_trades(tx: &mut B::Tx, fills: &[Fill], now: DateTime<Utc>) -> StoreResult<()> {
         let mut stmt = Stmt::assembled(format!(
             "INSERT INTO ledger_transactions (kind, reference, created_at) VALUES {}
              RETURNING id, reference",
@@ -410,16 +438,6 @@ impl<B: Backend> SqlStore<B> {
             for (account, asset, amount) in entries {
                 stmt = stmt.id(id).text(account).text(asset).dec(amount);
             }
-        }
-        B::execute_in(tx, stmt).await?;
-
-        let mut stmt = Stmt::assembled(format!(
-            "UPDATE quotes SET consumed_at = ? WHERE id IN ({})",
-            marks(fills.len())
-        ))
-        .time(now);
-        for fill in fills {
-            stmt = stmt.text(fill.order.quote_id.as_str());
         }
         B::execute_in(tx, stmt).await?;
 
@@ -480,6 +498,7 @@ impl<B: Backend> SqlStore<B> {
         let mut users: Vec<u64> = quotes.iter().map(|q| q.quote.user_id).collect();
         users.sort_unstable();
         users.dedup();
+        let users = padded(&users);
         let mut stmt = Stmt::assembled(format!(
             "SELECT user_id, asset, available FROM balances WHERE user_id IN ({})",
             marks(users.len())
@@ -517,33 +536,35 @@ impl<B: Backend> SqlStore<B> {
         if keep.is_empty() {
             return Ok(filed);
         }
-        let mut stmt = Stmt::assembled(format!(
-            "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid, raw_ask,
-                                 spread_kind, spread_buy, spread_sell, revenue, created_at,
-                                 expires_at)
-             VALUES {}",
-            rows_of(keep.len(), 15)
-        ));
         let now = Utc::now();
-        for q in keep {
-            stmt = stmt
-                .text(q.id.as_str())
-                .id(q.user_id)
-                .text(q.pair.as_str())
-                .text(q.side.as_str())
-                .dec(q.amount)
-                .dec(q.price)
-                .dec(q.total)
-                .dec(q.raw_bid)
-                .dec(q.raw_ask)
-                .text(q.spread.kind.as_str())
-                .dec(q.spread.buy)
-                .dec(q.spread.sell)
-                .dec(q.revenue)
-                .time(now)
-                .time(q.expires_at);
+        for chunk in pow2_chunks(&keep) {
+            let mut stmt = Stmt::assembled(format!(
+                "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid,
+                                     raw_ask, spread_kind, spread_buy, spread_sell, revenue,
+                                     created_at, expires_at)
+                 VALUES {}",
+                rows_of(chunk.len(), 15)
+            ));
+            for q in chunk {
+                stmt = stmt
+                    .text(q.id.as_str())
+                    .id(q.user_id)
+                    .text(q.pair.as_str())
+                    .text(q.side.as_str())
+                    .dec(q.amount)
+                    .dec(q.price)
+                    .dec(q.total)
+                    .dec(q.raw_bid)
+                    .dec(q.raw_ask)
+                    .text(q.spread.kind.as_str())
+                    .dec(q.spread.buy)
+                    .dec(q.spread.sell)
+                    .dec(q.revenue)
+                    .time(now)
+                    .time(q.expires_at);
+            }
+            self.db.execute(stmt).await?;
         }
-        self.db.execute(stmt).await?;
         Ok(filed)
     }
 }
