@@ -79,9 +79,19 @@ async fn quote(api: &TestApi, token: &str, side: &str, amount: &str) -> Value {
 }
 
 pub(crate) async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, Value) {
-    let r = api
-        .http
-        .post(format!("{}/api/orders", api.base))
+    order_via(&api.http, &api.base, token, key, quote_id).await
+}
+
+/// [`order`] from a task that cannot borrow the [`TestApi`].
+async fn order_via(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    key: &str,
+    quote_id: &str,
+) -> (u16, Value) {
+    let r = http
+        .post(format!("{base}/api/orders"))
         .bearer_auth(token)
         .header("Idempotency-Key", key)
         .json(&json!({"quote_id": quote_id}))
@@ -799,16 +809,7 @@ async fn one_batch_answers_each_order_on_its_own(backend: Backend) {
         tasks.push(tokio::spawn(async move {
             // In this order, inside the gathering window.
             tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
-            let r = http
-                .post(format!("{base}/api/orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", key)
-                .json(&json!({"quote_id": qid}))
-                .send()
-                .await
-                .unwrap();
-            let code = r.status().as_u16();
-            (code, r.json::<Value>().await.unwrap())
+            order_via(&http, &base, &token, key, &qid).await
         }));
     }
     let mut answers = Vec::new();
