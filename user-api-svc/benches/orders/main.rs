@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p user-api-svc --bench orders` (env `BENCH_TRADERS`, default 64;
 //! `BENCH_SECS`, default 10; `BENCH_STORE`, default `mariadb,sqlite`: the real MariaDB, and
-//! the all-in-one binary's SQLite store in a file in the system's temporary directory).
+//! the all-in-one binary's SQLite store in a file in the system's temporary directory;
+//! `GROUP_COMMIT_MAX`, `_WAIT_US` and `_WORKERS` as for the service).
 //!
 //! Each trader loops: `POST /api/quotes` then `POST /api/orders` with a fresh
 //! `Idempotency-Key`, over HTTP to user-api-svc (in this process), which files quotes and
@@ -104,6 +105,14 @@ async fn run_store(sqlite: bool, traders: usize, secs: u64) -> StoreRun {
         .and_then(|v| v.parse().ok())
         .unwrap_or(80);
     cfg.quote_ttl = Duration::from_secs(60);
+    // The service's own variables, for tuning the group commit from here.
+    cfg.group_commit.max = testkit::bench::env_or("GROUP_COMMIT_MAX", cfg.group_commit.max);
+    cfg.group_commit.workers =
+        testkit::bench::env_or("GROUP_COMMIT_WORKERS", cfg.group_commit.workers);
+    cfg.group_commit.wait = Duration::from_micros(testkit::bench::env_or(
+        "GROUP_COMMIT_WAIT_US",
+        cfg.group_commit.wait.as_micros() as u64,
+    ));
     let api = user_api_svc::Application::build(cfg).await.expect("api");
     let base = format!("http://{}", api.addr());
     let http = reqwest::Client::builder()
