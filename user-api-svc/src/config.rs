@@ -110,11 +110,13 @@ fn budget(
 }
 
 /// Group commit: batches of up to 64 quotes or orders, gathered from what is already waiting
-/// (no added wait), two batches in flight at once (one executing while the next gathers).
+/// (no added wait), one batch of each in flight (the next gathers while it runs). Measured with
+/// the orders bench at 64 traders: one worker gave 1,117–1,205 orders/s, two 921, four 904;
+/// fewer, larger batches cost less CPU per order.
 pub const DEFAULT_GROUP_COMMIT: crate::batch::BatchConfig = crate::batch::BatchConfig {
     max: 64,
     wait: Duration::ZERO,
-    workers: 2,
+    workers: 1,
 };
 
 /// Per-asset deposit caps unless `DEPOSIT_CAPS` says otherwise.
