@@ -43,10 +43,8 @@ impl SessionCheck {
                 let store = std::sync::Arc::clone(&store);
                 async move {
                     let n = sessions.len();
-                    match store.session_users(&sessions, chrono::Utc::now()).await {
-                        Ok(users) => users.into_iter().map(Ok).collect(),
-                        Err(e) => (0..n).map(|_| Err(e.for_each_job())).collect(),
-                    }
+                    let users = store.session_users(&sessions, chrono::Utc::now()).await;
+                    crate::store::per_job(users, n)
                 }
             },
         );

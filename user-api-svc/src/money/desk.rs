@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::batch::{BatchConfig, Batcher};
 use crate::store::{
-    Answer, Executed, Filed, NewQuote, OrderJob, OrderOutcome, QuoteJob, Store, StoreError,
+    per_job, Answer, Executed, Filed, NewQuote, OrderJob, OrderOutcome, QuoteJob, Store, StoreError,
 };
 
 /// How the edge answers an order's outcome; kept with the key for replays.
@@ -67,17 +67,6 @@ pub struct Desk {
     in_flight: Mutex<HashSet<(u64, String)>>,
 }
 
-/// Runs a batch through the store, giving every job the batch's error if it failed.
-fn each<R>(result: Result<Vec<R>, StoreError>, n: usize) -> Vec<Result<R, StoreError>> {
-    match result {
-        Ok(done) => done.into_iter().map(Ok).collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, jobs = n, "a batch failed; nothing of it was committed");
-            (0..n).map(|_| Err(e.for_each_job())).collect()
-        }
-    }
-}
-
 fn queue_gone() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the order queue has stopped"))
 }
@@ -102,7 +91,7 @@ impl Desk {
             let store = Arc::clone(&quote_store);
             async move {
                 let n = jobs.len();
-                each(store.file_quotes(&jobs).await, n)
+                per_job(store.file_quotes(&jobs).await, n)
             }
         });
         let orders = Batcher::start("orders", config, move |jobs: Vec<OrderJob>| {
@@ -110,7 +99,7 @@ impl Desk {
             async move {
                 let n = jobs.len();
                 let done = store.execute_orders(&jobs, Utc::now(), &*render).await;
-                each(done, n)
+                per_job(done, n)
             }
         });
         Desk {

@@ -204,7 +204,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
              FROM refresh_tokens r JOIN users u ON u.id = r.user_id
              WHERE r.family_id IN ({}) AND r.revoked_at IS NULL AND r.expires_at > ?
                AND u.disabled_at IS NULL",
-            vec!["?"; families.len()].join(", ")
+            super::backend::marks(families.len())
         ));
         for family in families {
             stmt = stmt.text(family);

@@ -176,6 +176,11 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
+/// `?, ?, ?` for `n` values: an `IN (...)` list's placeholders.
+pub fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// `items` padded to the next power of two by repeating the last one, for an `IN (...)` list:
 /// a batch's statements then come in a few sizes, so the prepared-statement cache of a
 /// connection keeps them all. A cache that churns closes and re-prepares statements, and sqlx

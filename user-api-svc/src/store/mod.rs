@@ -173,10 +173,22 @@ pub enum StoreError {
     Other(anyhow::Error),
 }
 
+/// A batch's result as one result per job: each job gets its own value, or, if the batch
+/// failed, the batch's error (nothing of it was committed).
+pub fn per_job<R>(result: StoreResult<Vec<R>>, jobs: usize) -> Vec<StoreResult<R>> {
+    match result {
+        Ok(done) => done.into_iter().map(Ok).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, jobs, "a batch failed; nothing of it was committed");
+            (0..jobs).map(|_| Err(e.for_each_job())).collect()
+        }
+    }
+}
+
 impl StoreError {
     /// The same kind of failure with the same text, for each of the jobs a failed batch
     /// answers (the error itself cannot be cloned).
-    pub fn for_each_job(&self) -> StoreError {
+    fn for_each_job(&self) -> StoreError {
         let text = || anyhow::anyhow!(self.to_string());
         match self {
             StoreError::Unavailable(_) => StoreError::Unavailable(text()),

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use common::{Decimal, Pair};
 
-use super::backend::{padded, pow2_chunks, Backend, Row as _, SqlStore, Stmt};
+use super::backend::{marks, padded, pow2_chunks, Backend, Row as _, SqlStore, Stmt};
 use super::rules;
 use super::*;
 use crate::money;
@@ -32,11 +32,6 @@ const KEY_RACE_ATTEMPTS: u32 = 3;
 
 fn corrupt(what: String) -> StoreError {
     StoreError::Other(anyhow::anyhow!(what))
-}
-
-/// `?, ?, ?` for `n` values.
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 /// `(?, ?, ?), (?, ?, ?)`: `rows` rows of `cols` values.
@@ -64,18 +59,13 @@ struct Fill {
     legs: money::Legs,
 }
 
-/// What the batch decided for one job, before the writes.
-enum Decided {
-    Answered(Executed),
-    Outcome(OrderOutcome),
-}
-
 impl<B: Backend> SqlStore<B> {
-    /// The stored answers of the batch's keys, by (user, key).
+    /// The stored request hash and answer of the batch's keys, by (user, key); no answer for
+    /// a key still in flight.
     async fn answered(
         &self,
         jobs: &[OrderJob],
-    ) -> StoreResult<HashMap<(u64, String), (Vec<u8>, Answer)>> {
+    ) -> StoreResult<HashMap<(u64, String), (Vec<u8>, Option<Answer>)>> {
         let keys: Vec<(u64, &str)> = jobs.iter().map(|j| (j.user_id, j.key.as_str())).collect();
         let keys = padded(&keys);
         let mut stmt = Stmt::assembled(format!(
@@ -91,15 +81,12 @@ impl<B: Backend> SqlStore<B> {
             // A key left in flight by a request of an older version: answered as in progress
             // until the purge removes it.
             let answer = if row.text("state")? == "done" {
-                Answer {
+                Some(Answer {
                     status: row.opt_status("response_status")?.unwrap_or(500),
                     body: row.opt_text("response_body")?.unwrap_or_default(),
-                }
+                })
             } else {
-                Answer {
-                    status: 0,
-                    body: String::new(),
-                }
+                None
             };
             out.insert(
                 (row.id("user_id")?, row.text("idem_key")?),
@@ -187,28 +174,25 @@ impl<B: Backend> SqlStore<B> {
     ) -> StoreResult<Option<Vec<Executed>>> {
         let answered = self.answered(jobs).await?;
         let mut seen = HashSet::new();
-        let mut decided: Vec<Option<Decided>> = jobs
+        // Each job's result; `None` until it is executed below.
+        let mut results: Vec<Option<Executed>> = jobs
             .iter()
             .map(|job| {
                 let id = (job.user_id, job.key.clone());
                 if let Some((hash, answer)) = answered.get(&id) {
-                    return Some(Decided::Answered(
-                        if hash.as_slice() != job.hash.as_slice() {
-                            Executed::KeyReused
-                        } else if answer.status == 0 {
-                            Executed::InFlight
-                        } else {
-                            Executed::Replay(answer.clone())
-                        },
-                    ));
+                    return Some(match answer {
+                        _ if hash.as_slice() != job.hash.as_slice() => Executed::KeyReused,
+                        None => Executed::InFlight,
+                        Some(answer) => Executed::Replay(answer.clone()),
+                    });
                 }
                 // The same key twice in one batch: the first one executes.
-                (!seen.insert(id)).then_some(Decided::Answered(Executed::InFlight))
+                (!seen.insert(id)).then_some(Executed::InFlight)
             })
             .collect();
-        let to_run: Vec<usize> = (0..jobs.len()).filter(|i| decided[*i].is_none()).collect();
+        let to_run: Vec<usize> = (0..jobs.len()).filter(|i| results[*i].is_none()).collect();
         if to_run.is_empty() {
-            return Ok(Some(finish(decided)));
+            return Ok(Some(settled(results)));
         }
 
         let mut tx = self.db.begin().await?;
@@ -226,6 +210,7 @@ impl<B: Backend> SqlStore<B> {
         let mut balances = Self::lock_balances(&mut tx, &users).await?;
         let mut touched: BTreeMap<(u64, String), Decimal> = BTreeMap::new();
         let mut fills: Vec<Fill> = Vec::new();
+        let mut refused: Vec<(usize, OrderOutcome)> = Vec::new();
         for &i in &to_run {
             let job = &jobs[i];
             let outcome = match quotes.get_mut(&job.quote_id) {
@@ -277,17 +262,17 @@ impl<B: Backend> SqlStore<B> {
                     }
                 }
             };
-            decided[i] = Some(Decided::Outcome(outcome));
+            refused.push((i, outcome));
         }
 
         if !fills.is_empty() {
             Self::write_fills(&mut tx, &fills, &touched, now).await?;
         }
-        for fill in fills.drain(..) {
-            let held = balances.get(&fill.order.user_id);
-            let user_balances = held
-                .map(|h| {
-                    h.iter()
+        let filled = fills.into_iter().map(|fill| {
+            let balances = balances
+                .get(&fill.order.user_id)
+                .map(|held| {
+                    held.iter()
                         .map(|(asset, available)| Balance {
                             asset: asset.clone(),
                             available: available.normalize(),
@@ -295,29 +280,33 @@ impl<B: Backend> SqlStore<B> {
                         .collect()
                 })
                 .unwrap_or_default();
-            decided[fill.job] = Some(Decided::Outcome(OrderOutcome::Filled {
-                order: Box::new(fill.order),
-                balances: user_balances,
-            }));
+            let order = Box::new(fill.order);
+            (fill.job, OrderOutcome::Filled { order, balances })
+        });
+        let mut answered_now = Vec::new();
+        for (i, outcome) in filled.chain(refused) {
+            let answer = render(&outcome);
+            results[i] = Some(Executed::Done { outcome, answer });
+            answered_now.push(i);
         }
 
         // Every executed key's answer, in one insert; a key another request answered first
         // fails it on the primary key.
-        let mut answers: Vec<(usize, Answer)> = Vec::new();
-        for &i in &to_run {
-            if let Some(Decided::Outcome(outcome)) = &decided[i] {
-                answers.push((i, render(outcome)));
-            }
-        }
-        for chunk in pow2_chunks(&answers) {
+        let rows: Vec<(&OrderJob, &Answer)> = answered_now
+            .iter()
+            .filter_map(|&i| match &results[i] {
+                Some(Executed::Done { answer, .. }) => Some((&jobs[i], answer)),
+                _ => None,
+            })
+            .collect();
+        for chunk in pow2_chunks(&rows) {
             let mut stmt = Stmt::assembled(format!(
                 "INSERT INTO idempotency_keys
                    (user_id, idem_key, request_hash, state, response_status, response_body, created_at)
                  VALUES {}",
                 vec!["(?, ?, ?, 'done', ?, ?, ?)"; chunk.len()].join(", ")
             ));
-            for (i, answer) in chunk {
-                let job = &jobs[*i];
+            for (job, answer) in chunk {
                 stmt = stmt
                     .id(job.user_id)
                     .text(job.key.as_str())
@@ -333,23 +322,7 @@ impl<B: Backend> SqlStore<B> {
             }
         }
         B::commit(tx).await?;
-        let mut answers: HashMap<usize, Answer> = answers.into_iter().collect();
-        let executed = decided
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| match d {
-                Some(Decided::Outcome(outcome)) => Executed::Done {
-                    outcome,
-                    answer: answers.remove(&i).unwrap_or(Answer {
-                        status: 500,
-                        body: String::new(),
-                    }),
-                },
-                Some(Decided::Answered(e)) => e,
-                None => Executed::InFlight,
-            })
-            .collect();
-        Ok(Some(executed))
+        Ok(Some(settled(results)))
     }
 
     /// The batch's fills, one multi-row statement per table (per power-of-two chunk).
@@ -569,13 +542,11 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
-/// Every job's result once nothing needed executing.
-fn finish(decided: Vec<Option<Decided>>) -> Vec<Executed> {
-    decided
+/// Every job's result; a job left without one (none is) reads as in flight: nothing of it
+/// was done.
+fn settled(results: Vec<Option<Executed>>) -> Vec<Executed> {
+    results
         .into_iter()
-        .map(|d| match d {
-            Some(Decided::Answered(e)) => e,
-            _ => Executed::InFlight,
-        })
+        .map(|r| r.unwrap_or(Executed::InFlight))
         .collect()
 }
