@@ -1,10 +1,9 @@
 //! The admin's money endpoints: deposits (through the ledger), revenue per pair, accounts.
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
 use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,13 +17,13 @@ use crate::state::AppState;
 use common::decimal::DecimalString;
 
 /// The admin's money endpoints.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/deposits", post(deposit))
-        .route("/api/admin/revenue", get(revenue))
-        .route("/api/admin/users", get(users))
-        .route("/api/admin/users/{id}/disable", post(disable_user))
-        .route("/api/admin/users/{id}/enable", post(enable_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(deposit))
+        .routes(routes!(revenue))
+        .routes(routes!(users))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
 }
 
 #[derive(Deserialize, ToSchema)]

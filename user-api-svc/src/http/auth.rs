@@ -1,5 +1,6 @@
 //! `/api/auth/*` and `/api/me`.
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
@@ -14,8 +15,6 @@ use crate::auth::{email, password, tokens, two_factor};
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, Role, RotateOutcome, StoreError, User};
-use axum::routing::{get, post};
-use axum::Router;
 
 /// Register, log in, refresh, log out, and the caller's account.
 impl From<email::EmailError> for ApiError {
@@ -34,17 +33,17 @@ impl From<password::PasswordError> for ApiError {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/register", post(register))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/me", get(me))
-        .route("/api/auth/password", post(change_password))
-        .route("/api/auth/2fa/enrol", post(enrol_two_factor))
-        .route("/api/auth/2fa/confirm", post(confirm_two_factor))
-        .route("/api/auth/2fa/disable", post(disable_two_factor))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(enrol_two_factor))
+        .routes(routes!(confirm_two_factor))
+        .routes(routes!(disable_two_factor))
 }
 
 #[derive(Deserialize, ToSchema)]

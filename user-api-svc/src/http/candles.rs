@@ -1,8 +1,7 @@
 //! `GET /api/candles?pair=BTC_USD&interval=1m|5m|1h&from=&to=`: closed candles, oldest first.
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::Decimal;
@@ -18,8 +17,9 @@ pub const MAX_CANDLES: u32 = 1000;
 /// Candles returned when `from` is not given.
 const DEFAULT_CANDLES: i32 = 120;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/candles", get(candles))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(candles))
 }
 
 #[derive(Deserialize, IntoParams)]

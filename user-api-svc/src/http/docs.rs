@@ -1,20 +1,26 @@
-//! OpenAPI generated from the handlers' annotations (utoipa), and `/docs`: a small
+//! OpenAPI generated from the handlers' annotations (utoipa): each module's `router()` brings
+//! its own paths, [`ApiDoc`] adds what is global (title, security, problem bodies, tags), and
+//! [`router`] serves the merged document as `/openapi.json`, beside `/docs`, a small
 //! self-contained page that renders it (no CDN, no build-time download).
 
-use axum::response::Html;
-use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
-
-use super::{admin, auth, candles, ledger, orders, pairs, rates, spreads, watchlist};
-use crate::state::AppState;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
+use axum::body::Bytes;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::Modify;
 
-/// `/openapi.json` and `/docs`.
-pub fn router() -> Router<AppState> {
+use crate::state::AppState;
+
+/// `/openapi.json` (the document `doc`, serialized once here) and `/docs`.
+pub fn router(doc: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let json = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
     Router::new()
-        .route("/openapi.json", get(openapi_json))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], json).into_response() }),
+        )
         .route("/docs", get(page))
 }
 
@@ -35,8 +41,9 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every error response as problem+json (see `common::openapi`).
-struct Problems;
+/// Every error response as problem+json (see `common::openapi`): run on the merged document,
+/// once every module's paths are in it.
+pub struct Problems;
 
 impl Modify for Problems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -44,7 +51,7 @@ impl Modify for Problems {
     }
 }
 
-#[derive(OpenApi)]
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "rategate user API", description = "Spread-adjusted crypto rates, accounts and spreads. \
         Decimals are JSON strings in plain notation: an optional -, an integer part without \
@@ -52,25 +59,11 @@ impl Modify for Problems {
         \"97000.10\"; not \"01\", \".5\", \"5.\" or \"1e3\"). Errors are application/problem+json \
         with a stable `code`. \
         Live rates also stream over Socket.IO (path /socket.io/, event rates:live)."),
-    paths(
-        auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
-        auth::enrol_two_factor, auth::confirm_two_factor, auth::disable_two_factor,
-        watchlist::list, watchlist::add, watchlist::remove,
-        rates::all, rates::one, rates::book, candles::candles,
-        spreads::list, spreads::put, spreads::delete, spreads::history,
-        orders::create_quote, orders::create_order, orders::list_orders, orders::get_order, orders::balances, ledger::ledger,
-        admin::deposit, admin::revenue, admin::users, admin::disable_user, admin::enable_user,
-        pairs::list, pairs::set,
-    ),
-    modifiers(&BearerAuth, &Problems),
+    modifiers(&BearerAuth),
     tags((name = "auth"), (name = "rates"), (name = "trading"), (name = "spreads", description = "admin only"),
          (name = "admin"))
 )]
 pub struct ApiDoc;
-
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
 
 pub async fn page() -> Html<&'static str> {
     Html(include_str!("../../../web/docs.html"))

@@ -1,9 +1,8 @@
 //! `GET /api/ledger`: the signed-in user's own ledger account, newest first, each line with
 //! the balance of its asset right after it (deposits and trades alike).
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::Decimal;
@@ -17,8 +16,9 @@ use crate::money::AssetPrecision;
 use crate::state::AppState;
 use crate::store::LedgerLine;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/ledger", get(ledger))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ledger))
 }
 
 #[derive(Deserialize, IntoParams)]

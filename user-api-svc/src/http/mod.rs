@@ -42,6 +42,9 @@ use axum::response::{Html, Response};
 use axum::routing::get;
 use axum::Router;
 
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -69,11 +72,10 @@ fn pages() -> Router<AppState> {
         .route("/assets/{name}", get(asset))
 }
 
-/// Every module's routes, merged here and nowhere else.
-pub fn router(state: AppState) -> Router {
-    let metrics_here = state.config.metrics_addr.is_none();
-    Router::new()
-        .merge(pages())
+/// The documented API: every module's routes with their OpenAPI paths. Adding an endpoint is
+/// its handler in its module and one `.routes(routes!(handler))` line in that module's router.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(auth::router())
         .merge(watchlist::router())
         .merge(rates::router())
@@ -83,8 +85,20 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(pairs::router())
         .merge(ledger::router())
+        .split_for_parts();
+    docs::Problems.modify(&mut doc);
+    (router, doc)
+}
+
+/// Every route, merged here and nowhere else.
+pub fn router(state: AppState) -> Router {
+    let metrics_here = state.config.metrics_addr.is_none();
+    let (api, doc) = api();
+    Router::new()
+        .merge(pages())
+        .merge(api)
         .merge(ops::router(metrics_here))
-        .merge(docs::router())
+        .merge(docs::router(&doc))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -1,14 +1,13 @@
 //! The trader's endpoints: `/api/quotes`, `/api/orders`, `/api/balances`; and the private
 //! Socket.IO events a fill or a deposit sends (`order:filled`, `balance:updated`).
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use common::Pair;
 use serde::{Deserialize, Serialize};
@@ -27,12 +26,12 @@ use crate::store::{Answer, Balance, NewQuote, Order, OrderOutcome};
 use common::decimal::DecimalString;
 
 /// The trader's endpoints.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/quotes", post(create_quote))
-        .route("/api/orders", post(create_order).get(list_orders))
-        .route("/api/orders/{id}", get(get_order))
-        .route("/api/balances", get(balances))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_quote))
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(balances))
 }
 
 /// The signed-in user's id (401 for a token without one).

@@ -2,9 +2,8 @@
 //! per pair: the largest amount one quote may be for, and the amounts of the live
 //! price-at-size ladder. Every node reloads them at once (the spreads' announcement).
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Path, State};
-use axum::routing::{get, put};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::{Decimal, Pair};
@@ -21,10 +20,10 @@ use crate::store::PairLimits;
 /// Most amounts a ladder may have.
 pub const MAX_LADDER: usize = 10;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/pairs/limits", get(list))
-        .route("/api/admin/pairs/{pair}/limits", put(set))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(set))
 }
 
 #[derive(Deserialize, ToSchema)]

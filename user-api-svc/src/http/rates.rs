@@ -1,6 +1,7 @@
 //! `GET /api/rates` and `GET /api/rates/{pair}`: the same objects as `rates:live`; and
 //! `GET /api/book/{pair}`: the consolidated book behind a pair's price, with its ladder.
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -13,16 +14,14 @@ use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::rates::book::Rung;
 use crate::rates::LiveRate;
 use crate::state::AppState;
-use axum::routing::get;
-use axum::Router;
 use common::decimal::DecimalString;
 
 /// Spread-adjusted rates over HTTP.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/rates", get(all))
-        .route("/api/rates/{pair}", get(one))
-        .route("/api/book/{pair}", get(book))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(all))
+        .routes(routes!(one))
+        .routes(routes!(book))
 }
 
 /// One level of the consolidated book.

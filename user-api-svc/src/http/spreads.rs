@@ -1,5 +1,6 @@
 //! `/api/spreads` (admin only).
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
@@ -15,19 +16,14 @@ use crate::pricing::{Spread, SpreadKind};
 use crate::spreads::{validate, SpreadError, SpreadTarget};
 use crate::state::AppState;
 use crate::store::{Actor, SpreadAudit};
-use axum::routing::get;
-use axum::Router;
 use common::decimal::DecimalString;
 
 /// The admin's spread endpoints.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/spreads", get(list))
-        .route(
-            "/api/spreads/{pair}",
-            axum::routing::put(put).delete(delete),
-        )
-        .route("/api/spreads/{pair}/history", get(history))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(put, delete))
+        .routes(routes!(history))
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy)]

@@ -1,10 +1,9 @@
 //! `GET /api/watchlist`, `PUT` and `DELETE /api/watchlist/{pair}`: the signed-in user's
 //! favourite pairs, kept server-side so they follow the user to every device.
 
+use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::Router;
 use chrono::Utc;
 use common::Pair;
 use serde::Serialize;
@@ -15,10 +14,10 @@ use super::orders::user_id;
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/watchlist", get(list))
-        .route("/api/watchlist/{pair}", put(add).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(add, remove))
 }
 
 #[derive(Serialize, ToSchema)]
