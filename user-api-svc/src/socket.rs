@@ -23,7 +23,7 @@ use socketioxide::handler::ConnectHandler;
 
 use crate::auth::Claims;
 use crate::cluster::{Ack, Io, Socket};
-use crate::rates::fanout::{RateSocket, EVENT};
+use crate::rates::fanout::EVENT;
 use crate::state::AppState;
 
 /// Most pair names one subscribe or unsubscribe may carry.
@@ -174,8 +174,8 @@ async fn authenticate(
     // Handlers before the socket joins the namespace and the ack goes out: an event a client
     // sends the moment it sees the ack always finds them (socketioxide runs the connect
     // handler only after sending the ack).
-    socket.on("rates:subscribe", on_subscribe);
-    socket.on("rates:unsubscribe", on_unsubscribe);
+    socket.on("rates:subscribe", on_filter::<true>);
+    socket.on("rates:unsubscribe", on_filter::<false>);
     socket.on("auth:refresh", on_auth_refresh);
     socket.on_disconnect(|socket: Socket, State(state): State<AppState>| async move {
         state.hub.fanout.remove(socket.id);
@@ -328,91 +328,45 @@ fn ack_body(filter: &BTreeSet<Pair>, unknown: Vec<String>) -> SubscriptionAck {
     }
 }
 
-/// A subscribe or unsubscribe request that passed: its pairs, the names we do not carry, the
-/// socket's entry and the ack still to send.
-struct Accepted {
-    known: BTreeSet<Pair>,
-    unknown: Vec<String>,
-    client: std::sync::Arc<RateSocket>,
-    ack: Ack,
-}
-
-/// The shared start of subscribe and unsubscribe; `None` once a refused request has been
-/// answered with its error (or the socket is already gone).
-fn accept(
-    state: &AppState,
-    socket: &Socket,
-    data: Result<serde_json::Value, impl std::fmt::Display>,
-    ack: Ack,
-) -> Option<Accepted> {
-    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
-        Ok(names) => names,
-        Err(error) => {
-            let _ = ack.send(&RequestError { error });
-            return None;
-        }
-    };
-    let (known, unknown) = resolve(state, names);
-    let client = state.hub.fanout.get_or_register(socket);
-    Some(Accepted {
-        known,
-        unknown,
-        client,
-        ack,
-    })
-}
-
-async fn on_subscribe(
+/// `rates:subscribe` (`SUBSCRIBE`) and `rates:unsubscribe`: a refused request is answered with
+/// its error; otherwise the socket's filter grows or shrinks by the named pairs we carry, the
+/// ack lists the filter and the names we do not carry, and a subscribe gets the snapshot of
+/// its new pairs.
+async fn on_filter<const SUBSCRIBE: bool>(
     socket: Socket,
     State(state): State<AppState>,
     TryData(data): TryData<serde_json::Value>,
     ack: Ack,
 ) {
-    let Some(Accepted {
-        known,
-        unknown,
-        client,
-        ack,
-    }) = accept(&state, &socket, data, ack)
-    else {
-        return;
+    let names = match data.map_err(|e| e.to_string()).and_then(request_names) {
+        Ok(names) => names,
+        Err(error) => {
+            let _ = ack.send(&RequestError { error });
+            return;
+        }
     };
-    // From "everything" a subscribe narrows to the list; otherwise it adds to it.
-    let filter = match client.filter() {
-        None => known.clone(),
-        Some(mut f) => {
+    let (known, unknown) = resolve(&state, names);
+    let client = state.hub.fanout.get_or_register(&socket);
+    let filter = match (SUBSCRIBE, client.filter()) {
+        // From "everything" a subscribe narrows to the list; otherwise it adds to it.
+        (true, None) => known.clone(),
+        (true, Some(mut f)) => {
             f.extend(known.iter().cloned());
+            f
+        }
+        (false, current) => {
+            let mut f = current.unwrap_or_else(|| state.hub.book().known_pairs().clone());
+            f.retain(|p| !known.contains(p));
             f
         }
     };
     state.hub.fanout.set_filter(&client, Some(filter.clone()));
     let _ = ack.send(&ack_body(&filter, unknown));
-    if let Some(snapshot) = state.hub.snapshot_payload(Some(&known)) {
-        let _ = socket.emit(EVENT, &snapshot);
+    if SUBSCRIBE {
+        if let Some(snapshot) = state.hub.snapshot_payload(Some(&known)) {
+            let _ = socket.emit(EVENT, &snapshot);
+        }
     }
-}
-
-async fn on_unsubscribe(
-    socket: Socket,
-    State(state): State<AppState>,
-    TryData(data): TryData<serde_json::Value>,
-    ack: Ack,
-) {
-    let Some(Accepted {
-        known,
-        unknown,
-        client,
-        ack,
-    }) = accept(&state, &socket, data, ack)
-    else {
-        return;
-    };
-    let mut filter = client
-        .filter()
-        .unwrap_or_else(|| state.hub.book().known_pairs().clone());
-    filter.retain(|p| !known.contains(p));
-    state.hub.fanout.set_filter(&client, Some(filter.clone()));
-    let _ = ack.send(&ack_body(&filter, unknown));
 }
 
 /// Sets up the namespace; its adapter joins the cluster's channels in the background (a node

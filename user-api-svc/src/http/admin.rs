@@ -1,12 +1,12 @@
 //! The admin's money endpoints: deposits (through the ledger), revenue per pair, accounts.
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::AdminUser;
 use super::orders::notify_balances;

@@ -1,7 +1,7 @@
 //! `/api/auth/*` and `/api/me`.
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use std::net::{IpAddr, SocketAddr};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -1,12 +1,12 @@
 //! `GET /api/candles?pair=BTC_USD&interval=1m|5m|1h&from=&to=`: closed candles, oldest first.
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::candles::{Candle, Interval};
 use crate::http::error::{ApiError, ApiJson, Problem};
@@ -18,8 +18,7 @@ pub const MAX_CANDLES: u32 = 1000;
 const DEFAULT_CANDLES: i32 = 120;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(candles))
+    OpenApiRouter::new().routes(routes!(candles))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -3,11 +3,11 @@
 //! [`router`] serves the merged document as `/openapi.json`, beside `/docs`, a small
 //! self-contained page that renders it (no CDN, no build-time download).
 
+use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use axum::body::Bytes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::Modify;
 
@@ -19,7 +19,9 @@ pub fn router(doc: &utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new()
         .route(
             "/openapi.json",
-            get(move || async move { ([(CONTENT_TYPE, "application/json")], json).into_response() }),
+            get(
+                move || async move { ([(CONTENT_TYPE, "application/json")], json).into_response() },
+            ),
         )
         .route("/docs", get(page))
 }

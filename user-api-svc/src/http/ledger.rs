@@ -1,13 +1,13 @@
 //! `GET /api/ledger`: the signed-in user's own ledger account, newest first, each line with
 //! the balance of its asset right after it (deposits and trades alike).
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::AuthUser;
 use super::orders::user_id;
@@ -17,8 +17,7 @@ use crate::state::AppState;
 use crate::store::LedgerLine;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(ledger))
+    OpenApiRouter::new().routes(routes!(ledger))
 }
 
 #[derive(Deserialize, IntoParams)]

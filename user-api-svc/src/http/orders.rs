@@ -1,9 +1,9 @@
 //! The trader's endpoints: `/api/quotes`, `/api/orders`, `/api/balances`; and the private
 //! Socket.IO events a fill or a deposit sends (`order:filled`, `balance:updated`).
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -2,13 +2,13 @@
 //! per pair: the largest amount one quote may be for, and the amounts of the live
 //! price-at-size ladder. Every node reloads them at once (the spreads' announcement).
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::{Decimal, Pair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::AdminUser;
 use crate::http::error::{ApiError, ApiJson, Problem};

@@ -1,9 +1,9 @@
 //! `GET /api/rates` and `GET /api/rates/{pair}`: the same objects as `rates:live`; and
 //! `GET /api/book/{pair}`: the consolidated book behind a pair's price, with its ladder.
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use std::collections::BTreeMap;
 use std::time::Instant;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::extract::{Path, State};
 use common::Pair;

@@ -1,7 +1,7 @@
 //! `/api/spreads` (admin only).
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use std::collections::BTreeMap;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -1,13 +1,13 @@
 //! `GET /api/watchlist`, `PUT` and `DELETE /api/watchlist/{pair}`: the signed-in user's
 //! favourite pairs, kept server-side so they follow the user to every device.
 
-use utoipa_axum::{router::OpenApiRouter, routes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use common::Pair;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::AuthUser;
 use super::orders::user_id;

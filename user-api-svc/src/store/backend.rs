@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::Decimal;
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 
 /// One value to bind, typed so each backend can encode it its own way.
 #[derive(Debug, Clone)]
@@ -130,8 +130,20 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether `SUM()` over amounts is exact in SQL (`DECIMAL`), or must happen in Rust.
     const EXACT_SUM: bool;
 
-    /// The clause after `VALUES (...)` that turns an insert into an update when `key` exists.
-    fn upsert(key: &str, columns: &[&str]) -> String;
+    /// How an upsert starts when `key` exists (`ON ... UPDATE`), and how it names the value
+    /// the insert would have written to `column`.
+    fn upsert_head(key: &str) -> String;
+    fn inserted(column: &str) -> String;
+
+    /// The clause after `VALUES (...)` that turns an insert into an update of `columns` when
+    /// `key` exists.
+    fn upsert(key: &str, columns: &[&str]) -> String {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = {}", Self::inserted(c)))
+            .collect();
+        format!("{} {}", Self::upsert_head(key), set.join(", "))
+    }
 
     /// Closes the pool: open connections end now, new requests fail.
     async fn close(&self);
@@ -174,6 +186,28 @@ impl<B: Backend> SqlStore<B> {
     pub(crate) async fn fetch_first(&self, stmt: Stmt) -> StoreResult<Option<B::Row>> {
         Ok(self.db.fetch(stmt).await?.into_iter().next())
     }
+}
+
+/// sqlx's errors as the store's, alike on every database: connection-level failures are
+/// "unavailable" (the caller answers 503), a broken uniqueness rule is a conflict, a database
+/// error that `own_rule` recognises is what it says (`Transient`: the store retries it), and
+/// everything else is a bug or a rule.
+pub(crate) fn classify(
+    e: sqlx::Error,
+    own_rule: impl FnOnce(&dyn sqlx::error::DatabaseError) -> Option<fn(anyhow::Error) -> StoreError>,
+) -> StoreError {
+    let kind = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable,
+        sqlx::Error::Database(db) if db.is_unique_violation() => return StoreError::Conflict,
+        sqlx::Error::Database(db) => own_rule(db.as_ref()).unwrap_or(StoreError::Other),
+        _ => StoreError::Other,
+    };
+    kind(e.into())
 }
 
 /// `?, ?, ?` for `n` values: an `IN (...)` list's placeholders.

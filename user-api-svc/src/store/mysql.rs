@@ -11,7 +11,7 @@ use sqlx::mysql::{MySqlArguments, MySqlPool, MySqlPoolOptions, MySqlQueryResult,
 use sqlx::query::Query;
 use sqlx::{MySql, Row as _, Transaction};
 
-use super::backend::{Backend, Done, Row, SqlStore, Stmt, Value};
+use super::backend::{self, Backend, Done, Row, SqlStore, Stmt, Value};
 use super::{StoreError, StoreResult};
 
 /// How long a node waits for another node's migrations before it gives up starting.
@@ -82,27 +82,13 @@ impl MySqlDb {
     }
 }
 
-/// Connection-level failures are "unavailable" (503); a deadlock or lock-wait timeout is
-/// transient (the store retries it); a broken uniqueness rule is a conflict; everything else is
-/// a bug or a rule.
+/// A deadlock (1213, SQLSTATE 40001) or a lock-wait timeout (1205) is transient: the store
+/// retries it. The rest as on every database ([`backend::classify`]).
 fn classify(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.into()),
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        // 1213 deadlock (SQLSTATE 40001), 1205 lock wait timeout.
-        sqlx::Error::Database(db)
-            if db.code().as_deref() == Some("40001")
-                || db.message().contains("Lock wait timeout") =>
-        {
-            StoreError::Transient(e.into())
-        }
-        _ => StoreError::Other(e.into()),
-    }
+    backend::classify(e, |db| {
+        (db.code().as_deref() == Some("40001") || db.message().contains("Lock wait timeout"))
+            .then_some(StoreError::Transient as fn(_) -> _)
+    })
 }
 
 /// Binds with MariaDB's native types.
@@ -123,11 +109,13 @@ fn query(stmt: Stmt) -> Query<'static, MySql, MySqlArguments> {
     q
 }
 
-fn done(r: MySqlQueryResult) -> Done {
-    Done {
+/// A write's outcome, or its error classified.
+fn done(r: Result<MySqlQueryResult, sqlx::Error>) -> StoreResult<Done> {
+    let r = r.map_err(classify)?;
+    Ok(Done {
         rows_affected: r.rows_affected(),
         last_insert_id: r.last_insert_id(),
-    }
+    })
 }
 
 fn get<T>(row: &MySqlRow, col: &str) -> StoreResult<T>
@@ -183,12 +171,11 @@ impl Backend for MySqlDb {
         self.pool.close().await;
     }
 
-    fn upsert(_key: &str, columns: &[&str]) -> String {
-        let set: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{c} = VALUES({c})"))
-            .collect();
-        format!("ON DUPLICATE KEY UPDATE {}", set.join(", "))
+    fn upsert_head(_key: &str) -> String {
+        "ON DUPLICATE KEY UPDATE".into()
+    }
+    fn inserted(column: &str) -> String {
+        format!("VALUES({column})")
     }
 
     async fn fetch(&self, stmt: Stmt) -> StoreResult<Vec<MySqlRow>> {
@@ -196,11 +183,7 @@ impl Backend for MySqlDb {
     }
 
     async fn execute(&self, stmt: Stmt) -> StoreResult<Done> {
-        query(stmt)
-            .execute(&self.pool)
-            .await
-            .map(done)
-            .map_err(classify)
+        done(query(stmt).execute(&self.pool).await)
     }
 
     async fn begin(&self) -> StoreResult<Self::Tx> {
@@ -216,11 +199,7 @@ impl Backend for MySqlDb {
     }
 
     async fn execute_in(tx: &mut Self::Tx, stmt: Stmt) -> StoreResult<Done> {
-        query(stmt)
-            .execute(&mut **tx)
-            .await
-            .map(done)
-            .map_err(classify)
+        done(query(stmt).execute(&mut **tx).await)
     }
 
     /// The addition happens in `DECIMAL`, under the row lock of the upsert.

@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{Row as _, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::backend::{Backend, Done, Row, SqlStore, Stmt, Value};
+use super::backend::{self, Backend, Done, Row, SqlStore, Stmt, Value};
 use super::{StoreError, StoreResult};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -117,21 +117,12 @@ impl SqliteDb {
     }
 }
 
-/// Connection-level failures and a busy database are "unavailable" (503, retry later: the busy
-/// timeout has already waited); a broken uniqueness rule is a conflict; everything else is a
-/// bug or a rule.
+/// A busy database is "unavailable" (503, retry later: the busy timeout has already waited).
+/// The rest as on every database ([`backend::classify`]).
 fn classify(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.into()),
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => {
-            StoreError::Unavailable(e.into())
-        }
-        _ => StoreError::Other(e.into()),
-    }
+    backend::classify(e, |db| {
+        is_busy(db.code().as_deref()).then_some(StoreError::Unavailable as fn(_) -> _)
+    })
 }
 
 /// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
@@ -168,11 +159,13 @@ fn query(stmt: Stmt) -> Query<'static, Sqlite, SqliteArguments> {
     q
 }
 
-fn done(r: SqliteQueryResult) -> Done {
-    Done {
+/// A write's outcome, or its error classified.
+fn done(r: Result<SqliteQueryResult, sqlx::Error>) -> StoreResult<Done> {
+    let r = r.map_err(classify)?;
+    Ok(Done {
         rows_affected: r.rows_affected(),
         last_insert_id: u64::try_from(r.last_insert_rowid()).unwrap_or_default(),
-    }
+    })
 }
 
 fn get<T>(row: &SqliteRow, col: &str) -> StoreResult<T>
@@ -280,12 +273,11 @@ impl Backend for SqliteDb {
         self.pool.close().await;
     }
 
-    fn upsert(key: &str, columns: &[&str]) -> String {
-        let set: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
+    fn upsert_head(key: &str) -> String {
+        format!("ON CONFLICT ({key}) DO UPDATE SET")
+    }
+    fn inserted(column: &str) -> String {
+        format!("excluded.{column}")
     }
 
     async fn fetch(&self, stmt: Stmt) -> StoreResult<Vec<SqliteRow>> {
@@ -295,11 +287,7 @@ impl Backend for SqliteDb {
     /// Takes this process's writer turn for the statement.
     async fn execute(&self, stmt: Stmt) -> StoreResult<Done> {
         let _turn = self.writer.lock().await;
-        query(stmt)
-            .execute(&self.pool)
-            .await
-            .map(done)
-            .map_err(classify)
+        done(query(stmt).execute(&self.pool).await)
     }
 
     async fn begin(&self) -> StoreResult<SqliteTx> {
@@ -321,11 +309,7 @@ impl Backend for SqliteDb {
     }
 
     async fn execute_in(tx: &mut SqliteTx, stmt: Stmt) -> StoreResult<Done> {
-        query(stmt)
-            .execute(&mut *tx.tx)
-            .await
-            .map(done)
-            .map_err(classify)
+        done(query(stmt).execute(&mut *tx.tx).await)
     }
 
     async fn credit(

@@ -67,29 +67,30 @@ impl CoinbaseEvent<'_> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct FrameWire<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     channel: Option<Cow<'a, str>>,
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     message: Option<Cow<'a, str>>,
-    #[serde(default)]
     sequence_num: Option<u64>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     events: Vec<EventWire<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct EventWire<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     product_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     updates: Vec<UpdateWire<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     subscriptions: Option<SubscriptionsWire<'a>>,
 }
 
