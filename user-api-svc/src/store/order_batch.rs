@@ -510,7 +510,13 @@ impl<B: Backend> SqlStore<B> {
             return Ok(filed);
         }
         let now = Utc::now();
-        for chunk in pow2_chunks(&keep) {
+        // One commit for the whole batch: several chunks share a transaction.
+        let chunks = pow2_chunks(&keep);
+        let mut tx = match chunks.len() {
+            1 => None,
+            _ => Some(self.db.begin().await?),
+        };
+        for chunk in chunks {
             let mut stmt = Stmt::assembled(format!(
                 "INSERT INTO quotes (id, user_id, pair, side, amount, price, total, raw_bid,
                                      raw_ask, spread_kind, spread_buy, spread_sell, revenue,
@@ -536,7 +542,13 @@ impl<B: Backend> SqlStore<B> {
                     .time(now)
                     .time(q.expires_at);
             }
-            self.db.execute(stmt).await?;
+            match tx.as_mut() {
+                Some(tx) => B::execute_in(tx, stmt).await?,
+                None => self.db.execute(stmt).await?,
+            };
+        }
+        if let Some(tx) = tx {
+            B::commit(tx).await?;
         }
         Ok(filed)
     }
