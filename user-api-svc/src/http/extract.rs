@@ -51,7 +51,13 @@ impl<const KIND: u8> FromRequestParts<AppState> for Trader<KIND> {
         let claims = state.keys.verify(token).ok_or(ApiError::Unauthorized)?;
         let kind = crate::money::budget::Kind::from_code(KIND);
         let uid = claims.user_id().ok_or(ApiError::Unauthorized)?;
-        state.budgets.spend(kind, uid).await.map_err(|secs| {
+        // The budget (Redis) and the session (the database) are asked at once; a request over
+        // its budget is refused first, as if the session had not been read.
+        let (spent, account) = tokio::join!(
+            state.budgets.spend(kind, uid),
+            current_account(state, claims)
+        );
+        spent.map_err(|secs| {
             metrics::counter!("rategate_trading_throttled_total", "kind" => kind.as_str())
                 .increment(1);
             ApiError::TooManyRequests {
@@ -59,7 +65,7 @@ impl<const KIND: u8> FromRequestParts<AppState> for Trader<KIND> {
                 secs,
             }
         })?;
-        full_access(current_account(state, claims).await?).map(Trader)
+        full_access(account?).map(Trader)
     }
 }
 
