@@ -22,6 +22,10 @@ struct Venues {
     bitstamp: MockVenue,
     feed: Service,
     keys: BusKeys,
+    /// Every rate and book since before the feed started (a rate published while a test was
+    /// still subscribing would otherwise be missed, and the book may not change again).
+    rates: tokio::sync::mpsc::UnboundedReceiver<RateMsg>,
+    books: tokio::sync::mpsc::UnboundedReceiver<BookMsg>,
 }
 
 impl Venues {
@@ -57,13 +61,18 @@ impl Venues {
             ("FEED_LEASE_TTL_MS", "1000".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        let keys = BusKeys::new(prefix);
+        let rates = subscribe::<RateMsg>(&keys.rates()).await;
+        let books = subscribe::<BookMsg>(&keys.books()).await;
         let feed = Service::spawn("exchange-rate-svc", &env).await;
         Venues {
             kraken,
             coinbase,
             bitstamp,
             feed,
-            keys: BusKeys::new(prefix),
+            keys,
+            rates,
+            books,
         }
     }
 
@@ -104,17 +113,15 @@ fn venues_of(m: &RateMsg) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn three_venues_make_one_price_and_a_killed_venue_leaves_it_with_no_stale_window() {
-    let v = Venues::start(&[]).await;
-    let mut rates = subscribe::<RateMsg>(&v.keys.rates()).await;
-    let mut books = subscribe::<BookMsg>(&v.keys.books()).await;
+    let mut v = Venues::start(&[]).await;
     v.all_fresh().await;
-    let all = recv_until(&mut rates, "a rate from all three venues", |m| {
+    let all = recv_until(&mut v.rates, "a rate from all three venues", |m| {
         m.venues.len() == 3
     })
     .await;
     assert_eq!(all.source, "consolidated");
     assert_eq!(venues_of(&all), ["kraken", "coinbase", "bitstamp"]);
-    let book = recv_until(&mut books, "a book of three venues", |b| {
+    let book = recv_until(&mut v.books, "a book of three venues", |b| {
         b.venues.len() == 3
     })
     .await;
@@ -140,7 +147,7 @@ async fn three_venues_make_one_price_and_a_killed_venue_leaves_it_with_no_stale_
     let mut status = subscribe::<StatusMsg>(&v.keys.status()).await;
     let killed = Instant::now();
     v.coinbase.stop();
-    let without = recv_until(&mut rates, "a rate without coinbase", |m| {
+    let without = recv_until(&mut v.rates, "a rate without coinbase", |m| {
         !m.venues.iter().any(|v| v.as_str() == "coinbase")
     })
     .await;
