@@ -8,6 +8,7 @@
 //! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
 //! - [`bench`]: the benchmarks' pairs and CPU accounting.
 //! - [`cluster`]: a scaled-out rategate (mock venue, N feeds, M API nodes) as real processes.
+//! - [`spellings`]: look-alike characters reported against the live binary.
 //! - [`sio`]: real Socket.IO clients (npm `socket.io-client` under Node, python-socketio)
 //!   driven over stdio.
 
@@ -18,6 +19,7 @@ pub mod process;
 pub mod proxy;
 pub mod services;
 pub mod sio;
+pub mod spellings;
 pub mod wait;
 
 pub use proxy::TcpProxy;

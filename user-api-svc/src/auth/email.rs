@@ -171,22 +171,9 @@ mod tests {
     /// Every spelling reported against the live binary, and the classic syntax failures.
     #[test]
     fn invisible_mixed_script_and_malformed_addresses_are_refused() {
-        let invisible = [
-            '\u{00AD}',
-            '\u{034F}',
-            '\u{180E}',
-            '\u{3164}',
-            '\u{2800}',
-            '\u{E0041}',
-            '\u{115F}',
-            '\u{200B}',
-            '\u{200D}',
-            '\u{2060}',
-            '\u{FEFF}',
-            '\u{202E}',
-            '\u{2066}',
-            '\u{FE0F}',
-        ];
+        let invisible = testkit::spellings::INVISIBLE_REPORTED.into_iter().chain([
+            '\u{200B}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{202E}', '\u{2066}', '\u{FE0F}',
+        ]);
         for c in invisible {
             for raw in [format!("{ADMIN}{c}"), format!("ad{c}min@rategate.local")] {
                 assert!(normalize(&raw).is_err(), "U+{:04X} in {raw:?}", c as u32);

@@ -188,6 +188,26 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
+/// The [`Row`] getters whose Rust type each driver decodes as it is, written once: expanded
+/// inside a backend's `impl Row`, over that backend's own `get(row, col)`.
+macro_rules! plain_getters {
+    () => {
+        fn text(&self, col: &str) -> StoreResult<String> {
+            get(self, col)
+        }
+        fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+            get(self, col)
+        }
+        fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+            get(self, col)
+        }
+        fn opt_status(&self, col: &str) -> StoreResult<Option<u16>> {
+            get(self, col)
+        }
+    };
+}
+pub(crate) use plain_getters;
+
 /// sqlx's errors as the store's, alike on every database: connection-level failures are
 /// "unavailable" (the caller answers 503), a broken uniqueness rule is a conflict, a database
 /// error that `own_rule` recognises is what it says (`Transient`: the store retries it), and

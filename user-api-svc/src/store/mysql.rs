@@ -126,15 +126,7 @@ where
 }
 
 impl Row for MySqlRow {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        get(self, col)
-    }
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        get(self, col)
-    }
-    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
-        get(self, col)
-    }
+    backend::plain_getters!();
     fn dec(&self, col: &str) -> StoreResult<Decimal> {
         Ok(get::<Decimal>(self, col)?.normalize())
     }
@@ -153,9 +145,6 @@ impl Row for MySqlRow {
     fn count(&self, col: &str) -> StoreResult<u64> {
         let n: i64 = get(self, col)?;
         u64::try_from(n).map_err(|_| StoreError::Other(anyhow::anyhow!("negative {col}")))
-    }
-    fn opt_status(&self, col: &str) -> StoreResult<Option<u16>> {
-        get(self, col)
     }
 }
 

@@ -191,15 +191,7 @@ fn decode_time(us: i64) -> StoreResult<DateTime<Utc>> {
 }
 
 impl Row for SqliteRow {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        get(self, col)
-    }
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        get(self, col)
-    }
-    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
-        get(self, col)
-    }
+    backend::plain_getters!();
     fn dec(&self, col: &str) -> StoreResult<Decimal> {
         decode_dec(&get::<String>(self, col)?)
     }
@@ -221,9 +213,6 @@ impl Row for SqliteRow {
     fn count(&self, col: &str) -> StoreResult<u64> {
         let v: i64 = get(self, col)?;
         u64::try_from(v).map_err(|_| decode_err(format!("negative {col}")))
-    }
-    fn opt_status(&self, col: &str) -> StoreResult<Option<u16>> {
-        get(self, col)
     }
 }
 

@@ -428,19 +428,11 @@ async fn look_alike_copies_of_an_account_cannot_be_registered(backend: Backend) 
     })
     .await;
     let base = "admin@rategate.local";
-    let mut attempts: Vec<String> = [
-        '\u{00AD}',
-        '\u{034F}',
-        '\u{180E}',
-        '\u{3164}',
-        '\u{2800}',
-        '\u{E0041}',
-        '\u{115F}',
-        '\u{0308}',
-    ]
-    .iter()
-    .map(|c| format!("{base}{c}"))
-    .collect();
+    let mut attempts: Vec<String> = testkit::spellings::INVISIBLE_REPORTED
+        .into_iter()
+        .chain(['\u{0308}'])
+        .map(|c| format!("{base}{c}"))
+        .collect();
     attempts.extend(
         [
             "\u{FF41}dmin@rategate.local",
