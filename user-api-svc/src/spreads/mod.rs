@@ -104,7 +104,6 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::fields::DecimalField;
     use serde_json::json;
 
     #[test]
@@ -129,15 +128,14 @@ mod tests {
             ),
             ("absolute", json!(null), json!("0"), false),
         ];
-        // As the endpoint does: the fields parsed first (a number or `1e3` is refused there).
-        let field = |v: serde_json::Value, name: &str| {
-            serde_json::from_value::<DecimalField>(v)
-                .unwrap()
-                .parse(name)
-                .ok()
+        // As the endpoint does: the fields parsed first, strictly, from strings only (a number
+        // or `1e3` is refused there).
+        let field = |v: serde_json::Value| {
+            v.as_str()
+                .and_then(|s| common::decimal::parse_plain(s).ok())
         };
         for (i, (kind, buy, sell, ok)) in cases.into_iter().enumerate() {
-            let checked = match (field(buy, "buy"), field(sell, "sell")) {
+            let checked = match (field(buy), field(sell)) {
                 (Some(buy), Some(sell)) => validate(kind, buy, sell, None).is_ok(),
                 _ => false,
             };
