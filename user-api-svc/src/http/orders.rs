@@ -215,7 +215,7 @@ pub async fn create_quote(
     let (amount, numbers) = (quoted.amount, quoted.numbers);
     let tick = basis.meta.price_tick;
     let quote = NewQuote {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::store::new_row_id(),
         user_id: uid,
         pair: pair.to_string(),
         side,

@@ -201,6 +201,16 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A new id for a row that is inserted often and found by its id (quotes, orders): a UUIDv7,
+/// which begins with its creation time, so each batch's new keys land side by side at the end
+/// of the table's index instead of one random page of it each (a random v4 dirtied a page per
+/// row per index: SQLite's commit wrote them all, InnoDB split pages). 74 random bits remain,
+/// and every lookup checks the owner, so the order in which ids are made reveals nothing more
+/// than `created_at` does.
+pub fn new_row_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// A firm quote to store.
 #[derive(Debug, Clone)]
 pub struct NewQuote {
@@ -532,4 +542,19 @@ pub trait MoneyStore: Send + Sync + 'static {
         quotes_before: DateTime<Utc>,
         keys_before: DateTime<Utc>,
     ) -> StoreResult<(u64, u64)>;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The property the indexes rely on: ids made later sort after earlier ones, even within
+    /// one millisecond, and each is a well-formed UUIDv7.
+    #[test]
+    fn row_ids_sort_in_the_order_they_were_made() {
+        let ids: Vec<String> = (0..1000).map(|_| super::new_row_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+        for id in &ids {
+            let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(parsed.get_version_num(), 7, "{id}");
+        }
+    }
 }

@@ -244,7 +244,7 @@ impl<B: Backend> SqlStore<B> {
                         fills.push(Fill {
                             job: i,
                             order: Order {
-                                id: uuid::Uuid::new_v4().to_string(),
+                                id: super::new_row_id(),
                                 quote_id: job.quote_id.clone(),
                                 user_id: job.user_id,
                                 pair: q.pair.to_string(),
