@@ -24,9 +24,9 @@ set -a; . "./$local_env"; set +a
 cargo build --release --locked -p exchange-rate-svc -p user-api-svc
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
-HTTP_ADDR="${EXCHANGE_HTTP_ADDR:-127.0.0.1:8081}" target/release/exchange-rate-svc &
+HTTP_ADDR="${EXCHANGE_HTTP_ADDR:-127.0.0.1:8081}" "${CARGO_TARGET_DIR:-target}/release/exchange-rate-svc" &
 pids+=($!)
-HTTP_ADDR="${API_HTTP_ADDR:-127.0.0.1:8080}" target/release/user-api-svc &
+HTTP_ADDR="${API_HTTP_ADDR:-127.0.0.1:8080}" "${CARGO_TARGET_DIR:-target}/release/user-api-svc" &
 pids+=($!)
 cat <<MSG
 

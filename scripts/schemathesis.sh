@@ -38,17 +38,18 @@ cleanup() {
 trap cleanup EXIT
 
 export RUST_LOG=warn REDIS_URL=redis://127.0.0.1:6379 REDIS_PREFIX="st:$id:" PAIRS=BTC/USD,ETH/USD
-target/debug/kraken-mock --addr "127.0.0.1:$mock_port" --pairs BTC/USD,ETH/USD --rate 20 \
+bin="${CARGO_TARGET_DIR:-target}/debug"  # where cargo test put the binaries
+"$bin/kraken-mock" --addr "127.0.0.1:$mock_port" --pairs BTC/USD,ETH/USD --rate 20 \
   >"$work/mock.log" 2>&1 &
 pids+=($!)
 VENUES=kraken HTTP_ADDR="127.0.0.1:$feed_port" KRAKEN_WS_URL="ws://127.0.0.1:$mock_port/v2" \
-  KRAKEN_REST_URL="http://127.0.0.1:$mock_port" target/debug/exchange-rate-svc >"$work/feed.log" 2>&1 &
+  KRAKEN_REST_URL="http://127.0.0.1:$mock_port" "$bin/exchange-rate-svc" >"$work/feed.log" 2>&1 &
 pids+=($!)
 admin_email=admin@st.test admin_password="St-Admin-Passphrase-$id"
 HTTP_ADDR="127.0.0.1:$api_port" DATABASE_URL="mysql://root@127.0.0.1:3306/$db" \
   JWT_SECRET="schemathesis-secret-$id-0123456789abcdef" ACCESS_TOKEN_TTL_S=3600 \
   ADMIN_EMAIL="$admin_email" ADMIN_PASSWORD="$admin_password" ADMIN_REQUIRE_2FA=false \
-  target/debug/user-api-svc >"$work/api.log" 2>&1 &
+  "$bin/user-api-svc" >"$work/api.log" 2>&1 &
 pids+=($!)
 
 api="http://127.0.0.1:$api_port" feed="http://127.0.0.1:$feed_port"
@@ -56,7 +57,7 @@ for _ in $(seq 1 150); do
   curl -sf "$api/ready" >/dev/null 2>&1 && break
   sleep 0.2
 done
-curl -sf "$api/ready" >/dev/null || { echo "schemathesis.sh: services did not become ready" >&2; tail -20 "$work"/*.log >&2; exit 1; }
+curl -sf "$api/ready" >/dev/null || { echo "schemathesis.sh: services did not become ready" >&2; tail -n 20 "$work"/*.log >&2; exit 1; }
 
 login() { # email password -> access token
   curl -sf "$api/api/auth/login" -H 'content-type: application/json' \

@@ -28,7 +28,7 @@ if [ $# -eq 0 ]; then
   SCHEMATHESIS_EXAMPLES="${SCHEMATHESIS_EXAMPLES:-30}" scripts/schemathesis.sh 2>&1 | tee -a "$log" || status=$?
   # The web app's journey in Debian's Chromium (playwright-core from tests/js), against the
   # all-in-one binary cargo test just built; screenshots in target/browser-artifacts/.
-  node tests/js/browser-journey.mjs target/debug/rategate 2>&1 | tee -a "$log" || status=$?
+  node tests/js/browser-journey.mjs "${CARGO_TARGET_DIR:-target}/debug/rategate" 2>&1 | tee -a "$log" || status=$?
 fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
      /^(schemathesis|browser): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
