@@ -235,6 +235,11 @@ pub fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// `(?, ?, ?), (?, ?, ?)`: the placeholders of a multi-row insert, `rows` rows of `cols` values.
+pub fn rows_of(rows: usize, cols: usize) -> String {
+    vec![format!("({})", marks(cols)); rows].join(", ")
+}
+
 /// `items` padded to the next power of two by repeating the last one, for an `IN (...)` list:
 /// a batch's statements then come in a few sizes, so the prepared-statement cache of a
 /// connection keeps them all. A cache that churns closes and re-prepares statements, and sqlx

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::Decimal;
 
-use super::backend::{fetch_first_in, Backend, Row as _, SqlStore, Stmt};
+use super::backend::{fetch_first_in, rows_of, Backend, Row as _, SqlStore, Stmt};
 use super::rows::{self, ORDER_COLUMNS};
 use super::rules;
 use super::*;
@@ -46,9 +46,9 @@ impl<B: Backend> SqlStore<B> {
         .time(now);
         let id = B::execute_in(tx, head).await?.last_insert_id;
         // One multi-row insert: one round trip for all lines.
-        let values = vec!["(?, ?, ?, ?)"; entries.len()].join(", ");
         let mut lines = Stmt::assembled(format!(
-            "INSERT INTO ledger_entries (tx_id, account, asset, amount) VALUES {values}"
+            "INSERT INTO ledger_entries (tx_id, account, asset, amount) VALUES {}",
+            rows_of(entries.len(), 4)
         ));
         for (account, asset, amount) in entries {
             lines = lines

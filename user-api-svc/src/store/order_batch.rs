@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use common::{Decimal, Pair};
 
-use super::backend::{marks, padded, pow2_chunks, Backend, Row as _, SqlStore, Stmt};
+use super::backend::{marks, padded, pow2_chunks, rows_of, Backend, Row as _, SqlStore, Stmt};
 use super::rules;
 use super::*;
 use crate::money;
@@ -32,11 +32,6 @@ const KEY_RACE_ATTEMPTS: u32 = 3;
 
 fn corrupt(what: String) -> StoreError {
     StoreError::Other(anyhow::anyhow!(what))
-}
-
-/// `(?, ?, ?), (?, ?, ?)`: `rows` rows of `cols` values.
-fn rows_of(rows: usize, cols: usize) -> String {
-    vec![format!("({})", marks(cols)); rows].join(", ")
 }
 
 /// A quote as an order reads it.
