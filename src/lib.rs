@@ -35,7 +35,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub feed: exchange_rate_svc::Config,
     pub api: user_api_svc::Config,
-    /// `REDIS_URL` was set: use Redis rather than the in-process bus.
+    /// `REDIS_URL` or `REDIS_CLUSTER_NODES` was set: use Redis rather than the in-process bus.
     pub use_redis: bool,
     /// `ADMIN_EMAIL`/`ADMIN_PASSWORD` were set.
     pub admin_from_env: bool,
@@ -67,7 +67,7 @@ impl Settings {
     /// Reads the environment; creates the data directory and the secret when needed.
     pub fn from_env() -> anyhow::Result<Settings> {
         let data_dir = data_dir_from_env();
-        let use_redis = var("REDIS_URL").is_some();
+        let use_redis = var("REDIS_URL").is_some() || var("REDIS_CLUSTER_NODES").is_some();
         let mut feed = exchange_rate_svc::Config::from_env()?;
         feed.http_addr = parse_or("FEED_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 0)))?;
         // One process, one metrics recorder: a METRICS_ADDR listener is the API half's; the
@@ -195,7 +195,7 @@ impl AllInOne {
         } = settings;
         let bus: Arc<dyn Bus> = if use_redis {
             Arc::new(RedisBus::connect(
-                &feed.redis_url,
+                &feed.redis_target()?,
                 &feed.redis_prefix,
                 feed.redis_command_timeout,
             )?)

@@ -56,6 +56,20 @@ pub fn millis_or(name: &str, default_ms: u64, min_ms: u64) -> Result<Duration, C
     Ok(Duration::from_millis(ms))
 }
 
+/// `REDIS_CLUSTER_NODES`, checked (each `host:port`, and a `prefix` without braces); `None`
+/// when unset, so `REDIS_URL` applies.
+pub fn redis_cluster_nodes(prefix: &str) -> Result<Option<String>, ConfigError> {
+    let Some(nodes) = var("REDIS_CLUSTER_NODES") else {
+        return Ok(None);
+    };
+    let target = crate::bus::redis::RedisTarget::pick("", Some(&nodes))
+        .map_err(|e| ConfigError::new("REDIS_CLUSTER_NODES", e))?;
+    target
+        .keys(prefix)
+        .map_err(|e| ConfigError::new("REDIS_PREFIX", e))?;
+    Ok(Some(nodes))
+}
+
 /// Prints the error as one line and exits with code 2.
 pub fn exit_on_error<T>(result: Result<T, ConfigError>) -> T {
     match result {

@@ -124,8 +124,12 @@ async fn a_deposed_holder_cannot_write_even_late() {
 async fn without_a_lease_the_same_write_goes_through_unfenced() {
     use common::bus::Bus;
     let (client, keys) = (redis().await, keys());
-    let bus = common::bus::redis::RedisBus::connect(&url(), keys.prefix(), Duration::from_secs(2))
-        .unwrap();
+    let bus = common::bus::redis::RedisBus::connect(
+        &common::bus::redis::RedisTarget::Url(url()),
+        keys.prefix(),
+        Duration::from_secs(2),
+    )
+    .unwrap();
     tokio::time::timeout(Duration::from_secs(5), async {
         while !bus.is_connected() {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -38,6 +38,8 @@ pub const DEFAULT_PAIRS: &str = "BTC/USD,ETH/USD,SOL/USD,XRP/USD,ADA/USD,DOGE/US
 #[derive(Debug, Clone)]
 pub struct Config {
     pub redis_url: String,
+    /// `REDIS_CLUSTER_NODES`: seed nodes of a Redis Cluster; when set, `redis_url` is unused.
+    pub redis_cluster_nodes: Option<String>,
     pub redis_prefix: String,
     pub http_addr: SocketAddr,
     pub feed: FeedKind,
@@ -99,10 +101,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The Redis this service uses: the cluster when `REDIS_CLUSTER_NODES` is set, else
+    /// `REDIS_URL`.
+    pub fn redis_target(&self) -> anyhow::Result<common::bus::redis::RedisTarget> {
+        common::bus::redis::RedisTarget::pick(&self.redis_url, self.redis_cluster_nodes.as_deref())
+            .map_err(anyhow::Error::msg)
+    }
+
     /// Defaults for local use: Redis on localhost, the real Kraken feed.
     pub fn local() -> Config {
         Config {
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster_nodes: None,
             redis_prefix: "rategate:".into(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             feed: FeedKind::Kraken,
@@ -216,6 +226,9 @@ impl Config {
         }
         let cfg = Config {
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
+            redis_cluster_nodes: common::config::redis_cluster_nodes(
+                &var("REDIS_PREFIX").unwrap_or(d.redis_prefix.clone()),
+            )?,
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
             http_addr: parse_or("HTTP_ADDR", d.http_addr)?,
             feed,

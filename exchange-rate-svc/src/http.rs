@@ -141,9 +141,9 @@ async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses((status = 200, body = serde_json::Value), (status = 503, body = serde_json::Value)))]
 async fn ready(State(s): State<AppState>) -> Response {
-    let bus = s.bus.describe();
+    let bus = s.bus.health().await;
     let feed = s.feed.state();
-    let ok = s.bus.is_connected() && feed.is_quotable();
+    let ok = bus.ok && feed.is_quotable();
     let code = if ok {
         StatusCode::OK
     } else {
@@ -151,7 +151,7 @@ async fn ready(State(s): State<AppState>) -> Response {
     };
     let body = serde_json::json!({
         "ready": ok,
-        "bus": bus,
+        "bus": bus.describe,
         "role": s.feed.role(),
         "feed": feed.as_str(),
     });

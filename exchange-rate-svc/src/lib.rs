@@ -123,7 +123,7 @@ impl Application {
     /// catches up.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let bus = RedisBus::connect(
-            &config.redis_url,
+            &config.redis_target()?,
             &config.redis_prefix,
             config.redis_command_timeout,
         )?;

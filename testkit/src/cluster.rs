@@ -30,6 +30,7 @@ pub struct Cluster {
     pub venues: Option<(MockVenue, MockVenue)>,
     pub feeds: Vec<Service>,
     pub apis: Vec<Service>,
+    /// `REDIS_URL`, or the seeds of `REDIS_CLUSTER_NODES`.
     pub redis_url: String,
     pub prefix: String,
     pub db: String,
@@ -43,16 +44,28 @@ impl Cluster {
     /// Starts `feeds` feed nodes and `apis` API nodes at once (on an empty database: the API
     /// nodes race to create and migrate it), and waits until every API node is ready.
     pub async fn start(redis_url: &str, feeds: usize, apis: usize) -> Cluster {
-        Cluster::start_with(redis_url, feeds, apis, false).await
+        Cluster::start_with(url_env(redis_url), feeds, apis, false).await
+    }
+
+    /// As [`Cluster::start`], on a Redis Cluster reached through `seeds`
+    /// (`REDIS_CLUSTER_NODES`).
+    pub async fn start_on_redis_cluster(seeds: &str, feeds: usize, apis: usize) -> Cluster {
+        let redis = vec![("REDIS_CLUSTER_NODES", seeds.to_string())];
+        Cluster::start_with(redis, feeds, apis, false).await
     }
 
     /// As [`Cluster::start`], with the feeds reading three venues' books (a mock Kraken,
     /// Coinbase and Bitstamp) instead of Kraken's ticker.
     pub async fn start_on_venues(redis_url: &str, feeds: usize, apis: usize) -> Cluster {
-        Cluster::start_with(redis_url, feeds, apis, true).await
+        Cluster::start_with(url_env(redis_url), feeds, apis, true).await
     }
 
-    async fn start_with(redis_url: &str, feeds: usize, apis: usize, books: bool) -> Cluster {
+    async fn start_with(
+        redis: Vec<(&'static str, String)>,
+        feeds: usize,
+        apis: usize,
+        books: bool,
+    ) -> Cluster {
         common::telemetry::init_for_tests();
         common::tls::install_crypto_provider();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -65,14 +78,14 @@ impl Cluster {
         .expect("mock kraken");
         let prefix = format!("cluster:{id}:");
         let db = crate::services::unique_db_name(&id);
-        let mut feed_env = vec![
-            ("REDIS_URL", redis_url.to_string()),
+        let mut feed_env = redis.clone();
+        feed_env.extend([
             ("REDIS_PREFIX", prefix.clone()),
             ("KRAKEN_WS_URL", mock.ws_url()),
             ("KRAKEN_REST_URL", mock.rest_url()),
             ("PAIRS", "BTC/USD,ETH/USD".into()),
             ("FEED_LEASE_TTL_MS", lease_ttl_ms().to_string()),
-        ];
+        ]);
         let venues = if books {
             let pairs = ["BTC/USD", "ETH/USD"];
             let coinbase = MockVenue::start(VenueKind::Coinbase, &pairs)
@@ -94,8 +107,8 @@ impl Cluster {
             feed_env.push(("RATES_FROM", "ticker".into()));
             None
         };
-        let api_env = vec![
-            ("REDIS_URL", redis_url.to_string()),
+        let mut api_env = redis.clone();
+        api_env.extend([
             ("REDIS_PREFIX", prefix.clone()),
             (
                 "DATABASE_URL",
@@ -110,7 +123,7 @@ impl Cluster {
             // Every test user comes from this one address.
             ("REGISTER_PER_IP_PER_MIN", "1000".into()),
             ("LOGIN_PER_IP_PER_MIN", "1000".into()),
-        ];
+        ]);
         let feeds_started = futures_util::future::join_all(
             (0..feeds).map(|_| Service::spawn("exchange-rate-svc", &feed_env)),
         );
@@ -127,7 +140,7 @@ impl Cluster {
             venues,
             feeds,
             apis,
-            redis_url: redis_url.to_string(),
+            redis_url: redis[0].1.clone(),
             prefix,
             db,
             feed_env,
@@ -272,6 +285,10 @@ impl Cluster {
         }
         crate::services::drop_database(&self.db).await;
     }
+}
+
+fn url_env(redis_url: &str) -> Vec<(&'static str, String)> {
+    vec![("REDIS_URL", redis_url.to_string())]
 }
 
 /// Whether `line` is a `rates:live` message with a BTC entry stamped after `after`.

@@ -8,6 +8,7 @@
 //! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
 //! - [`bench`]: the benchmarks' pairs and CPU accounting.
 //! - [`cluster`]: a scaled-out rategate (mock venue, N feeds, M API nodes) as real processes.
+//! - [`redis_cluster`]: a real six-node Redis Cluster of the test's own processes.
 //! - [`spellings`]: look-alike characters reported against the live binary.
 //! - [`sio`]: real Socket.IO clients (npm `socket.io-client` under Node, python-socketio)
 //!   driven over stdio.
@@ -17,6 +18,7 @@ pub mod cluster;
 pub mod http;
 pub mod process;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod services;
 pub mod sio;
 pub mod spellings;

@@ -9,10 +9,13 @@
 //!
 //! - [`venues`]: three mock venues' books behind the price; a venue killed mid-session.
 //! - [`orders`]: the order path killed with SIGKILL mid-batch: nothing partial, retries once.
+//! - [`redis_cluster`]: the services on a real six-node Redis Cluster: rates, private events,
+//!   feed takeover and a master's SIGKILL; fencing per slot.
 //!
 //! The process harness of `cluster` is `testkit::cluster`, shared with `benches/failover.rs`.
 
 mod chain;
 mod cluster;
 mod orders;
+mod redis_cluster;
 mod venues;

@@ -10,6 +10,8 @@ use common::Pair;
 #[derive(Clone)]
 pub struct Config {
     pub redis_url: String,
+    /// `REDIS_CLUSTER_NODES`: seed nodes of a Redis Cluster; when set, `redis_url` is unused.
+    pub redis_cluster_nodes: Option<String>,
     pub redis_prefix: String,
     pub database_url: String,
     pub http_addr: SocketAddr,
@@ -72,6 +74,7 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
+            .field("redis_cluster_nodes", &self.redis_cluster_nodes)
             .field("redis_prefix", &self.redis_prefix)
             .field("http_addr", &self.http_addr)
             .field("pairs", &self.pairs)
@@ -150,6 +153,13 @@ pub fn parse_caps(
 }
 
 impl Config {
+    /// The Redis this service uses: the cluster when `REDIS_CLUSTER_NODES` is set, else
+    /// `REDIS_URL`.
+    pub fn redis_target(&self) -> anyhow::Result<common::bus::redis::RedisTarget> {
+        common::bus::redis::RedisTarget::pick(&self.redis_url, self.redis_cluster_nodes.as_deref())
+            .map_err(anyhow::Error::msg)
+    }
+
     /// The largest single deposit of `asset`.
     pub fn deposit_cap(&self, asset: &str) -> common::Decimal {
         self.deposit_caps
@@ -169,6 +179,7 @@ impl Config {
     pub fn local(jwt_secret: &str) -> Config {
         Config {
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster_nodes: None,
             redis_prefix: "rategate:".into(),
             database_url: "mysql://root@127.0.0.1:3306/rategate".into(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -275,6 +286,9 @@ impl Config {
         }
         Ok(Config {
             redis_url: var("REDIS_URL").unwrap_or(d.redis_url),
+            redis_cluster_nodes: common::config::redis_cluster_nodes(
+                &var("REDIS_PREFIX").unwrap_or(d.redis_prefix.clone()),
+            )?,
             redis_prefix: var("REDIS_PREFIX").unwrap_or(d.redis_prefix),
             database_url,
             http_addr: parse_or("HTTP_ADDR", d.http_addr)?,

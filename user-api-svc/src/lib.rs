@@ -75,7 +75,7 @@ impl Application {
             .context("cannot open the database (DATABASE_URL)")?;
         // Nothing waits for Redis: rates are stale until it answers, the rest works.
         let bus = RedisBus::connect(
-            &config.redis_url,
+            &config.redis_target()?,
             &config.redis_prefix,
             Duration::from_secs(2),
         )?;

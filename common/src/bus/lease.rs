@@ -5,7 +5,27 @@
 //! atomic step, so a leader that stalled past its lease (a frozen VM, a long pause, a
 //! partition) cannot publish once it has lost it, however late its write arrives. The write
 //! itself is the Redis bus's one write script ([`super::redis`]), given our epoch as fence.
+//!
+//! On Redis Cluster one script cannot reach both the lease and a pair's state (they live in
+//! different slots), so the lease also grants a *term*: a number that only grows, kept in the
+//! lease's slot (`{feed}:term`) and raised on every grant to at least the lease master's clock
+//! in milliseconds. Each pair keeps the newest term that wrote it beside its state
+//! (`{BTC_USD}:fence`), and the pair's script refuses a write under an older term, or under the
+//! same term from another epoch ([`super::redis_cluster`]). A new leader's first act is a resync
+//! that writes every pair, raising every fence to its term, so from then on nothing of a deposed
+//! leader is accepted in any slot, wherever that slot's master is. Status and metadata live in
+//! the lease's own slot and are checked against the lease itself, as on one Redis.
+//!
+//! When the lease's master fails, asynchronous replication can lose the newest renewal (the
+//! promoted replica holds a lease that expires earlier, so a standby may take over early: the
+//! old leader's next renewal finds the lease another's and it stands by, and its writes are
+//! refused as soon as the new leader's resync raised the fences) or even the newest grant with
+//! its term. Then the next grant's term comes from the promoted master's clock, which is past
+//! the lost term as long as the masters' clocks differ by less than the failover takes (the
+//! cluster's node timeout, seconds); and should two epochs still end up with one term, the
+//! pair's script accepts only the epoch that wrote it first, so they never both publish.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +45,27 @@ if not holder then
   return 1
 end
 return 0
+"#;
+
+/// The cluster's variant: as [`ACQUIRE_OR_RENEW`], but a grant also raises the term (to the
+/// master's clock in ms, or one past the newest term when that is ahead) and both answers give
+/// the term we hold the lease under; 0 when we do not hold it. KEYS: lease, term.
+const ACQUIRE_OR_RENEW_TERM: &str = r#"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+if holder then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local term = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now > term then term = now else term = term + 1 end
+redis.call('SET', KEYS[2], string.format('%d', term))
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return term
 "#;
 
 /// Deletes the lease if it is ours.
@@ -51,6 +92,8 @@ pub struct Lease {
     keys: BusKeys,
     epoch: Arc<str>,
     ttl: Duration,
+    /// The term of our newest grant (cluster only; 0 before any).
+    term: Arc<AtomicU64>,
 }
 
 impl Lease {
@@ -62,11 +105,17 @@ impl Lease {
             keys,
             epoch: epoch.into(),
             ttl,
+            term: Arc::new(AtomicU64::new(0)),
         }
     }
 
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// The term we last held the lease under (cluster only; 0 before any grant).
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::Relaxed)
     }
 
     fn ttl_ms(&self) -> String {
@@ -75,6 +124,20 @@ impl Lease {
 
     /// Takes the lease if it is free, or renews it if it is ours. True if we hold it now.
     pub async fn acquire_or_renew(&self) -> Result<bool, Error> {
+        if self.keys.is_clustered() {
+            let term: u64 = self
+                .client
+                .eval(
+                    ACQUIRE_OR_RENEW_TERM,
+                    vec![self.keys.feed_leader(), self.keys.feed_term()],
+                    vec![self.epoch.to_string(), self.ttl_ms()],
+                )
+                .await?;
+            if term > 0 {
+                self.term.store(term, Ordering::Relaxed);
+            }
+            return Ok(term > 0);
+        }
         let held: i64 = self
             .client
             .eval(
@@ -112,14 +175,6 @@ impl Lease {
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
     ) -> Result<Fenced, Error> {
-        super::redis::write(
-            &self.client,
-            &self.keys,
-            Some(&self.epoch),
-            rates,
-            meta,
-            status,
-        )
-        .await
+        super::redis::write(&self.client, &self.keys, Some(self), rates, meta, status).await
     }
 }

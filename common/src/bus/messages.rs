@@ -2,6 +2,13 @@
 //!
 //! Every key and channel takes a configurable prefix (default `rategate:`) so tests and
 //! deployments can share one Redis. Messages carry `"v":1`; decimals are JSON strings.
+//!
+//! On Redis Cluster ([`BusKeys::clustered`]) the names carry hash tags so that what one script
+//! touches lives in one slot: the lease, its term, the status, the pair metadata and the
+//! spread announcements under `{feed}`; each pair's last rate, last book, fencing term and its
+//! two shard channels under the pair's own tag (`{prefix}{BTC_USD}:rate`, ...), so the pairs
+//! spread over the masters; the throttle buckets under `{throttle}` (a login checks three of
+//! them in one script).
 
 use std::collections::BTreeMap;
 
@@ -20,39 +27,86 @@ pub const BUS_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusKeys {
     prefix: String,
+    /// Names for Redis Cluster: hash-tagged, per-pair state and channels (see the module doc).
+    clustered: bool,
 }
 
 impl BusKeys {
+    /// Names for one Redis (or the in-process bus).
     pub fn new(prefix: impl Into<String>) -> Self {
         BusKeys {
             prefix: prefix.into(),
+            clustered: false,
+        }
+    }
+    /// Names for Redis Cluster.
+    pub fn clustered(prefix: impl Into<String>) -> Self {
+        BusKeys {
+            prefix: prefix.into(),
+            clustered: true,
         }
     }
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
-    /// Pub/sub channel: one [`RateMsg`] per tick.
+    pub fn is_clustered(&self) -> bool {
+        self.clustered
+    }
+    /// `name` in the feed's slot on a cluster (`{prefix}{feed}:name`), `{prefix}name` otherwise.
+    fn feed_slot(&self, name: &str) -> String {
+        if self.clustered {
+            format!("{}{{feed}}:{name}", self.prefix)
+        } else {
+            format!("{}{name}", self.prefix)
+        }
+    }
+    /// `{prefix}{BTC_USD}:what`: one pair's state and channels, in the pair's own slot.
+    fn pair_slot(&self, pair: &Pair, what: &str) -> String {
+        format!("{}{{{}}}:{what}", self.prefix, pair.key())
+    }
+    /// Pub/sub channel: one [`RateMsg`] per tick (one Redis).
     pub fn rates(&self) -> String {
         format!("{}rates", self.prefix)
     }
-    /// Hash pair → [`RateMsg`] JSON: the last-value cache.
+    /// Hash pair → [`RateMsg`] JSON: the last-value cache (one Redis).
     pub fn rates_last(&self) -> String {
         format!("{}rates:last", self.prefix)
     }
+    /// Cluster: shard channel of one pair's ticks.
+    pub fn pair_rates(&self, pair: &Pair) -> String {
+        self.pair_slot(pair, "rates")
+    }
+    /// Cluster: shard channel of one pair's consolidated books.
+    pub fn pair_books(&self, pair: &Pair) -> String {
+        self.pair_slot(pair, "books")
+    }
+    /// Cluster: key holding one pair's newest [`RateMsg`] JSON.
+    pub fn pair_rate_last(&self, pair: &Pair) -> String {
+        self.pair_slot(pair, "rate")
+    }
+    /// Cluster: key holding one pair's newest [`BookMsg`] JSON.
+    pub fn pair_book_last(&self, pair: &Pair) -> String {
+        self.pair_slot(pair, "book")
+    }
+    /// Cluster: hash (`term`, `epoch`) of the newest lease term that wrote this pair; a write
+    /// under an older term is refused.
+    pub fn pair_fence(&self, pair: &Pair) -> String {
+        self.pair_slot(pair, "fence")
+    }
     /// Pub/sub channel and key (short TTL) holding [`StatusMsg`].
     pub fn status(&self) -> String {
-        format!("{}status", self.prefix)
+        self.feed_slot("status")
     }
     /// Hash pair → [`PairMeta`] JSON; and a pub/sub channel of the same name on which every
     /// write of the hash is announced with the written metadata as a JSON array, so consumers
     /// apply new metadata at once (pub/sub channels and keys are separate namespaces in Redis).
     pub fn pairs(&self) -> String {
-        format!("{}pairs", self.prefix)
+        self.feed_slot("pairs")
     }
     /// Pub/sub channel on which a user-api-svc node says it changed spreads (payload: its
     /// node id), so the others reload.
     pub fn spreads_changed(&self) -> String {
-        format!("{}spreads:changed", self.prefix)
+        self.feed_slot("spreads:changed")
     }
     /// Pub/sub channel: one [`BookMsg`] per pair whose consolidated book changed, at most
     /// `BOOK_PUBLISH_HZ` a second per pair.
@@ -65,7 +119,15 @@ impl BusKeys {
     }
     /// Key holding the epoch of the exchange-rate-svc that may publish (with a TTL).
     pub fn feed_leader(&self) -> String {
-        format!("{}feed:leader", self.prefix)
+        if self.clustered {
+            self.feed_slot("leader")
+        } else {
+            format!("{}feed:leader", self.prefix)
+        }
+    }
+    /// Cluster: the newest lease term granted (never decreases; see `bus::lease`).
+    pub fn feed_term(&self) -> String {
+        self.feed_slot("term")
     }
     /// Prefix of the Socket.IO adapter's sharded channels between user-api-svc nodes
     /// (`{prefix}socket.io-request#/#`, ...): under our prefix, never the adapter's default.
@@ -74,7 +136,11 @@ impl BusKeys {
     }
     /// Key of one login/registration throttle bucket (`what` is already hashed or an IP).
     pub fn throttle(&self, what: &str) -> String {
-        format!("{}throttle:{what}", self.prefix)
+        if self.clustered {
+            format!("{}{{throttle}}:{what}", self.prefix)
+        } else {
+            format!("{}throttle:{what}", self.prefix)
+        }
     }
     /// Key claimed by the node that runs one scheduled run of a once-per-cluster job.
     pub fn job_run(&self, job: &str, slot: i64) -> String {
@@ -309,6 +375,22 @@ mod tests {
         assert_eq!(k.socketio(), "t1:socket.io");
         assert_eq!(k.throttle("ip:1.2.3.4"), "t1:throttle:ip:1.2.3.4");
         assert_eq!(k.job_run("purge", 42), "t1:jobs:purge:42");
+    }
+
+    #[test]
+    fn cluster_keys_share_a_slot_where_one_script_touches_them() {
+        let k = BusKeys::clustered("t1:");
+        let btc = Pair::parse("BTC/USD").unwrap();
+        assert_eq!(k.feed_leader(), "t1:{feed}:leader");
+        assert_eq!(k.feed_term(), "t1:{feed}:term");
+        assert_eq!(k.status(), "t1:{feed}:status");
+        assert_eq!(k.pairs(), "t1:{feed}:pairs");
+        assert_eq!(k.spreads_changed(), "t1:{feed}:spreads:changed");
+        assert_eq!(k.pair_rate_last(&btc), "t1:{BTC_USD}:rate");
+        assert_eq!(k.pair_rates(&btc), "t1:{BTC_USD}:rates");
+        assert_eq!(k.pair_books(&btc), "t1:{BTC_USD}:books");
+        assert_eq!(k.pair_fence(&btc), "t1:{BTC_USD}:fence");
+        assert_eq!(k.throttle("ip:1.2.3.4"), "t1:{throttle}:ip:1.2.3.4");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod lease;
 pub mod memory;
 pub mod messages;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +40,11 @@ pub trait Bus: Send + Sync + 'static {
             ("redis", false) => "redis disconnected",
             (name, _) => name,
         }
+    }
+    /// Whether the bus answers, and in words, for `/ready`: on Redis Cluster, whether every
+    /// master answers.
+    async fn health(&self) -> BusHealth {
+        BusHealth::of(self)
     }
     /// The name our connection carries in Redis's `CLIENT LIST` (none in process).
     fn client_name(&self) -> Option<String> {
@@ -68,6 +74,24 @@ pub trait Bus: Send + Sync + 'static {
     async fn announce_spreads_changed(&self, node_id: &str);
     /// Closes the connections at shutdown.
     async fn quit(&self);
+}
+
+/// What `/ready` says about the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusHealth {
+    pub ok: bool,
+    /// `redis connected`, `in-process`, `redis cluster: 3 of 3 masters answer`, ...
+    pub describe: String,
+}
+
+impl BusHealth {
+    /// From [`Bus::is_connected`] and [`Bus::describe`].
+    pub fn of<B: Bus + ?Sized>(bus: &B) -> BusHealth {
+        BusHealth {
+            ok: bus.is_connected(),
+            describe: bus.describe().to_string(),
+        }
+    }
 }
 
 /// Why a write did not happen.

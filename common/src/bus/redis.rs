@@ -8,6 +8,9 @@
 //!   `{prefix}spreads:changed` (retrying while Redis is away) and asks for a resync once
 //!   subscribed, after every reconnect or lag, and every minute as a backstop.
 //!
+//! On Redis Cluster (`REDIS_CLUSTER_NODES`, a [`RedisTarget::Cluster`]) the names carry hash
+//! tags and the writes and subscriptions go per slot ([`super::redis_cluster`]).
+//!
 //! Every client is built by [`client_builder`]: it reconnects forever and never lets one
 //! command hang.
 
@@ -19,22 +22,81 @@ use fred::clients::SubscriberClient;
 use fred::prelude::*;
 
 use super::lease::{Fenced, Lease};
+use super::redis_cluster::{Carries, Channels};
 use super::{
     newest_per_pair, BookMsg, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg,
     SinkError, Snapshot, StatusMsg,
 };
+use crate::Pair;
 
 /// TTL of the `{prefix}status` key: long enough to bridge one missed beat, short enough that a
 /// dead publisher is noticed.
-const STATUS_TTL_SECS: i64 = 5;
+pub(crate) const STATUS_TTL_SECS: i64 = 5;
+
+/// Which Redis: one server (`REDIS_URL`), or a cluster through its seed nodes
+/// (`REDIS_CLUSTER_NODES`, which wins when set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    Url(String),
+    Cluster(Vec<(String, u16)>),
+}
+
+impl RedisTarget {
+    /// The cluster when `cluster_nodes` is set (`host:port,host:port,...`), else `url`.
+    pub fn pick(url: &str, cluster_nodes: Option<&str>) -> Result<RedisTarget, String> {
+        let Some(nodes) = cluster_nodes.filter(|n| !n.trim().is_empty()) else {
+            return Ok(RedisTarget::Url(url.to_string()));
+        };
+        let parsed = nodes
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|node| {
+                let (host, port) = node
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("REDIS_CLUSTER_NODES: {node:?} is not host:port"))?;
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| format!("REDIS_CLUSTER_NODES: {node:?} has no valid port"))?;
+                if host.is_empty() {
+                    return Err(format!("REDIS_CLUSTER_NODES: {node:?} has no host"));
+                }
+                Ok((host.trim_matches(['[', ']']).to_string(), port))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(RedisTarget::Cluster(parsed))
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, RedisTarget::Cluster(_))
+    }
+
+    /// The names under `prefix` for this kind of Redis. A cluster's prefix may not hold a
+    /// brace: it would change the hash tags every name relies on.
+    pub fn keys(&self, prefix: &str) -> Result<BusKeys, String> {
+        match self {
+            RedisTarget::Url(_) => Ok(BusKeys::new(prefix)),
+            RedisTarget::Cluster(_) if prefix.contains(['{', '}']) => Err(format!(
+                "REDIS_PREFIX {prefix:?} may not contain braces on Redis Cluster"
+            )),
+            RedisTarget::Cluster(_) => Ok(BusKeys::clustered(prefix)),
+        }
+    }
+}
 
 /// Builds fred clients that reconnect forever (fast at first, then every 2 s at most) and fail
 /// a command that cannot complete within `command_timeout`.
 ///
 /// fred sleeps one policy delay even before the very first connection attempt, so the policy
 /// starts at 10 ms with little jitter: startup is not held up, reconnects still back off.
-pub fn client_builder(url: &str, command_timeout: Duration) -> Result<Builder, Error> {
-    let mut config = Config::from_url(url)?;
+pub fn client_builder(target: &RedisTarget, command_timeout: Duration) -> Result<Builder, Error> {
+    let mut config = match target {
+        RedisTarget::Url(url) => Config::from_url(url)?,
+        RedisTarget::Cluster(nodes) => Config {
+            server: ServerConfig::new_clustered(nodes.clone()),
+            ..Config::default()
+        },
+    };
     config.fail_fast = false;
     let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
     policy.set_jitter(20);
@@ -66,17 +128,51 @@ pub struct RedisBus {
 impl RedisBus {
     /// Starts connecting in the background (nothing waits for Redis: the services run without
     /// it and catch up when it is back).
-    pub fn connect(url: &str, prefix: &str, command_timeout: Duration) -> anyhow::Result<RedisBus> {
-        let builder = client_builder(url, command_timeout)
-            .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+    pub fn connect(
+        target: &RedisTarget,
+        prefix: &str,
+        command_timeout: Duration,
+    ) -> anyhow::Result<RedisBus> {
+        let keys = target.keys(prefix).map_err(anyhow::Error::msg)?;
+        let builder = client_builder(target, command_timeout).map_err(|e| match target {
+            RedisTarget::Url(_) => anyhow::anyhow!("invalid REDIS_URL: {e}"),
+            RedisTarget::Cluster(_) => anyhow::anyhow!("invalid REDIS_CLUSTER_NODES: {e}"),
+        })?;
         let client = builder.build()?;
         // The connection task runs on its own; dropping a JoinHandle detaches it.
         drop(client.connect());
         Ok(RedisBus {
             builder,
             client,
-            keys: BusKeys::new(prefix),
+            keys,
         })
+    }
+
+    /// On a cluster, how many masters answer a `PING` (within a second each) of how many the
+    /// client knows; `None` on one Redis.
+    pub async fn shards(&self) -> Option<(usize, usize)> {
+        if !self.keys.is_clustered() {
+            return None;
+        }
+        let masters = self
+            .client
+            .cached_cluster_state()
+            .map(|state| state.unique_primary_nodes())
+            .unwrap_or_default();
+        let pings = masters.iter().map(|server| async move {
+            let node = self.client.with_cluster_node(server);
+            let ping = node.ping::<String>(None);
+            matches!(
+                tokio::time::timeout(Duration::from_secs(1), ping).await,
+                Ok(Ok(_))
+            )
+        });
+        let answering = futures_util::future::join_all(pings)
+            .await
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
+        Some((answering, masters.len()))
     }
 
     /// The shared client for commands (it reconnects on its own).
@@ -109,6 +205,16 @@ impl Bus for RedisBus {
         Some(self.client.id().to_string())
     }
 
+    async fn health(&self) -> super::BusHealth {
+        match self.shards().await {
+            None => super::BusHealth::of(self),
+            Some((answering, masters)) => super::BusHealth {
+                ok: masters > 0 && answering == masters,
+                describe: format!("redis cluster: {answering} of {masters} masters answer"),
+            },
+        }
+    }
+
     fn as_redis(&self) -> Option<&RedisBus> {
         Some(self)
     }
@@ -137,11 +243,13 @@ impl Bus for RedisBus {
     }
 
     async fn announce_spreads_changed(&self, node_id: &str) {
-        if let Err(e) = self
-            .client
-            .publish::<(), _, _>(self.keys.spreads_changed(), node_id)
-            .await
-        {
+        let channel = self.keys.spreads_changed();
+        let sent = if self.keys.is_clustered() {
+            self.client.spublish::<(), _, _>(channel, node_id).await
+        } else {
+            self.client.publish::<(), _, _>(channel, node_id).await
+        };
+        if let Err(e) = sent {
             tracing::warn!(error = %e, "could not announce the spread change to other nodes");
         }
     }
@@ -192,12 +300,12 @@ impl BusSink for RedisSink {
         meta: Option<&[PairMeta]>,
         status: Option<&StatusMsg>,
     ) -> Result<(), SinkError> {
-        let fence = self.fence.as_ref().map(Lease::epoch);
+        let fence = self.fence.as_ref();
         sink_result(write(&self.client, &self.keys, fence, rates, meta, status).await)
     }
 
     async fn publish_books(&self, books: &[Arc<BookMsg>]) -> Result<(), SinkError> {
-        let fence = self.fence.as_ref().map(Lease::epoch);
+        let fence = self.fence.as_ref();
         sink_result(write_books(&self.client, &self.keys, fence, books).await)
     }
 }
@@ -228,14 +336,17 @@ return 1
 pub(crate) async fn write_books(
     client: &Client,
     keys: &BusKeys,
-    fence: Option<&str>,
+    fence: Option<&Lease>,
     books: &[Arc<BookMsg>],
 ) -> Result<Fenced, Error> {
     if books.is_empty() {
         return Ok(Fenced::Written);
     }
+    if keys.is_clustered() {
+        return super::redis_cluster::write_books(client, keys, fence, books).await;
+    }
     let mut args: Vec<String> = Vec::with_capacity(1 + books.len() * 2);
-    args.push(fence.unwrap_or_default().to_string());
+    args.push(fence.map(Lease::epoch).unwrap_or_default().to_string());
     for b in books {
         args.push(b.pair.as_str().to_string());
         args.push(to_json(b.as_ref()));
@@ -286,14 +397,17 @@ return 1
 pub(crate) async fn write(
     client: &Client,
     keys: &BusKeys,
-    fence: Option<&str>,
+    fence: Option<&Lease>,
     rates: &[Arc<RateMsg>],
     meta: Option<&[PairMeta]>,
     status: Option<&StatusMsg>,
 ) -> Result<Fenced, Error> {
+    if keys.is_clustered() {
+        return super::redis_cluster::write(client, keys, fence, rates, meta, status).await;
+    }
     let meta = meta.unwrap_or_default();
     let mut args: Vec<String> = vec![
-        fence.unwrap_or_default().to_string(),
+        fence.map(Lease::epoch).unwrap_or_default().to_string(),
         STATUS_TTL_SECS.to_string(),
         if meta.is_empty() {
             String::new()
@@ -335,32 +449,28 @@ pub struct RedisSource {
     redis: Client,
     subscriber: SubscriberClient,
     keys: BusKeys,
-    channels: [String; 5],
+    channels: Channels,
     messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
     reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
     subscribed: bool,
     retry: tokio::time::Interval,
     backstop: tokio::time::Interval,
-    _manager: tokio::task::JoinHandle<()>,
+    /// fred's resubscription after a reconnect (one Redis; a cluster's shard channels are
+    /// subscribed again by [`RedisSource::next`] itself).
+    _manager: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RedisSource {
     pub fn new(redis: Client, subscriber: SubscriberClient, keys: BusKeys) -> Self {
-        let channels = [
-            keys.rates(),
-            keys.status(),
-            keys.spreads_changed(),
-            keys.pairs(),
-            keys.books(),
-        ];
+        let manager = (!keys.is_clustered()).then(|| subscriber.manage_subscriptions());
         RedisSource {
             messages: subscriber.message_rx(),
             reconnects: subscriber.reconnect_rx(),
-            _manager: subscriber.manage_subscriptions(),
+            _manager: manager,
+            channels: Channels::new(&keys),
             redis,
             subscriber,
             keys,
-            channels,
             subscribed: false,
             retry: tokio::time::interval(Duration::from_millis(500)),
             // Metadata is refreshed hourly upstream and announced; a full re-read every minute
@@ -369,23 +479,44 @@ impl RedisSource {
         }
     }
 
+    /// Subscribes to every channel: on one Redis the fixed five; on a cluster the feed's shard
+    /// channels, then those of every pair the bus has metadata for.
+    async fn subscribe_all(&mut self) -> Result<(), Error> {
+        if !self.keys.is_clustered() {
+            return self.subscriber.subscribe(self.channels.all()).await;
+        }
+        for pair in super::redis_cluster::known_pairs(&self.redis, &self.keys).await? {
+            self.channels.add_pair(&pair);
+        }
+        super::redis_cluster::subscribe_all(&self.subscriber, &self.channels).await
+    }
+
+    /// On a cluster, follows the channels of pairs first heard of in `metas`.
+    async fn follow_new_pairs(&mut self, metas: &[PairMeta]) {
+        if !self.keys.is_clustered() {
+            return;
+        }
+        for m in metas {
+            if self.channels.add_pair(&m.pair) {
+                let channels = self.channels.of_pair(&m.pair);
+                if let Err(e) = self.subscriber.ssubscribe(channels).await {
+                    tracing::warn!(error = %e, pair = %m.pair, "cannot follow the pair; retrying");
+                    self.subscribed = false;
+                }
+            }
+        }
+    }
+
     /// A message on one of our channels, parsed; `None` for anything unreadable (counted).
     fn parse(&self, m: fred::types::Message) -> Option<Heard> {
         let channel = m.channel.to_string();
         let text = m.value.as_str()?;
-        let [rates, status, spreads, pairs, books] = &self.channels;
-        let heard = if &channel == rates {
-            serde_json::from_str::<RateMsg>(&text).map(Heard::Rate)
-        } else if &channel == books {
-            serde_json::from_str::<BookMsg>(&text).map(Heard::Book)
-        } else if &channel == status {
-            serde_json::from_str::<StatusMsg>(&text).map(Heard::Status)
-        } else if &channel == spreads {
-            Ok(Heard::SpreadsChanged(text.to_string()))
-        } else if &channel == pairs {
-            serde_json::from_str::<Vec<PairMeta>>(&text).map(Heard::Meta)
-        } else {
-            return None;
+        let heard = match self.channels.carries(&channel)? {
+            Carries::Rates => serde_json::from_str::<RateMsg>(&text).map(Heard::Rate),
+            Carries::Books => serde_json::from_str::<BookMsg>(&text).map(Heard::Book),
+            Carries::Status => serde_json::from_str::<StatusMsg>(&text).map(Heard::Status),
+            Carries::Spreads => Ok(Heard::SpreadsChanged(text.to_string())),
+            Carries::Pairs => serde_json::from_str::<Vec<PairMeta>>(&text).map(Heard::Meta),
         };
         match heard {
             Ok(h) => Some(h),
@@ -416,7 +547,7 @@ impl BusSource for RedisSource {
     async fn next(&mut self) -> Heard {
         loop {
             if !self.subscribed && self.subscriber.is_connected() {
-                match self.subscriber.subscribe(self.channels.to_vec()).await {
+                match self.subscribe_all().await {
                     Ok(()) => {
                         self.subscribed = true;
                         tracing::info!("subscribed to the bus");
@@ -430,12 +561,28 @@ impl BusSource for RedisSource {
                 Ok(_) = self.reconnects.recv() => {
                     tracing::info!("redis reconnected; re-reading rates:last");
                     metrics::counter!("rategate_bus_reconnects_total").increment(1);
+                    if self.keys.is_clustered() {
+                        // A new connection holds no shard subscription: make them again
+                        // (the resync follows once they hold).
+                        self.subscribed = false;
+                        continue;
+                    }
                     return Heard::Resync;
                 }
-                _ = self.backstop.tick() => return Heard::Resync,
+                _ = self.backstop.tick() => {
+                    if self.keys.is_clustered() {
+                        // Slots may have moved: subscribing again follows them.
+                        self.subscribed = false;
+                        continue;
+                    }
+                    return Heard::Resync;
+                }
                 msg = self.messages.recv() => match msg {
                     Ok(m) => {
                         if let Some(heard) = self.parse(m) {
+                            if let Heard::Meta(metas) = &heard {
+                                self.follow_new_pairs(metas).await;
+                            }
                             return heard;
                         }
                     }
@@ -455,8 +602,16 @@ impl BusSource for RedisSource {
         let read = async {
             let metas: HashMap<String, String> = self.redis.hgetall(self.keys.pairs()).await?;
             let status: Option<String> = self.redis.get(self.keys.status()).await?;
-            let last: HashMap<String, String> = self.redis.hgetall(self.keys.rates_last()).await?;
-            let books: HashMap<String, String> = self.redis.hgetall(self.keys.books_last()).await?;
+            let (last, books) = if self.keys.is_clustered() {
+                let pairs: Vec<Pair> = metas.keys().filter_map(|p| Pair::parse(p).ok()).collect();
+                super::redis_cluster::last_values(&self.redis, &self.keys, &pairs).await?
+            } else {
+                let last: HashMap<String, String> =
+                    self.redis.hgetall(self.keys.rates_last()).await?;
+                let books: HashMap<String, String> =
+                    self.redis.hgetall(self.keys.books_last()).await?;
+                (last, books)
+            };
             Ok::<_, Error>((metas, status, last, books))
         };
         let (metas, status, last, books) = read.await.map_err(|e| e.to_string())?;
@@ -473,7 +628,11 @@ impl BusSource for RedisSource {
     }
 
     async fn close(&mut self) {
-        let _ = self.subscriber.unsubscribe(self.channels.to_vec()).await;
+        if self.keys.is_clustered() {
+            let _ = self.subscriber.sunsubscribe(self.channels.all()).await;
+        } else {
+            let _ = self.subscriber.unsubscribe(self.channels.all()).await;
+        }
         let _ = self.subscriber.quit().await;
     }
 }

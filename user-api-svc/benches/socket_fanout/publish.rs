@@ -9,7 +9,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
     use common::{Decimal, Pair};
     use std::sync::Arc;
     let bus = common::bus::redis::RedisBus::connect(
-        &testkit::services::redis_url(),
+        &common::bus::redis::RedisTarget::Url(testkit::services::redis_url()),
         prefix,
         std::time::Duration::from_secs(2),
     )

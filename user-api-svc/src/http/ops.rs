@@ -30,8 +30,9 @@ pub async fn health() -> Json<serde_json::Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let db = state.store.ping().await.is_ok();
-    let redis = state.bus.is_connected();
+    let (db, bus) = tokio::join!(state.store.ping(), state.bus.health());
+    let db = db.is_ok();
+    let redis = bus.ok;
     let adapter = state.cluster.driver.state();
     let adapter_ok = adapter != AdapterState::Connecting;
     let (feed, leader) = {
@@ -47,7 +48,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "ready": ok,
         "database": if db { "ok" } else { "unavailable" },
-        "bus": state.bus.describe(),
+        "bus": bus.describe,
         "adapter": adapter.as_str(),
         "feed": feed.map(|f| f.as_str()).unwrap_or("silent"),
         "feed_leader": leader,
