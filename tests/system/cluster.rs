@@ -38,10 +38,18 @@ async fn two_api_nodes_share_private_events_spreads_and_the_login_budget() {
         assert_eq!(ready["adapter"], "subscribed", "{ready}");
         assert!(ready["feed_leader"].is_string(), "{ready}");
     }
+    nodes_share_private_events_sessions_spreads_and_the_login_budget(&cluster).await;
+    cluster.stop().await;
+}
 
+/// API nodes 0 and 1 of `cluster` share what crosses nodes: private events both ways, a
+/// session's end, a spread change, the login budget.
+pub(crate) async fn nodes_share_private_events_sessions_spreads_and_the_login_budget(
+    cluster: &Cluster,
+) {
     // A trade through node 0 reaches the trader's socket on node 1, and the other way round.
-    trade_reaches_socket(&cluster, 0, 1, "cross-a@x.io").await;
-    trade_reaches_socket(&cluster, 1, 0, "cross-b@x.io").await;
+    trade_reaches_socket(cluster, 0, 1, "cross-a@x.io").await;
+    trade_reaches_socket(cluster, 1, 0, "cross-b@x.io").await;
 
     // A session ended through node 0 ends on node 1 too: its token is refused there and its
     // socket there is disconnected; the account's other session carries on.
@@ -129,7 +137,6 @@ async fn two_api_nodes_share_private_events_spreads_and_the_login_budget() {
         .await;
     assert_eq!(code, 200);
     watcher.close().await;
-    cluster.stop().await;
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! three masters, three replicas), with the services as real processes on
 //! `REDIS_CLUSTER_NODES`:
 //! - two feeds and two API nodes: rates reach sockets on both nodes, exactly one feed publishes,
-//!   the prefix's keys and rate channels are spread over several masters, a private event
-//!   crosses nodes; a master killed with SIGKILL: once its replica is promoted, rates flow again
+//!   the prefix's keys and rate channels are spread over several masters, private events, a
+//!   session's end, spread changes and the login budget cross nodes; a master killed with SIGKILL: once its replica is promoted, rates flow again
 //!   on both nodes, `/ready` recovers, private events cross again, and no tick of a deposed
 //!   epoch follows a newer one;
 //! - the feed leader killed, then the lease's own master killed: the standby takes over each
@@ -21,7 +21,7 @@ use common::bus::redis::{RedisBus, RedisTarget};
 use common::bus::{Bus, Heard, PairMeta, RateMsg};
 use common::{Decimal, Pair};
 use fred::prelude::*;
-use testkit::cluster::{fresh_tick, Cluster};
+use testkit::cluster::{fresh_tick, Cluster, TRADER_PASSWORD};
 use testkit::redis_cluster::RedisCluster;
 use testkit::{eventually, SioClient};
 
@@ -112,11 +112,10 @@ async fn fresh_on_every_socket(sockets: &mut [SioClient], after: chrono::DateTim
     }
 }
 
-/// A trade on `from` reaches the trader's socket on `to`.
-async fn private_event_crosses(cluster: &Cluster, from: usize, to: usize, email: &str) {
-    let token = cluster.funded_trader(from, email).await;
-    let mut socket = cluster.socket(to, Some(&token)).await;
-    let order = cluster.trade(from, &token, &format!("{email}-1")).await;
+/// A trade by `token` on `from` reaches the trader's socket on `to`.
+async fn trade_crosses(cluster: &Cluster, token: &str, from: usize, to: usize, key: &str) {
+    let mut socket = cluster.socket(to, Some(token)).await;
+    let order = cluster.trade(from, token, key).await;
     let filled = socket.next(|v| v["event"] == "order:filled").await;
     assert_eq!(filled["data"]["id"], order["id"], "{filled}");
     socket.close().await;
@@ -173,7 +172,10 @@ async fn on_a_redis_cluster_rates_and_private_events_flow_and_survive_a_masters_
         "rate channels on {with_channels} master(s)"
     );
 
-    private_event_crosses(&cluster, 0, 1, "rc-a@x.io").await;
+    // Private events, a session's end, spreads and the login budget cross nodes through the
+    // cluster as through one Redis.
+    crate::cluster::nodes_share_private_events_sessions_spreads_and_the_login_budget(&cluster)
+        .await;
 
     // SIGKILL the master that serves BTC's slot; its replica takes over.
     let victim = redis.master_of("{BTC_USD}").await;
@@ -182,7 +184,9 @@ async fn on_a_redis_cluster_rates_and_private_events_flow_and_survive_a_masters_
     redis.wait_healthy(3).await;
     fresh_on_every_socket(&mut sockets, killed_at).await;
     ready_on_the_cluster(&cluster).await;
-    private_event_crosses(&cluster, 1, 0, "rc-b@x.io").await;
+    // (A trader of the shared checks, whose login budget has room left.)
+    let token = cluster.login(1, "cross-b@x.io", TRADER_PASSWORD).await;
+    trade_crosses(&cluster, &token, 1, 0, "after-failover").await;
     observer.assert_no_deposed_epoch_came_back();
 
     for s in sockets {
