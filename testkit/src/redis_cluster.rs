@@ -105,14 +105,7 @@ impl RedisCluster {
         );
         cluster.wait_healthy(3).await;
         // A replica that has not synced once cannot take over: wait for every link.
-        for (port, _) in &cluster.nodes {
-            let port = *port;
-            crate::eventually("every replica in sync with its master", || async move {
-                let info = cli(port, &["INFO", "replication"]).await;
-                info.contains("role:master") || info.contains("master_link_status:up")
-            })
-            .await;
-        }
+        cluster.wait_in_sync().await;
         cluster
     }
 
@@ -214,6 +207,30 @@ impl RedisCluster {
                     let _ = c.kill().await;
                 }
             }
+        }
+    }
+
+    /// Starts the node on `port` again (after [`RedisCluster::kill`]) from its own cluster
+    /// config: it rejoins, as a replica of whoever took its slots; returns once it is in sync.
+    pub async fn restart(&mut self, port: u16) {
+        let child = self.spawn(port);
+        for (p, c) in &mut self.nodes {
+            if *p == port {
+                *c = Some(child);
+                break;
+            }
+        }
+        self.wait_in_sync().await;
+    }
+
+    /// Waits until every running replica's link to its master is up.
+    async fn wait_in_sync(&self) {
+        for port in self.alive() {
+            crate::eventually("every replica in sync with its master", || async move {
+                let info = cli(port, &["INFO", "replication"]).await;
+                info.contains("role:master") || info.contains("master_link_status:up")
+            })
+            .await;
         }
     }
 

@@ -84,7 +84,8 @@ impl RedisTarget {
     }
 }
 
-/// Builds fred clients that reconnect forever (fast at first, then every 2 s at most) and fail
+/// Builds fred clients that reconnect forever (fast at first, then every 2 s at most, 100 ms on
+/// a cluster) and fail
 /// a command that cannot complete within `command_timeout`.
 ///
 /// fred sleeps one policy delay even before the very first connection attempt, so the policy
@@ -98,7 +99,10 @@ pub fn client_builder(target: &RedisTarget, command_timeout: Duration) -> Result
         },
     };
     config.fail_fast = false;
-    let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
+    // On a cluster a reconnect is what finds a promoted replica: retry at least every 100 ms
+    // so rates resume soon after the promotion (BENCHMARKS.md, "Redis Cluster").
+    let max_delay = if target.is_cluster() { 100 } else { 2_000 };
+    let mut policy = ReconnectPolicy::new_exponential(0, 10, max_delay, 2);
     policy.set_jitter(20);
     let mut builder = Builder::from_config(config);
     builder
