@@ -141,6 +141,14 @@ impl RedisCluster {
             .join(",")
     }
 
+    /// The process id of the node on `port`, while it runs.
+    pub fn pid(&self, port: u16) -> Option<u32> {
+        self.nodes
+            .iter()
+            .find(|(p, _)| *p == port)
+            .and_then(|(_, c)| c.as_ref()?.id())
+    }
+
     /// The ports of the nodes still running.
     pub fn alive(&self) -> Vec<u16> {
         self.nodes

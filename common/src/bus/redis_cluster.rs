@@ -12,9 +12,10 @@
 //! scripts side by side (each pair's ticks still in order, on its own shard).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use fred::prelude::*;
+use fred::types::scripts::Script;
 
 use super::lease::{Fenced, Lease};
 use super::redis::to_json;
@@ -66,6 +67,11 @@ end
 return 1
 "#;
 
+/// The scripts by their SHA-1 (`EVALSHA`, loaded on every master the first time one is
+/// missing): one script per pair per batch makes the body's transfer and hashing count.
+static FEED_WRITE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(FEED_WRITE));
+static PAIR_WRITE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(PAIR_WRITE));
+
 /// What one pair's script is given.
 #[derive(Default)]
 struct PairWrite<'a> {
@@ -100,7 +106,9 @@ async fn write_pair(
         keys.pair_book_last(pair),
         keys.pair_books(pair),
     ];
-    let written: i64 = client.eval(PAIR_WRITE, names, args).await?;
+    let written: i64 = PAIR_WRITE_SCRIPT
+        .evalsha_with_reload(client, names, args)
+        .await?;
     Ok(fenced(written))
 }
 
@@ -163,7 +171,9 @@ pub(crate) async fn write(
             args.push(to_json(m));
         }
         let names = vec![keys.feed_leader(), keys.pairs(), keys.status()];
-        let written: i64 = client.eval(FEED_WRITE, names, args).await?;
+        let written: i64 = FEED_WRITE_SCRIPT
+            .evalsha_with_reload(client, names, args)
+            .await?;
         if written != 1 {
             return Ok(Fenced::NotLeader);
         }
