@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the local Redis and MariaDB the services and tests use are up, starting (and on a
 # Debian machine without them, installing) what is missing, and that the tools the multi-process
-# tests run are installed: redis-server (a private one per Redis-restart test), HAProxy (the
+# tests run are installed: redis-server (a private one per Redis-restart test, six per Redis
+# Cluster test) and redis-cli (which joins them), HAProxy (the
 # load balancer of deploy/haproxy.cfg) and Chromium (the browser journey). Fails loudly if it cannot.
 #   REDIS_URL  default redis://127.0.0.1:6379  (only the host:port of a local Redis is checked)
 #   MariaDB    127.0.0.1:3306, user root, empty password (the machine's default)
@@ -57,5 +58,6 @@ ensure_mariadb() {
 ensure_redis
 ensure_mariadb
 need_pkg redis-server redis-server || { log "FAILED: redis-server is needed by the Redis-restart test"; exit 1; }
+need_pkg redis-cli redis-tools || { log "FAILED: redis-cli is needed to join the Redis Cluster the cluster tests start"; exit 1; }
 need_pkg haproxy haproxy || { log "FAILED: haproxy is needed by the load-balancer test"; exit 1; }
 need_pkg chromium chromium || { log "FAILED: Debian's chromium is needed by the browser tests"; exit 1; }
