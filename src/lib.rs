@@ -235,9 +235,10 @@ impl AllInOne {
     /// What to print once everything listens: where to go and how to log in.
     pub fn banner(&self) -> String {
         let page = format!("http://{}/", self.addr());
-        let bus = match self.bus.name() {
-            "redis" => "Redis".to_string(),
-            _ => "in-process (set REDIS_URL to use Redis)".to_string(),
+        let bus = match self.bus.as_redis() {
+            Some(redis) if redis.keys().is_clustered() => "Redis Cluster".to_string(),
+            Some(_) => "Redis".to_string(),
+            None => "in-process (set REDIS_URL to use Redis)".to_string(),
         };
         let store = if self.database_url.starts_with("sqlite:") {
             format!("{} (set DATABASE_URL to use MySQL)", self.database_url)
