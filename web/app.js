@@ -5,27 +5,10 @@
 // framework, no build step. Prices are shown exactly as the server sends them (decimal
 // strings); numbers are used only to place pixels on the chart and for the 24 h change.
 
-// ---------- exact decimals (for the spread preview) ----------
+// ---------- exact decimals (comparing the server's decimal strings; no pricing here) ----------
 const Dec = {
   parse(s) { const [i, f = ""] = String(s).split("."); return { m: BigInt(i + f), e: f.length }; },
-  show(d) {
-    const neg = d.m < 0n, s = (neg ? -d.m : d.m).toString().padStart(d.e + 1, "0");
-    let out = d.e ? s.slice(0, -d.e) + "." + s.slice(-d.e) : s;
-    if (d.e) out = out.replace(/0+$/, "").replace(/\.$/, "");
-    return (neg ? "-" : "") + out;
-  },
   scale(d, e) { return e >= d.e ? { m: d.m * 10n ** BigInt(e - d.e), e } : d; },
-  add(a, b) { const e = Math.max(a.e, b.e); return { m: Dec.scale(a, e).m + Dec.scale(b, e).m, e }; },
-  sub(a, b) { return Dec.add(a, { m: -b.m, e: b.e }); },
-  mul(a, b) { return { m: a.m * b.m, e: a.e + b.e }; },
-  // a rounded to a multiple of tick, up or down
-  toTick(a, tick, up) {
-    const e = Math.max(a.e, tick.e), am = Dec.scale(a, e).m, tm = Dec.scale(tick, e).m;
-    let q = am / tm; const r = am % tm;
-    if (r !== 0n && up && am > 0n) q += 1n;
-    if (r !== 0n && !up && am < 0n) q -= 1n;
-    return { m: q * tm, e };
-  },
   cmp(a, b) { const e = Math.max(a.e, b.e), x = Dec.scale(a, e).m, y = Dec.scale(b, e).m; return x < y ? -1 : x > y ? 1 : 0; },
 };
 
@@ -406,21 +389,25 @@ views.admin = async (root) => {
   const kind = h("select", { name: "kind" }, h("option", { value: "bps" }, "bps (1/100 %)"), h("option", { value: "absolute" }, "absolute (quote currency)"));
   const buy = h("input", { name: "buy", inputmode: "decimal", value: "0" }), sell = h("input", { name: "sell", inputmode: "decimal", value: "0" });
   const reason = h("input", { name: "reason", placeholder: "why (kept in the audit trail)" });
-  function previewText() {
-    const pair = pairSel.value === "default" ? pairsKnown()[0] : pairSel.value, r = pair && rates.get(pair.replace("/", "_"));
-    if (!r || !r.tick) return "No live rate to preview against yet.";
-    try {
-      const ask = Dec.parse(r.original.buy), bid = Dec.parse(r.original.sell), tick = Dec.parse(r.tick);
-      const b = Dec.parse(buy.value.trim()), s = Dec.parse(sell.value.trim()), tenK = { m: 10000n, e: 0 };
-      // bps: price × (10000 ± x) / 10000, exact (dividing by 10^4 is a shift of the exponent)
-      const bps = (price, x) => { const d = Dec.mul(price, Dec.add(tenK, x)); return { m: d.m, e: d.e + 4 }; };
-      const youBuy = Dec.toTick(kind.value === "bps" ? bps(ask, b) : Dec.add(ask, b), tick, true);
-      const youSell = Dec.toTick(kind.value === "bps" ? bps(bid, { m: -s.m, e: s.e }) : Dec.sub(bid, s), tick, false);
-      const sellText = youSell.m > 0n ? Dec.show(youSell) : "nothing (the pair becomes unquotable)";
-      return `Preview on ${pair} now: users would buy at ${Dec.show(youBuy)} (ask ${r.original.buy}) and sell at ${sellText} (bid ${r.original.sell}).`;
-    } catch { return "Enter decimal numbers such as 25 or 0.5."; }
+  // The preview is priced by the server (POST /api/spreads/preview), with the rounding quotes
+  // use; the newest answer wins, asked at most every 150 ms while typing.
+  let previewTimer, previewAsked = 0;
+  function paintPreview() {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(async () => {
+      const asked = ++previewAsked, pair = pairSel.value === "default" ? pairsKnown()[0] : pairSel.value;
+      let text = "No live rate to preview against yet.";
+      if (pair) {
+        try {
+          const p = await api("/api/spreads/preview", { method: "POST", body: { pair, kind: kind.value, buy: buy.value.trim(), sell: sell.value.trim() } });
+          text = p.unquotable
+            ? `Preview on ${p.pair} now: users could sell at nothing (the pair becomes unquotable; ask ${p.ask}, bid ${p.bid}).`
+            : `Preview on ${p.pair} now: users would buy at ${p.buy} (ask ${p.ask}) and sell at ${p.sell} (bid ${p.bid}).`;
+        } catch (err) { if (err.status !== 503) text = explain(err); }
+      }
+      if (asked === previewAsked) preview.textContent = text;
+    }, 150);
   }
-  const paintPreview = () => { preview.textContent = previewText(); };
   [pairSel, kind, buy, sell].forEach((el) => el.addEventListener("input", () => { paintPreview(); if (el === pairSel) showHistory(pairSel.value); }));
   async function loadSpreads() {
     const list = await api("/api/spreads");

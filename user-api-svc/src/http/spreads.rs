@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(put, delete))
         .routes(routes!(history))
+        .routes(routes!(preview))
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy)]
@@ -125,6 +126,35 @@ impl From<SpreadAudit> for AuditEntry {
     }
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct PreviewBody {
+    /// The pair to price on now (`BTC/USD`, `BTC_USD`, ...).
+    pub pair: String,
+    /// `absolute` (quote-currency units) or `bps`.
+    pub kind: String,
+    #[schema(value_type = DecimalString, example = "25")]
+    pub buy: DecimalField,
+    #[schema(value_type = DecimalString, example = "25")]
+    pub sell: DecimalField,
+}
+
+/// What a spread would make of a pair's current rate.
+#[derive(Serialize, ToSchema)]
+pub struct SpreadPreview {
+    pub pair: String,
+    /// The raw best ask and bid now.
+    pub ask: DecimalString,
+    pub bid: DecimalString,
+    /// The pair's price tick, to which both prices are rounded (buy up, sell down).
+    pub tick: DecimalString,
+    /// What users would pay per unit.
+    pub buy: Option<DecimalString>,
+    /// What users would receive per unit; `null` when the spread leaves no positive price.
+    pub sell: Option<DecimalString>,
+    /// Why the pair would not be quotable (`spread_too_wide`, ...); `null` when it would be.
+    pub unquotable: Option<&'static str>,
+}
+
 impl From<SpreadError> for ApiError {
     fn from(e: SpreadError) -> ApiError {
         match e {
@@ -150,6 +180,44 @@ fn actor(admin: &AdminUser) -> Result<Actor, ApiError> {
         id: admin.0.user_id().ok_or(ApiError::Unauthorized)?,
         email: admin.0.email.clone(),
     })
+}
+
+/// What a spread would make of a pair's current rate, priced and rounded exactly as quotes
+/// are (admin; nothing is saved).
+#[utoipa::path(post, path = "/api/spreads/preview", tag = "spreads", security(("bearer" = [])),
+    request_body = PreviewBody,
+    responses((status = 200, body = SpreadPreview), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem),
+              (status = 503, body = Problem, description = "rate_unavailable: no rate for the pair yet")))]
+pub async fn preview(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiJson(body): ApiJson<PreviewBody>,
+) -> Result<ApiJson<SpreadPreview>, ApiError> {
+    let SpreadTarget::Pair(pair) = target(&state, &body.pair)? else {
+        return Err(ApiError::InvalidPair(
+            "preview on a pair, not the default".into(),
+        ));
+    };
+    let (buy, sell) = (body.buy.parse("buy")?, body.sell.parse("sell")?);
+    let spread = validate(&body.kind, buy, sell, None)?;
+    let book = state.hub.book();
+    let (raw, tick, priced) = book
+        .preview_spread(&pair, spread)
+        .ok_or_else(|| ApiError::RateUnavailable(pair.to_string()))?;
+    let (buy, sell, unquotable) = match priced {
+        Ok(p) => (Some(p.buy.into()), Some(p.sell.into()), None),
+        Err(e) => (None, None, Some(e.reason())),
+    };
+    Ok(ApiJson(SpreadPreview {
+        pair: pair.to_string(),
+        ask: crate::pricing::show_price(raw.ask, Some(tick)),
+        bid: crate::pricing::show_price(raw.bid, Some(tick)),
+        tick: tick.into(),
+        buy,
+        sell,
+        unquotable,
+    }))
 }
 
 /// Every spread (admin).

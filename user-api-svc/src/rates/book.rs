@@ -481,6 +481,18 @@ impl RateBook {
         Ok(())
     }
 
+    /// `pair`'s current raw bid and ask, its tick, and what `spread` would make of them: the
+    /// same pricing and rounding a quote uses. `None` before the pair has a rate and metadata.
+    pub fn preview_spread(
+        &self,
+        pair: &Pair,
+        spread: Spread,
+    ) -> Option<(&RateMsg, Decimal, Result<Priced, PricingError>)> {
+        let (raw, meta) = (self.raw.get(pair)?, self.meta(pair)?);
+        let priced = pricing::price(raw.bid, raw.ask, spread, meta.price_tick);
+        Some((raw, meta.price_tick, priced))
+    }
+
     /// All pairs with a rate, keyed `BTC_USD`, optionally narrowed.
     pub fn snapshot(
         &self,

@@ -309,7 +309,87 @@ async fn a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced(b
     api.finish().await;
 }
 
+/// The admin's preview is priced by the server exactly as the rate and a quote would be: the
+/// bps spread on the live ask and bid, rounded to the pair's tick (buy up, sell down), the same
+/// numbers the board shows once the spread is set; nothing is saved; too wide a spread is
+/// answered as unquotable, not refused; only admins may ask, only for a pair with a rate.
+async fn the_spread_preview_is_priced_by_the_server_as_quotes_are(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = api.status_pump(&["BTC/USD", "ETH/USD"]);
+    api.feed.meta("ETH/USD", "0.01").await;
+    let admin = api.admin_token().await;
+    let preview = |body: serde_json::Value| {
+        let (api, admin) = (&api, admin.clone());
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                "/api/spreads/preview",
+                Some(&admin),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let bps = json!({"pair": "ETH/USD", "kind": "bps", "buy": "33", "sell": "33"});
+    let (code, body) = preview(bps.clone()).await;
+    crate::support::assert_problem(code, &body, 503, "rate_unavailable");
+    api.feed.rate("ETH/USD", "3000.00", "3000.10").await;
+    support_eventually(&api, "/api/rates/ETH_USD", |b| b["stale"] == false).await;
+    let (code, body) = preview(bps.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    // 3000.10 × 1.0033 = 3010.0003 → up to 3010.01; 3000.00 × 0.9967 = 2990.10 exactly.
+    assert_eq!(
+        body,
+        json!({"pair": "ETH/USD", "ask": "3000.10", "bid": "3000.00", "tick": "0.01",
+               "buy": "3010.01", "sell": "2990.10", "unquotable": null})
+    );
+    let (_, spreads) = api.get("/api/spreads", Some(&admin)).await;
+    assert!(
+        spreads["pairs"].as_object().unwrap().is_empty(),
+        "{spreads}"
+    );
+    // Set, the board shows what the preview said.
+    let (code, _) = api
+        .set_spread(
+            &admin,
+            "ETH_USD",
+            json!({"kind": "bps", "buy": "33", "sell": "33"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    support_eventually(&api, "/api/rates/ETH_USD", |b| {
+        b["withSpread"]["buy"] == "3010.01" && b["withSpread"]["sell"] == "2990.10"
+    })
+    .await;
+    let wide = json!({"pair": "ETH_USD", "kind": "absolute", "buy": "0", "sell": "5000"});
+    let (code, body) = preview(wide).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["unquotable"], "spread_too_wide", "{body}");
+    assert!(body["sell"].is_null(), "{body}");
+    let (code, body) =
+        preview(json!({"pair": "ETH/USD", "kind": "bps", "buy": "-1", "sell": "0"})).await;
+    crate::support::assert_problem(code, &body, 422, "validation_failed");
+    let (code, body) =
+        preview(json!({"pair": "default", "kind": "bps", "buy": "1", "sell": "1"})).await;
+    crate::support::assert_problem(code, &body, 400, "invalid_pair");
+    let (code, body) =
+        preview(json!({"pair": "XXX/USD", "kind": "bps", "buy": "1", "sell": "1"})).await;
+    crate::support::assert_problem(code, &body, 404, "unknown_pair");
+    let trader = api.user_token("peek@x.io").await;
+    let (code, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/api/spreads/preview",
+            Some(&trader),
+            Some(bps),
+        )
+        .await;
+    crate::support::assert_problem(code, &body, 403, "forbidden");
+    api.finish().await;
+}
+
 on_both_backends!(
+    the_spread_preview_is_priced_by_the_server_as_quotes_are,
     a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced,
     rates_work_before_any_admin_action_with_zero_spread,
     admin_sets_lists_deletes_and_audits_spreads,
