@@ -37,15 +37,10 @@ async fn main() {
         gaps.push(gap);
         cluster.respawn_feed(leader).await;
     }
-    gaps.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "failover gap over {} trials (lease TTL {} ms): min {:.0} ms, median {:.0} ms, max {:.0} ms",
-        gaps.len(),
+        "failover gap (lease TTL {} ms) {}",
         lease_ttl_ms(),
-        ms(gaps[0]),
-        ms(gaps[gaps.len() / 2]),
-        ms(gaps[gaps.len() - 1]),
+        testkit::bench::min_median_max(&mut gaps)
     );
     socket.close().await;
     cluster.stop().await;

@@ -49,21 +49,13 @@ async fn main() {
         floors.push(floor);
         redis.restart(victim).await;
     }
-    gaps.sort();
-    floors.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "floor, master SIGKILL → cluster serving every slot: min {:.0} ms, median {:.0} ms, max {:.0} ms",
-        ms(floors[0]),
-        ms(floors[floors.len() / 2]),
-        ms(floors[floors.len() - 1]),
+        "floor, master SIGKILL → cluster serving every slot, {}",
+        testkit::bench::min_median_max(&mut floors)
     );
     println!(
-        "master SIGKILL → fresh rate at a socket over {} trials (node timeout {NODE_TIMEOUT_MS} ms): min {:.0} ms, median {:.0} ms, max {:.0} ms",
-        gaps.len(),
-        ms(gaps[0]),
-        ms(gaps[gaps.len() / 2]),
-        ms(gaps[gaps.len() - 1]),
+        "master SIGKILL → fresh rate at a socket (node timeout {NODE_TIMEOUT_MS} ms), {}",
+        testkit::bench::min_median_max(&mut gaps)
     );
     socket.close().await;
     cluster.stop().await;

@@ -27,15 +27,7 @@ async fn wait_for(socket: &mut SioClient, venues: &[&str], within: Duration) -> 
 }
 
 fn summary(what: &str, gaps: &mut [Duration]) {
-    gaps.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{what} over {} trials: min {:.1} ms, median {:.1} ms, max {:.1} ms",
-        gaps.len(),
-        ms(gaps[0]),
-        ms(gaps[gaps.len() / 2]),
-        ms(gaps[gaps.len() - 1]),
-    );
+    println!("{what} {}", testkit::bench::min_median_max(gaps));
 }
 
 #[tokio::main]

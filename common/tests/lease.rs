@@ -4,10 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use common::bus::lease::{Fenced, Lease};
 use common::bus::{BusKeys, RateMsg};
-use common::Pair;
 use fred::prelude::*;
 
 fn url() -> String {
@@ -30,19 +28,7 @@ fn keys() -> BusKeys {
 }
 
 fn tick(bid: &str, epoch: &str) -> Arc<RateMsg> {
-    Arc::new(RateMsg {
-        v: 1,
-        source: "test".into(),
-        pair: Pair::parse("BTC/USD").unwrap(),
-        bid: bid.parse().unwrap(),
-        ask: "99999".parse().unwrap(),
-        last: None,
-        ts: Utc::now(),
-        received_at: Utc::now(),
-        seq: 1,
-        epoch: epoch.into(),
-        venues: vec![],
-    })
+    testkit::bus::rate("BTC/USD", bid, epoch)
 }
 
 #[tokio::test]

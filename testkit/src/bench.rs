@@ -27,3 +27,17 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// `over N trials: min … ms, median … ms, max … ms` of `gaps` (sorted here), for the failover
+/// benchmarks' last lines.
+pub fn min_median_max(gaps: &mut [std::time::Duration]) -> String {
+    gaps.sort();
+    let ms = |i: usize| gaps.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+    let n = gaps.len();
+    format!(
+        "over {n} trials: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        ms(0),
+        ms(n / 2),
+        ms(n.saturating_sub(1))
+    )
+}

@@ -7,6 +7,7 @@
 //! - [`http`]: one JSON request and its status, a page as text, a free port.
 //! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
 //! - [`bench`]: the benchmarks' pairs and CPU accounting.
+//! - [`bus`]: messages for tests that write the bus themselves.
 //! - [`cluster`]: a scaled-out rategate (mock venue, N feeds, M API nodes) as real processes.
 //! - [`redis_cluster`]: a real six-node Redis Cluster of the test's own processes.
 //! - [`spellings`]: look-alike characters reported against the live binary.
@@ -14,6 +15,7 @@
 //!   driven over stdio.
 
 pub mod bench;
+pub mod bus;
 pub mod cluster;
 pub mod http;
 pub mod process;

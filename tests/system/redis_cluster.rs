@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::bus::lease::{Fenced, Lease};
 use common::bus::redis::{RedisBus, RedisTarget};
-use common::bus::{Bus, Heard, PairMeta, RateMsg};
+use common::bus::{Bus, Heard, PairMeta};
 use common::{Decimal, Pair};
 use fred::prelude::*;
 use testkit::cluster::{fresh_tick, Cluster, TRADER_PASSWORD};
@@ -55,6 +55,7 @@ impl Observer {
         Observer { heard, _task: task }
     }
 
+    /// The epochs heard, in order.
     fn epochs(&self) -> Vec<String> {
         self.heard
             .lock()
@@ -64,6 +65,7 @@ impl Observer {
             .collect()
     }
 
+    /// The pairs heard.
     fn pairs(&self) -> HashSet<String> {
         self.heard
             .lock()
@@ -231,21 +233,7 @@ async fn on_a_redis_cluster_the_standby_takes_over_from_a_dead_leader_and_a_dead
     cluster.stop().await;
 }
 
-fn tick(pair: &str, bid: &str, epoch: &str) -> Arc<RateMsg> {
-    Arc::new(RateMsg {
-        v: 1,
-        source: "test".into(),
-        pair: Pair::parse(pair).unwrap(),
-        bid: bid.parse().unwrap(),
-        ask: "99999".parse().unwrap(),
-        last: None,
-        ts: Utc::now(),
-        received_at: Utc::now(),
-        seq: 1,
-        epoch: epoch.into(),
-        venues: vec![],
-    })
-}
+use testkit::bus::rate as tick;
 
 fn metas() -> Vec<PairMeta> {
     ["BTC/USD", "ETH/USD", "SOL/USD"]

@@ -395,6 +395,32 @@ end
 return 1
 "#;
 
+/// The first arguments of both write scripts (one Redis's [`WRITE`], the cluster's feed-slot
+/// script): fence or "", status TTL (s), metadata JSON array or "", status JSON or "", n, then
+/// n × (pair, metadata JSON).
+pub(crate) fn meta_and_status_args(
+    fence: Option<&Lease>,
+    meta: &[PairMeta],
+    status: Option<&StatusMsg>,
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        fence.map(Lease::epoch).unwrap_or_default().to_string(),
+        STATUS_TTL_SECS.to_string(),
+        if meta.is_empty() {
+            String::new()
+        } else {
+            to_json(&meta)
+        },
+        status.map(to_json).unwrap_or_default(),
+        meta.len().to_string(),
+    ];
+    for m in meta {
+        args.push(m.pair.as_str().to_string());
+        args.push(to_json(m));
+    }
+    args
+}
+
 /// Metadata (written, then announced as one array), status (the key with its short TTL, and
 /// announced), then rates (the newest per pair into `rates:last`, then every one announced):
 /// the order the bus contract promises, in one atomic step.
@@ -409,22 +435,7 @@ pub(crate) async fn write(
     if keys.is_clustered() {
         return super::redis_cluster::write(client, keys, fence, rates, meta, status).await;
     }
-    let meta = meta.unwrap_or_default();
-    let mut args: Vec<String> = vec![
-        fence.map(Lease::epoch).unwrap_or_default().to_string(),
-        STATUS_TTL_SECS.to_string(),
-        if meta.is_empty() {
-            String::new()
-        } else {
-            to_json(&meta)
-        },
-        status.map(to_json).unwrap_or_default(),
-    ];
-    args.push(meta.len().to_string());
-    for m in meta {
-        args.push(m.pair.as_str().to_string());
-        args.push(to_json(m));
-    }
+    let mut args = meta_and_status_args(fence, meta.unwrap_or_default(), status);
     let newest = newest_per_pair(rates);
     args.push(newest.len().to_string());
     for (pair, msg) in newest {

@@ -24,12 +24,12 @@ use crate::Pair;
 
 /// Metadata and status in the feed's slot, fenced by the lease like one Redis's write.
 /// KEYS: lease, pairs, status. ARGV: fence or "", status TTL (s), metadata JSON array or "",
-/// status JSON or "", then n × (pair, metadata JSON).
+/// status JSON or "", n, then n × (pair, metadata JSON).
 const FEED_WRITE: &str = r#"
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
 if ARGV[3] ~= '' then redis.call('SPUBLISH', KEYS[2], ARGV[3]) end
@@ -156,20 +156,7 @@ pub(crate) async fn write(
 ) -> Result<Fenced, Error> {
     let meta = meta.unwrap_or_default();
     if !meta.is_empty() || status.is_some() {
-        let mut args: Vec<String> = vec![
-            fence.map(|l| l.epoch().to_string()).unwrap_or_default(),
-            super::redis::STATUS_TTL_SECS.to_string(),
-            if meta.is_empty() {
-                String::new()
-            } else {
-                to_json(&meta)
-            },
-            status.map(to_json).unwrap_or_default(),
-        ];
-        for m in meta {
-            args.push(m.pair.as_str().to_string());
-            args.push(to_json(m));
-        }
+        let args = super::redis::meta_and_status_args(fence, meta, status);
         let names = vec![keys.feed_leader(), keys.pairs(), keys.status()];
         let written: i64 = FEED_WRITE_SCRIPT
             .evalsha_with_reload(client, names, args)
