@@ -207,6 +207,40 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master serves slot {slot}"))
     }
 
+    /// Moves `slot` with its keys from the master serving it to the master on `to` (the
+    /// manual resharding steps: IMPORTING, MIGRATING, MIGRATE of each key, then the new owner
+    /// announced to every master).
+    pub async fn move_slot(&self, slot: u16, to: u16) {
+        let from = self
+            .masters()
+            .await
+            .into_iter()
+            .find(|m| m.serves(slot))
+            .map(|m| m.port)
+            .expect("a master serves the slot");
+        assert_ne!(from, to, "slot {slot} is already on :{to}");
+        let id =
+            |port: u16| async move { cli(port, &["CLUSTER", "MYID"]).await.trim().to_string() };
+        let (from_id, to_id) = (id(from).await, id(to).await);
+        let slot = slot.to_string();
+        cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]).await;
+        cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]).await;
+        loop {
+            let keys = cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "100"]).await;
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let port = to.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+            args.extend(keys);
+            cli(from, &args).await;
+        }
+        for m in self.masters().await {
+            cli(m.port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]).await;
+        }
+    }
+
     /// SIGKILL of the node on `port`.
     pub async fn kill(&mut self, port: u16) {
         for (p, child) in &mut self.nodes {

@@ -8,6 +8,8 @@
 //!   epoch follows a newer one;
 //! - the feed leader killed, then the lease's own master killed: the standby takes over each
 //!   time, and no epoch comes back once deposed;
+//! - slots moved to another master (resharding): a pair's rates keep reaching sockets and
+//!   private events keep crossing nodes;
 //! - fencing per slot: a lease holder whose lease was lost (deleted, or its grant and term lost
 //!   as an asynchronous failover can) is refused in every pair's slot once the new holder wrote.
 
@@ -227,6 +229,66 @@ async fn on_a_redis_cluster_the_standby_takes_over_from_a_dead_leader_and_a_dead
     let epochs: HashSet<String> = observer.epochs().into_iter().collect();
     assert!(epochs.len() >= 2, "the takeover shows a second epoch");
 
+    for s in sockets {
+        s.close().await;
+    }
+    cluster.stop().await;
+}
+
+/// Moves the slot of `key` to a master other than the one serving it now.
+async fn move_elsewhere(redis: &RedisCluster, key: &str) -> u16 {
+    let slot = redis.slot_of(key).await;
+    let from = redis.master_of(key).await;
+    let to = redis
+        .masters()
+        .await
+        .into_iter()
+        .find(|m| m.port != from)
+        .expect("another master")
+        .port;
+    redis.move_slot(slot, to).await;
+    assert_eq!(redis.master_of(key).await, to);
+    to
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_slots_that_move_to_another_master_keep_rates_and_private_events_flowing(
+) {
+    let redis = RedisCluster::start().await;
+    let cluster = Cluster::start_on_redis_cluster(&redis.seeds(), 1, 2).await;
+    ready_on_the_cluster(&cluster).await;
+    let mut sockets = vec![cluster.socket(0, None).await];
+    sockets[0].rate("BTC_USD", |r| r["stale"] == false).await;
+
+    // BTC's slot moves: the old owner drops the API node's subscription to BTC's channel; it
+    // subscribes again at the new owner and fresh BTC rates reach the socket.
+    let to = move_elsewhere(&redis, "{BTC_USD}").await;
+    let moved_at = Utc::now();
+    fresh_on_every_socket(&mut sockets, moved_at).await;
+    let channels = redis.shard_channels_on(to, &cluster.prefix).await;
+    assert!(
+        channels.iter().any(|c| c.contains("{BTC_USD}")),
+        "BTC's channels are followed on the new owner: {channels:?}"
+    );
+
+    // Every Socket.IO adapter channel's slot moves: private events still cross nodes.
+    let mut adapter = Vec::new();
+    for m in redis.masters().await {
+        let prefix = format!("{}socket.io", cluster.prefix);
+        adapter.extend(redis.shard_channels_on(m.port, &prefix).await);
+    }
+    assert!(
+        !adapter.is_empty(),
+        "the adapter's shard channels are subscribed"
+    );
+    for channel in &adapter {
+        move_elsewhere(&redis, channel).await;
+    }
+    let token = cluster.funded_trader(0, "moved@x.io").await;
+    // Longer than the 5 s in which every subscription is made again.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    trade_crosses(&cluster, &token, 0, 1, "after-the-move").await;
+    ready_on_the_cluster(&cluster).await;
     for s in sockets {
         s.close().await;
     }

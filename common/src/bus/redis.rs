@@ -6,7 +6,9 @@
 //!   first checks that the lease is still ours ([`super::lease`]).
 //! - [`RedisSource`] subscribes to `{prefix}rates`, `{prefix}status`, `{prefix}pairs` and
 //!   `{prefix}spreads:changed` (retrying while Redis is away) and asks for a resync once
-//!   subscribed, after every reconnect or lag, and every minute as a backstop.
+//!   subscribed, after every reconnect or lag, and every minute as a backstop. On a cluster it
+//!   also makes its shard subscriptions again every 5 s and when the slots change, which
+//!   follows a slot that moved to another master.
 //!
 //! On Redis Cluster (`REDIS_CLUSTER_NODES`, a [`RedisTarget::Cluster`]) the names carry hash
 //! tags and the writes and subscriptions go per slot ([`super::redis_cluster`]).
@@ -459,6 +461,9 @@ pub(crate) async fn write(
     })
 }
 
+/// How often a cluster subscriber makes its shard subscriptions again (a few commands).
+const SHARD_FOLLOW: Duration = Duration::from_secs(5);
+
 /// A subscription on Redis.
 pub struct RedisSource {
     redis: Client,
@@ -470,6 +475,11 @@ pub struct RedisSource {
     subscribed: bool,
     retry: tokio::time::Interval,
     backstop: tokio::time::Interval,
+    /// Cluster: how often the shard subscriptions are made again, which follows a slot that
+    /// moved to another master (its old owner drops the subscription; nothing else says so).
+    follow: tokio::time::Interval,
+    /// Cluster: the client's view of the slots changed (a failover, a resharding it noticed).
+    cluster_changes: tokio::sync::broadcast::Receiver<Vec<fred::types::ClusterStateChange>>,
     /// fred's resubscription after a reconnect (one Redis; a cluster's shard channels are
     /// subscribed again by [`RedisSource::next`] itself).
     _manager: Option<tokio::task::JoinHandle<()>>,
@@ -479,6 +489,7 @@ impl RedisSource {
     pub fn new(redis: Client, subscriber: SubscriberClient, keys: BusKeys) -> Self {
         let manager = (!keys.is_clustered()).then(|| subscriber.manage_subscriptions());
         RedisSource {
+            cluster_changes: subscriber.cluster_change_rx(),
             messages: subscriber.message_rx(),
             reconnects: subscriber.reconnect_rx(),
             _manager: manager,
@@ -488,6 +499,7 @@ impl RedisSource {
             keys,
             subscribed: false,
             retry: tokio::time::interval(Duration::from_millis(500)),
+            follow: tokio::time::interval(SHARD_FOLLOW),
             // Metadata is refreshed hourly upstream and announced; a full re-read every minute
             // is the backstop for an announcement lost while we were away.
             backstop: tokio::time::interval(Duration::from_secs(60)),
@@ -583,6 +595,16 @@ impl BusSource for RedisSource {
                         continue;
                     }
                     return Heard::Resync;
+                }
+                _ = self.follow.tick(), if self.subscribed && self.keys.is_clustered() => {
+                    if let Err(e) = self.subscribe_all().await {
+                        tracing::warn!(error = %e, "shard subscriptions not renewed; retrying");
+                        self.subscribed = false;
+                    }
+                }
+                Ok(_) = self.cluster_changes.recv() => {
+                    tracing::info!("the cluster's slots changed; subscribing again");
+                    self.subscribed = false;
                 }
                 _ = self.backstop.tick() => {
                     if self.keys.is_clustered() {

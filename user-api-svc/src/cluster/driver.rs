@@ -9,7 +9,8 @@
 //! - builds its subscriber client from the bus's own builder (reconnects forever), with RESP3
 //!   so one connection both publishes and receives;
 //! - answers `subscribe` at once and keeps trying `SSUBSCRIBE` in the background until it
-//!   holds, and does so again for every channel after each reconnect (fred's own
+//!   holds, and does so again for every channel after each reconnect and, on Redis Cluster,
+//!   every 5 s, which follows a slot that moved to another master (fred's own
 //!   `manage_subscriptions` first re-sends a plain `SUBSCRIBE` with no channel, which Redis
 //!   refuses, and then gives up before the sharded ones);
 //! - reports whether every channel is held ([`NodeDriver::state`]), for `/ready`;
@@ -88,8 +89,12 @@ impl NodeDriver {
         });
         let messages = link.client.message_rx();
         tokio::spawn(dispatch(messages, Arc::downgrade(&link)));
+        // On a cluster, also every few seconds: a slot that moved to another master takes its
+        // channels' subscriptions with it, and nothing else says so.
+        let follow = bus.keys().is_clustered().then_some(SHARD_FOLLOW);
         tokio::spawn(resubscribe_on_reconnect(
             link.client.reconnect_rx(),
+            follow,
             Arc::downgrade(&link),
         ));
         // The connection task runs on its own; dropping its JoinHandle detaches it.
@@ -149,20 +154,40 @@ async fn dispatch(
     }
 }
 
-/// After every reconnect (a new connection holds no subscription), asks again for every
-/// channel that has a handler.
+/// How often, on a cluster, every channel is asked for again.
+const SHARD_FOLLOW: Duration = Duration::from_secs(5);
+
+/// After every reconnect (a new connection holds no subscription), and every `follow` when
+/// given, asks again for every channel that has a handler.
 async fn resubscribe_on_reconnect(
     mut reconnects: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
+    follow: Option<Duration>,
     link: std::sync::Weak<RedisLink>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
+    let mut every = tokio::time::interval(follow.unwrap_or(Duration::from_secs(3600)));
+    every.tick().await;
     loop {
-        match reconnects.recv().await {
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return,
-        }
+        let reconnected = tokio::select! {
+            heard = reconnects.recv() => match heard {
+                Ok(_) | Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return,
+            },
+            _ = every.tick(), if follow.is_some() => false,
+        };
         let Some(link) = link.upgrade() else { return };
         let channels: Vec<String> = common::sync::read(&link.handlers).keys().cloned().collect();
+        if !reconnected {
+            // Renewing subscriptions that hold: not counted as pending (`/ready` stays
+            // `subscribed`); one that fails is retried until it holds.
+            for channel in channels {
+                if link.client.ssubscribe(channel.as_str()).await.is_err() {
+                    link.pending.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(subscribe_until_held(link.clone(), channel));
+                }
+            }
+            continue;
+        }
         tracing::info!(
             channels = channels.len(),
             "Redis is back: the Socket.IO adapter subscribes again"
