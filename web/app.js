@@ -292,6 +292,28 @@ views.trade = async (root) => {
   let side = "buy", timer = null;
   const sideBtns = ["buy", "sell"].map((s) => h("button", { type: "button", class: s === side ? s : "", "aria-pressed": String(s === side), "data-side": s,
     onclick: () => { side = s; sideBtns.forEach((b) => { const onNow = b.dataset.side === s; b.className = onNow ? s : ""; b.setAttribute("aria-pressed", String(onNow)); }); } }, s === "buy" ? "Buy" : "Sell"));
+  // The price at size before any quote: what a quote for the typed amount would say now
+  // (GET /api/rates/{pair}/price, priced by the server), and the most that can be quoted;
+  // asked 150 ms after typing stops, and again every second while an amount is there.
+  const atSize = h("p", { id: "price-at-size", class: "dim", "aria-live": "polite" });
+  let atSizeTimer = null, atSizeAsked = 0;
+  async function paintAtSize() {
+    const asked = ++atSizeAsked, amt = amount.value.trim();
+    if (!amt) { atSize.textContent = ""; return; }
+    let text;
+    try {
+      const p = await api(`/api/rates/${encodeURIComponent(pairSel.value)}/price?side=${side}&amount=${encodeURIComponent(amt)}`, { auth: false });
+      const most = p.max_amount ? ` · at most ${p.max_amount} ${p.pair.split("/")[0]} can be quoted now` : "";
+      text = `Now: ${p.side} ${p.amount} at ${p.price} (total ${p.total} ${p.total_asset})${most}`;
+    } catch (err) { text = explain(err); }
+    if (asked === atSizeAsked) atSize.textContent = text;
+  }
+  const askAtSize = () => { clearTimeout(atSizeTimer); atSizeTimer = setTimeout(paintAtSize, 150); };
+  amount.addEventListener("input", askAtSize);
+  pairSel.addEventListener("change", askAtSize);
+  sideBtns.forEach((b) => b.addEventListener("click", askAtSize));
+  const atSizeEvery = setInterval(() => { if (amount.value.trim()) paintAtSize(); }, 1000);
+  cleanup.push(() => { clearInterval(atSizeEvery); clearTimeout(atSizeTimer); });
   const form = h("form", { onsubmit: async (e) => {
     e.preventDefault(); msg.textContent = ""; msg.className = ""; quoteBox.replaceChildren(); clearInterval(timer);
     try {
@@ -300,7 +322,7 @@ views.trade = async (root) => {
     } catch (err) { msg.className = "error"; msg.textContent = explain(err); }
   } },
     h("label", {}, "Pair", pairSel), h("div", { class: "row", role: "group", "aria-label": "side" }, sideBtns),
-    h("label", {}, "Amount (base asset)", amount), h("button", { class: "primary", type: "submit" }, "Get a firm quote"));
+    h("label", {}, "Amount (base asset)", amount), atSize, h("button", { class: "primary", type: "submit" }, "Get a firm quote"));
   function showQuote(q) {
     const left = h("span", { class: "countdown" });
     const confirm = h("button", { class: q.side, type: "button", onclick: async () => {

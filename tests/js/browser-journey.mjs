@@ -143,13 +143,17 @@ try {
     expect((await text(trader, "#balances tr[data-asset=USD]")).includes("100000.00"), "USD balance shown");
   });
 
-  await step("a quote shows price, total and a countdown; confirming fills at that price", async () => {
+  await step("the price at size shows as the amount is typed; a quote shows price, total and a countdown; confirming fills at that price", async () => {
     await trader.selectOption("select[name=pair]", "BTC/USD");
     await trader.fill("input[name=amount]", "0.01");
+    // Before any quote, the price at size, from the server, and the most quotable now.
+    await trader.waitForFunction(() => /^Now: buy 0\.01\d* at [0-9.]+ \(total [0-9.]+ USD\)/.test(document.querySelector("#price-at-size").textContent));
+    const atSize = await text(trader, "#price-at-size");
     await trader.click("form button.primary");
     await trader.waitForSelector(".quote .countdown");
     const quoted = await text(trader, ".quote .big");
     const price = quoted.split(" at ")[1];
+    expect(atSize.includes(" at "), `price at size shown before the quote: ${atSize}`);
     await shot(trader, "05-quote");
     await trader.click(".quote button.buy");
     await trader.waitForSelector(".quote[data-order]");

@@ -20,7 +20,7 @@ use crate::money::desk::{FileError, PlaceError, Placed, Renderer};
 use crate::money::quote::{price_quote, QuoteError};
 use crate::money::{AssetPrecision, Side};
 use crate::pricing::show_price;
-use crate::rates::{RateHub, Unquotable};
+use crate::rates::{QuoteBasis, RateHub, Unquotable};
 use crate::state::AppState;
 use crate::store::{Answer, Balance, NewQuote, Order, OrderOutcome};
 use common::decimal::DecimalString;
@@ -32,6 +32,55 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(balances))
+}
+
+/// What a quote of `pair` is priced from now: its rate, spread, metadata and book (503 while
+/// it is stale or has no rate, 422 while it cannot be priced).
+pub(crate) fn quote_basis(state: &AppState, pair: &Pair) -> Result<QuoteBasis, ApiError> {
+    let book = state.hub.book();
+    if !book.is_known(pair) {
+        return Err(ApiError::UnknownPair(pair.to_string()));
+    }
+    book.quote_basis(pair, Instant::now()).map_err(|u| match u {
+        Unquotable::NoRate => ApiError::RatesStale(format!("no rate for {pair} yet")),
+        Unquotable::NoMetadata => ApiError::RatesStale(format!(
+            "{pair} is not quotable yet: its price tick and minimum amount have not arrived from the feed"
+        )),
+        Unquotable::Stale => ApiError::RatesStale(format!(
+            "the rate for {pair} is stale or the feed is not online"
+        )),
+        Unquotable::Pricing(e) => ApiError::Unquotable(format!(
+            "{pair} cannot be priced right now ({}): {e}",
+            e.reason()
+        )),
+    })
+}
+
+/// A quote's side and amount; `None` for an amount with more digits than can be kept, which
+/// [`price_quote`] refuses naming the pair's step.
+pub(crate) fn side_and_amount(
+    side: &str,
+    amount: &DecimalField,
+) -> Result<(Side, Option<common::Decimal>), ApiError> {
+    let side = Side::parse(side)
+        .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
+    let amount = match amount.parse("amount") {
+        Ok(a) => Some(a),
+        Err(FieldError::TooPrecise(_)) => None,
+        Err(FieldError::Invalid(e)) => return Err(e),
+    };
+    Ok((side, amount))
+}
+
+/// Why an amount cannot be quoted, as the API says it.
+pub(crate) fn quote_error(e: QuoteError) -> ApiError {
+    match e {
+        QuoteError::InsufficientLiquidity { max_amount } => {
+            metrics::counter!("rategate_quotes_insufficient_liquidity_total").increment(1);
+            ApiError::InsufficientLiquidity(max_amount)
+        }
+        other => ApiError::Validation(other.to_string()),
+    }
 }
 
 /// The signed-in user's id (401 for a token without one).
@@ -175,43 +224,10 @@ pub async fn create_quote(
 ) -> Result<impl IntoResponse, ApiError> {
     let uid = user_id(&claims)?;
     let pair = Pair::parse(&body.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
-    let side = Side::parse(&body.side)
-        .ok_or_else(|| ApiError::Validation("side must be \"buy\" or \"sell\"".into()))?;
-    // An amount with more digits than can be kept is refused below, naming the pair's step.
-    let amount = match body.amount.parse("amount") {
-        Ok(a) => Some(a),
-        Err(FieldError::TooPrecise(_)) => None,
-        Err(FieldError::Invalid(e)) => return Err(e),
-    };
-    let basis = {
-        let book = state.hub.book();
-        if !book.is_known(&pair) {
-            return Err(ApiError::UnknownPair(pair.to_string()));
-        }
-        book.quote_basis(&pair, Instant::now())
-            .map_err(|u| match u {
-                Unquotable::NoRate => ApiError::RatesStale(format!("no rate for {pair} yet")),
-                Unquotable::NoMetadata => ApiError::RatesStale(format!(
-                    "{pair} is not quotable yet: its price tick and minimum amount have not arrived from the feed"
-                )),
-                Unquotable::Stale => ApiError::RatesStale(format!(
-                    "the rate for {pair} is stale or the feed is not online"
-                )),
-                Unquotable::Pricing(e) => ApiError::Unquotable(format!(
-                    "{pair} cannot be priced right now ({}): {e}",
-                    e.reason()
-                )),
-            })?
-    };
-    let quoted = price_quote(&basis, side, amount, state.precision.unit(pair.quote())).map_err(
-        |e| match e {
-            QuoteError::InsufficientLiquidity { max_amount } => {
-                metrics::counter!("rategate_quotes_insufficient_liquidity_total").increment(1);
-                ApiError::InsufficientLiquidity(max_amount)
-            }
-            other => ApiError::Validation(other.to_string()),
-        },
-    )?;
+    let (side, amount) = side_and_amount(&body.side, &body.amount)?;
+    let basis = quote_basis(&state, &pair)?;
+    let quoted = price_quote(&basis, side, amount, state.precision.unit(pair.quote()))
+        .map_err(quote_error)?;
     let (amount, numbers) = (quoted.amount, quoted.numbers);
     let tick = basis.meta.price_tick;
     let quote = NewQuote {

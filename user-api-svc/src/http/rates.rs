@@ -5,13 +5,18 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use axum::extract::{Path, State};
-use common::Pair;
-use serde::Serialize;
-use utoipa::ToSchema;
+use axum::extract::{Path, Query, State};
+use common::{Decimal, Pair};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::http::error::{ApiError, ApiJson, Problem};
+use crate::http::fields::DecimalField;
+use crate::money::quote::price_quote;
+use crate::money::Side;
+use crate::pricing::show_price;
 use crate::rates::book::Rung;
+use crate::rates::depth::{at_depth, DepthError};
 use crate::rates::LiveRate;
 use crate::state::AppState;
 use common::decimal::DecimalString;
@@ -22,6 +27,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(all))
         .routes(routes!(one))
         .routes(routes!(book))
+        .routes(routes!(price_at_size))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PriceQuery {
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Amount of the base asset, a decimal string.
+    #[param(value_type = String, example = "0.5")]
+    pub amount: DecimalField,
+}
+
+/// What a firm quote for an amount would say now, without taking one.
+/// As a quote's fields (`QuoteView`), so the two compare at a glance.
+#[derive(Serialize, ToSchema)]
+pub struct PriceAtSize {
+    pub pair: String,
+    pub side: Side,
+    pub amount: DecimalString,
+    /// Per unit of the base asset, spread included, rounded to the tick as a quote would be.
+    pub price: DecimalString,
+    /// `amount × price` in the quote asset, rounded as a quote's total.
+    pub total: DecimalString,
+    pub total_asset: String,
+    /// The volume-weighted price of the book levels the amount takes; absent without a book.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vwap: Option<DecimalString>,
+    /// The venues whose levels it takes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub venues: Vec<common::book::Venue>,
+    /// The largest amount quotable on this side now (`null` without a book: no limit known).
+    pub max_amount: Option<DecimalString>,
 }
 
 /// One level of the consolidated book.
@@ -99,6 +137,56 @@ pub async fn all(State(state): State<AppState>) -> ApiJson<Rates> {
     ApiJson(Rates {
         rates: state.hub.book().snapshot(None, Instant::now()),
     })
+}
+
+/// The price at size now: what a firm quote for `amount` on `side` would say (the same book
+/// walk, spread and rounding), and the largest amount quotable now. Nothing is reserved: the
+/// quote itself (`POST /api/quotes`) is what holds a price.
+#[utoipa::path(get, path = "/api/rates/{pair}/price", tag = "rates",
+    params(("pair" = String, Path, description = "BTC_USD, BTC-USD or URL-encoded BTC/USD"), PriceQuery),
+    responses((status = 200, body = PriceAtSize), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem, description = "validation_failed, unquotable, or insufficient_liquidity (with maxAmount)"),
+              (status = 503, body = Problem)))]
+pub async fn price_at_size(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(query): Query<PriceQuery>,
+) -> Result<ApiJson<PriceAtSize>, ApiError> {
+    let pair = super::extract::known_pair(&state, &raw)?;
+    let (side, amount) = super::orders::side_and_amount(&query.side, &query.amount)?;
+    let basis = super::orders::quote_basis(&state, &pair)?;
+    let unit = state.precision.unit(pair.quote());
+    let quoted = price_quote(&basis, side, amount, unit).map_err(super::orders::quote_error)?;
+    // The most the book allows: a walk for more than the side holds says where it stops.
+    let max_amount = basis.book.as_ref().and_then(|book| {
+        let levels = match side {
+            Side::Buy => &book.book.asks,
+            Side::Sell => &book.book.bids,
+        };
+        let held = levels
+            .iter()
+            .try_fold(Decimal::ONE, |sum, l| sum.checked_add(l.qty))?;
+        let (bid, ask) = (basis.raw.bid, basis.raw.ask);
+        match at_depth(&book.book, bid, ask, side, held, basis.limits) {
+            Err(DepthError::Insufficient { max_amount }) => Some(max_amount),
+            _ => None,
+        }
+    });
+    let tick = basis.meta.price_tick;
+    Ok(ApiJson(PriceAtSize {
+        pair: pair.to_string(),
+        side,
+        amount: state.precision.show(pair.base(), quoted.amount),
+        price: show_price(quoted.numbers.price, Some(tick)),
+        total: state.precision.show(pair.quote(), quoted.numbers.total),
+        total_asset: pair.quote().to_string(),
+        vwap: quoted
+            .depth
+            .as_ref()
+            .map(|d| DecimalString(d.vwap.normalize())),
+        venues: quoted.depth.map(|d| d.venues).unwrap_or_default(),
+        max_amount: max_amount.map(|m| DecimalString(m.normalize())),
+    }))
 }
 
 /// One pair's spread-adjusted rate.

@@ -113,6 +113,61 @@ async fn a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price(
     api.finish().await;
 }
 
+/// `GET /api/rates/{pair}/price` says what a quote for that amount would: the same VWAP,
+/// price and total, the venues it takes, and the largest amount quotable now; past that it is
+/// refused as the quote would be. Anyone may ask (no account), nothing is reserved.
+async fn the_price_at_size_is_what_a_quote_would_say(backend: Backend) {
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let _pump = book_ready(&api).await;
+    let admin = api.admin_token().await;
+    api.set_bps_spread(&admin, "BTC_USD", "25").await;
+    let trader = api.user_token("at-size@x.io").await;
+    api.deposit(&admin, "at-size@x.io", "USD", "500000.00")
+        .await;
+    for (side, amount) in [("buy", "0.7"), ("buy", "0.001"), ("sell", "1.2")] {
+        let path = format!("/api/rates/BTC_USD/price?side={side}&amount={amount}");
+        let (code, at) = api.get(&path, None).await;
+        assert_eq!(code, 200, "{at}");
+        if side == "sell" {
+            api.deposit(&admin, "at-size@x.io", "BTC", "2").await;
+        }
+        let (code, q) = api.quote(&trader, "BTC/USD", side, amount).await;
+        assert_eq!(code, 201, "{q}");
+        for field in ["price", "total", "total_asset", "amount", "side", "venues"] {
+            assert_eq!(at[field], q[field], "{field}: {at} against {q}");
+        }
+        assert_eq!(at["vwap"], q["vwap"], "{at}");
+    }
+    // Half of the 4.8 on the asks may be quoted, half of the 3 on the bids.
+    let (_, at) = api
+        .get("/api/rates/BTC_USD/price?side=buy&amount=0.7", None)
+        .await;
+    assert_eq!(at["price"], "97243.2");
+    assert_eq!(at["max_amount"], "2.4");
+    let (_, at) = api
+        .get("/api/rates/BTC_USD/price?side=sell&amount=1", None)
+        .await;
+    assert_eq!(at["max_amount"], "1.5");
+    let (code, refused) = api
+        .get("/api/rates/BTC_USD/price?side=buy&amount=2.5", None)
+        .await;
+    assert_problem(code, &refused, 422, "insufficient_liquidity");
+    assert_eq!(refused["max_amount"], "2.4");
+    let (code, bad) = api
+        .get("/api/rates/BTC_USD/price?side=up&amount=1", None)
+        .await;
+    assert_problem(code, &bad, 422, "validation_failed");
+    let (code, bad) = api
+        .get("/api/rates/BTC_USD/price?side=buy&amount=abc", None)
+        .await;
+    assert_problem(code, &bad, 422, "validation_failed");
+    let (code, bad) = api
+        .get("/api/rates/XXX_USD/price?side=buy&amount=1", None)
+        .await;
+    assert_eq!(code, 404, "{bad}");
+    api.finish().await;
+}
+
 async fn the_ladder_and_the_book_show_the_price_at_size(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = book_ready(&api).await;
@@ -250,6 +305,7 @@ async fn an_admin_sets_a_pairs_quote_maximum_and_ladder(backend: Backend) {
 }
 
 on_both_backends!(
+    the_price_at_size_is_what_a_quote_would_say,
     an_admin_sets_a_pairs_quote_maximum_and_ladder,
     a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price,
     the_ladder_and_the_book_show_the_price_at_size,
