@@ -210,21 +210,37 @@ views.markets = async (root) => {
     watched.clear(); list.pairs.forEach((p) => watched.add(p)); paint();
   }
   const cols = [["pair", "Pair"], ["bid", "Bid", "hide-sm"], ["ask", "Ask", "hide-sm"], ["sell", "You sell"], ["buy", "You buy"],
-    ["spread", "Spread", "hide-sm"], ["change", "24 h"], ["age", "Age", "hide-sm"], ["state", "State"]];
+    ["spread", "Spread", "hide-sm"], ["change", "24 h"], ["age", "Age", "hide-sm"], ["venues", "Venues", "hide-sm"], ["state", "State"]];
   const tbody = h("tbody");
   const head = h("tr", {}, cols.map(([k, label, cls]) => h("th", { class: cls, scope: "col" },
     h("button", { type: "button", onclick: () => { dir = sortBy === k ? -dir : 1; sortBy = k; paint(); } }, label))));
   const svg = svgEl("svg", { class: "chart", role: "img", "aria-label": "price chart" });
   const chartTitle = h("h3", {}, "Pick a pair to see its chart");
+  // The consolidated book behind the chosen pair's price (GET /api/book/{pair}), each level
+  // with its venue; refreshed every second.
+  const depthTitle = h("h3", {}, "Depth"), depthTable = h("table", { class: "depth" });
+  async function paintDepth() {
+    if (!chosen) return;
+    try {
+      const b = await api(`/api/book/${encodeURIComponent(chosen)}`, { auth: false });
+      depthTitle.textContent = `${b.pair} · consolidated book over ${b.venues.join(", ")}`;
+      const rows = Math.max(b.bids.length, b.asks.length), cell = (l) => l ? [h("td", {}, l.qty), h("td", {}, l.price), h("td", { class: "dim" }, l.venue)] : [h("td"), h("td"), h("td")];
+      depthTable.replaceChildren(h("thead", {}, h("tr", {}, ["Bid size", "Bid", "Venue", "Ask size", "Ask", "Venue"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, Array.from({ length: Math.min(rows, 10) }, (_, i) => h("tr", { "data-level": i }, cell(b.bids[i]), cell(b.asks[i])))));
+    } catch (err) { depthTitle.textContent = `Depth: ${explain(err)}`; depthTable.replaceChildren(); }
+  }
+  const depthEvery = setInterval(paintDepth, 1000);
+  cleanup.push(() => clearInterval(depthEvery));
   root.append(h("h2", {}, "Markets"),
     h("div", { class: "row" }, h("label", {}, "Filter", h("input", { type: "search", placeholder: "BTC, USD…", oninput: (e) => { filter = e.target.value.toUpperCase(); paint(); } })),
       session ? h("label", { class: "check" }, h("input", { type: "checkbox", id: "only-watched", onchange: (e) => { onlyWatched = e.target.checked; paint(); } }), " My watchlist only") : null),
     h("p", { class: "dim" }, "You buy at the ask plus the spread (rounded up to the pair's tick) and sell at the bid minus the spread (rounded down)."),
     h("div", { class: "panel scroll" }, h("table", {}, h("thead", {}, head), tbody)),
-    h("div", { class: "panel" }, chartTitle, svg));
+    h("div", { class: "panel" }, chartTitle, svg),
+    h("div", { class: "panel scroll", id: "depth" }, depthTitle, depthTable));
   const value = (r, k) => k === "pair" ? r.pair : k === "bid" ? +r.original.sell : k === "ask" ? +r.original.buy
     : k === "sell" ? +(r.withSpread?.sell ?? 0) : k === "buy" ? +(r.withSpread?.buy ?? 0) : k === "change" ? (change[r.pair] ?? 0)
-    : k === "age" ? Date.parse(r.ts) : k === "state" ? +r.stale : 0;
+    : k === "age" ? Date.parse(r.ts) : k === "venues" ? (r.venues || []).length : k === "state" ? +r.stale : 0;
   function paint() {
     const list = [...rates.entries()].filter(([k, r]) => k.includes(filter.replace("/", "_")) && (!onlyWatched || watched.has(r.pair)))
       .sort(([, a], [, b]) => { const x = value(a, sortBy), y = value(b, sortBy); return (x < y ? -1 : x > y ? 1 : 0) * dir; });
@@ -240,6 +256,7 @@ views.markets = async (root) => {
         h("td", { class: "hide-sm" }, r.currentSpread ? `${r.currentSpread.sell} / ${r.currentSpread.buy}` : "unquotable"),
         h("td", { class: ch == null ? "dim" : ch >= 0 ? "up" : "down" }, ch == null ? "—" : `${ch >= 0 ? "+" : ""}${ch.toFixed(2)} %`),
         h("td", { class: "hide-sm age", "data-ts": r.ts }, fmtAge(Math.max(0, Date.now() - Date.parse(r.ts)))),
+        h("td", { class: "hide-sm venues" }, (r.venues || []).join(", ") || r.source),
         h("td", {}, r.stale ? h("span", { class: "badge stale", title: staleWords(r) }, `STALE · ${staleWords(r)}`)
           : r.unpricedReason ? h("span", { class: "badge stale", title: unpricedWords(r) }, `NOT QUOTABLE · ${unpricedWords(r)}`)
           : h("span", { class: "badge live" }, "LIVE")));
@@ -262,6 +279,7 @@ views.markets = async (root) => {
     const page = await api(`/api/candles?pair=${encodeURIComponent(pair)}&interval=1m`, { auth: false });
     candles = page.candles;
     drawChart(svg, candles);
+    paintDepth();
   }
   paint();
   cleanup.push(on("rates:live", (data) => {

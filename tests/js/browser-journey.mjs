@@ -77,10 +77,17 @@ const text = (page, sel) => page.locator(sel).first().innerText();
 const trader = await newPage();
 const admin = await newPage();
 try {
-  await step("the markets board streams live rates with a chart", async () => {
+  await step("the markets board streams live rates with a chart, the venues behind each price and the chosen pair's depth", async () => {
     await trader.goto(`${base}/`);
     await trader.waitForSelector("tr[data-pair=BTC_USD] .badge.live");
     await trader.waitForSelector("svg.chart rect, svg.chart text");
+    await trader.waitForFunction(() => document.querySelector("tr[data-pair=BTC_USD] td.venues").textContent.includes("kraken"));
+    // The depth view: levels of both sides, each with its venue, best first.
+    await trader.waitForSelector("#depth tr[data-level='0']");
+    const top = await trader.$$eval("#depth tr[data-level='0'] td", (tds) => tds.map((td) => td.textContent));
+    expect(top.length === 6 && ["kraken", "coinbase", "bitstamp"].includes(top[2]) && ["kraken", "coinbase", "bitstamp"].includes(top[5]),
+      `a depth level names its venues: ${top}`);
+    expect(+top[1] < +top[4], `best bid below best ask: ${top}`);
     await trader.waitForFunction(() => document.getElementById("conn-text").textContent === "live");
     await shot(trader, "01-markets");
   });
