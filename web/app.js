@@ -494,13 +494,30 @@ views.admin = async (root) => {
     revenueBody.replaceChildren(...(revenue.length ? revenue.map((r) => h("tr", {}, h("td", {}, r.pair), h("td", {}, `${r.amount} ${r.asset}`), h("td", {}, r.orders)))
       : [h("tr", {}, h("td", { colspan: 3, class: "dim" }, "No orders yet."))]));
   }
+  // Venue health, from the feed's newest status (GET /api/admin/venues), every 2 s.
+  const venuesBody = h("tbody"), feedLine = h("p", { class: "dim", id: "feed-line" });
+  async function loadVenues() {
+    try {
+      const v = await api("/api/admin/venues");
+      feedLine.textContent = v.feed === "silent" ? "Feed: silent (no status heard lately)" : `Feed: ${v.feed} · leader ${v.feed_leader}`;
+      venuesBody.replaceChildren(...(v.venues.length ? v.venues.map((x) => {
+        const books = Object.entries(x.pairs), fresh = books.filter(([, b]) => b.state === "fresh").length;
+        return h("tr", { "data-venue": x.venue }, h("td", {}, x.venue), h("td", {}, h("span", { class: `badge ${x.state === "fresh" ? "live" : "stale"}` }, x.state)),
+          h("td", {}, `${fresh} of ${books.length}`), h("td", {}, String(x.checksum_failures)), h("td", {}, String(x.sequence_gaps)));
+      }) : [h("tr", {}, h("td", { colspan: 5, class: "dim" }, "No venue reported (a single-venue feed, or a silent one)."))]));
+    } catch (err) { feedLine.textContent = explain(err); }
+  }
+  const venuesEvery = setInterval(loadVenues, 2000);
+  cleanup.push(() => clearInterval(venuesEvery));
   root.append(h("h2", {}, "Admin"), h("div", { class: "grid" },
     h("div", { class: "panel" }, h("h3", {}, "Set a spread"), spreadForm, history),
     h("div", { class: "panel scroll" }, h("h3", {}, "Spreads in force"), h("table", { id: "spreads" }, h("thead", {}, h("tr", {}, ["Pair", "Kind", "Buy", "Sell", ""].map((t) => h("th", {}, t)))), spreadsBody)),
     h("div", { class: "panel" }, h("h3", {}, "Deposit for a user"), depForm),
     h("div", { class: "panel scroll" }, h("h3", {}, "Revenue per pair"), h("table", { id: "revenue" }, h("thead", {}, h("tr", {}, ["Pair", "Earned", "Orders"].map((t) => h("th", {}, t)))), revenueBody),
-      h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role", ""].map((t) => h("th", {}, t)))), usersBody))));
-  paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value)]);
+      h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role", ""].map((t) => h("th", {}, t)))), usersBody)),
+    h("div", { class: "panel scroll" }, h("h3", {}, "Venue health"), feedLine, h("table", { id: "venues" },
+      h("thead", {}, h("tr", {}, [["Venue"], ["State"], ["Fresh", "books fresh of the pairs it carries"], ["Bad sums", "checksum failures"], ["Gaps", "sequence gaps"]].map(([t, title]) => h("th", { scope: "col", title }, t)))), venuesBody))));
+  paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value), loadVenues()]);
 };
 
 views.account = async (root) => {

@@ -103,7 +103,7 @@ try {
     await shot(trader, "02-trade-unfunded");
   });
 
-  await step("an admin signs in, previews and sets a spread; it is in the audit history", async () => {
+  await step("an admin signs in, previews and sets a spread; it is in the audit history; venue health shows", async () => {
     await signIn(admin, ADMIN);
     await admin.waitForSelector("#spreads");
     // The all-in-one binary's admin is told to turn on two-factor sign-in, not forced to.
@@ -117,6 +117,9 @@ try {
     await admin.click("form button.primary");
     await admin.waitForSelector("tr[data-spread='BTC/USD']");
     await admin.waitForFunction(() => document.body.innerText.includes("launch week"));
+    // Venue health from the feed's status: the simulated feed's three venues, fresh.
+    await admin.waitForSelector("#venues tr[data-venue=kraken] .badge.live");
+    expect((await text(admin, "#feed-line")).startsWith("Feed: online"), "the feed's state is shown");
     await shot(admin, "03-admin-spread");
   });
 

@@ -287,6 +287,20 @@ pub enum BookState {
     Excluded,
 }
 
+impl BookState {
+    /// As it is spelled on the bus (`fresh`, `stale`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookState::Fresh => "fresh",
+            BookState::Stale => "stale",
+            BookState::Resyncing => "resyncing",
+            BookState::Down => "down",
+            BookState::Maintenance => "maintenance",
+            BookState::Excluded => "excluded",
+        }
+    }
+}
+
 /// One venue in the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VenueStatus {

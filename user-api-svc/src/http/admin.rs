@@ -24,6 +24,81 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
+        .routes(routes!(venues))
+}
+
+/// One venue's book for one pair.
+#[derive(Serialize, ToSchema)]
+pub struct VenueBookHealth {
+    /// `fresh`, `stale`, `resyncing`, `down`, `maintenance` or `excluded`.
+    pub state: &'static str,
+    /// Since the venue's last verified update; absent before the first.
+    pub age_ms: Option<u64>,
+    pub bid: Option<DecimalString>,
+    pub ask: Option<DecimalString>,
+}
+
+/// One venue's health as the feed reports it.
+#[derive(Serialize, ToSchema)]
+pub struct VenueHealth {
+    pub venue: String,
+    /// As for a book, over the whole venue.
+    pub state: &'static str,
+    pub checksum_failures: u64,
+    pub sequence_gaps: u64,
+    pub pairs: std::collections::BTreeMap<String, VenueBookHealth>,
+}
+
+/// The venues behind the prices, from the feed's newest status.
+#[derive(Serialize, ToSchema)]
+pub struct VenuesView {
+    /// The feed's state (`online`, ...), or `silent` when no status was heard lately.
+    pub feed: &'static str,
+    /// The epoch of the feed that publishes; absent while it is silent.
+    pub feed_leader: Option<String>,
+    pub venues: Vec<VenueHealth>,
+}
+
+/// The health of each venue and of its book per pair, as the feed last reported it (admin).
+#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = VenuesView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn venues(State(state): State<AppState>, _admin: AdminUser) -> ApiJson<VenuesView> {
+    let book = state.hub.book();
+    let Some(status) = book.feed_status(std::time::Instant::now()) else {
+        return ApiJson(VenuesView {
+            feed: "silent",
+            feed_leader: None,
+            venues: Vec::new(),
+        });
+    };
+    let venues = status
+        .venues
+        .iter()
+        .map(|(venue, v)| VenueHealth {
+            venue: venue.to_string(),
+            state: v.state.as_str(),
+            checksum_failures: v.checksum_failures,
+            sequence_gaps: v.sequence_gaps,
+            pairs: v
+                .pairs
+                .iter()
+                .map(|(pair, b)| {
+                    let health = VenueBookHealth {
+                        state: b.state.as_str(),
+                        age_ms: b.age_ms,
+                        bid: b.bid,
+                        ask: b.ask,
+                    };
+                    (pair.to_string(), health)
+                })
+                .collect(),
+        })
+        .collect();
+    ApiJson(VenuesView {
+        feed: status.state.as_str(),
+        feed_leader: Some(status.epoch.clone()),
+        venues,
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

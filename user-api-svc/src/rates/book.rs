@@ -376,6 +376,11 @@ impl RateBook {
         self.status.as_ref().map(|s| s.state)
     }
 
+    /// The feed's status as last heard, while it is fresh (`None` once the feed went silent).
+    pub fn feed_status(&self, now: Instant) -> Option<&StatusMsg> {
+        self.status.as_ref().filter(|_| self.status_fresh(now))
+    }
+
     /// The epoch of the feed leader whose status we hear now (`None` once it went silent).
     pub fn feed_leader(&self, now: Instant) -> Option<&str> {
         self.status

@@ -168,6 +168,77 @@ async fn the_price_at_size_is_what_a_quote_would_say(backend: Backend) {
     api.finish().await;
 }
 
+/// An admin sees each venue's health and its book per pair as the feed last reported it;
+/// nothing while the feed is silent; a trader may not look.
+async fn an_admin_sees_the_venues_health(backend: Backend) {
+    use common::bus::{BookState, FeedState, VenueBookStatus, VenueStatus};
+    use std::collections::BTreeMap;
+    let api = TestApi::start_on(backend, |_| {}).await;
+    let admin = api.admin_token().await;
+    let (code, silent) = api.get("/api/admin/venues", Some(&admin)).await;
+    assert_eq!(code, 200, "{silent}");
+    assert_eq!(
+        silent,
+        json!({"feed": "silent", "feed_leader": null, "venues": []})
+    );
+    let book = |state, age, bid: &str, ask: &str| VenueBookStatus {
+        state,
+        age_ms: age,
+        bid: Some(common::decimal::DecimalString(d(bid))),
+        ask: Some(common::decimal::DecimalString(d(ask))),
+    };
+    let btc = common::Pair::parse("BTC/USD").unwrap();
+    let venues = BTreeMap::from([
+        (
+            Kraken,
+            VenueStatus {
+                state: BookState::Fresh,
+                checksum_failures: 0,
+                sequence_gaps: 0,
+                pairs: BTreeMap::from([(
+                    btc.clone(),
+                    book(BookState::Fresh, Some(12), "97000.1", "97000.2"),
+                )]),
+            },
+        ),
+        (
+            Coinbase,
+            VenueStatus {
+                state: BookState::Down,
+                checksum_failures: 3,
+                sequence_gaps: 1,
+                pairs: BTreeMap::from([(btc, book(BookState::Down, None, "96990", "97010"))]),
+            },
+        ),
+    ]);
+    api.feed
+        .status_with_venues(FeedState::Online, &["BTC/USD"], venues)
+        .await;
+    let mut seen = json!(null);
+    for _ in 0..100 {
+        seen = api.get("/api/admin/venues", Some(&admin)).await.1;
+        if seen["feed"] == "online" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["feed"], "online", "{seen}");
+    assert!(seen["feed_leader"].is_string(), "{seen}");
+    assert_eq!(
+        seen["venues"],
+        json!([
+            {"venue": "kraken", "state": "fresh", "checksum_failures": 0, "sequence_gaps": 0,
+             "pairs": {"BTC/USD": {"state": "fresh", "age_ms": 12, "bid": "97000.1", "ask": "97000.2"}}},
+            {"venue": "coinbase", "state": "down", "checksum_failures": 3, "sequence_gaps": 1,
+             "pairs": {"BTC/USD": {"state": "down", "age_ms": null, "bid": "96990", "ask": "97010"}}},
+        ])
+    );
+    let trader = api.user_token("nosy@x.io").await;
+    let (code, body) = api.get("/api/admin/venues", Some(&trader)).await;
+    assert_problem(code, &body, 403, "forbidden");
+    api.finish().await;
+}
+
 async fn the_ladder_and_the_book_show_the_price_at_size(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = book_ready(&api).await;
@@ -305,6 +376,7 @@ async fn an_admin_sets_a_pairs_quote_maximum_and_ladder(backend: Backend) {
 }
 
 on_both_backends!(
+    an_admin_sees_the_venues_health,
     the_price_at_size_is_what_a_quote_would_say,
     an_admin_sets_a_pairs_quote_maximum_and_ladder,
     a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price,

@@ -221,6 +221,17 @@ impl FakeFeed {
     }
 
     pub async fn status(&self, state: FeedState, pairs: &[&str]) {
+        self.status_with_venues(state, pairs, Default::default())
+            .await
+    }
+
+    /// A status that also reports each venue's books.
+    pub async fn status_with_venues(
+        &self,
+        state: FeedState,
+        pairs: &[&str],
+        venues: std::collections::BTreeMap<common::book::Venue, common::bus::VenueStatus>,
+    ) {
         let msg = StatusMsg {
             v: 1,
             source: "kraken".into(),
@@ -232,7 +243,7 @@ impl FakeFeed {
                 .collect(),
             epoch: self.epoch.clone(),
             role: common::bus::FeedRole::Leader,
-            venues: Default::default(),
+            venues,
         };
         match &self.sink {
             Sink::Redis { redis, keys } => {
