@@ -494,6 +494,28 @@ views.admin = async (root) => {
     revenueBody.replaceChildren(...(revenue.length ? revenue.map((r) => h("tr", {}, h("td", {}, r.pair), h("td", {}, `${r.amount} ${r.asset}`), h("td", {}, r.orders)))
       : [h("tr", {}, h("td", { colspan: 3, class: "dim" }, "No orders yet."))]));
   }
+  // Per-pair size limits and ladder sizes (GET/PUT /api/admin/pairs/…/limits): an empty
+  // maximum means none beyond the book's depth; an empty ladder means the default.
+  const limitsBody = h("tbody"), limitsMsg = h("p", { role: "alert" });
+  const limitPair = h("select", { name: "limit-pair" }, pairsKnown().map((p) => h("option", { value: p }, p)));
+  const maxAmount = h("input", { name: "max-amount", inputmode: "decimal", placeholder: "none" });
+  const ladderSizes = h("input", { name: "ladder", placeholder: "default, e.g. 0.1, 1, 5" });
+  async function loadLimits() {
+    const list = await api("/api/admin/pairs/limits");
+    limitsBody.replaceChildren(...list.pairs.map((l) => h("tr", { "data-limits": l.pair }, h("td", {}, l.pair), h("td", {}, l.max_amount ?? "—"),
+      h("td", { class: "wrap" }, `${l.ladder.join(", ")}${l.ladder_set ? "" : " (default)"}`))));
+  }
+  const limitsForm = h("form", { id: "limits-form", onsubmit: async (e) => {
+    e.preventDefault(); limitsMsg.textContent = "";
+    const ladder = ladderSizes.value.split(",").map((x) => x.trim()).filter(Boolean);
+    try {
+      const l = await api(`/api/admin/pairs/${encodeURIComponent(limitPair.value)}/limits`, { method: "PUT",
+        body: { max_amount: maxAmount.value.trim() || null, ladder: ladder.length ? ladder : null } });
+      limitsMsg.className = "ok"; limitsMsg.textContent = `Saved: ${l.pair} at most ${l.max_amount ?? "the book's depth"}, ladder ${l.ladder.join(", ")}`;
+      loadLimits();
+    } catch (err) { limitsMsg.className = "error"; limitsMsg.textContent = explain(err); }
+  } }, h("label", {}, "Pair", limitPair), h("div", { class: "row" }, h("label", {}, "Largest quote (base asset)", maxAmount), h("label", {}, "Ladder sizes", ladderSizes)),
+    h("button", { class: "primary", type: "submit" }, "Save limits"), limitsMsg);
   // Venue health, from the feed's newest status (GET /api/admin/venues), every 2 s.
   const venuesBody = h("tbody"), feedLine = h("p", { class: "dim", id: "feed-line" });
   async function loadVenues() {
@@ -515,9 +537,11 @@ views.admin = async (root) => {
     h("div", { class: "panel" }, h("h3", {}, "Deposit for a user"), depForm),
     h("div", { class: "panel scroll" }, h("h3", {}, "Revenue per pair"), h("table", { id: "revenue" }, h("thead", {}, h("tr", {}, ["Pair", "Earned", "Orders"].map((t) => h("th", {}, t)))), revenueBody),
       h("h3", {}, "Users"), h("table", { id: "users" }, h("thead", {}, h("tr", {}, ["Email", "Role", ""].map((t) => h("th", {}, t)))), usersBody)),
+    h("div", { class: "panel scroll" }, h("h3", {}, "Size limits and ladders"), limitsForm, h("table", { id: "limits" },
+      h("thead", {}, h("tr", {}, ["Pair", "Largest", "Ladder"].map((t) => h("th", { scope: "col" }, t)))), limitsBody)),
     h("div", { class: "panel scroll" }, h("h3", {}, "Venue health"), feedLine, h("table", { id: "venues" },
       h("thead", {}, h("tr", {}, [["Venue"], ["State"], ["Fresh", "books fresh of the pairs it carries"], ["Bad sums", "checksum failures"], ["Gaps", "sequence gaps"]].map(([t, title]) => h("th", { scope: "col", title }, t)))), venuesBody))));
-  paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value), loadVenues()]);
+  paintPreview(); await Promise.all([loadSpreads(), loadUsers(), showHistory(pairSel.value), loadVenues(), loadLimits()]);
 };
 
 views.account = async (root) => {

@@ -103,7 +103,7 @@ try {
     await shot(trader, "02-trade-unfunded");
   });
 
-  await step("an admin signs in, previews and sets a spread; it is in the audit history; venue health shows", async () => {
+  await step("an admin signs in, previews and sets a spread; it is in the audit history; venue health shows; pair limits are set", async () => {
     await signIn(admin, ADMIN);
     await admin.waitForSelector("#spreads");
     // The all-in-one binary's admin is told to turn on two-factor sign-in, not forced to.
@@ -120,6 +120,15 @@ try {
     // Venue health from the feed's status: the simulated feed's three venues, fresh.
     await admin.waitForSelector("#venues tr[data-venue=kraken] .badge.live");
     expect((await text(admin, "#feed-line")).startsWith("Feed: online"), "the feed's state is shown");
+    // Per-pair limits: ETH/USD at most 50 per quote, its ladder 1, 5, 10.
+    await admin.selectOption("select[name=limit-pair]", "ETH/USD");
+    await admin.fill("input[name=max-amount]", "50");
+    await admin.fill("input[name=ladder]", "1, 5, 10");
+    await admin.click("#limits-form button.primary");
+    await admin.waitForFunction(() => { const r = document.querySelector("#limits tr[data-limits='ETH/USD']"); return r && r.textContent.includes("50") && r.textContent.includes("1, 5, 10") && !r.textContent.includes("default"); });
+    await admin.fill("input[name=ladder]", "5, 1");
+    await admin.click("#limits-form button.primary");
+    await admin.waitForFunction(() => document.querySelector("#limits-form [role=alert]").textContent.includes("must rise"));
     await shot(admin, "03-admin-spread");
   });
 
