@@ -237,7 +237,7 @@ views.markets = async (root) => {
     h("p", { class: "dim" }, "You buy at the ask plus the spread (rounded up to the pair's tick) and sell at the bid minus the spread (rounded down)."),
     h("div", { class: "panel scroll" }, h("table", {}, h("thead", {}, head), tbody)),
     h("div", { class: "panel" }, chartTitle, svg),
-    h("div", { class: "panel scroll", id: "depth" }, depthTitle, depthTable));
+    h("div", { class: "panel scroll", id: "depth", tabindex: 0, role: "region", "aria-label": "order book depth" }, depthTitle, depthTable));
   const value = (r, k) => k === "pair" ? r.pair : k === "bid" ? +r.original.sell : k === "ask" ? +r.original.buy
     : k === "sell" ? +(r.withSpread?.sell ?? 0) : k === "buy" ? +(r.withSpread?.buy ?? 0) : k === "change" ? (change[r.pair] ?? 0)
     : k === "age" ? Date.parse(r.ts) : k === "venues" ? (r.venues || []).length : k === "state" ? +r.stale : 0;

@@ -10,6 +10,7 @@
 // Screenshots of each screen go to target/browser-artifacts/. Ends with one line:
 // "browser: N passed, M failed".
 import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
 import * as OTPAuth from "otpauth";
 import { spawn, execSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -64,7 +65,17 @@ async function newPage(viewport = { width: 1200, height: 850 }) {
   page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:") && !r.url().startsWith("ws://127.0.0.1")) problems.push(`request to another origin: ${r.url()}`); });
   return page;
 }
-const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+// Every screenshot is also an accessibility check: axe-core's serious and critical findings on
+// the page as shot, gathered and asserted at the end (every screen, signed out and in,
+// desktop and phone).
+const axeFindings = [];
+async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  for (const v of violations.filter((v) => v.impact === "serious" || v.impact === "critical")) {
+    axeFindings.push(`${name}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  }
+}
 async function signIn(page, who) {
   await page.goto(`${base}/#/login`);
   await page.fill("#signin-form input[name=email]", who.email);
@@ -317,6 +328,10 @@ try {
 
   await step("no console errors, page errors or requests to other origins", async () => {
     expect(problems.length === 0, problems.join(" | "));
+  });
+
+  await step("no serious or critical accessibility violations on any screen (axe-core)", async () => {
+    expect(axeFindings.length === 0, `${axeFindings.length} findings: ${axeFindings.join(" | ")}`);
   });
 } finally {
   await browser.close();
