@@ -86,9 +86,8 @@ impl RedisTarget {
     }
 }
 
-/// Builds fred clients that reconnect forever (fast at first, then every 2 s at most, 100 ms on
-/// a cluster) and fail
-/// a command that cannot complete within `command_timeout`.
+/// Builds fred clients that reconnect forever (fast at first, then every 2 s at most, every
+/// 100 ms on a cluster) and fail a command that cannot complete within `command_timeout`.
 ///
 /// fred sleeps one policy delay even before the very first connection attempt, so the policy
 /// starts at 10 ms with little jitter: startup is not held up, reconnects still back off.

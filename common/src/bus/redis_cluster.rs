@@ -19,7 +19,7 @@ use fred::types::scripts::Script;
 
 use super::lease::{Fenced, Lease};
 use super::redis::to_json;
-use super::{newest_per_pair, BookMsg, BusKeys, PairMeta, RateMsg, StatusMsg};
+use super::{BookMsg, BusKeys, PairMeta, RateMsg, StatusMsg};
 use crate::Pair;
 
 /// Metadata and status in the feed's slot, fenced by the lease like one Redis's write.
@@ -41,9 +41,10 @@ return 1
 "#;
 
 /// One pair's write in its own slot. With a term, refused (0) unless the term is newer than the
-/// pair's fence, or the same term from the same epoch; a newer term becomes the fence.
+/// pair's fence, or the same term from the same epoch; a newer term becomes the fence. The
+/// last tick announced is the pair's newest rate.
 /// KEYS: fence, last rate, rates channel, last book, books channel.
-/// ARGV: term or "", epoch, newest rate JSON or "", book JSON or "", then the ticks to announce.
+/// ARGV: term or "", epoch, book JSON or "", then the ticks to announce, oldest first.
 const PAIR_WRITE: &str = r#"
 if ARGV[1] ~= '' then
   local term = tonumber(ARGV[1])
@@ -56,12 +57,12 @@ if ARGV[1] ~= '' then
     redis.call('HSET', KEYS[1], 'term', ARGV[1], 'epoch', ARGV[2])
   end
 end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[4], ARGV[4])
-  redis.call('SPUBLISH', KEYS[5], ARGV[4])
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[3])
+  redis.call('SPUBLISH', KEYS[5], ARGV[3])
 end
-for i = 5, #ARGV do
+if #ARGV > 3 then redis.call('SET', KEYS[2], ARGV[#ARGV]) end
+for i = 4, #ARGV do
   redis.call('SPUBLISH', KEYS[3], ARGV[i])
 end
 return 1
@@ -75,8 +76,8 @@ static PAIR_WRITE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(P
 /// What one pair's script is given.
 #[derive(Default)]
 struct PairWrite<'a> {
-    newest: Option<&'a RateMsg>,
     book: Option<&'a BookMsg>,
+    /// In the batch's order: the last is the pair's newest.
     ticks: Vec<&'a RateMsg>,
 }
 
@@ -88,7 +89,7 @@ async fn write_pair(
     pair: &Pair,
     w: PairWrite<'_>,
 ) -> Result<Fenced, Error> {
-    let mut args: Vec<String> = Vec::with_capacity(4 + w.ticks.len());
+    let mut args: Vec<String> = Vec::with_capacity(3 + w.ticks.len());
     match fence {
         Some(lease) => {
             args.push(lease.term().to_string());
@@ -96,7 +97,6 @@ async fn write_pair(
         }
         None => args.extend([String::new(), String::new()]),
     }
-    args.push(w.newest.map(to_json).unwrap_or_default());
     args.push(w.book.map(to_json).unwrap_or_default());
     args.extend(w.ticks.iter().map(|t| to_json(*t)));
     let names = vec![
@@ -170,9 +170,6 @@ pub(crate) async fn write(
         for m in meta {
             writes.entry(&m.pair).or_default();
         }
-    }
-    for (pair, msg) in newest_per_pair(rates) {
-        writes.entry(pair).or_default().newest = Some(msg.as_ref());
     }
     for msg in rates {
         writes

@@ -76,7 +76,6 @@ pub(crate) fn side_and_amount(
 pub(crate) fn quote_error(e: QuoteError) -> ApiError {
     match e {
         QuoteError::InsufficientLiquidity { max_amount } => {
-            metrics::counter!("rategate_quotes_insufficient_liquidity_total").increment(1);
             ApiError::InsufficientLiquidity(max_amount)
         }
         other => ApiError::Validation(other.to_string()),
@@ -226,8 +225,14 @@ pub async fn create_quote(
     let pair = Pair::parse(&body.pair).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
     let (side, amount) = side_and_amount(&body.side, &body.amount)?;
     let basis = quote_basis(&state, &pair)?;
-    let quoted = price_quote(&basis, side, amount, state.precision.unit(pair.quote()))
-        .map_err(quote_error)?;
+    let quoted =
+        price_quote(&basis, side, amount, state.precision.unit(pair.quote())).map_err(|e| {
+            // Counted for quotes only, not for the price-at-size probes the screen makes.
+            if matches!(e, QuoteError::InsufficientLiquidity { .. }) {
+                metrics::counter!("rategate_quotes_insufficient_liquidity_total").increment(1);
+            }
+            quote_error(e)
+        })?;
     let (amount, numbers) = (quoted.amount, quoted.numbers);
     let tick = basis.meta.price_tick;
     let quote = NewQuote {

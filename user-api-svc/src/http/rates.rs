@@ -6,7 +6,7 @@ use std::time::Instant;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::extract::{Path, Query, State};
-use common::{Decimal, Pair};
+use common::Pair;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,7 +16,7 @@ use crate::money::quote::price_quote;
 use crate::money::Side;
 use crate::pricing::show_price;
 use crate::rates::book::Rung;
-use crate::rates::depth::{at_depth, DepthError};
+use crate::rates::depth::max_quotable;
 use crate::rates::LiveRate;
 use crate::state::AppState;
 use common::decimal::DecimalString;
@@ -145,7 +145,7 @@ pub async fn all(State(state): State<AppState>) -> ApiJson<Rates> {
 #[utoipa::path(get, path = "/api/rates/{pair}/price", tag = "rates",
     params(("pair" = String, Path, description = "BTC_USD, BTC-USD or URL-encoded BTC/USD"), PriceQuery),
     responses((status = 200, body = PriceAtSize), (status = 400, body = Problem), (status = 404, body = Problem),
-              (status = 422, body = Problem, description = "validation_failed, unquotable, or insufficient_liquidity (with maxAmount)"),
+              (status = 422, body = Problem, description = "validation_failed, unquotable, or insufficient_liquidity (with max_amount)"),
               (status = 503, body = Problem)))]
 pub async fn price_at_size(
     State(state): State<AppState>,
@@ -157,21 +157,10 @@ pub async fn price_at_size(
     let basis = super::orders::quote_basis(&state, &pair)?;
     let unit = state.precision.unit(pair.quote());
     let quoted = price_quote(&basis, side, amount, unit).map_err(super::orders::quote_error)?;
-    // The most the book allows: a walk for more than the side holds says where it stops.
-    let max_amount = basis.book.as_ref().and_then(|book| {
-        let levels = match side {
-            Side::Buy => &book.book.asks,
-            Side::Sell => &book.book.bids,
-        };
-        let held = levels
-            .iter()
-            .try_fold(Decimal::ONE, |sum, l| sum.checked_add(l.qty))?;
-        let (bid, ask) = (basis.raw.bid, basis.raw.ask);
-        match at_depth(&book.book, bid, ask, side, held, basis.limits) {
-            Err(DepthError::Insufficient { max_amount }) => Some(max_amount),
-            _ => None,
-        }
-    });
+    let max_amount = basis
+        .book
+        .as_ref()
+        .and_then(|book| max_quotable(&book.book, side, basis.limits).ok());
     let tick = basis.meta.price_tick;
     Ok(ApiJson(PriceAtSize {
         pair: pair.to_string(),

@@ -87,13 +87,8 @@ pub fn at_depth(
     }
     let cap = limits.max_amount.unwrap_or(Decimal::MAX);
     if seen < needed || amount > cap {
-        let most = book
-            .visible(taken)
-            .checked_mul(limits.max_fraction)
-            .ok_or(DepthError::Overflow)?
-            .min(cap);
         return Err(DepthError::Insufficient {
-            max_amount: floor_to(most, limits.step),
+            max_amount: max_quotable(book, side, limits)?,
         });
     }
     let priced = book.price(taken, amount).map_err(|e| match e {
@@ -127,6 +122,25 @@ pub fn at_depth(
         levels_used: priced.fill.levels_used,
         venues: priced.venues,
     })
+}
+
+/// The most that may be quoted on `side` now: the share of the visible side the limits allow,
+/// at most the admin's maximum, down to the pair's step.
+pub fn max_quotable(
+    book: &Consolidated,
+    side: Side,
+    limits: DepthLimits,
+) -> Result<Decimal, DepthError> {
+    let taken = match side {
+        Side::Buy => BookSide::Ask,
+        Side::Sell => BookSide::Bid,
+    };
+    let most = book
+        .visible(taken)
+        .checked_mul(limits.max_fraction)
+        .ok_or(DepthError::Overflow)?
+        .min(limits.max_amount.unwrap_or(Decimal::MAX));
+    Ok(floor_to(most, limits.step))
 }
 
 /// `x` rounded down to a multiple of `step` (`x` itself when there is no step).
