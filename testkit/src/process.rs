@@ -56,7 +56,11 @@ impl Service {
         let mut command = Command::new(binary(name));
         command
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            // TEST_SERVICE_LOG (e.g. `warn,fred=debug`) makes a failing run tell more.
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .kill_on_drop(true);

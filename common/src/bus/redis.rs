@@ -14,7 +14,7 @@
 //! tags and the writes and subscriptions go per slot ([`super::redis_cluster`]).
 //!
 //! Every client is built by [`client_builder`]: it reconnects forever and never lets one
-//! command hang.
+//! command hang; [`stay_connected`] runs its connection task for as long as the process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -111,7 +111,11 @@ pub fn client_builder(target: &RedisTarget, command_timeout: Duration) -> Result
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(2);
             c.internal_command_timeout = Duration::from_secs(2);
-            c.max_command_attempts = 1;
+            // One attempt: a command in flight when a connection drops fails rather than runs
+            // twice. On a cluster, two: an ASK redirection (its slot is being migrated) spends
+            // an attempt on ASKING, and fred 10 answers an ASK with none left by ending the
+            // client's whole connection task.
+            c.max_command_attempts = if target.is_cluster() { 2 } else { 1 };
             // Named connections, so operators (and the tests) can find ours in CLIENT LIST.
             c.auto_client_setname = true;
             c.unresponsive.max_timeout = Some(Duration::from_secs(3));
@@ -120,6 +124,28 @@ pub fn client_builder(target: &RedisTarget, command_timeout: Duration) -> Result
             p.default_command_timeout = command_timeout;
         });
     Ok(builder)
+}
+
+/// Runs `client`'s connection task in the background, and starts it again if it ends with an
+/// error. fred ends that task on some failures that are not the connection's (a cluster
+/// redirection that cannot be followed); without a new one every later command only times
+/// out. A `QUIT` ends it for good.
+pub fn stay_connected<C>(client: &C)
+where
+    C: ClientLike + Clone + Send + Sync + 'static,
+{
+    let client = client.clone();
+    tokio::spawn(async move {
+        loop {
+            match client.connect().await {
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "Redis connection task ended; starting it again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(Ok(())) | Err(_) => return,
+            }
+        }
+    });
 }
 
 /// Redis as the bus: one client for writes and reads, and a subscriber client per
@@ -144,8 +170,7 @@ impl RedisBus {
             RedisTarget::Cluster(_) => anyhow::anyhow!("invalid REDIS_CLUSTER_NODES: {e}"),
         })?;
         let client = builder.build()?;
-        // The connection task runs on its own; dropping a JoinHandle detaches it.
-        drop(client.connect());
+        stay_connected(&client);
         Ok(RedisBus {
             builder,
             client,
@@ -239,7 +264,7 @@ impl Bus for RedisBus {
         let mut builder = self.builder.clone();
         builder.with_performance_config(|p| p.broadcast_channel_capacity = 1 << 14);
         let subscriber = builder.build_subscriber_client()?;
-        drop(subscriber.connect());
+        stay_connected(&subscriber);
         Ok(Box::new(RedisSource::new(
             self.client.clone(),
             subscriber,

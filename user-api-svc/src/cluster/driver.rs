@@ -97,8 +97,7 @@ impl NodeDriver {
             follow,
             Arc::downgrade(&link),
         ));
-        // The connection task runs on its own; dropping its JoinHandle detaches it.
-        drop(link.client.connect());
+        common::bus::redis::stay_connected(&link.client);
         Ok(NodeDriver::Redis(link))
     }
 
