@@ -256,18 +256,6 @@ pub fn metrics_router() -> Router {
     Router::new().route("/metrics", get(metrics))
 }
 
-/// A static file compiled into the binary; browsers revalidate it on each load.
-pub fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

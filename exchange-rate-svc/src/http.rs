@@ -60,28 +60,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi_json))
-        .route(
-            "/docs",
-            get(|| async { axum::response::Html(include_str!("../../web/docs.html")) }),
-        )
-        .route(
-            "/assets/docs.js",
-            get(|| async {
-                common::http::asset(
-                    "text/javascript; charset=utf-8",
-                    include_str!("../../web/docs.js"),
-                )
-            }),
-        )
-        .route(
-            "/assets/docs.css",
-            get(|| async {
-                common::http::asset(
-                    "text/css; charset=utf-8",
-                    include_str!("../../web/docs.css"),
-                )
-            }),
-        );
+        .route("/docs", get(|| async { web::page("docs.html") }))
+        .merge(web::router());
     let router = if with_metrics {
         router.route("/metrics", get(metrics))
     } else {

@@ -1,11 +1,11 @@
 //! OpenAPI generated from the handlers' annotations (utoipa): each module's `router()` brings
 //! its own paths, [`ApiDoc`] adds what is global (title, security, problem bodies, tags), and
-//! [`router`] serves the merged document as `/openapi.json`, beside `/docs`, a small
-//! self-contained page that renders it (no CDN, no build-time download).
+//! [`router`] serves the merged document as `/openapi.json`, beside `/docs`, the web app's
+//! page that shows it with Swagger UI (bundled from npm, served from our origin).
 
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::{Html, IntoResponse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -67,6 +67,6 @@ impl Modify for Problems {
 )]
 pub struct ApiDoc;
 
-pub async fn page() -> Html<&'static str> {
-    Html(include_str!("../../../web/docs.html"))
+pub async fn page() -> Response {
+    web::page("docs.html")
 }

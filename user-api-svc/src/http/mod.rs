@@ -17,9 +17,8 @@
 //!   requests' heads copied out of hyper's read buffer.
 //! - [`fields`]: request field types shared by the handlers (`DecimalField`).
 //! - [`ops`]: `/health`, `/ready`; `/metrics` (here, or on `METRICS_ADDR`).
-//! - `/assets/*`: the pages' scripts and styles.
-//! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs`, a self-contained page.
-//! - `/`: the web app from `web/` (markets, trade, portfolio, admin, sign in).
+//! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs`, Swagger UI over it.
+//! - `/` and `/assets/*`: the web app, built from `web/` and embedded by the `web` crate.
 
 pub mod admin;
 pub mod auth;
@@ -37,9 +36,6 @@ pub mod socket_admission;
 pub mod spreads;
 pub mod watchlist;
 
-use axum::extract::Path;
-use axum::response::{Html, Response};
-use axum::routing::get;
 use axum::Router;
 
 use utoipa::{Modify, OpenApi};
@@ -47,30 +43,6 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
-
-const INDEX: &str = include_str!("../../../web/index.html");
-
-/// The page's and the docs page's scripts and styles (no inline code: the CSP allows only our
-/// own origin).
-async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
-    let (kind, body) = match name.as_str() {
-        "app.js" => (JS, include_str!("../../../web/app.js")),
-        "app.css" => (CSS, include_str!("../../../web/app.css")),
-        "docs.js" => (JS, include_str!("../../../web/docs.js")),
-        "docs.css" => (CSS, include_str!("../../../web/docs.css")),
-        _ => return Err(ApiError::NotFound("no such asset".into())),
-    };
-    Ok(common::http::asset(kind, body))
-}
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
-/// The live page and its assets.
-fn pages() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Html(INDEX) }))
-        .route("/assets/{name}", get(asset))
-}
 
 /// The documented API: every module's routes with their OpenAPI paths. Adding an endpoint is
 /// its handler in its module and one `.routes(routes!(handler))` line in that module's router.
@@ -95,7 +67,11 @@ pub fn router(state: AppState) -> Router {
     let metrics_here = state.config.metrics_addr.is_none();
     let (api, doc) = api();
     Router::new()
-        .merge(pages())
+        .route(
+            "/",
+            axum::routing::get(|| async { web::page("index.html") }),
+        )
+        .merge(web::router())
         .merge(api)
         .merge(ops::router(metrics_here))
         .merge(docs::router(&doc))

@@ -1,0 +1,40 @@
+// The size budget, checked in every build: the JavaScript a page loads before it can run (its
+// entry chunk and every chunk that chunk imports statically), gzipped, must stay under a
+// limit. The build prints the figure and fails over it.
+import { gzipSync } from "node:zlib";
+import type { Plugin } from "vite";
+
+interface Chunk {
+  type: "chunk";
+  fileName: string;
+  code: string;
+  imports: string[];
+  facadeModuleId: string | null;
+}
+
+export function budget({ page, maxGzipBytes }: { page: string; maxGzipBytes: number }): Plugin {
+  return {
+    name: "rategate-budget",
+    apply: "build",
+    generateBundle(_options, bundle) {
+      const chunks = Object.values(bundle).filter((o): o is Chunk & typeof o => o.type === "chunk");
+      const entry = chunks.find((c) => c.facadeModuleId?.endsWith(`/${page}`));
+      if (!entry) return this.error(`budget: no entry chunk for ${page}`);
+      const seen = new Set<string>();
+      const visit = (name: string) => {
+        if (seen.has(name)) return;
+        seen.add(name);
+        chunks.find((c) => c.fileName === name)?.imports.forEach(visit);
+      };
+      visit(entry.fileName);
+      const gz = [...seen].reduce((n, name) => {
+        const c = chunks.find((x) => x.fileName === name);
+        return n + (c ? gzipSync(c.code, { level: 9 }).length : 0);
+      }, 0);
+      const kb = (gz / 1024).toFixed(1);
+      const line = `budget: ${page} loads ${seen.size} script(s), ${kb} KB gzipped (limit ${maxGzipBytes / 1024} KB)`;
+      if (gz > maxGzipBytes) return this.error(line);
+      console.log(line);
+    },
+  };
+}
