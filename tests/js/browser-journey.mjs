@@ -13,7 +13,7 @@ import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
 import * as OTPAuth from "otpauth";
 import { spawn, execSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const binary = process.argv[2] || join(root, "target", "debug", "rategate");
 const artifacts = join(root, "target", "browser-artifacts");
 mkdirSync(artifacts, { recursive: true });
+// Shots of an earlier run's failures would read as this run's.
+for (const f of readdirSync(artifacts)) if (f.startsWith("failed-")) rmSync(join(artifacts, f));
 const ADMIN = { email: "admin@rategate.test", password: "Admin-Passphrase-4242" };
 const TRADER = { email: `trader-${Date.now()}@rategate.test`, password: "correct horse battery staple" };
 
