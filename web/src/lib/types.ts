@@ -42,24 +42,22 @@ export interface Balance {
   available: Decimal;
 }
 
-export interface Quote {
+/** What a quote and the order that fills it both carry. */
+interface Trade {
   id: string;
   pair: string;
   side: "buy" | "sell";
   amount: Decimal;
   price: Decimal;
   total: Decimal;
+}
+
+export interface Quote extends Trade {
   total_asset: string;
   expires_at: string;
 }
 
-export interface Order {
-  id: string;
-  pair: string;
-  side: "buy" | "sell";
-  amount: Decimal;
-  price: Decimal;
-  total: Decimal;
+export interface Order extends Trade {
   status: string;
   created_at: string;
 }
