@@ -95,6 +95,13 @@ try {
     await trader.waitForSelector("tr[data-pair=BTC_USD] .badge.live");
     // The chart (lightweight-charts) draws the chosen pair's candles on its canvas.
     await trader.waitForSelector("#chart[data-pair='BTC/USD'] canvas");
+    // Its interval: 5 minute candles, by keyboard, then back to 1 minute.
+    await trader.focus("button[data-interval='5m']");
+    await trader.keyboard.press("Enter");
+    await trader.waitForFunction(() => document.querySelector("#chart").getAttribute("aria-label") === "5 minute candles of BTC/USD"
+      && document.querySelector("button[data-interval='5m']").getAttribute("aria-pressed") === "true");
+    await trader.click("button[data-interval='1m']");
+    await trader.waitForFunction(() => document.querySelector("#chart").getAttribute("aria-label") === "1 minute candles of BTC/USD");
     await trader.waitForFunction(() => document.querySelector("tr[data-pair=BTC_USD] td.venues").textContent.includes("kraken"));
     // The depth view: levels of both sides, each with its venue, best first.
     await trader.waitForSelector("#depth tr[data-level='0']");
