@@ -64,6 +64,9 @@ export const trade: Screen = async (root) => {
   const form = h("form", { onsubmit: async (e: Event) => {
     e.preventDefault();
     msg.textContent = ""; msg.className = ""; quoteBox.replaceChildren(); clearInterval(timer);
+    // The line above the quote speaks of the amount being quoted, not of one typed before.
+    clearTimeout(atSizeTimer);
+    void paintAtSize();
     try {
       showQuote(await api<Quote>("/api/quotes", { method: "POST", body: { pair: pairSel.value, side, amount: amount.value.trim() } }));
     } catch (err) {
