@@ -8,7 +8,6 @@ import { on } from "../lib/socket";
 import type { Candle, Rate } from "../lib/types";
 import { leave, remembered, type Screen } from "../lib/view";
 import { age, explain, staleWords, unpricedWords } from "../lib/words";
-import { CandleChart } from "../chart";
 
 interface Level {
   price: string;
@@ -64,6 +63,9 @@ export const markets: Screen = async (root) => {
   const chartBox = h("div", { class: "chart", id: "chart", role: "img", "aria-label": "candle chart of the chosen pair" });
   const intervalBtns = (Object.keys(INTERVALS) as Interval[]).map((i) => h("button", { type: "button", "data-interval": i, "aria-pressed": String(i === interval),
     onclick: () => { interval = i; intervalBtns.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.interval === i))); if (chosen) void choose(chosen); } }, i));
+  // The chart's code (lightweight-charts) is its own chunk, evaluated after the page's first
+  // task rather than inside it.
+  const { CandleChart } = await import("../chart");
   const chart = new CandleChart(chartBox);
   leave(() => chart.destroy());
 
