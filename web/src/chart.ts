@@ -24,6 +24,8 @@ export class CandleChart {
   private seconds = 60;
   private lines: { buy?: IPriceLine; sell?: IPriceLine } = {};
   private places = -1;
+  /** Removed with its screen: a candle page or a tick still on its way then changes nothing. */
+  private removed = false;
 
   constructor(container: HTMLElement) {
     this.chart = createChart(container, {
@@ -49,6 +51,7 @@ export class CandleChart {
 
   /** Shows a pair's history at an interval of `seconds`. */
   show(candles: Candle[], seconds: number): void {
+    if (this.removed) return;
     this.seconds = seconds;
     const bars = candles.map(toBar);
     this.series.setData(bars.map((b) => ({ ...b, time: b.time as UTCTimestamp })));
@@ -60,6 +63,7 @@ export class CandleChart {
 
   /** A live rate of the pair shown: the open candle and the buy and sell lines follow it. */
   tick(r: Rate): void {
+    if (this.removed) return;
     const bar = withMid(this.last, midOf(r), Date.parse(r.ts), this.seconds);
     this.last = bar;
     this.series.update({ ...bar, time: bar.time as UTCTimestamp });
@@ -69,6 +73,7 @@ export class CandleChart {
   }
 
   destroy(): void {
+    this.removed = true;
     this.chart.remove();
   }
 
