@@ -9,15 +9,12 @@
 // code → a phone-sized screen does not overflow. Any console error or page error fails it.
 // Screenshots of each screen go to target/browser-artifacts/. Ends with one line:
 // "browser: N passed, M failed".
-import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
 import * as OTPAuth from "otpauth";
-import { spawn, execSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { launchChromium, startGateway, TWENTY_PAIRS } from "./gateway.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const binary = process.argv[2] || join(root, "target", "debug", "rategate");
@@ -28,20 +25,9 @@ for (const f of readdirSync(artifacts)) if (f.startsWith("failed-")) rmSync(join
 const ADMIN = { email: "admin@rategate.test", password: "Admin-Passphrase-4242" };
 const TRADER = { email: `trader-${Date.now()}@rategate.test`, password: "correct horse battery staple" };
 
-const freePort = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const dataDir = mkdtempSync(join(tmpdir(), "rategate-browser-"));
-const server = spawn(binary, [], {
-  env: { ...process.env, FEED: "sim", RATEGATE_DATA_DIR: dataDir, HTTP_ADDR: `127.0.0.1:${port}`,
-    ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, QUOTE_TTL_MS: "2500", RUST_LOG: "warn" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
-for (let i = 0; i < 200; i++) { try { if ((await fetch(`${base}/api/rates`)).ok) break; } catch { /* not yet */ } await new Promise((r) => setTimeout(r, 100)); }
-
-const chromiumPath = process.env.CHROMIUM || execSync("command -v chromium", { shell: "/bin/sh" }).toString().trim();
-const browser = await chromium.launch({ executablePath: chromiumPath,
-  args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"] });
+const gateway = await startGateway(binary, { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, QUOTE_TTL_MS: "2500" });
+const base = gateway.base;
+const browser = await launchChromium();
 
 let passed = 0, failed = 0;
 const problems = [];
@@ -369,16 +355,9 @@ try {
 
   await step("20 pairs at 10 Hz for 10 s on the markets screen: no long task over 50 ms", async () => {
     // A second gateway of its own: the simulated feed ticking twenty pairs every 100 ms.
-    const busyPort = await freePort(), busyDir = mkdtempSync(join(tmpdir(), "rategate-busy-"));
-    const pairs = ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "LTC/USD", "USDT/USD", "ALGO/USD", "DOT/USD",
-      "LINK/USD", "AVAX/USD", "ATOM/USD", "XLM/USD", "UNI/USD", "BCH/USD", "ETC/USD", "FIL/USD", "AAVE/USD", "NEAR/USD"];
-    const busy = spawn(binary, [], {
-      env: { ...process.env, FEED: "sim", RATEGATE_DATA_DIR: busyDir, HTTP_ADDR: `127.0.0.1:${busyPort}`, PAIRS: pairs.join(","),
-        SIM_INTERVAL_MS: "100", ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, RUST_LOG: "warn" },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    const busy = await startGateway(binary, { PAIRS: TWENTY_PAIRS.join(","), SIM_INTERVAL_MS: "100",
+      ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
     try {
-      for (let i = 0; i < 200; i++) { try { if ((await fetch(`http://127.0.0.1:${busyPort}/api/rates`)).ok) break; } catch { /* not yet */ } await new Promise((r) => setTimeout(r, 100)); }
       const page = await newPage();
       await page.addInitScript(() => {
         window.__longTasks = [];
@@ -389,7 +368,7 @@ try {
         new PerformanceObserver((list) => { for (const e of list.getEntries()) (e.startTime >= window.__from ? window.__longTasks : window.__startup).push(Math.round(e.duration)); })
           .observe({ type: "longtask", buffered: true });
       });
-      await page.goto(`http://127.0.0.1:${busyPort}/`);
+      await page.goto(`${busy.base}/`);
       await page.waitForFunction(() => document.querySelectorAll("tbody tr[data-pair]").length === 20, null, { timeout: 30000 });
       // Measured from here: the page is up, the board full, the chart drawn (loading the page
       // and drawing it the first time are not the steady load; their long tasks are printed).
@@ -404,8 +383,7 @@ try {
       expect(paints >= 50, `the board kept updating (${paints} repaints in 10 s)`);
       expect(over.length === 0, `long tasks over 50 ms: ${over.join(", ")} ms`);
     } finally {
-      busy.kill("SIGTERM");
-      rmSync(busyDir, { recursive: true, force: true });
+      busy.stop();
     }
   });
 
@@ -414,8 +392,7 @@ try {
   });
 } finally {
   await browser.close();
-  server.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  gateway.stop();
 }
 console.log(`screenshots: ${artifacts}`);
 console.log(`browser: ${passed} passed, ${failed} failed`);

@@ -31,5 +31,11 @@ export function toast(msg: string, cls = ""): void {
   setTimeout(() => t.remove(), 5000);
 }
 
+/** Shows `text` in a form's message line, as good news or as an error. */
+export function say(el: HTMLElement, cls: "ok" | "error", text: string): void {
+  el.className = cls;
+  el.textContent = text;
+}
+
 /** The value of a form's field as trimmed text. */
 export const field = (form: HTMLFormElement, name: string): string => String(new FormData(form).get(name) ?? "").trim();

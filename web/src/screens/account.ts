@@ -1,7 +1,7 @@
 // Account: change the password; enrol in two-factor sign-in (QR code or key, confirmed with
 // a first code, recovery codes shown once) or turn it off with the password and a code.
 import { api, replaceTokens, saveSession, session } from "../lib/api";
-import { field, h } from "../lib/dom";
+import { field, h, say } from "../lib/dom";
 import { connect } from "../lib/socket";
 import type { Me, Tokens } from "../lib/types";
 import { go, type Screen } from "../lib/view";
@@ -35,9 +35,9 @@ export const account: Screen = async (root) => {
     try {
       replaceTokens(await api<Tokens>("/api/auth/password", { method: "POST", body: { current_password: new FormData(form).get("current"), new_password: new FormData(form).get("new") } }));
       form.reset();
-      msg.className = "ok"; msg.textContent = "Password changed. Your other sessions are signed out.";
+      say(msg, "ok", "Password changed. Your other sessions are signed out.");
     } catch (err) {
-      msg.className = "error"; msg.textContent = wrongPassword(err, "Your current password is not right.");
+      say(msg, "error", wrongPassword(err, "Your current password is not right."));
     }
   } },
     h("label", {}, "Current password", h("input", { name: "current", type: "password", required: true, autocomplete: "current-password" })),
@@ -52,7 +52,7 @@ export const account: Screen = async (root) => {
 function twoFactorPanel(): HTMLElement {
   const panel = h("div", { class: "panel", id: "two-factor" });
   const msg = h("p", { role: "alert" });
-  const fail = (err: unknown, words?: string) => { msg.className = "error"; msg.textContent = words ? wrongPassword(err, words) : explain(err); };
+  const fail = (err: unknown, words?: string) => say(msg, "error", words ? wrongPassword(err, words) : explain(err));
 
   function turnedOn(): void {
     const off: HTMLFormElement = h("form", { id: "two-factor-off", onsubmit: async (e: Event) => {
@@ -61,7 +61,7 @@ function twoFactorPanel(): HTMLElement {
         newSession(await api<Tokens>("/api/auth/2fa/disable", { method: "POST", body: { password: new FormData(off).get("password"), ...codeBody(field(off, "code")) } }));
         await refreshMe();
         paint();
-        msg.className = "ok"; msg.textContent = "Two-factor sign-in is off. Your other sessions are signed out.";
+        say(msg, "ok", "Two-factor sign-in is off. Your other sessions are signed out.");
       } catch (err) {
         fail(err, "Your password is not right.");
       }

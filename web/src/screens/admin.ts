@@ -1,7 +1,7 @@
 // Admin: spreads (with the server's preview and the audit history), deposits, users,
 // revenue, per-pair size limits and ladders, and venue health.
 import { api, session } from "../lib/api";
-import { field, h, toast } from "../lib/dom";
+import { field, h, say, toast } from "../lib/dom";
 import { pairsKnown } from "../lib/rates";
 import { go, leave, type Screen } from "../lib/view";
 import { explain } from "../lib/words";
@@ -27,7 +27,6 @@ export function previewLine(p: Preview): string {
 export const ladderOf = (text: string): string[] => text.split(",").map((x) => x.trim()).filter(Boolean);
 
 const side = (s?: Spread | null) => (s ? `${s.kind} ${s.buy}/${s.sell}` : "none");
-const say = (el: HTMLElement, cls: "ok" | "error", text: string) => { el.className = cls; el.textContent = text; };
 
 export const admin: Screen = async (root) => {
   if (!session) return go("login");

@@ -1,6 +1,6 @@
 // Sign in (asking for a two-factor code when the account has one) and register.
 import { api, saveSession, session } from "../lib/api";
-import { h, toast } from "../lib/dom";
+import { h, say, toast } from "../lib/dom";
 import { connect } from "../lib/socket";
 import type { Me, Tokens } from "../lib/types";
 import { go, type Screen } from "../lib/view";
@@ -36,8 +36,7 @@ export const login: Screen = async (root) => {
           h("span", { id: "code-help", class: "dim" }, "Six digits, or one of your recovery codes")));
         input.focus();
       }
-      msg.className = "error";
-      msg.textContent = explain(err);
+      say(msg, "error", explain(err));
     }
   };
   const form = (id: string, register: boolean) => h("form", { id, onsubmit: submit(register) },

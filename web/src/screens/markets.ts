@@ -1,7 +1,7 @@
 // Markets: the live board (sortable, filterable, the user's watchlist), the chosen pair's
 // candle chart and the consolidated book behind its price, each level with its venue.
 import { api, session } from "../lib/api";
-import { INTERVALS, type Interval } from "../lib/candles";
+import { INTERVALS, midOf, type Interval } from "../lib/candles";
 import { h } from "../lib/dom";
 import { keyOf, pairsKnown, rates } from "../lib/rates";
 import { on } from "../lib/socket";
@@ -132,7 +132,7 @@ export const markets: Screen = async (root) => {
       try {
         const page = await api<{ candles: Candle[] }>(`/api/candles?pair=${encodeURIComponent(pair)}&interval=1h&from=${day}`, { auth: false });
         const r = rates.get(keyOf(pair));
-        if (page.candles.length && r) change[pair] = ((+r.original.sell + +r.original.buy) / 2 / +page.candles[0].open - 1) * 100;
+        if (page.candles.length && r) change[pair] = (midOf(r) / +page.candles[0].open - 1) * 100;
       } catch { /* no history: no change shown */ }
     }
     paint();

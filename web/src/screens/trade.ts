@@ -3,7 +3,7 @@
 // order at exactly that price.
 import { api, session } from "../lib/api";
 import { sameNumber } from "../lib/decimal";
-import { h } from "../lib/dom";
+import { h, say } from "../lib/dom";
 import { pairsKnown } from "../lib/rates";
 import type { Order, Quote } from "../lib/types";
 import { go, leave, remembered, type Screen } from "../lib/view";
@@ -70,7 +70,7 @@ export const trade: Screen = async (root) => {
     try {
       showQuote(await api<Quote>("/api/quotes", { method: "POST", body: { pair: pairSel.value, side, amount: amount.value.trim() } }));
     } catch (err) {
-      msg.className = "error"; msg.textContent = explain(err);
+      say(msg, "error", explain(err));
     }
   } },
     h("label", {}, "Pair", pairSel), h("div", { class: "row", role: "group", "aria-label": "side" }, sideBtns),
@@ -89,7 +89,7 @@ export const trade: Screen = async (root) => {
           h("p", { class: "big" }, `Filled: ${o.side === "buy" ? "bought" : "sold"} ${o.amount} ${o.pair.split("/")[0]} at ${price}`),
           h("p", {}, `Total ${total} ${o.pair.split("/")[1]} · order ${o.id}`)));
       } catch (err) {
-        msg.className = "error"; msg.textContent = explain(err);
+        say(msg, "error", explain(err));
       }
     } }, `Confirm ${q.side}`);
     const tick = () => {
