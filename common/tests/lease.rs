@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::bus::lease::{Fenced, Lease};
-use common::bus::{BusKeys, RateMsg};
+use common::bus::{BusKeys, RateMsg, Update};
 use fred::prelude::*;
 
 fn url() -> String {
@@ -76,15 +76,15 @@ async fn a_deposed_holder_cannot_write_even_late() {
     subscriber.subscribe(keys.rates()).await.unwrap();
 
     assert!(old.acquire_or_renew().await.unwrap());
-    let written = old.write(&[tick("1.5", "epoch-old")], None, None).await;
+    let written = old.write(Update::rates(&[tick("1.5", "epoch-old")])).await;
     assert_eq!(written.unwrap(), Fenced::Written);
     // The old leader stalls past its TTL; the standby takes over and writes.
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(new.acquire_or_renew().await.unwrap());
-    let written = new.write(&[tick("2.5", "epoch-new")], None, None).await;
+    let written = new.write(Update::rates(&[tick("2.5", "epoch-new")])).await;
     assert_eq!(written.unwrap(), Fenced::Written);
     // The old leader wakes up and tries to publish: refused, and nothing changed.
-    let late = old.write(&[tick("9.9", "epoch-old")], None, None).await;
+    let late = old.write(Update::rates(&[tick("9.9", "epoch-old")])).await;
     assert_eq!(late.unwrap(), Fenced::NotLeader);
     let last: Option<String> = client.hget(keys.rates_last(), "BTC/USD").await.unwrap();
     assert!(
@@ -129,7 +129,7 @@ async fn without_a_lease_the_same_write_goes_through_unfenced() {
         .await
         .unwrap();
     bus.sink()
-        .write(&[tick("3.5", "e")], None, None)
+        .write(Update::rates(&[tick("3.5", "e")]))
         .await
         .unwrap();
     let last: Option<String> = client.hget(keys.rates_last(), "BTC/USD").await.unwrap();

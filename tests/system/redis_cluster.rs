@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::bus::lease::{Fenced, Lease};
 use common::bus::redis::{RedisBus, RedisTarget};
-use common::bus::{Bus, Heard, PairMeta};
+use common::bus::{Bus, Heard, PairMeta, Update};
 use common::{Decimal, Pair};
 use fred::prelude::*;
 use testkit::cluster::{fresh_tick, Cluster, TRADER_PASSWORD};
@@ -336,7 +336,13 @@ async fn on_a_redis_cluster_an_older_term_is_refused_in_every_pairs_slot() {
         .map(|p| tick(p.as_str(), "1.5", "epoch-a"))
         .collect();
     assert_eq!(
-        a.write(&ticks, Some(&metas()), None).await.unwrap(),
+        a.write(Update {
+            rates: &ticks,
+            meta: Some(&metas()),
+            status: None
+        })
+        .await
+        .unwrap(),
         Fenced::Written
     );
 
@@ -352,21 +358,26 @@ async fn on_a_redis_cluster_an_older_term_is_refused_in_every_pairs_slot() {
     assert!(b.acquire_or_renew().await.unwrap());
     assert!(b.term() > a.term(), "{} > {}", b.term(), a.term());
     assert_eq!(
-        b.write(&[], Some(&metas()), None).await.unwrap(),
+        b.write(Update {
+            meta: Some(&metas()),
+            ..Update::default()
+        })
+        .await
+        .unwrap(),
         Fenced::Written
     );
     // a's late write of rates alone (no metadata, so only the pairs' slots are asked) is
     // refused in every slot, and the pairs keep what they held.
     for p in &pairs {
         let late = a
-            .write(&[tick(p.as_str(), "9.9", "epoch-a")], None, None)
+            .write(Update::rates(&[tick(p.as_str(), "9.9", "epoch-a")]))
             .await;
         assert_eq!(late.unwrap(), Fenced::NotLeader, "{p}");
         let last: String = client.get(keys.pair_rate_last(p)).await.unwrap();
         assert!(last.contains("\"1.5\""), "{p}: {last}");
     }
     assert_eq!(
-        b.write(&[tick("BTC/USD", "2.5", "epoch-b")], None, None)
+        b.write(Update::rates(&[tick("BTC/USD", "2.5", "epoch-b")]))
             .await
             .unwrap(),
         Fenced::Written
@@ -389,7 +400,7 @@ async fn on_a_redis_cluster_an_older_term_is_refused_in_every_pairs_slot() {
     assert!(c.acquire_or_renew().await.unwrap());
     assert_eq!(c.term(), b.term());
     let same_term = [tick("BTC/USD", "7.7", "epoch-c")];
-    let refused = c.write(&same_term, None, None).await.unwrap();
+    let refused = c.write(Update::rates(&same_term)).await.unwrap();
     assert_eq!(refused, Fenced::NotLeader);
     let last: String = client.get(keys.pair_rate_last(&pairs[0])).await.unwrap();
     assert!(last.contains("\"2.5\""), "{last}");

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use fred::prelude::*;
 
-use super::{BusKeys, PairMeta, RateMsg, StatusMsg};
+use super::{BusKeys, Update};
 
 /// Takes the lease when it is free, renews it when it is ours: 1 if we hold it after the call.
 const ACQUIRE_OR_RENEW: &str = r#"
@@ -83,6 +83,17 @@ pub enum Fenced {
     Written,
     /// Someone else holds it (or nobody): nothing was written.
     NotLeader,
+}
+
+impl Fenced {
+    /// What a fenced Lua script returned: 1 written, 0 refused.
+    pub(crate) fn from_script(written: i64) -> Fenced {
+        if written == 1 {
+            Fenced::Written
+        } else {
+            Fenced::NotLeader
+        }
+    }
 }
 
 /// One process's claim on the feed leadership.
@@ -169,12 +180,12 @@ impl Lease {
 
     /// Writes metadata, status and rates (the newest per pair into `rates:last`, every one
     /// announced on `rates`) in one atomic step, only if we still hold the lease.
-    pub async fn write(
-        &self,
-        rates: &[Arc<RateMsg>],
-        meta: Option<&[PairMeta]>,
-        status: Option<&StatusMsg>,
-    ) -> Result<Fenced, Error> {
-        super::redis::write(&self.client, &self.keys, Some(self), rates, meta, status).await
+    pub async fn write(&self, update: Update<'_>) -> Result<Fenced, Error> {
+        let to = super::redis::Target {
+            client: &self.client,
+            keys: &self.keys,
+            fence: Some(self),
+        };
+        to.write(update).await
     }
 }

@@ -24,6 +24,7 @@ use tokio::sync::broadcast;
 
 use super::{
     BookMsg, Bus, BusSink, BusSource, Heard, PairMeta, RateMsg, SinkError, Snapshot, StatusMsg,
+    Update,
 };
 use crate::Pair;
 
@@ -95,28 +96,33 @@ impl MemoryBus {
 
     /// Publishes a batch of ticks: the last values first, then one event per tick in order.
     pub fn publish_rates(&self, batch: &[Arc<RateMsg>]) {
-        {
-            let mut state = self.write();
-            for msg in batch {
-                state.last.insert(msg.pair.clone(), msg.clone());
-            }
-        }
-        for msg in batch {
-            // No subscriber is not an error (nobody listening, as with PUBLISH).
-            let _ = self.events.send(BusEvent::Rate(msg.clone()));
-        }
+        self.store_then_announce(batch, |s| &mut s.last, |m| &m.pair, BusEvent::Rate);
     }
 
     /// Publishes consolidated books: the last values first, then one event per book.
     pub fn publish_books(&self, books: &[Arc<BookMsg>]) {
+        self.store_then_announce(books, |s| &mut s.books, |b| &b.pair, BusEvent::Book);
+    }
+
+    /// Each of `items` stored as its pair's last value in the map `last` picks, then each
+    /// announced in order.
+    fn store_then_announce<T>(
+        &self,
+        items: &[Arc<T>],
+        last: fn(&mut State) -> &mut BTreeMap<Pair, Arc<T>>,
+        pair: fn(&T) -> &Pair,
+        event: fn(Arc<T>) -> BusEvent,
+    ) {
         {
             let mut state = self.write();
-            for b in books {
-                state.books.insert(b.pair.clone(), b.clone());
+            let last = last(&mut state);
+            for item in items {
+                last.insert(pair(item).clone(), item.clone());
             }
         }
-        for b in books {
-            let _ = self.events.send(BusEvent::Book(b.clone()));
+        for item in items {
+            // No subscriber is not an error (nobody listening, as with PUBLISH).
+            let _ = self.events.send(event(item.clone()));
         }
     }
 
@@ -209,12 +215,12 @@ impl BusSink for MemorySink {
         std::future::pending::<()>().await
     }
 
-    async fn write(
-        &self,
-        rates: &[Arc<RateMsg>],
-        meta: Option<&[PairMeta]>,
-        status: Option<&StatusMsg>,
-    ) -> Result<(), SinkError> {
+    async fn write(&self, update: Update<'_>) -> Result<(), SinkError> {
+        let Update {
+            rates,
+            meta,
+            status,
+        } = update;
         if let Some(meta) = meta {
             self.bus.set_pairs(meta.iter().cloned());
         }

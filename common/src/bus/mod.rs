@@ -105,6 +105,26 @@ pub enum SinkError {
     NotLeader,
 }
 
+/// One all-or-nothing write, in this order: `meta` written and announced, `status` set and
+/// announced, then the newest of `rates` per pair into the last-value store and every one of
+/// `rates` announced. Whatever is `None` or empty is left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Update<'a> {
+    pub rates: &'a [Arc<RateMsg>],
+    pub meta: Option<&'a [PairMeta]>,
+    pub status: Option<&'a StatusMsg>,
+}
+
+impl<'a> Update<'a> {
+    /// Ticks alone.
+    pub fn rates(rates: &'a [Arc<RateMsg>]) -> Self {
+        Update {
+            rates,
+            ..Update::default()
+        }
+    }
+}
+
 /// Where the publisher writes: the bus contract's three writes, each all-or-nothing as far as
 /// the bus allows.
 #[async_trait::async_trait]
@@ -112,15 +132,8 @@ pub trait BusSink: Send + Sync + 'static {
     /// Resolves when the connection came back after a loss (never, for a bus that cannot
     /// lose one).
     async fn reconnected(&mut self);
-    /// One all-or-nothing write, in this order: `meta` written and announced, `status` set and
-    /// announced, then the newest of `rates` per pair into the last-value store and every one
-    /// of `rates` announced. Whatever is `None` or empty is left out.
-    async fn write(
-        &self,
-        rates: &[Arc<RateMsg>],
-        meta: Option<&[PairMeta]>,
-        status: Option<&StatusMsg>,
-    ) -> Result<(), SinkError>;
+    /// One all-or-nothing [`Update`].
+    async fn write(&self, update: Update<'_>) -> Result<(), SinkError>;
 
     /// A batch of ticks (and `meta`, when it changed).
     async fn publish_rates(
@@ -128,7 +141,12 @@ pub trait BusSink: Send + Sync + 'static {
         batch: &[Arc<RateMsg>],
         meta: Option<&[PairMeta]>,
     ) -> Result<(), SinkError> {
-        self.write(batch, meta, None).await
+        self.write(Update {
+            rates: batch,
+            meta,
+            status: None,
+        })
+        .await
     }
     /// The status (and `meta`, when it changed).
     async fn publish_status(
@@ -136,7 +154,12 @@ pub trait BusSink: Send + Sync + 'static {
         status: &StatusMsg,
         meta: Option<&[PairMeta]>,
     ) -> Result<(), SinkError> {
-        self.write(&[], meta, Some(status)).await
+        self.write(Update {
+            rates: &[],
+            meta,
+            status: Some(status),
+        })
+        .await
     }
     /// Consolidated books: each into the last-value store, then announced (fenced like every
     /// other write).
@@ -149,7 +172,12 @@ pub trait BusSink: Send + Sync + 'static {
         meta: &[PairMeta],
         status: &StatusMsg,
     ) -> Result<(), SinkError> {
-        self.write(last, Some(meta), Some(status)).await
+        self.write(Update {
+            rates: last,
+            meta: Some(meta),
+            status: Some(status),
+        })
+        .await
     }
 }
 

@@ -27,7 +27,7 @@ use super::lease::{Fenced, Lease};
 use super::redis_cluster::{Carries, Channels};
 use super::{
     newest_per_pair, BookMsg, Bus, BusKeys, BusSink, BusSource, Heard, PairMeta, RateMsg,
-    SinkError, Snapshot, StatusMsg,
+    SinkError, Snapshot, StatusMsg, Update,
 };
 use crate::Pair;
 
@@ -324,20 +324,32 @@ impl BusSink for RedisSink {
         }
     }
 
-    async fn write(
-        &self,
-        rates: &[Arc<RateMsg>],
-        meta: Option<&[PairMeta]>,
-        status: Option<&StatusMsg>,
-    ) -> Result<(), SinkError> {
-        let fence = self.fence.as_ref();
-        sink_result(write(&self.client, &self.keys, fence, rates, meta, status).await)
+    async fn write(&self, update: Update<'_>) -> Result<(), SinkError> {
+        sink_result(self.target().write(update).await)
     }
 
     async fn publish_books(&self, books: &[Arc<BookMsg>]) -> Result<(), SinkError> {
-        let fence = self.fence.as_ref();
-        sink_result(write_books(&self.client, &self.keys, fence, books).await)
+        sink_result(self.target().write_books(books).await)
     }
+}
+
+impl RedisSink {
+    fn target(&self) -> Target<'_> {
+        Target {
+            client: &self.client,
+            keys: &self.keys,
+            fence: self.fence.as_ref(),
+        }
+    }
+}
+
+/// Where a write goes: the client, the key names, and the lease that fences it (none for a
+/// writer that holds no lease: the in-process feed, a bench).
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) keys: &'a BusKeys,
+    pub(crate) fence: Option<&'a Lease>,
 }
 
 /// A fenced write's outcome as the sink reports it.
@@ -349,46 +361,49 @@ fn sink_result(written: Result<Fenced, Error>) -> Result<(), SinkError> {
     }
 }
 
+/// A Lua script that first checks the feed lease (KEYS[1]) against ARGV[1], the epoch that
+/// must hold it, or "" for a writer without a lease; refused (0) when it does not hold.
+macro_rules! fenced_script {
+    ($($body:expr),+ $(,)?) => {
+        concat!(
+            "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n",
+            $($body),+
+        )
+    };
+}
+pub(crate) use fenced_script;
+
+/// The part of both feed scripts (one Redis's [`WRITE`], the cluster's feed-slot script) that
+/// announces the metadata (ARGV[3], a JSON array or "") on KEYS[2] and sets and announces the
+/// status (ARGV[4] or "", for ARGV[2] seconds) on KEYS[3], with the publish command each uses.
+macro_rules! announce_meta_and_status {
+    ($publish:literal) => {
+        concat!(
+            "if ARGV[3] ~= '' then redis.call('",
+            $publish,
+            "', KEYS[2], ARGV[3]) end\n",
+            "if ARGV[4] ~= '' then\n",
+            "  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])\n",
+            "  redis.call('",
+            $publish,
+            "', KEYS[3], ARGV[4])\n",
+            "end",
+        )
+    };
+}
+pub(crate) use announce_meta_and_status;
+
 /// Consolidated books, fenced like [`WRITE`]: each into `books:last`, then announced.
 /// KEYS: lease, books:last, books. ARGV: fence or "", then n × (pair, book JSON).
-const WRITE_BOOKS: &str = r#"
-if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
+const WRITE_BOOKS: &str = fenced_script!(
+    r#"
 for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   redis.call('PUBLISH', KEYS[3], ARGV[i + 1])
 end
 return 1
-"#;
-
-/// One fenced write of consolidated books (see [`WRITE_BOOKS`]).
-pub(crate) async fn write_books(
-    client: &Client,
-    keys: &BusKeys,
-    fence: Option<&Lease>,
-    books: &[Arc<BookMsg>],
-) -> Result<Fenced, Error> {
-    if books.is_empty() {
-        return Ok(Fenced::Written);
-    }
-    if keys.is_clustered() {
-        return super::redis_cluster::write_books(client, keys, fence, books).await;
-    }
-    let mut args: Vec<String> = Vec::with_capacity(1 + books.len() * 2);
-    args.push(fence.map(Lease::epoch).unwrap_or_default().to_string());
-    for b in books {
-        args.push(b.pair.as_str().to_string());
-        args.push(to_json(b.as_ref()));
-    }
-    let keys = vec![keys.feed_leader(), keys.books_last(), keys.books()];
-    let written: i64 = client.eval(WRITE_BOOKS, keys, args).await?;
-    Ok(if written == 1 {
-        Fenced::Written
-    } else {
-        Fenced::NotLeader
-    })
-}
+"#
+);
 
 /// One write to the bus, in one Lua script so that it is atomic, and fenced when `fence`
 /// (an epoch) is given: nothing happens unless the feed lease holds that epoch.
@@ -396,20 +411,16 @@ pub(crate) async fn write_books(
 /// ARGV: fence or "", status TTL (s), metadata JSON array or "", status JSON or "",
 ///       n, then n × (pair, metadata JSON), m, then m × (pair, rate JSON) for the hash,
 ///       k, then k × rate JSON to publish.
-const WRITE: &str = r#"
-if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
+const WRITE: &str = fenced_script!(
+    r#"
 local i = 5
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
 end
-if ARGV[3] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[3]) end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])
-  redis.call('PUBLISH', KEYS[3], ARGV[4])
-end
+"#,
+    announce_meta_and_status!("PUBLISH"),
+    r#"
 local m = tonumber(ARGV[i]); i = i + 1
 for _ = 1, m do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2
@@ -419,7 +430,8 @@ for _ = 1, k do
   redis.call('PUBLISH', KEYS[5], ARGV[i]); i = i + 1
 end
 return 1
-"#;
+"#
+);
 
 /// The first arguments of both write scripts (one Redis's [`WRITE`], the cluster's feed-slot
 /// script): fence or "", status TTL (s), metadata JSON array or "", status JSON or "", n, then
@@ -447,42 +459,62 @@ pub(crate) fn meta_and_status_args(
     args
 }
 
-/// Metadata (written, then announced as one array), status (the key with its short TTL, and
-/// announced), then rates (the newest per pair into `rates:last`, then every one announced):
-/// the order the bus contract promises, in one atomic step.
-pub(crate) async fn write(
-    client: &Client,
-    keys: &BusKeys,
-    fence: Option<&Lease>,
-    rates: &[Arc<RateMsg>],
-    meta: Option<&[PairMeta]>,
-    status: Option<&StatusMsg>,
-) -> Result<Fenced, Error> {
-    if keys.is_clustered() {
-        return super::redis_cluster::write(client, keys, fence, rates, meta, status).await;
+impl Target<'_> {
+    /// Metadata (written, then announced as one array), status (the key with its short TTL,
+    /// and announced), then rates (the newest per pair into `rates:last`, then every one
+    /// announced): the order the bus contract promises, in one atomic step.
+    pub(crate) async fn write(self, update: Update<'_>) -> Result<Fenced, Error> {
+        if self.keys.is_clustered() {
+            return super::redis_cluster::write(self, update).await;
+        }
+        let Update {
+            rates,
+            meta,
+            status,
+        } = update;
+        let mut args = meta_and_status_args(self.fence, meta.unwrap_or_default(), status);
+        let newest = newest_per_pair(rates);
+        args.push(newest.len().to_string());
+        for (pair, msg) in newest {
+            args.push(pair.as_str().to_string());
+            args.push(to_json(msg.as_ref()));
+        }
+        args.push(rates.len().to_string());
+        args.extend(rates.iter().map(|m| to_json(m.as_ref())));
+        let keys = &self.keys;
+        let names = vec![
+            keys.feed_leader(),
+            keys.pairs(),
+            keys.status(),
+            keys.rates_last(),
+            keys.rates(),
+        ];
+        let written: i64 = self.client.eval(WRITE, names, args).await?;
+        Ok(Fenced::from_script(written))
     }
-    let mut args = meta_and_status_args(fence, meta.unwrap_or_default(), status);
-    let newest = newest_per_pair(rates);
-    args.push(newest.len().to_string());
-    for (pair, msg) in newest {
-        args.push(pair.as_str().to_string());
-        args.push(to_json(msg.as_ref()));
+
+    /// One fenced write of consolidated books (see [`WRITE_BOOKS`]).
+    pub(crate) async fn write_books(self, books: &[Arc<BookMsg>]) -> Result<Fenced, Error> {
+        if books.is_empty() {
+            return Ok(Fenced::Written);
+        }
+        if self.keys.is_clustered() {
+            return super::redis_cluster::write_books(self, books).await;
+        }
+        let mut args: Vec<String> = Vec::with_capacity(1 + books.len() * 2);
+        args.push(self.fence.map(Lease::epoch).unwrap_or_default().to_string());
+        for b in books {
+            args.push(b.pair.as_str().to_string());
+            args.push(to_json(b.as_ref()));
+        }
+        let keys = vec![
+            self.keys.feed_leader(),
+            self.keys.books_last(),
+            self.keys.books(),
+        ];
+        let written: i64 = self.client.eval(WRITE_BOOKS, keys, args).await?;
+        Ok(Fenced::from_script(written))
     }
-    args.push(rates.len().to_string());
-    args.extend(rates.iter().map(|m| to_json(m.as_ref())));
-    let keys = vec![
-        keys.feed_leader(),
-        keys.pairs(),
-        keys.status(),
-        keys.rates_last(),
-        keys.rates(),
-    ];
-    let written: i64 = client.eval(WRITE, keys, args).await?;
-    Ok(if written == 1 {
-        Fenced::Written
-    } else {
-        Fenced::NotLeader
-    })
 }
 
 /// How often a cluster subscriber makes its shard subscriptions again (a few commands).

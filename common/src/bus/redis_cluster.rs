@@ -17,28 +17,23 @@ use std::sync::{Arc, LazyLock};
 use fred::prelude::*;
 use fred::types::scripts::Script;
 
-use super::lease::{Fenced, Lease};
-use super::redis::to_json;
-use super::{BookMsg, BusKeys, PairMeta, RateMsg, StatusMsg};
+use super::lease::Fenced;
+use super::redis::{announce_meta_and_status, fenced_script, to_json, Target};
+use super::{BookMsg, BusKeys, RateMsg, Update};
 use crate::Pair;
 
 /// Metadata and status in the feed's slot, fenced by the lease like one Redis's write.
 /// KEYS: lease, pairs, status. ARGV: fence or "", status TTL (s), metadata JSON array or "",
 /// status JSON or "", n, then n × (pair, metadata JSON).
-const FEED_WRITE: &str = r#"
-if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
+const FEED_WRITE: &str = fenced_script!(
+    r#"
 for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
-if ARGV[3] ~= '' then redis.call('SPUBLISH', KEYS[2], ARGV[3]) end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])
-  redis.call('SPUBLISH', KEYS[3], ARGV[4])
-end
-return 1
-"#;
+"#,
+    announce_meta_and_status!("SPUBLISH"),
+    "\nreturn 1\n"
+);
 
 /// One pair's write in its own slot. With a term, refused (0) unless the term is newer than the
 /// pair's fence, or the same term from the same epoch; a newer term becomes the fence. The
@@ -82,15 +77,9 @@ struct PairWrite<'a> {
 }
 
 /// One pair's script (see [`PAIR_WRITE`]).
-async fn write_pair(
-    client: &Client,
-    keys: &BusKeys,
-    fence: Option<&Lease>,
-    pair: &Pair,
-    w: PairWrite<'_>,
-) -> Result<Fenced, Error> {
+async fn write_pair(to: Target<'_>, pair: &Pair, w: PairWrite<'_>) -> Result<Fenced, Error> {
     let mut args: Vec<String> = Vec::with_capacity(3 + w.ticks.len());
-    match fence {
+    match to.fence {
         Some(lease) => {
             args.push(lease.term().to_string());
             args.push(lease.epoch().to_string());
@@ -99,6 +88,7 @@ async fn write_pair(
     }
     args.push(w.book.map(to_json).unwrap_or_default());
     args.extend(w.ticks.iter().map(|t| to_json(*t)));
+    let keys = to.keys;
     let names = vec![
         keys.pair_fence(pair),
         keys.pair_rate_last(pair),
@@ -107,32 +97,19 @@ async fn write_pair(
         keys.pair_books(pair),
     ];
     let written: i64 = PAIR_WRITE_SCRIPT
-        .evalsha_with_reload(client, names, args)
+        .evalsha_with_reload(to.client, names, args)
         .await?;
-    Ok(fenced(written))
-}
-
-fn fenced(written: i64) -> Fenced {
-    if written == 1 {
-        Fenced::Written
-    } else {
-        Fenced::NotLeader
-    }
+    Ok(Fenced::from_script(written))
 }
 
 /// Every pair's script at once; refused if any pair refused.
 async fn write_pairs(
-    client: &Client,
-    keys: &BusKeys,
-    fence: Option<&Lease>,
+    to: Target<'_>,
     writes: HashMap<&Pair, PairWrite<'_>>,
 ) -> Result<Fenced, Error> {
-    let results = futures_util::future::join_all(
-        writes
-            .into_iter()
-            .map(|(pair, w)| write_pair(client, keys, fence, pair, w)),
-    )
-    .await;
+    let results =
+        futures_util::future::join_all(writes.into_iter().map(|(pair, w)| write_pair(to, pair, w)))
+            .await;
     let mut outcome = Fenced::Written;
     for r in results {
         if r? == Fenced::NotLeader {
@@ -146,27 +123,26 @@ async fn write_pairs(
 /// newest value and ticks in its own. With a lease, every pair the metadata names is written
 /// too (its fence raised even if it has no tick yet), so a resync leaves no pair a deposed
 /// leader could still write.
-pub(crate) async fn write(
-    client: &Client,
-    keys: &BusKeys,
-    fence: Option<&Lease>,
-    rates: &[Arc<RateMsg>],
-    meta: Option<&[PairMeta]>,
-    status: Option<&StatusMsg>,
-) -> Result<Fenced, Error> {
+pub(crate) async fn write(to: Target<'_>, update: Update<'_>) -> Result<Fenced, Error> {
+    let Update {
+        rates,
+        meta,
+        status,
+    } = update;
     let meta = meta.unwrap_or_default();
     if !meta.is_empty() || status.is_some() {
-        let args = super::redis::meta_and_status_args(fence, meta, status);
+        let args = super::redis::meta_and_status_args(to.fence, meta, status);
+        let keys = to.keys;
         let names = vec![keys.feed_leader(), keys.pairs(), keys.status()];
         let written: i64 = FEED_WRITE_SCRIPT
-            .evalsha_with_reload(client, names, args)
+            .evalsha_with_reload(to.client, names, args)
             .await?;
         if written != 1 {
             return Ok(Fenced::NotLeader);
         }
     }
     let mut writes: HashMap<&Pair, PairWrite> = HashMap::new();
-    if fence.is_some() {
+    if to.fence.is_some() {
         for m in meta {
             writes.entry(&m.pair).or_default();
         }
@@ -178,21 +154,16 @@ pub(crate) async fn write(
             .ticks
             .push(msg.as_ref());
     }
-    write_pairs(client, keys, fence, writes).await
+    write_pairs(to, writes).await
 }
 
 /// Consolidated books on a cluster: each into its pair's slot and announced there.
-pub(crate) async fn write_books(
-    client: &Client,
-    keys: &BusKeys,
-    fence: Option<&Lease>,
-    books: &[Arc<BookMsg>],
-) -> Result<Fenced, Error> {
+pub(crate) async fn write_books(to: Target<'_>, books: &[Arc<BookMsg>]) -> Result<Fenced, Error> {
     let mut writes: HashMap<&Pair, PairWrite> = HashMap::new();
     for b in books {
         writes.entry(&b.pair).or_default().book = Some(b.as_ref());
     }
-    write_pairs(client, keys, fence, writes).await
+    write_pairs(to, writes).await
 }
 
 /// What a channel carries.
