@@ -29,6 +29,14 @@ pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The items of a comma-separated setting, trimmed; empty ones (`a,,b`, a trailing comma) are
+/// skipped.
+pub fn items(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
 /// Parses `name` if set, otherwise returns `default`.
 pub fn parse_or<T>(name: &str, default: T) -> Result<T, ConfigError>
 where

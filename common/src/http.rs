@@ -153,12 +153,7 @@ impl HttpPolicy {
     /// `CORS_ALLOWED_ORIGINS`: a comma-separated list of `scheme://host[:port]`.
     pub fn from_env() -> Result<HttpPolicy, ConfigError> {
         let mut origins = Vec::new();
-        for origin in var("CORS_ALLOWED_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-        {
+        for origin in crate::config::items(&var("CORS_ALLOWED_ORIGINS").unwrap_or_default()) {
             let (scheme, rest) = origin.split_once("://").unwrap_or(("", ""));
             let valid = matches!(scheme, "http" | "https")
                 && !rest.is_empty()

@@ -81,7 +81,7 @@ impl Pair {
     /// Parses a comma-separated list (`PAIRS`), rejecting duplicates and an empty list.
     pub fn parse_list(input: &str) -> Result<Vec<Pair>, PairError> {
         let mut pairs: Vec<Pair> = Vec::new();
-        for item in input.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for item in crate::config::items(input) {
             let pair = Pair::parse(item)?;
             if !pairs.contains(&pair) {
                 pairs.push(pair);

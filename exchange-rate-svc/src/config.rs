@@ -334,7 +334,7 @@ impl Config {
 /// `VENUES`: a comma-separated list of known venues, each once, at least one.
 pub fn parse_venues(list: &str) -> Result<Vec<Venue>, ConfigError> {
     let mut venues = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in common::config::items(list) {
         let venue = Venue::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
             ConfigError::new("VENUES", format!("{name:?} is not one of {DEFAULT_VENUES}"))
         })?;

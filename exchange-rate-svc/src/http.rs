@@ -19,6 +19,8 @@ use chrono::Utc;
 use common::bus::{Bus, RateMsg};
 use common::Pair;
 use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::ApiError;
 use crate::feed::{Feed, StatusView};
@@ -51,15 +53,19 @@ struct Rates {
     rates: BTreeMap<String, RateView>,
 }
 
-/// The API; `/metrics` too unless it has a listener of its own.
+/// The API; `/metrics` too unless it has a listener of its own. Each handler's route and its
+/// OpenAPI path come from its own `#[utoipa::path]`.
 pub fn router(state: AppState, with_metrics: bool) -> Router {
-    let router = Router::new()
-        .route("/rates", get(rates))
-        .route("/rates/{pair}", get(rate))
-        .route("/status", get(status))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/openapi.json", get(openapi_json))
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(rates))
+        .routes(routes!(rate))
+        .routes(routes!(status))
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .split_for_parts();
+    let doc = Arc::new(document_problems(doc));
+    let router = router
+        .route("/openapi.json", get(move || async move { Json(doc) }))
         .route("/docs", get(|| async { web::page("docs.html") }))
         .merge(web::router());
     let router = if with_metrics {
@@ -144,17 +150,18 @@ async fn metrics() -> Response {
     common::http::metrics().await
 }
 
+/// The document's header, and `/metrics` (served only where it has no listener of its own,
+/// documented always).
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "rategate exchange-rate-svc", description = "Raw best bid/ask from the exchange, as \
         published on the Redis bus. Decimals are JSON strings; errors are application/problem+json."),
-    paths(rates, rate, status, health, ready, metrics),
+    paths(metrics),
     tags((name = "rates"), (name = "ops"))
 )]
 struct ApiDoc;
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+fn document_problems(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     common::openapi::document_problems(&mut doc);
-    Json(doc)
+    doc
 }

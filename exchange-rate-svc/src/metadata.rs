@@ -38,7 +38,7 @@ pub fn parse_fallbacks(spec: &str) -> Result<HashMap<Pair, PairMeta>, ConfigErro
         )
     };
     let mut out = HashMap::new();
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in common::config::items(spec) {
         let parts: Vec<&str> = item.split(':').collect();
         let [pair, tick, step, min] = parts[..] else {
             return Err(bad(item, "expected four fields"));

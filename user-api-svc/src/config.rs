@@ -136,9 +136,7 @@ fn parse_cap(raw: &str) -> Result<common::Decimal, String> {
 pub fn parse_caps(
     list: &str,
 ) -> Result<std::collections::HashMap<String, common::Decimal>, String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
+    common::config::items(list)
         .map(|item| {
             let (asset, cap) = item
                 .split_once('=')

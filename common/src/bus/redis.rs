@@ -49,10 +49,7 @@ impl RedisTarget {
         let Some(nodes) = cluster_nodes.filter(|n| !n.trim().is_empty()) else {
             return Ok(RedisTarget::Url(url.to_string()));
         };
-        let parsed = nodes
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
+        let parsed = crate::config::items(nodes)
             .map(|node| {
                 let (host, port) = node
                     .rsplit_once(':')
