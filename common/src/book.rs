@@ -348,11 +348,8 @@ impl Consolidated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
 
     fn book(bids: &[(&str, &str)], asks: &[(&str, &str)]) -> Book {
         let mut b = Book::new();

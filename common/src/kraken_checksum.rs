@@ -119,9 +119,7 @@ impl Digits {
 mod tests {
     use super::*;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use testkit::d;
 
     #[test]
     fn figures_are_written_at_the_pairs_precision() {

@@ -146,9 +146,7 @@ mod tests {
     use crate::books::{one_level_book as book, BookRules};
     use std::time::Duration;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use testkit::d;
 
     #[test]
     fn a_rate_comes_when_the_best_prices_or_venues_change_and_only_with_a_quorum() {

@@ -32,9 +32,7 @@ use user_api_svc::rates::RateBook;
 
 const ADMIN: (&str, &str) = ("depth-admin@rategate.test", "Depth-Admin-Passphrase-42");
 
-fn d(s: &str) -> Decimal {
-    s.parse().expect("decimal")
-}
+use testkit::d;
 
 fn book(pair: &Pair) -> BookMsg {
     let mut bids = Vec::new();

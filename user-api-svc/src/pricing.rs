@@ -178,11 +178,8 @@ pub fn price(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
 
     fn spread(kind: SpreadKind, buy: &str, sell: &str) -> Spread {
         Spread {

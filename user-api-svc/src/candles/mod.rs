@@ -248,9 +248,7 @@ mod tests {
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use testkit::d;
 
     #[test]
     fn intervals_start_on_their_boundaries() {

@@ -190,11 +190,8 @@ mod tests {
     use super::*;
     use crate::pricing::{price, Spread, SpreadKind};
     use proptest::prelude::*;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
 
     fn meta() -> PairMeta {
         PairMeta::new(

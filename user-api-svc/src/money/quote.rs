@@ -90,11 +90,8 @@ mod tests {
     use crate::pricing::{price, Spread, SpreadKind};
     use common::bus::{PairMeta, RateMsg};
     use common::Pair;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
 
     fn basis(bid: &str, ask: &str, spread_bps: &str) -> QuoteBasis {
         let spread = Spread {

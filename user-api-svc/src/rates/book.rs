@@ -561,12 +561,8 @@ impl RateBook {
 mod tests {
     use super::*;
     use crate::pricing::SpreadKind;
-    use common::Decimal;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
     fn p(s: &str) -> Pair {
         Pair::parse(s).unwrap()
     }

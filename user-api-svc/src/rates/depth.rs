@@ -156,9 +156,7 @@ mod tests {
     use super::*;
     use common::book::Level;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use testkit::d;
 
     fn level(price: &str, qty: &str, venue: Venue) -> Level {
         Level {

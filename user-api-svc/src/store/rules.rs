@@ -70,11 +70,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
 
     #[test]
     fn only_balanced_transactions_pass() {

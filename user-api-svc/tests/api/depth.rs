@@ -7,15 +7,12 @@
 use std::time::Duration;
 
 use common::book::Venue::{Bitstamp, Coinbase, Kraken};
-use common::Decimal;
 use serde_json::json;
 
 use crate::money::{assert_ledger_invariants, balance, order};
 use crate::support::{assert_problem, Backend, TestApi};
 
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
+use testkit::d;
 
 /// BTC/USD on two venues: the rate and the book behind it.
 async fn book_ready(api: &TestApi) -> crate::support::StatusPump {

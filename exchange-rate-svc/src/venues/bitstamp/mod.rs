@@ -81,9 +81,7 @@ mod tests {
     use rust_decimal::Decimal;
     use wire::BitstampEvent;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use testkit::d;
 
     fn live_diff() -> BookLevels {
         match wire::parse(&fixture("bitstamp-diff_order_book-update.json")).unwrap() {

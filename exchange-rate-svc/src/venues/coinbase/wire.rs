@@ -221,9 +221,7 @@ mod tests {
     use super::*;
     use crate::venues::fixture;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use testkit::d;
 
     #[test]
     fn level2_snapshots_and_updates_parse_exactly() {

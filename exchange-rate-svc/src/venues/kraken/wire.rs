@@ -411,11 +411,8 @@ pub(crate) fn parse_general(text: &str) -> Result<KrakenEvent<'_>, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+    use testkit::d;
 
     const FIXTURE: &str = include_str!("../../../tests/fixtures/kraken-v2-frames.txt");
 
