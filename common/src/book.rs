@@ -431,24 +431,18 @@ mod tests {
         let kraken = book(&[("100", "1")], &[("101", "1"), ("103", "5")]);
         let coinbase = book(&[("100", "2"), ("99", "1")], &[("102", "1")]);
         let c = Consolidated::merge([(Venue::Coinbase, &coinbase), (Venue::Kraken, &kraken)], 10);
-        let asks: Vec<_> = c.asks.iter().map(|l| (l.price, l.venue)).collect();
+        let levels = |side: &[Level]| -> Vec<(Decimal, Venue)> {
+            side.iter().map(|l| (l.price, l.venue)).collect()
+        };
+        let (kr, cb) = (Venue::Kraken, Venue::Coinbase);
         assert_eq!(
-            asks,
-            [
-                (d("101"), Venue::Kraken),
-                (d("102"), Venue::Coinbase),
-                (d("103"), Venue::Kraken)
-            ]
+            levels(&c.asks),
+            [(d("101"), kr), (d("102"), cb), (d("103"), kr)]
         );
         // Two venues at one price stay two levels, in a fixed venue order.
-        let bids: Vec<_> = c.bids.iter().map(|l| (l.price, l.venue)).collect();
         assert_eq!(
-            bids,
-            [
-                (d("100"), Venue::Kraken),
-                (d("100"), Venue::Coinbase),
-                (d("99"), Venue::Coinbase)
-            ]
+            levels(&c.bids),
+            [(d("100"), kr), (d("100"), cb), (d("99"), cb)]
         );
         let buy = c.price(Side::Ask, d("2.5")).unwrap();
         // 1 × 101 + 1 × 102 + 0.5 × 103 = 254.5

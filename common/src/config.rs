@@ -37,6 +37,23 @@ pub fn items(list: &str) -> impl Iterator<Item = &str> {
         .filter(|item| !item.is_empty())
 }
 
+/// `name` as one of `choices` by its name, in any case; unset, the first choice.
+pub fn one_of<T: Copy>(name: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+    let names = || {
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        names.join(", ")
+    };
+    let wanted = var(name).map(|v| v.to_ascii_lowercase());
+    let found = match wanted.as_deref() {
+        None => choices.first(),
+        Some(value) => choices.iter().find(|(n, _)| *n == value),
+    };
+    found.map(|(_, choice)| *choice).ok_or_else(|| {
+        let value = wanted.unwrap_or_default();
+        ConfigError::new(name, format!("{value:?} is not one of {}", names()))
+    })
+}
+
 /// Parses `name` if set, otherwise returns `default`.
 pub fn parse_or<T>(name: &str, default: T) -> Result<T, ConfigError>
 where

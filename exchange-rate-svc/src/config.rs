@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::book::Venue;
 use common::bus::PairMeta;
-use common::config::{millis_or, parse_or, var, ConfigError};
+use common::config::{millis_or, one_of, parse_or, var, ConfigError};
 use common::{Decimal, Pair};
 
 use crate::venues::kraken::connector::KrakenSettings;
@@ -154,20 +154,10 @@ impl Config {
 
     pub fn from_env() -> Result<Config, ConfigError> {
         let d = Config::local();
-        let feed = match var("FEED")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("kraken") => FeedKind::Kraken,
-            Some("sim") => FeedKind::Sim,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "FEED",
-                    format!("{other:?} is not one of kraken, sim"),
-                ))
-            }
-        };
+        let feed = one_of(
+            "FEED",
+            &[("kraken", FeedKind::Kraken), ("sim", FeedKind::Sim)],
+        )?;
         let pairs = match var("PAIRS") {
             None => d.pairs,
             Some(list) => Pair::parse_list(&list).map_err(|e| ConfigError::new("PAIRS", e))?,
@@ -187,20 +177,10 @@ impl Config {
                 format!("{book_depth} is not one of Kraken's depths 10, 25, 100, 500, 1000"),
             ));
         }
-        let rates_from = match var("RATES_FROM")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("books") => RatesFrom::Books,
-            Some("ticker") => RatesFrom::Ticker,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "RATES_FROM",
-                    format!("{other:?} is not one of books, ticker"),
-                ))
-            }
-        };
+        let rates_from = one_of(
+            "RATES_FROM",
+            &[("books", RatesFrom::Books), ("ticker", RatesFrom::Ticker)],
+        )?;
         let venues = parse_venues(var("VENUES").as_deref().unwrap_or(DEFAULT_VENUES))?;
         let venue_max_deviation_bps: Decimal =
             parse_or("VENUE_MAX_DEVIATION_BPS", d.venue_max_deviation_bps)?;

@@ -21,6 +21,25 @@ use tokio::sync::{broadcast, watch};
 
 use crate::{frames, lock, Channel, MockKraken, Outgoing, Shared, Silence};
 
+/// Serves `app` on `listener` until `stop` says so. Frames go out at once (no Nagle), as a
+/// real exchange's would.
+pub(crate) fn spawn_serving(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+}
+
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -38,18 +57,7 @@ pub(crate) async fn serve(
         .route("/mock/bad-checksums/{n}", post(bad_checksums))
         .route("/mock/stats", get(stats))
         .with_state(shared.clone());
-    let mut stop_serving = stop.clone();
-    tokio::spawn(async move {
-        // Frames go out at once (no Nagle), as a real exchange's would.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_serving.wait_for(|s| *s).await;
-            })
-            .await;
-    });
+    spawn_serving(listener, app, stop.clone());
     if shared.config.rate > 0 {
         let gen = shared.clone();
         tokio::spawn(async move {

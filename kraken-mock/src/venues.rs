@@ -296,17 +296,8 @@ async fn serve(
         .route("/", get(upgrade))
         .route("/api/v2/order_book/{market}", get(order_book))
         .with_state(shared);
-    let (stop, mut stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await;
-    });
+    let (stop, stop_rx) = watch::channel(false);
+    crate::server::spawn_serving(listener, app, stop_rx);
     Ok((addr, stop))
 }
 

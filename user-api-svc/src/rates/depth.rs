@@ -59,6 +59,14 @@ pub struct DepthLimits {
     pub step: Decimal,
 }
 
+/// The side of the book a trade takes: a buy takes the asks, a sell the bids.
+fn taken_side(side: Side) -> BookSide {
+    match side {
+        Side::Buy => BookSide::Ask,
+        Side::Sell => BookSide::Bid,
+    }
+}
+
 /// The raw prices for `amount` on `side` (a buy walks the asks, a sell the bids), given the
 /// rate's top of book `top_bid`/`top_ask`.
 pub fn at_depth(
@@ -69,10 +77,7 @@ pub fn at_depth(
     amount: Decimal,
     limits: DepthLimits,
 ) -> Result<Depth, DepthError> {
-    let taken = match side {
-        Side::Buy => BookSide::Ask,
-        Side::Sell => BookSide::Bid,
-    };
+    let taken = taken_side(side);
     // The side must show at least amount / fraction. Summed only as far as that (a small
     // amount looks at one level), and to the end only to say how much is quotable.
     let needed = amount
@@ -131,10 +136,7 @@ pub fn max_quotable(
     side: Side,
     limits: DepthLimits,
 ) -> Result<Decimal, DepthError> {
-    let taken = match side {
-        Side::Buy => BookSide::Ask,
-        Side::Sell => BookSide::Bid,
-    };
+    let taken = taken_side(side);
     let most = book
         .visible(taken)
         .checked_mul(limits.max_fraction)

@@ -318,6 +318,17 @@ pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
     parse_general(text)
 }
 
+/// A data frame's items, each checked; a frame of `channel` without data is malformed.
+fn items<W, T>(data: Option<Vec<W>>, channel: &str) -> Result<Vec<T>, WireError>
+where
+    T: TryFrom<W, Error = WireError>,
+{
+    data.ok_or_else(|| WireError::Malformed(format!("{channel} frame without data")))?
+        .into_iter()
+        .map(T::try_from)
+        .collect()
+}
+
 /// Parses one text frame through serde, whatever its layout.
 pub(crate) fn parse_general(text: &str) -> Result<KrakenEvent<'_>, WireError> {
     let trimmed = text.trim_start();
@@ -329,24 +340,12 @@ pub(crate) fn parse_general(text: &str) -> Result<KrakenEvent<'_>, WireError> {
     if let Some(channel) = frame.channel.as_deref() {
         match channel {
             "ticker" => {
-                let data = frame
-                    .data
-                    .ok_or_else(|| WireError::Malformed("ticker frame without data".into()))?;
-                let tickers = data
-                    .into_iter()
-                    .map(Ticker::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let tickers = items(frame.data, "ticker")?;
                 let snapshot = frame.kind.as_deref() == Some("snapshot");
                 return Ok(KrakenEvent::Ticker { snapshot, tickers });
             }
             "book" => {
-                let data = frame
-                    .data
-                    .ok_or_else(|| WireError::Malformed("book frame without data".into()))?;
-                let books = data
-                    .into_iter()
-                    .map(BookData::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let books = items(frame.data, "book")?;
                 let snapshot = frame.kind.as_deref() == Some("snapshot");
                 return Ok(KrakenEvent::Book { snapshot, books });
             }
