@@ -45,6 +45,10 @@ impl Api {
             .await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path, token, None).await
+    }
+
     /// `POST /api/auth/login`: the status and the body (a token pair or a problem).
     pub async fn login(&self, email: &str, password: &str) -> (u16, Value) {
         let body = json!({"email": email, "password": password});

@@ -203,11 +203,10 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: 
     let chain = Chain::start(setup).await;
     let admin = chain.admin_token().await;
     let (code, _) = chain
-        .send(
-            reqwest::Method::PUT,
+        .put(
             "/api/spreads/BTC_USD",
             Some(&admin),
-            Some(json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "e2e"})),
+            json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "e2e"}),
         )
         .await;
     assert_eq!(code, 200);
@@ -236,9 +235,7 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: 
     assert_eq!(rate["source"], "kraken");
 
     // The same price over HTTP.
-    let (_, one) = chain
-        .send(reqwest::Method::GET, "/api/rates/BTC-USD", None, None)
-        .await;
+    let (_, one) = chain.get("/api/rates/BTC-USD", None).await;
     assert_eq!(one["withSpread"], rate["withSpread"]);
 
     // Kraken goes into maintenance: the client sees the rate turn stale.
@@ -249,51 +246,42 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: 
 }
 
 async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setup: Setup) {
-    use reqwest::Method;
     let chain = Chain::start(setup).await;
     let admin = chain.admin_token().await;
     chain
-        .send(
-            Method::PUT,
+        .put(
             "/api/spreads/default",
             Some(&admin),
-            Some(json!({"kind": "bps", "buy": "10", "sell": "10"})),
+            json!({"kind": "bps", "buy": "10", "sell": "10"}),
         )
         .await;
     chain.mock.push_ticker("ETH/USD", "3000.00", "3000.10");
     eventually("ETH rate", || async {
-        chain
-            .send(Method::GET, "/api/rates/ETH_USD", None, None)
-            .await
-            .1["original"]["sell"]
-            == "3000.00"
+        chain.get("/api/rates/ETH_USD", None).await.1["original"]["sell"] == "3000.00"
     })
     .await;
 
     // Register (asking to be admin is ignored), get funded, quote, trade.
     let (code, me) = chain
-        .send(Method::POST, "/api/auth/register", None,
-              Some(json!({"email": "journey@x.io", "password": "correct horse battery staple", "role": "admin"})))
+        .post("/api/auth/register", None, json!({"email": "journey@x.io", "password": "correct horse battery staple", "role": "admin"}))
         .await;
     assert_eq!((code, me["role"].as_str()), (201, Some("user")));
     let trader = chain
         .token("journey@x.io", "correct horse battery staple")
         .await;
     let (code, _) = chain
-        .send(
-            Method::POST,
+        .post(
             "/api/admin/deposits",
             Some(&admin),
-            Some(json!({"email": "journey@x.io", "asset": "USD", "amount": "10000.00"})),
+            json!({"email": "journey@x.io", "asset": "USD", "amount": "10000.00"}),
         )
         .await;
     assert_eq!(code, 201);
     let (code, quote) = chain
-        .send(
-            Method::POST,
+        .post(
             "/api/quotes",
             Some(&trader),
-            Some(json!({"pair": "ETH/USD", "side": "buy", "amount": "1.5"})),
+            json!({"pair": "ETH/USD", "side": "buy", "amount": "1.5"}),
         )
         .await;
     assert_eq!(code, 201, "{quote}");
@@ -321,17 +309,13 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
         (Some("3003.11"), Some("4504.67"))
     );
 
-    let (_, balances) = chain
-        .send(Method::GET, "/api/balances", Some(&trader), None)
-        .await;
+    let (_, balances) = chain.get("/api/balances", Some(&trader)).await;
     assert_eq!(
         balances["balances"],
         json!([{"asset": "ETH", "available": "1.50000000"}, {"asset": "USD", "available": "5495.33"}])
     );
     // Spread earned: 4504.67 − 1.5 × 3000.10 = 4.52
-    let (_, revenue) = chain
-        .send(Method::GET, "/api/admin/revenue", Some(&admin), None)
-        .await;
+    let (_, revenue) = chain.get("/api/admin/revenue", Some(&admin)).await;
     assert_eq!(
         revenue["revenue"],
         json!([{"pair": "ETH/USD", "asset": "USD", "amount": "4.52", "orders": 1}])
@@ -392,41 +376,26 @@ async fn rategate_create_admin_adds_an_admin_to_the_gateways_own_store() {
     let limited = chain
         .token("second-admin@rategate.test", "Second-Admin-Passphrase-7")
         .await;
-    let (code, body) = chain
-        .send(
-            reqwest::Method::GET,
-            "/api/admin/users",
-            Some(&limited),
-            None,
-        )
-        .await;
+    let (code, body) = chain.get("/api/admin/users", Some(&limited)).await;
     assert_eq!(
         (code, body["code"].as_str()),
         (403, Some("two_factor_enrolment_required"))
     );
     let (code, enrolment) = chain
-        .send(
-            reqwest::Method::POST,
-            "/api/auth/2fa/enrol",
-            Some(&limited),
-            Some(json!({})),
-        )
+        .post("/api/auth/2fa/enrol", Some(&limited), json!({}))
         .await;
     assert_eq!(code, 201, "{enrolment}");
     let totp = totp_rs::TOTP::from_url(enrolment["otpauth_uri"].as_str().unwrap()).unwrap();
     let (code, confirmed) = chain
-        .send(
-            reqwest::Method::POST,
+        .post(
             "/api/auth/2fa/confirm",
             Some(&limited),
-            Some(json!({"code": totp.generate_current().unwrap()})),
+            json!({"code": totp.generate_current().unwrap()}),
         )
         .await;
     assert_eq!(code, 200, "{confirmed}");
     let token = confirmed["tokens"]["access_token"].as_str().unwrap();
-    let (code, users) = chain
-        .send(reqwest::Method::GET, "/api/admin/users", Some(token), None)
-        .await;
+    let (code, users) = chain.get("/api/admin/users", Some(token)).await;
     assert_eq!(code, 200, "{users}");
     // The same email again is refused with a message, exit code 1.
     let again = run("second-admin@rategate.test");

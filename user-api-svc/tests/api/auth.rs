@@ -403,14 +403,7 @@ async fn the_watchlist_is_kept_per_user_on_the_server(backend: Backend) {
         api.get("/api/watchlist", Some(&bob)).await.1,
         json!({"pairs": []})
     );
-    let (code, body) = api
-        .send(
-            reqwest::Method::DELETE,
-            "/api/watchlist/ETH_USD",
-            Some(&alice),
-            None,
-        )
-        .await;
+    let (code, body) = api.delete("/api/watchlist/ETH_USD", Some(&alice)).await;
     assert_eq!((code, body), (200, json!({"pairs": ["BTC/USD"]})));
     let (code, body) = api
         .put("/api/watchlist/DOGE_USD", Some(&alice), json!(null))

@@ -304,13 +304,8 @@ async fn an_admin_sets_a_pairs_quote_maximum_and_ladder(backend: Backend) {
     let put = |body: serde_json::Value, token: String| {
         let api = &api;
         async move {
-            api.send(
-                reqwest::Method::PUT,
-                "/api/admin/pairs/BTC_USD/limits",
-                Some(&token),
-                Some(body),
-            )
-            .await
+            api.put("/api/admin/pairs/BTC_USD/limits", Some(&token), body)
+                .await
         }
     };
     let (code, set) = put(
@@ -356,12 +351,7 @@ async fn an_admin_sets_a_pairs_quote_maximum_and_ladder(backend: Backend) {
     let (code, body) = put(json!({"max_amount": "0"}), admin.clone()).await;
     assert_problem(code, &body, 422, "validation_failed");
     let (code, _) = api
-        .send(
-            reqwest::Method::PUT,
-            "/api/admin/pairs/DOGE_USD/limits",
-            Some(&admin),
-            Some(json!({})),
-        )
+        .put("/api/admin/pairs/DOGE_USD/limits", Some(&admin), json!({}))
         .await;
     assert_eq!(code, 404);
     // Back to the defaults.

@@ -72,14 +72,7 @@ async fn a_raw_rate_on_redis_arrives_spread_adjusted_and_spread_changes_arrive_a
     );
 
     // No new tick: the admin's change alone must reach the client.
-    let (code, _) = api
-        .set_spread(
-            &admin,
-            "BTC_USD",
-            json!({"kind": "bps", "buy": "100", "sell": "100"}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    api.set_bps_spread(&admin, "BTC_USD", "100").await;
     let r = s
         .rate("BTC_USD", |r| r["currentSpread"]["buy"] != "10.0")
         .await;

@@ -278,14 +278,7 @@ async fn a_spread_that_makes_a_pair_unquotable_is_refused_or_shown_as_unpriced(b
         "{body}"
     );
     // ...and as the default, once ETH/USD has no spread of its own for it to yield to.
-    let (code, _) = api
-        .send(
-            reqwest::Method::DELETE,
-            "/api/spreads/ETH_USD",
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (code, _) = api.delete("/api/spreads/ETH_USD", Some(&admin)).await;
     assert_eq!(code, 204);
     let (code, body) = api.set_spread(&admin, "default", wide.clone()).await;
     crate::support::assert_problem(code, &body, 422, "unquotable_spread");
@@ -320,15 +313,7 @@ async fn the_spread_preview_is_priced_by_the_server_as_quotes_are(backend: Backe
     let admin = api.admin_token().await;
     let preview = |body: serde_json::Value| {
         let (api, admin) = (&api, admin.clone());
-        async move {
-            api.send(
-                reqwest::Method::POST,
-                "/api/spreads/preview",
-                Some(&admin),
-                Some(body),
-            )
-            .await
-        }
+        async move { api.post("/api/spreads/preview", Some(&admin), body).await }
     };
     let bps = json!({"pair": "ETH/USD", "kind": "bps", "buy": "33", "sell": "33"});
     let (code, body) = preview(bps.clone()).await;
@@ -349,14 +334,7 @@ async fn the_spread_preview_is_priced_by_the_server_as_quotes_are(backend: Backe
         "{spreads}"
     );
     // Set, the board shows what the preview said.
-    let (code, _) = api
-        .set_spread(
-            &admin,
-            "ETH_USD",
-            json!({"kind": "bps", "buy": "33", "sell": "33"}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    api.set_bps_spread(&admin, "ETH_USD", "33").await;
     support_eventually(&api, "/api/rates/ETH_USD", |b| {
         b["withSpread"]["buy"] == "3010.01" && b["withSpread"]["sell"] == "2990.10"
     })
@@ -376,14 +354,7 @@ async fn the_spread_preview_is_priced_by_the_server_as_quotes_are(backend: Backe
         preview(json!({"pair": "XXX/USD", "kind": "bps", "buy": "1", "sell": "1"})).await;
     crate::support::assert_problem(code, &body, 404, "unknown_pair");
     let trader = api.user_token("peek@x.io").await;
-    let (code, body) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/spreads/preview",
-            Some(&trader),
-            Some(bps),
-        )
-        .await;
+    let (code, body) = api.post("/api/spreads/preview", Some(&trader), bps).await;
     crate::support::assert_problem(code, &body, 403, "forbidden");
     api.finish().await;
 }

@@ -436,7 +436,6 @@ impl TestApi {
         StatusPump { stop }
     }
 
-    /// `PUT /api/spreads/{pair}` as `token`.
     /// A spread of `bps` basis points on both sides of `pair` (`BTC_USD`), set by `admin`.
     pub async fn set_bps_spread(&self, admin: &str, pair: &str, bps: &str) {
         let (code, body) = self
@@ -445,6 +444,7 @@ impl TestApi {
         assert_eq!(code, 200, "{body}");
     }
 
+    /// `PUT /api/spreads/{pair}` as `token`.
     pub async fn set_spread(&self, token: &str, pair: &str, body: Value) -> (u16, Value) {
         self.put(&format!("/api/spreads/{pair}"), Some(token), body)
             .await
