@@ -40,6 +40,7 @@ pub fn unique_db_name(id: &str) -> String {
     format!("rg_test_{clean}")
 }
 
+/// Drops the database `name`, if it exists.
 pub async fn drop_database(name: &str) {
     let pool = sqlx::MySqlPool::connect(&mysql_base())
         .await

@@ -355,13 +355,6 @@ impl Upstream {
     pub async fn stop(self) {
         self.feed.stop().await;
         self.mock.stop();
-        if let Ok(pool) = sqlx::MySqlPool::connect(&testkit::services::mysql_base()).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS `{}`",
-                self.db
-            )))
-            .execute(&pool)
-            .await;
-        }
+        testkit::services::drop_database(&self.db).await;
     }
 }

@@ -319,14 +319,7 @@ async fn start_node(
 
 async fn stop(mut r: Running) {
     let _ = r.child.kill().await;
-    if let Ok(pool) = sqlx::MySqlPool::connect(&testkit::services::mysql_base()).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS `{}`",
-            r.db
-        )))
-        .execute(&pool)
-        .await;
-    }
+    testkit::services::drop_database(&r.db).await;
 }
 
 /// Connects `n` more clients (200 handshakes at a time) and waits until they have joined.
