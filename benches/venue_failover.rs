@@ -26,6 +26,13 @@ async fn wait_for(socket: &mut SioClient, venues: &[&str], within: Duration) -> 
         .map(|_| Instant::now())
 }
 
+/// The time from `start` to `got`, printed under `what`.
+fn gap(what: &str, start: Instant, got: Instant) -> Duration {
+    let gap = got.duration_since(start);
+    println!("{what}: {:.1} ms", gap.as_secs_f64() * 1000.0);
+    gap
+}
+
 fn summary(what: &str, gaps: &mut [Duration]) {
     println!("{what} {}", testkit::bench::min_median_max(gaps));
 }
@@ -55,12 +62,7 @@ async fn main() {
         let got = wait_for(&mut socket, &without, Duration::from_secs(10))
             .await
             .expect("the price without the killed venue");
-        let gap = got.duration_since(start);
-        println!(
-            "kill {name} (trial {trial}): {:.1} ms",
-            gap.as_secs_f64() * 1000.0
-        );
-        killed.push(gap);
+        killed.push(gap(&format!("kill {name} (trial {trial})"), start, got));
         venue.restart().await.expect("the venue comes back");
         wait_for(&mut socket, &all, Duration::from_secs(15))
             .await
@@ -79,12 +81,11 @@ async fn main() {
         )
         .await
         .expect("the price without the silent venue");
-        let gap = got.duration_since(start);
-        println!(
-            "silence coinbase (trial {trial}): {:.1} ms",
-            gap.as_secs_f64() * 1000.0
-        );
-        silenced.push(gap);
+        silenced.push(gap(
+            &format!("silence coinbase (trial {trial})"),
+            start,
+            got,
+        ));
         coinbase.set_silent(false);
         coinbase.drop_connections();
         wait_for(&mut socket, &all, Duration::from_secs(15))

@@ -45,10 +45,9 @@ impl Observer {
             let _bus = bus;
             loop {
                 match source.next().await {
-                    Heard::Rate(r) => into
-                        .lock()
-                        .unwrap()
-                        .push((r.epoch.clone(), r.pair.to_string())),
+                    Heard::Rate(r) => {
+                        common::sync::lock(&into).push((r.epoch.clone(), r.pair.to_string()))
+                    }
                     Heard::Closed => return,
                     _ => {}
                 }
@@ -59,22 +58,14 @@ impl Observer {
 
     /// The epochs heard, in order.
     fn epochs(&self) -> Vec<String> {
-        self.heard
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(e, _)| e.clone())
-            .collect()
+        let heard = common::sync::lock(&self.heard);
+        heard.iter().map(|(e, _)| e.clone()).collect()
     }
 
     /// The pairs heard.
     fn pairs(&self) -> HashSet<String> {
-        self.heard
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, p)| p.clone())
-            .collect()
+        let heard = common::sync::lock(&self.heard);
+        heard.iter().map(|(_, p)| p.clone()).collect()
     }
 
     /// Once an epoch gave way to another, it never appears again.
