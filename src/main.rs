@@ -19,41 +19,16 @@ async fn main() {
             return;
         }
         Some("create-admin") => {
-            let request = match user_api_svc::auth::cli::parse("rategate", &args[1..]) {
-                Ok(r) => r,
-                Err(message) => {
-                    eprintln!("{message}");
-                    std::process::exit(2);
-                }
-            };
-            let url = match rategate::store_url_from_env() {
-                Ok(url) => url,
-                Err(e) => {
-                    eprintln!("rategate: {e:#}");
-                    std::process::exit(2);
-                }
-            };
-            std::process::exit(user_api_svc::auth::cli::create_admin(&url, &request).await);
+            let url = rategate::store_url_from_env;
+            std::process::exit(user_api_svc::auth::cli::run("rategate", &args[1..], url).await);
         }
         Some(other) => {
             eprintln!("unknown command {other:?}; usage: rategate [create-admin --email EMAIL]");
             std::process::exit(2);
         }
     }
-    let settings = match rategate::Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("rategate: {e:#}");
-            std::process::exit(2);
-        }
-    };
-    let gateway = match rategate::AllInOne::start(settings).await {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("rategate: {e:#}");
-            std::process::exit(1);
-        }
-    };
+    let settings = common::config::or_exit("rategate", 2, rategate::Settings::from_env());
+    let gateway = common::config::or_exit("rategate", 1, rategate::AllInOne::start(settings).await);
     println!("{}", gateway.banner());
     // Offline machines are common in demos: say so instead of showing an empty page forever.
     let feed = gateway.feed.feed().clone();

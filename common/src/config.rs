@@ -106,6 +106,18 @@ pub fn exit_on_error<T>(result: Result<T, ConfigError>) -> T {
     }
 }
 
+/// The value, or `program: error` on standard error and exit with `code` (2 for bad
+/// configuration, 1 for a failure to start).
+pub fn or_exit<T, E: Display>(program: &str, code: i32, result: Result<T, E>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            std::process::exit(code);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

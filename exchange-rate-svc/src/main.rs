@@ -11,13 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     common::telemetry::init("info");
     let config = common::config::exit_on_error(Config::from_env());
-    let app = match Application::build(config).await {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("exchange-rate-svc: {e:#}");
-            std::process::exit(1);
-        }
-    };
+    let app = common::config::or_exit("exchange-rate-svc", 1, Application::build(config).await);
     common::shutdown::trigger_on_signal(app.shutdown_handle());
     app.run_until_stopped().await;
 }

@@ -30,26 +30,15 @@ async fn main() {
 
 async fn serve() {
     let config = common::config::exit_on_error(Config::from_env());
-    let app = match Application::build(config).await {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("user-api-svc: {e:#}");
-            std::process::exit(1);
-        }
-    };
+    let app = common::config::or_exit("user-api-svc", 1, Application::build(config).await);
     common::shutdown::trigger_on_signal(app.shutdown_handle());
     app.run_until_stopped().await;
 }
 
 async fn create_admin(args: &[String]) {
-    let request = match user_api_svc::auth::cli::parse("user-api-svc", args) {
-        Ok(r) => r,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
+    let url = || {
+        Ok(common::config::var("DATABASE_URL")
+            .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/rategate".into()))
     };
-    let url = common::config::var("DATABASE_URL")
-        .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/rategate".into());
-    std::process::exit(user_api_svc::auth::cli::create_admin(&url, &request).await);
+    std::process::exit(user_api_svc::auth::cli::run("user-api-svc", args, url).await);
 }

@@ -36,6 +36,30 @@ pub fn parse(program: &str, args: &[String]) -> Result<CreateAdmin, String> {
     Ok(CreateAdmin { email, password })
 }
 
+/// `PROGRAM create-admin ARGS` from start to end: parses the arguments, then creates the admin
+/// in the store `database_url` names. Returns the process exit code: 0 done, 1 refused or
+/// failed, 2 bad usage or configuration.
+pub async fn run(
+    program: &str,
+    args: &[String],
+    database_url: impl FnOnce() -> anyhow::Result<String>,
+) -> i32 {
+    let request = match parse(program, args) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("{message}");
+            return 2;
+        }
+    };
+    match database_url() {
+        Ok(url) => create_admin(&url, &request).await,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            2
+        }
+    }
+}
+
 /// Opens the store at `database_url` (creating and migrating it if needed) and creates the
 /// admin. Returns the process exit code: 0 done, 1 refused or failed.
 pub async fn create_admin(database_url: &str, request: &CreateAdmin) -> i32 {
