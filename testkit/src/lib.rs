@@ -11,6 +11,7 @@
 //! - [`cluster`]: a scaled-out rategate (mock venue, N feeds, M API nodes) as real processes.
 //! - [`redis_cluster`]: a real six-node Redis Cluster of the test's own processes.
 //! - [`spellings`]: look-alike characters reported against the live binary.
+//! - [`d`]: a decimal from its text, for test data.
 //! - [`sio`]: real Socket.IO clients (npm `socket.io-client` under Node, python-socketio)
 //!   driven over stdio.
 
