@@ -1,16 +1,16 @@
 //! `/api/auth/*` and `/api/me`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{AuthUser, EnrollingUser};
+use super::extract::{AuthUser, ClientIp, EnrollingUser};
 use crate::auth::{email, password, tokens, two_factor};
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::state::AppState;
@@ -139,22 +139,6 @@ impl From<&User> for UserView {
     }
 }
 
-/// The client's address: the peer's, or with `TRUST_X_FORWARDED_FOR` the first of
-/// `X-Forwarded-For`.
-pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if state.config.trust_forwarded_for {
-        if let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
-    }
-    peer.ip()
-}
-
 /// A new access token with `rotated` (the next refresh token and its family, the rotation
 /// already stored in its own transaction), or else a new refresh token of a new family: a new
 /// session.
@@ -253,11 +237,9 @@ async fn check_second_factor(
               (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ip = client_ip(&state, &headers, peer);
     if let Err(wait) = state.throttle.register(ip).await {
         metrics::counter!("rategate_registrations_throttled_total").increment(1);
         return Err(ApiError::TooManyAttempts(wait));
@@ -285,13 +267,11 @@ pub async fn register(
               (status = 403, body = Problem, description = "account_disabled"), (status = 429, body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     // A malformed email cannot match an account: same answer as a wrong password.
     let email = email::normalize(&body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
-    let ip = client_ip(&state, &headers, peer);
     let creds = check_password(&state, &email, ip, body.password).await?;
     if creds.user.disabled {
         return Err(ApiError::AccountDisabled);
@@ -395,14 +375,12 @@ pub struct PasswordChange {
               (status = 429, body = Problem)))]
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     AuthUser(claims): AuthUser,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
     let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
-    let ip = client_ip(&state, &headers, peer);
     check_password(&state, &user.email, ip, body.current_password).await?;
     password::check_policy(&body.new_password, &user.email)?;
     let hash = state.hashing.hash(body.new_password).await?;
@@ -497,13 +475,11 @@ pub async fn enrol_two_factor(
               (status = 429, body = Problem)))]
 pub async fn confirm_two_factor(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     EnrollingUser(claims): EnrollingUser,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<ApiJson<Confirmed>, ApiError> {
     let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
-    let ip = client_ip(&state, &headers, peer);
     if let Err(wait) = state.throttle.attempt(&claims.email, ip).await {
         return Err(ApiError::TooManyAttempts(wait));
     }
@@ -550,13 +526,11 @@ pub async fn confirm_two_factor(
               (status = 429, body = Problem)))]
 pub async fn disable_two_factor(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     AuthUser(claims): AuthUser,
     ApiJson(body): ApiJson<DisableTwoFactor>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     let id = claims.user_id().ok_or(ApiError::Unauthorized)?;
-    let ip = client_ip(&state, &headers, peer);
     let creds = check_password(&state, &claims.email, ip, body.password).await?;
     let tf = state
         .store

@@ -1,10 +1,14 @@
 //! Who is calling: extractors that turn an `Authorization: Bearer` token into the caller, or a
 //! 401/403 problem. [`AuthUser`] (any signed-in account), [`EnrollingUser`] (also a token good
 //! only for enrolling in two-factor sign-in), [`AdminUser`], and [`Trader`] (a quote or an order,
-//! whose per-account budget is spent before the account is read).
+//! whose per-account budget is spent before the account is read). [`ClientIp`]: the caller's
+//! address, as the throttles count it.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 
 use crate::auth::{current_account, token_account, Claims, SessionError};
 use crate::http::error::ApiError;
@@ -39,6 +43,44 @@ pub struct Trader<const KIND: u8>(pub Claims);
 pub type QuoteTrader = Trader<{ crate::money::budget::QUOTES }>;
 /// A caller placing an order.
 pub type OrderTrader = Trader<{ crate::money::budget::ORDERS }>;
+
+/// The caller's address: the peer's, or with `TRUST_X_FORWARDED_FOR` the first of
+/// `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(
+            state,
+            &parts.headers,
+            &parts.extensions,
+        )))
+    }
+}
+
+/// [`ClientIp`] of a request's parts (`0.0.0.0` for a request served without its peer's
+/// address, which only a test does).
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, extensions: &Extensions) -> IpAddr {
+    if state.config.trust_forwarded_for {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
 
 /// The authenticated caller, who is an admin.
 #[derive(Debug, Clone)]

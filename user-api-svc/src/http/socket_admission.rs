@@ -9,10 +9,9 @@
 //! problem+json with `Retry-After`; sessions already open are untouched. The per-connection cap
 //! of `common::serve` does not see sessions: one keep-alive connection can open thousands.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -37,12 +36,7 @@ pub async fn admit_sessions(state: AppState, mut req: Request, next: Next) -> Re
     if !is_handshake(&req) {
         return next.run(req).await;
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr)
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let ip = crate::http::auth::client_ip(&state, req.headers(), peer);
+    let ip = super::extract::client_ip(&state, req.headers(), req.extensions());
     match state.sessions.admit(ip, state.config.socket_sessions) {
         Ok(slot) => {
             req.extensions_mut().insert(Arc::new(slot));
