@@ -48,8 +48,9 @@ async fn a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price(
     let _pump = book_ready(&api).await;
     let admin = api.admin_token().await;
     api.set_bps_spread(&admin, "BTC_USD", "25").await;
-    let trader = api.user_token("depth@x.io").await;
-    api.deposit(&admin, "depth@x.io", "USD", "500000.00").await;
+    let trader = api
+        .funded_user(&admin, "depth@x.io", "USD", "500000.00")
+        .await;
 
     // 0.7 BTC takes 0.3 at 97000.2 (Kraken) and 0.4 at 97001.0 (Coinbase).
     let vwap = (d("0.3") * d("97000.2") + d("0.4") * d("97001.0")) / d("0.7");
@@ -299,8 +300,9 @@ async fn an_admin_sets_a_pairs_quote_maximum_and_ladder(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = book_ready(&api).await;
     let admin = api.admin_token().await;
-    let trader = api.user_token("limits@x.io").await;
-    api.deposit(&admin, "limits@x.io", "USD", "500000.00").await;
+    let trader = api
+        .funded_user(&admin, "limits@x.io", "USD", "500000.00")
+        .await;
     let put = |body: serde_json::Value, token: String| {
         let api = &api;
         async move {

@@ -440,8 +440,7 @@ async fn one_idempotency_key_fired_fifty_times_makes_one_order(backend: Backend)
     let api = TestApi::start_on(backend, |c| c.db_max_connections = 32).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
-    let trader = api.user_token("dup@x.io").await;
-    api.deposit(&admin, "dup@x.io", "USD", "1000.00").await;
+    let trader = api.funded_user(&admin, "dup@x.io", "USD", "1000.00").await;
     let qid = quote(&api, &trader, "buy", "0.001").await["id"]
         .as_str()
         .unwrap()
@@ -495,8 +494,9 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
         TestApi::start(|c| c.database_url = c.database_url.replace("127.0.0.1:3306", &via)).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
-    let trader = api.user_token("unlucky@x.io").await;
-    api.deposit(&admin, "unlucky@x.io", "USD", "1000.00").await;
+    let trader = api
+        .funded_user(&admin, "unlucky@x.io", "USD", "1000.00")
+        .await;
     let qid = quote(&api, &trader, "buy", "0.001").await["id"]
         .as_str()
         .unwrap()
@@ -546,8 +546,9 @@ async fn orders_page_newest_first_and_old_quotes_are_purged(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;
     let _pump = trading_ready(&api).await;
     let admin = api.admin_token().await;
-    let trader = api.user_token("pager@x.io").await;
-    api.deposit(&admin, "pager@x.io", "USD", "1000.00").await;
+    let trader = api
+        .funded_user(&admin, "pager@x.io", "USD", "1000.00")
+        .await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let q = quote(&api, &trader, "buy", "0.0001").await;

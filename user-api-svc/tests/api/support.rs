@@ -486,6 +486,13 @@ impl TestApi {
         self.token(email, "correct horse battery staple").await
     }
 
+    /// A new account's token, funded by `admin` with `amount` of `asset`.
+    pub async fn funded_user(&self, admin: &str, email: &str, asset: &str, amount: &str) -> String {
+        let token = self.user_token(email).await;
+        self.deposit(admin, email, asset, amount).await;
+        token
+    }
+
     pub async fn admin_token(&self) -> String {
         self.token(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
