@@ -342,32 +342,14 @@ async fn quotes_are_refused_on_stale_rates_and_bad_amounts(backend: Backend) {
     let (code, body) = api.quote(&trader, "BTC/USD", "buy", "0.01").await;
     assert_problem(code, &body, 503, "rates_stale");
     let _pump = trading_ready(&api).await;
-    for (req, code, problem) in [
-        (
-            json!({"pair": "BTC/USD", "side": "buy", "amount": "0.000000001"}),
-            422,
-            "validation_failed",
-        ),
-        (
-            json!({"pair": "BTC/USD", "side": "buy", "amount": "0"}),
-            422,
-            "validation_failed",
-        ),
-        (
-            json!({"pair": "BTC/USD", "side": "buy", "amount": 0.01}),
-            422,
-            "validation_failed",
-        ),
-        (
-            json!({"pair": "BTC/USD", "side": "hold", "amount": "0.01"}),
-            422,
-            "validation_failed",
-        ),
-        (
-            json!({"pair": "DOGE/USD", "side": "buy", "amount": "1"}),
-            404,
-            "unknown_pair",
-        ),
+    let q = |pair: &str, side: &str, amount: Value| json!({"pair": pair, "side": side, "amount": amount});
+    let invalid = (422, "validation_failed");
+    for (req, (code, problem)) in [
+        (q("BTC/USD", "buy", json!("0.000000001")), invalid),
+        (q("BTC/USD", "buy", json!("0")), invalid),
+        (q("BTC/USD", "buy", json!(0.01)), invalid),
+        (q("BTC/USD", "hold", json!("0.01")), invalid),
+        (q("DOGE/USD", "buy", json!("1")), (404, "unknown_pair")),
     ] {
         let (c, b) = api.post("/api/quotes", Some(&trader), req.clone()).await;
         assert_eq!((c, b["code"].as_str()), (code, Some(problem)), "{req}: {b}");
