@@ -22,7 +22,7 @@ use crate::money::{AssetPrecision, Side};
 use crate::pricing::show_price;
 use crate::rates::{QuoteBasis, RateHub, Unquotable};
 use crate::state::AppState;
-use crate::store::{Answer, Balance, NewQuote, Order, OrderOutcome};
+use crate::store::{Answer, Balance, NewQuote, Order, OrderOutcome, Trade};
 use common::decimal::DecimalString;
 
 /// The trader's endpoints.
@@ -168,7 +168,8 @@ pub(crate) fn order_view(state: &AppState, order: &Order) -> OrderView {
 }
 
 fn show_order(precision: &AssetPrecision, hub: &RateHub, order: &Order) -> OrderView {
-    let pair = Pair::parse(&order.pair).ok();
+    let trade = &order.trade;
+    let pair = Pair::parse(&trade.pair).ok();
     let (base, quote) = pair.as_ref().map_or(("", ""), |p| (p.base(), p.quote()));
     let tick = pair
         .as_ref()
@@ -176,11 +177,11 @@ fn show_order(precision: &AssetPrecision, hub: &RateHub, order: &Order) -> Order
     OrderView {
         id: order.id.clone(),
         quote_id: order.quote_id.clone(),
-        pair: order.pair.clone(),
-        side: order.side,
-        amount: precision.show(base, order.amount),
-        price: show_price(order.price, tick),
-        total: precision.show(quote, order.total),
+        pair: trade.pair.clone(),
+        side: trade.side,
+        amount: precision.show(base, trade.amount),
+        price: show_price(trade.price, tick),
+        total: precision.show(quote, trade.total),
         status: order.status.clone(),
         created_at: order.created_at,
     }
@@ -237,12 +238,14 @@ pub async fn create_quote(
     let tick = basis.meta.price_tick;
     let quote = NewQuote {
         id: crate::store::new_row_id(),
-        user_id: uid,
-        pair: pair.to_string(),
-        side,
-        amount,
-        price: numbers.price,
-        total: numbers.total,
+        trade: Trade {
+            user_id: uid,
+            pair: pair.to_string(),
+            side,
+            amount,
+            price: numbers.price,
+            total: numbers.total,
+        },
         raw_bid: quoted.raw_bid,
         raw_ask: quoted.raw_ask,
         spread: basis.spread,
@@ -335,7 +338,7 @@ pub async fn create_order(
     match state.desk.place(uid, &key, &body.quote_id).await {
         Ok(Placed::Done { outcome, answer }) => {
             if let OrderOutcome::Filled { order, balances } = &outcome {
-                metrics::counter!("rategate_orders_total", "side" => order.side.as_str())
+                metrics::counter!("rategate_orders_total", "side" => order.trade.side.as_str())
                     .increment(1);
                 // The event carries the same view the response does.
                 let shown = serde_json::from_str(&answer.body).unwrap_or_default();

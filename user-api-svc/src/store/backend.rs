@@ -90,6 +90,15 @@ impl Stmt {
         self.args.push(Value::Int(v));
         self
     }
+    /// A trade's columns in their table order: user_id, pair, side, amount, price, total.
+    pub fn trade(self, t: &super::Trade) -> Stmt {
+        self.id(t.user_id)
+            .text(t.pair.as_str())
+            .text(t.side.as_str())
+            .dec(t.amount)
+            .dec(t.price)
+            .dec(t.total)
+    }
 }
 
 /// What a write did.

@@ -211,16 +211,23 @@ pub fn new_row_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// A firm quote to store.
-#[derive(Debug, Clone)]
-pub struct NewQuote {
-    pub id: String,
+/// What a quote fixes and its order fills: who trades which pair, which way, how much, at
+/// what price per unit and for what total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trade {
     pub user_id: u64,
     pub pair: String,
     pub side: Side,
     pub amount: Decimal,
     pub price: Decimal,
     pub total: Decimal,
+}
+
+/// A firm quote to store.
+#[derive(Debug, Clone)]
+pub struct NewQuote {
+    pub id: String,
+    pub trade: Trade,
     pub raw_bid: Decimal,
     pub raw_ask: Decimal,
     pub spread: Spread,
@@ -285,12 +292,8 @@ pub enum Filed {
 pub struct Order {
     pub id: String,
     pub quote_id: String,
-    pub user_id: u64,
-    pub pair: String,
-    pub side: Side,
-    pub amount: Decimal,
-    pub price: Decimal,
-    pub total: Decimal,
+    /// Exactly the quote's.
+    pub trade: Trade,
     pub revenue: Decimal,
     /// Always `filled`: an order either executes in full at the quoted price or not at all.
     pub status: String,

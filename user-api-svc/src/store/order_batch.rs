@@ -36,12 +36,9 @@ fn corrupt(what: String) -> StoreError {
 
 /// A quote as an order reads it.
 struct LockedQuote {
-    user_id: u64,
+    trade: Trade,
+    /// The trade's pair, parsed.
     pair: Pair,
-    side: Side,
-    amount: Decimal,
-    price: Decimal,
-    total: Decimal,
     revenue: Decimal,
     expires_at: DateTime<Utc>,
     consumed: bool,
@@ -108,21 +105,15 @@ impl<B: Backend> SqlStore<B> {
         let mut out = HashMap::new();
         for q in B::fetch_in(tx, stmt).await? {
             let id = q.text("id")?;
-            let (Ok(pair), Ok(side)) = (
-                Pair::parse(&q.text("pair")?),
-                rules::decode_side(&q.text("side")?),
-            ) else {
+            let trade = rows::trade(&q)?;
+            let Ok(pair) = Pair::parse(&trade.pair) else {
                 return Err(corrupt(format!("corrupt quote {id}")));
             };
             out.insert(
                 id,
                 LockedQuote {
-                    user_id: q.id("user_id")?,
+                    trade,
                     pair,
-                    side,
-                    amount: q.dec("amount")?,
-                    price: q.dec("price")?,
-                    total: q.dec("total")?,
                     revenue: q.dec("revenue")?,
                     expires_at: q.time("expires_at")?,
                     consumed: q.opt_time("consumed_at")?.is_some(),
@@ -196,7 +187,7 @@ impl<B: Backend> SqlStore<B> {
         let mut users: Vec<u64> = to_run
             .iter()
             .filter(|i| {
-                quotes.get(&jobs[**i].quote_id).map(|q| q.user_id) == Some(jobs[**i].user_id)
+                quotes.get(&jobs[**i].quote_id).map(|q| q.trade.user_id) == Some(jobs[**i].user_id)
             })
             .map(|i| jobs[*i].user_id)
             .collect();
@@ -210,11 +201,11 @@ impl<B: Backend> SqlStore<B> {
             let job = &jobs[i];
             let outcome = match quotes.get_mut(&job.quote_id) {
                 None => OrderOutcome::QuoteNotFound,
-                Some(q) if q.user_id != job.user_id => OrderOutcome::QuoteNotFound,
+                Some(q) if q.trade.user_id != job.user_id => OrderOutcome::QuoteNotFound,
                 Some(q) if q.consumed => OrderOutcome::QuoteUsed,
                 Some(q) if q.expires_at <= now => OrderOutcome::QuoteExpired,
                 Some(q) => {
-                    let legs = money::legs(&q.pair, q.side, q.amount, q.total);
+                    let legs = money::legs(&q.pair, q.trade.side, q.trade.amount, q.trade.total);
                     let held = balances.entry(job.user_id).or_default();
                     let have = held.get(&legs.debit_asset).copied().unwrap_or_default();
                     if have < legs.debit {
@@ -241,12 +232,7 @@ impl<B: Backend> SqlStore<B> {
                             order: Order {
                                 id: super::new_row_id(),
                                 quote_id: job.quote_id.clone(),
-                                user_id: job.user_id,
-                                pair: q.pair.to_string(),
-                                side: q.side,
-                                amount: q.amount,
-                                price: q.price,
-                                total: q.total,
+                                trade: q.trade.clone(),
                                 revenue: q.revenue,
                                 status: "filled".into(),
                                 created_at: now,
@@ -265,7 +251,7 @@ impl<B: Backend> SqlStore<B> {
         }
         let filled = fills.into_iter().map(|fill| {
             let balances = balances
-                .get(&fill.order.user_id)
+                .get(&fill.order.trade.user_id)
                 .map(|held| {
                     held.iter()
                         .map(|(asset, available)| Balance {
@@ -390,7 +376,7 @@ impl<B: Backend> SqlStore<B> {
         ));
         for fill in fills {
             let legs = &fill.legs;
-            let user = format!("user:{}", fill.order.user_id);
+            let user = format!("user:{}", fill.order.trade.user_id);
             let entries = [
                 (user.clone(), legs.debit_asset.as_str(), -legs.debit),
                 ("house".to_string(), legs.debit_asset.as_str(), legs.debit),
@@ -420,12 +406,7 @@ impl<B: Backend> SqlStore<B> {
             stmt = stmt
                 .text(o.id.as_str())
                 .text(o.quote_id.as_str())
-                .id(o.user_id)
-                .text(o.pair.as_str())
-                .text(o.side.as_str())
-                .dec(o.amount)
-                .dec(o.price)
-                .dec(o.total)
+                .trade(&o.trade)
                 .dec(o.revenue)
                 .id(ledger_id(fill)?)
                 .time(now);
@@ -463,7 +444,7 @@ impl<B: Backend> SqlStore<B> {
     /// Files a batch of quotes: each is refused if its owner's balance cannot pay for it now
     /// (read once for the whole batch), the rest inserted in one statement.
     pub(crate) async fn run_quotes(&self, quotes: &[QuoteJob]) -> StoreResult<Vec<Filed>> {
-        let mut users: Vec<u64> = quotes.iter().map(|q| q.quote.user_id).collect();
+        let mut users: Vec<u64> = quotes.iter().map(|q| q.quote.trade.user_id).collect();
         users.sort_unstable();
         users.dedup();
         let users = padded(&users);
@@ -485,7 +466,7 @@ impl<B: Backend> SqlStore<B> {
             .iter()
             .map(|q| {
                 let have = held
-                    .get(&(q.quote.user_id, q.pays_asset.clone()))
+                    .get(&(q.quote.trade.user_id, q.pays_asset.clone()))
                     .copied()
                     .unwrap_or_default();
                 if have < q.pays {
@@ -522,12 +503,7 @@ impl<B: Backend> SqlStore<B> {
             for q in chunk {
                 stmt = stmt
                     .text(q.id.as_str())
-                    .id(q.user_id)
-                    .text(q.pair.as_str())
-                    .text(q.side.as_str())
-                    .dec(q.amount)
-                    .dec(q.price)
-                    .dec(q.total)
+                    .trade(&q.trade)
                     .dec(q.raw_bid)
                     .dec(q.raw_ask)
                     .text(q.spread.kind.as_str())

@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use super::backend::Row;
 use super::rules;
 use super::{
-    Balance, Order, PairLimits, Role, SpreadAudit, SpreadRow, StoreError, StoreResult, User,
+    Balance, Order, PairLimits, Role, SpreadAudit, SpreadRow, StoreError, StoreResult, Trade, User,
 };
 use crate::pricing::{Spread, SpreadKind};
 use common::Decimal;
@@ -104,16 +104,23 @@ pub fn audit(r: &impl Row) -> StoreResult<SpreadAudit> {
     })
 }
 
-pub fn order(r: &impl Row) -> StoreResult<Order> {
-    Ok(Order {
-        id: r.text("id")?,
-        quote_id: r.text("quote_id")?,
+/// The trade of a quote's or an order's row.
+pub fn trade(r: &impl Row) -> StoreResult<Trade> {
+    Ok(Trade {
         user_id: r.id("user_id")?,
         pair: r.text("pair")?,
         side: rules::decode_side(&r.text("side")?).map_err(corrupt)?,
         amount: r.dec("amount")?,
         price: r.dec("price")?,
         total: r.dec("total")?,
+    })
+}
+
+pub fn order(r: &impl Row) -> StoreResult<Order> {
+    Ok(Order {
+        id: r.text("id")?,
+        quote_id: r.text("quote_id")?,
+        trade: trade(r)?,
         revenue: r.dec("revenue")?,
         status: r.text("status")?,
         created_at: r.time("created_at")?,
