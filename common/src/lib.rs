@@ -23,6 +23,7 @@
 //! - [`sim`]: the random walk behind `FEED=sim` and the mock exchange.
 //! - [`sync`]: mutex and read-write locks taken even after a panic poisoned them.
 //! - [`time`]: RFC 3339 timestamps with microseconds, as on the bus.
+//! - [`tls`]: one process-wide rustls crypto provider, installed before any TLS client.
 
 pub mod book;
 pub mod bus;

@@ -20,7 +20,10 @@
 //!   everything after an outage or a queue overflow.
 //! - [`metadata`] and [`jobs`]: pair metadata with fallbacks; hourly refresh and per-minute REST
 //!   cross-check on tokio-cron-scheduler.
-//! - [`http`]: `/rates`, `/rates/{pair}`, `/status`, `/health`, `/ready`, `/metrics`.
+//! - [`http`]: `/rates`, `/rates/{pair}`, `/status`, `/health`, `/ready`, `/metrics`;
+//!   [`error`]: its one error type, as problem+json.
+//! - [`config`]: every setting, from the environment; [`backoff`]: the reconnects' jittered
+//!   exponential backoff.
 //! - [`Application`]: wires it all together; binds port 0 in tests and reports its address.
 
 pub mod backoff;
