@@ -34,10 +34,11 @@ async fn main() {
     let feed = gateway.feed.feed().clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-        if feed.source() == "kraken" && !feed.state().is_quotable() {
+        // Real venues only (one, or consolidated from several); the simulated feed is local.
+        if feed.source() != "sim" && !feed.state().is_quotable() {
             eprintln!(
-                "rategate: Kraken is still not reachable after 15 s (feed state: {}); \
-                 without internet, run with FEED=sim for a labelled simulated feed",
+                "rategate: no venue is reachable after 15 s (feed state: {}); \
+                 without internet, run with FEED=sim for labelled simulated venues",
                 feed.state().as_str()
             );
         }

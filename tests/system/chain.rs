@@ -536,3 +536,48 @@ async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
     child.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Offline, the all-in-one binary says within its first 15 s that no venue is reachable and
+/// how to run without internet, instead of showing an empty page forever. The venues are
+/// closed local ports, so the test means the same with or without internet.
+#[tokio::test]
+async fn offline_the_binary_says_no_venue_is_reachable_and_suggests_the_simulated_feed() {
+    use tokio::io::AsyncBufReadExt;
+    let data = std::env::temp_dir().join(format!("rategate-off-{}", uuid::Uuid::new_v4().simple()));
+    let closed = format!("127.0.0.1:{}", testkit::http::free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rategate"))
+        .env("RATEGATE_DATA_DIR", &data)
+        .env(
+            "HTTP_ADDR",
+            format!("127.0.0.1:{}", testkit::http::free_port()),
+        )
+        .env("KRAKEN_WS_URL", format!("ws://{closed}/v2"))
+        .env("KRAKEN_REST_URL", format!("http://{closed}"))
+        .env("COINBASE_WS_URL", format!("ws://{closed}/"))
+        .env("BITSTAMP_WS_URL", format!("ws://{closed}/"))
+        .env("BITSTAMP_REST_URL", format!("http://{closed}"))
+        .env_remove("FEED")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let said = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            if line.starts_with("rategate: no venue is reachable after 15 s") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the offline hint within 30 s");
+    assert!(said.contains("FEED=sim"), "{said}");
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
