@@ -471,6 +471,23 @@ async fn accept_errors_back_off_instead_of_spinning() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// The all-in-one binary on a data directory of its own (returned, for the test to remove),
+/// its own store and bus, the default log level and `env`; its stderr is piped for the test.
+fn rategate_with_stderr(env: &[(&str, String)]) -> (tokio::process::Child, std::path::PathBuf) {
+    let data = std::env::temp_dir().join(format!("rategate-{}", uuid::Uuid::new_v4().simple()));
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rategate"));
+    for unset in ["RUST_LOG", "DATABASE_URL", "REDIS_URL", "FEED"] {
+        command.env_remove(unset);
+    }
+    command
+        .env("RATEGATE_DATA_DIR", &data)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    (command.spawn().unwrap(), data)
+}
+
 /// One socket sending 1,000 connects to namespaces that do not exist (`40/xN,`) wrote 567 ERROR
 /// lines. Against the real binary at its default log level: the flood adds no line to the log,
 /// and the server still serves sockets.
@@ -480,20 +497,11 @@ async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
     use tokio::io::AsyncBufReadExt;
     use tokio_tungstenite::tungstenite::Message;
     common::tls::install_crypto_provider();
-    let data = std::env::temp_dir().join(format!("rategate-log-{}", uuid::Uuid::new_v4().simple()));
     let port = testkit::http::free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rategate"))
-        .env("RATEGATE_DATA_DIR", &data)
-        .env("FEED", "sim")
-        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env_remove("RUST_LOG")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, data) = rategate_with_stderr(&[
+        ("FEED", "sim".into()),
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+    ]);
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let collected = lines.clone();
@@ -543,27 +551,18 @@ async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
 #[tokio::test]
 async fn offline_the_binary_says_no_venue_is_reachable_and_suggests_the_simulated_feed() {
     use tokio::io::AsyncBufReadExt;
-    let data = std::env::temp_dir().join(format!("rategate-off-{}", uuid::Uuid::new_v4().simple()));
     let closed = format!("127.0.0.1:{}", testkit::http::free_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rategate"))
-        .env("RATEGATE_DATA_DIR", &data)
-        .env(
+    let (mut child, data) = rategate_with_stderr(&[
+        (
             "HTTP_ADDR",
             format!("127.0.0.1:{}", testkit::http::free_port()),
-        )
-        .env("KRAKEN_WS_URL", format!("ws://{closed}/v2"))
-        .env("KRAKEN_REST_URL", format!("http://{closed}"))
-        .env("COINBASE_WS_URL", format!("ws://{closed}/"))
-        .env("BITSTAMP_WS_URL", format!("ws://{closed}/"))
-        .env("BITSTAMP_REST_URL", format!("http://{closed}"))
-        .env_remove("FEED")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        ),
+        ("KRAKEN_WS_URL", format!("ws://{closed}/v2")),
+        ("KRAKEN_REST_URL", format!("http://{closed}")),
+        ("COINBASE_WS_URL", format!("ws://{closed}/")),
+        ("BITSTAMP_WS_URL", format!("ws://{closed}/")),
+        ("BITSTAMP_REST_URL", format!("http://{closed}")),
+    ]);
     let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let said = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while let Ok(Some(line)) = stderr.next_line().await {
