@@ -6,7 +6,7 @@
 //! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
 //! - [`http`]: one JSON request and its status, a page as text, a free port.
 //! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
-//! - [`bench`]: the benchmarks' pairs and CPU accounting.
+//! - [`bench`](mod@bench): the benchmarks' pairs and CPU accounting.
 //! - [`bus`]: messages for tests that write the bus themselves.
 //! - [`cluster`]: a scaled-out rategate (mock venue, N feeds, M API nodes) as real processes.
 //! - [`redis_cluster`]: a real six-node Redis Cluster of the test's own processes.

@@ -1,12 +1,12 @@
 //! The bus's writes and subscriptions on Redis Cluster, where one script may touch one slot
 //! only (names in [`BusKeys::clustered`]):
 //! - metadata and status go to the feed's slot (`{feed}`) in one script that checks the lease
-//!   itself, as on one Redis ([`FEED_WRITE`]);
+//!   itself, as on one Redis (`FEED_WRITE`);
 //! - each pair's newest rate and book go to the pair's slot in one script that checks and
-//!   raises the pair's fencing term ([`PAIR_WRITE`], `bus::lease` says why that is safe), and
+//!   raises the pair's fencing term (`PAIR_WRITE`, `bus::lease` says why that is safe), and
 //!   are announced there with `SPUBLISH`, so a pair's traffic stays on its shard;
 //! - a subscriber follows the feed's shard channels and every known pair's, adding a pair's
-//!   channels when its metadata is first heard ([`Channels`]).
+//!   channels when its metadata is first heard (`Channels`).
 //!
 //! A batch is written in the bus contract's order: metadata and status first, then the pairs'
 //! scripts side by side (each pair's ticks still in order, on its own shard).

@@ -225,7 +225,7 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
         .map_err(failed)?
 }
 
-/// Verifies on the blocking pool, unbounded (see [`verify_now`] for unknown accounts).
+/// Verifies on the blocking pool, unbounded (see `verify_now` for unknown accounts).
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     tokio::task::spawn_blocking(move || {
         verify_now(&password, stored.as_deref(), &mut Scratch::new())
@@ -352,7 +352,7 @@ impl HashGate {
             .await?
     }
 
-    /// Verifies when a turn is free (see [`verify_now`] for unknown accounts).
+    /// Verifies when a turn is free (see `verify_now` for unknown accounts).
     pub async fn verify(
         &self,
         password: String,

@@ -2,7 +2,7 @@
 //!
 //! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed);
 //!   `fast_book` reads the live feed's compact `book` frames without serde's general scan.
-//! - [`connector`]: Kraken as a `Protocol` on the shared session loop: the subscribes, acks
+//! - [`connector`](mod@connector): Kraken as a `Protocol` on the shared session loop: the subscribes, acks
 //!   and their deadline, ping, book resubscribes, the longer wait during maintenance.
 //! - [`book`]: one symbol's L2 book from `book` snapshots and updates, checked against the
 //!   CRC32 checksum Kraken sends with each.

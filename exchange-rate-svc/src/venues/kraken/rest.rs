@@ -190,7 +190,7 @@ impl KrakenRest {
     }
 }
 
-/// Kraken's [`ExchangeRest`]: `AssetPairs` for metadata, `Ticker` for the cross-check (by the
+/// Kraken's [`ExchangeRest`](crate::connector::ExchangeRest): `AssetPairs` for metadata, `Ticker` for the cross-check (by the
 /// REST names `AssetPairs` gave).
 pub struct KrakenExchangeRest {
     rest: KrakenRest,

@@ -307,7 +307,7 @@ fn fast_timestamp(t: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Parses one text frame. A `book` frame in the live feed's compact layout takes the fast
-/// path ([`super::fast_book`]); everything else, and anything that path does not recognise,
+/// path (`super::fast_book`); everything else, and anything that path does not recognise,
 /// the general one.
 pub fn parse(text: &str) -> Result<KrakenEvent<'_>, WireError> {
     if text.starts_with(r#"{"channel":"book""#) {
