@@ -97,25 +97,18 @@ pub fn redis_cluster_nodes(prefix: &str) -> Result<Option<String>, ConfigError> 
 
 /// Prints the error as one line and exits with code 2.
 pub fn exit_on_error<T>(result: Result<T, ConfigError>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    }
+    result.unwrap_or_else(|e| exit(2, e))
 }
 
 /// The value, or `program: error` on standard error and exit with `code` (2 for bad
 /// configuration, 1 for a failure to start).
 pub fn or_exit<T, E: Display>(program: &str, code: i32, result: Result<T, E>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{program}: {e:#}");
-            std::process::exit(code);
-        }
-    }
+    result.unwrap_or_else(|e| exit(code, format_args!("{program}: {e:#}")))
+}
+
+fn exit(code: i32, message: impl Display) -> ! {
+    eprintln!("{message}");
+    std::process::exit(code)
 }
 
 #[cfg(test)]

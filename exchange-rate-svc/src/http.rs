@@ -56,14 +56,15 @@ struct Rates {
 /// The API; `/metrics` too unless it has a listener of its own. Each handler's route and its
 /// OpenAPI path come from its own `#[utoipa::path]`.
 pub fn router(state: AppState, with_metrics: bool) -> Router {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(rates))
         .routes(routes!(rate))
         .routes(routes!(status))
         .routes(routes!(health))
         .routes(routes!(ready))
         .split_for_parts();
-    let doc = Arc::new(document_problems(doc));
+    common::openapi::document_problems(&mut doc);
+    let doc = Arc::new(doc);
     let router = router
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .route("/docs", get(|| async { web::page("docs.html") }))
@@ -160,8 +161,3 @@ async fn metrics() -> Response {
     tags((name = "rates"), (name = "ops"))
 )]
 struct ApiDoc;
-
-fn document_problems(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    common::openapi::document_problems(&mut doc);
-    doc
-}

@@ -28,11 +28,11 @@ pub mod spellings;
 pub mod wait;
 
 pub use proxy::TcpProxy;
+pub use sio::SioClient;
+pub use wait::{eventually, recv_until};
 
 /// A decimal from its text, for test data: `d("97000.1")`. Panics on anything else.
 pub fn d(s: &str) -> common::Decimal {
     s.parse()
         .unwrap_or_else(|e| panic!("{s:?} is not a decimal: {e}"))
 }
-pub use sio::SioClient;
-pub use wait::{eventually, recv_until};

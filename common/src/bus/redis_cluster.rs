@@ -137,7 +137,7 @@ pub(crate) async fn write(to: Target<'_>, update: Update<'_>) -> Result<Fenced, 
         let written: i64 = FEED_WRITE_SCRIPT
             .evalsha_with_reload(to.client, names, args)
             .await?;
-        if written != 1 {
+        if Fenced::from_script(written) == Fenced::NotLeader {
             return Ok(Fenced::NotLeader);
         }
     }
