@@ -15,6 +15,13 @@
 //!
 //! Prices are a random walk per pair at `rate` ticks per second across all pairs (0 = only the
 //! frames a test pushes). Frames are built once and fanned out to every connection.
+//!
+//! Layout:
+//! - `server`: the HTTP server: WebSocket `/v2`, REST, the `/mock/*` controls and the tick loop.
+//! - `frames`: Kraken v2 frame text, shaped like the captures.
+//! - `book`: the mock's order books and their checksums.
+//! - `rest`: `AssetPairs` and `Ticker` in Kraken's shapes.
+//! - `venues`: the mock Coinbase and Bitstamp servers ([`MockVenue`]).
 
 mod book;
 mod frames;

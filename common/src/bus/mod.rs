@@ -12,6 +12,13 @@
 //! - a consumer (user-api-svc) reads through a [`BusSource`]: what it [`Heard`], and a
 //!   [`Snapshot`] of the last values, metadata and status to re-read whenever something may
 //!   have been missed.
+//!
+//! Layout:
+//! - [`messages`]: what goes on the bus, and the key and channel names ([`BusKeys`]).
+//! - [`memory`]: the in-process bus of the all-in-one binary.
+//! - [`redis`]: the bus on one Redis, with every publisher write fenced by the lease.
+//! - [`redis_cluster`]: the same writes and subscriptions on Redis Cluster, one slot per script.
+//! - [`lease`]: which of several exchange-rate-svc publishes, and the fence on its writes.
 
 pub mod lease;
 pub mod memory;

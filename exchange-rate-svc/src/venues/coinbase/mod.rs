@@ -1,6 +1,8 @@
 //! Coinbase Advanced Trade: `level2` books, kept per product from `l2_data` frames.
 //!
 //! - [`wire`]: frames, the pair ↔ product mapping, and the per-connection [`wire::Sequence`].
+//! - [`connector`](mod@connector): Coinbase as a `Protocol` on the shared session loop: the
+//!   subscribes, the heartbeats channel, and a new connection after a sequence gap.
 //! - [`Books`]: one [`Book`] per product; a snapshot replaces that product's book, an update
 //!   sets absolute quantities; a sequence gap clears every book of the connection, since the
 //!   only repair Coinbase offers is a new connection and a new snapshot.
