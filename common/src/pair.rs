@@ -121,6 +121,20 @@ impl Serialize for Pair {
     }
 }
 
+/// In the OpenAPI documents: the canonical `BASE/QUOTE` string we send.
+impl utoipa::PartialSchema for Pair {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A pair as `BASE/QUOTE`, upper case."))
+            .examples(["BTC/USD"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Pair {}
+
 impl<'de> Deserialize<'de> for Pair {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<str>::deserialize(deserializer)?;

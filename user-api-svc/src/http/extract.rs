@@ -2,13 +2,18 @@
 //! 401/403 problem. [`AuthUser`] (any signed-in account), [`EnrollingUser`] (also a token good
 //! only for enrolling in two-factor sign-in), [`AdminUser`], and [`Trader`] (a quote or an order,
 //! whose per-account budget is spent before the account is read). [`ClientIp`]: the caller's
-//! address, as the throttles count it.
+//! address, as the throttles count it. [`PathPair`] and [`KnownPair`]: the `{pair}` of a path,
+//! parsed (and carried), documented once for every path that has one.
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
+use common::Pair;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::Required;
+use utoipa::{IntoParams, PartialSchema};
 
 use crate::auth::{current_account, token_account, Claims, SessionError};
 use crate::http::error::ApiError;
@@ -161,10 +166,67 @@ impl FromRequestParts<AppState> for AdminUser {
 
 /// A pair named in a request (`BTC/USD`, `BTC_USD`, `btc-usd`) that this gateway carries:
 /// 400 `invalid_pair` when it is not a pair, 404 `unknown_pair` when it is not carried.
-pub fn known_pair(state: &AppState, raw: &str) -> Result<common::Pair, ApiError> {
-    let pair = common::Pair::parse(raw).map_err(|e| ApiError::InvalidPair(e.to_string()))?;
+pub fn known_pair(state: &AppState, raw: &str) -> Result<Pair, ApiError> {
+    let pair = parse_pair(raw)?;
     if !state.hub.book().is_known(&pair) {
         return Err(ApiError::UnknownPair(pair.to_string()));
     }
     Ok(pair)
+}
+
+fn parse_pair(raw: &str) -> Result<Pair, ApiError> {
+    Pair::parse(raw).map_err(|e| ApiError::InvalidPair(e.to_string()))
+}
+
+/// The `{pair}` of the path, parsed: 400 `invalid_pair` when it is not a pair. For a path that
+/// may name a pair no longer carried (taking it off a watchlist).
+#[derive(Debug, Clone)]
+pub struct PathPair(pub Pair);
+
+/// The `{pair}` of the path, a pair this gateway carries ([`known_pair`]).
+#[derive(Debug, Clone)]
+pub struct KnownPair(pub Pair);
+
+async fn path_text(parts: &mut Parts, state: &AppState) -> Result<String, ApiError> {
+    let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::InvalidPair(e.body_text()))?;
+    Ok(raw)
+}
+
+impl FromRequestParts<AppState> for PathPair {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        parse_pair(&path_text(parts, state).await?).map(PathPair)
+    }
+}
+
+impl FromRequestParts<AppState> for KnownPair {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        known_pair(state, &path_text(parts, state).await?).map(KnownPair)
+    }
+}
+
+/// The `{pair}` path parameter as the OpenAPI document shows it.
+fn pair_parameter() -> Vec<Parameter> {
+    vec![ParameterBuilder::new()
+        .name("pair")
+        .parameter_in(ParameterIn::Path)
+        .description(Some("BTC_USD, BTC-USD or URL-encoded BTC/USD"))
+        .required(Required::True)
+        .schema(Some(String::schema()))
+        .build()]
+}
+
+impl IntoParams for PathPair {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        pair_parameter()
+    }
+}
+
+impl IntoParams for KnownPair {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        pair_parameter()
+    }
 }

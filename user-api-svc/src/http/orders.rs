@@ -119,7 +119,6 @@ pub struct QuoteView {
     /// The quote asset.
     pub total_asset: String,
     #[serde(with = "common::time::micros")]
-    #[schema(value_type = String)]
     pub expires_at: DateTime<Utc>,
     /// The market prices the quote was priced from, before the spread, at the pair's tick:
     /// for an amount beyond the best level, the side taken is its depth price.
@@ -135,7 +134,6 @@ pub struct QuoteView {
     pub levels_used: Option<usize>,
     /// The venues whose levels it takes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<String>, example = json!(["kraken", "coinbase"]))]
     pub venues: Vec<common::book::Venue>,
 }
 
@@ -157,7 +155,6 @@ pub struct OrderView {
     /// Always `filled`: an order either executes in full at the quoted price or not at all.
     pub status: String,
     #[serde(with = "common::time::micros")]
-    #[schema(value_type = String)]
     pub created_at: DateTime<Utc>,
 }
 

@@ -2,7 +2,7 @@
 //! per pair: the largest amount one quote may be for, and the amounts of the live
 //! price-at-size ladder. Every node reloads them at once (the spreads' announcement).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use common::decimal::DecimalString;
 use common::{Decimal, Pair};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::AdminUser;
+use super::extract::{AdminUser, KnownPair};
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalField;
 use crate::money::MAX_AMOUNT;
@@ -40,7 +40,6 @@ pub struct LimitsRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct LimitsView {
-    #[schema(value_type = String, example = "BTC/USD")]
     pub pair: Pair,
     pub max_amount: Option<DecimalString>,
     /// The amounts the ladder shows now (the admin's, or the default).
@@ -103,17 +102,16 @@ fn amount(field: &DecimalField, name: &str) -> Result<Decimal, ApiError> {
 
 /// Sets a pair's quote maximum and ladder (admin). Every node uses them at once.
 #[utoipa::path(put, path = "/api/admin/pairs/{pair}/limits", tag = "admin", security(("bearer" = [])),
-    params(("pair" = String, Path, description = "BTC_USD, BTC-USD or URL-encoded BTC/USD")),
+    params(KnownPair),
     request_body = LimitsRequest,
     responses((status = 200, body = LimitsView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn set(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(raw): Path<String>,
+    KnownPair(pair): KnownPair,
     ApiJson(body): ApiJson<LimitsRequest>,
 ) -> Result<ApiJson<LimitsView>, ApiError> {
-    let pair = super::extract::known_pair(&state, &raw)?;
     let max_amount = body
         .max_amount
         .as_ref()

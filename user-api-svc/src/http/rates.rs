@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use common::Pair;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::KnownPair;
 use crate::http::error::{ApiError, ApiJson, Problem};
 use crate::http::fields::DecimalField;
 use crate::money::quote::price_quote;
@@ -56,7 +57,6 @@ pub struct PriceAtSize {
     pub vwap: Option<DecimalString>,
     /// The venues whose levels it takes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<String>)]
     pub venues: Vec<common::book::Venue>,
     /// The largest amount quotable on this side now (`null` without a book: no limit known).
     pub max_amount: Option<DecimalString>,
@@ -68,7 +68,6 @@ pub struct BookLevel {
     pub price: DecimalString,
     pub qty: DecimalString,
     /// The venue whose level it is (`kraken`, `coinbase`, `bitstamp`).
-    #[schema(value_type = String, example = "kraken")]
     pub venue: common::book::Venue,
 }
 
@@ -76,15 +75,12 @@ pub struct BookLevel {
 /// best first, each with its venue; and the price at size.
 #[derive(Serialize, ToSchema)]
 pub struct BookView {
-    #[schema(value_type = String, example = "BTC/USD")]
     pub pair: Pair,
     pub bids: Vec<BookLevel>,
     pub asks: Vec<BookLevel>,
-    #[schema(value_type = Vec<String>, example = json!(["kraken", "coinbase"]))]
     pub venues: Vec<common::book::Venue>,
     /// When the feed built this book.
     #[serde(with = "common::time::micros")]
-    #[schema(value_type = String)]
     pub ts: chrono::DateTime<chrono::Utc>,
     /// As in `rates:live`.
     pub ladder: Vec<Rung>,
@@ -92,14 +88,13 @@ pub struct BookView {
 
 /// The consolidated order book behind a pair's price.
 #[utoipa::path(get, path = "/api/book/{pair}", tag = "rates",
-    params(("pair" = String, Path, description = "BTC_USD, BTC-USD or URL-encoded BTC/USD")),
+    params(KnownPair),
     responses((status = 200, body = BookView), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 503, body = Problem)))]
 pub async fn book(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    KnownPair(pair): KnownPair,
 ) -> Result<ApiJson<BookView>, ApiError> {
-    let pair = super::extract::known_pair(&state, &raw)?;
     let rates = state.hub.book();
     let msg = rates
         .consolidated(&pair)
@@ -143,16 +138,15 @@ pub async fn all(State(state): State<AppState>) -> ApiJson<Rates> {
 /// walk, spread and rounding), and the largest amount quotable now. Nothing is reserved: the
 /// quote itself (`POST /api/quotes`) is what holds a price.
 #[utoipa::path(get, path = "/api/rates/{pair}/price", tag = "rates",
-    params(("pair" = String, Path, description = "BTC_USD, BTC-USD or URL-encoded BTC/USD"), PriceQuery),
+    params(KnownPair, PriceQuery),
     responses((status = 200, body = PriceAtSize), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem, description = "validation_failed, unquotable, or insufficient_liquidity (with max_amount)"),
               (status = 503, body = Problem)))]
 pub async fn price_at_size(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    KnownPair(pair): KnownPair,
     Query(query): Query<PriceQuery>,
 ) -> Result<ApiJson<PriceAtSize>, ApiError> {
-    let pair = super::extract::known_pair(&state, &raw)?;
     let (side, amount) = super::orders::side_and_amount(&query.side, &query.amount)?;
     let basis = super::orders::quote_basis(&state, &pair)?;
     let unit = state.precision.unit(pair.quote());
@@ -180,14 +174,13 @@ pub async fn price_at_size(
 
 /// One pair's spread-adjusted rate.
 #[utoipa::path(get, path = "/api/rates/{pair}", tag = "rates",
-    params(("pair" = String, Path, description = "BTC_USD, BTC-USD or URL-encoded BTC/USD")),
+    params(KnownPair),
     responses((status = 200, body = LiveRate), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 503, body = Problem)))]
 pub async fn one(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    KnownPair(pair): KnownPair,
 ) -> Result<ApiJson<LiveRate>, ApiError> {
-    let pair = super::extract::known_pair(&state, &raw)?;
     let book = state.hub.book();
     book.live(&pair, Instant::now())
         .map(ApiJson)

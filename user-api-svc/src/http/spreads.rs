@@ -49,7 +49,6 @@ pub struct SpreadView {
     pub pair: String,
     #[serde(flatten)]
     pub value: SpreadValue,
-    #[schema(value_type = String)]
     pub updated_at: DateTime<Utc>,
     pub updated_by: u64,
 }
@@ -96,7 +95,6 @@ pub struct AuditEntry {
     /// `set` or `delete`.
     pub action: String,
     pub actor: AuditActor,
-    #[schema(value_type = String)]
     pub at: DateTime<Utc>,
     pub old: Option<SpreadValue>,
     pub new: Option<SpreadValue>,

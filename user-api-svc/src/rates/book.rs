@@ -52,7 +52,6 @@ pub struct Sides {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveRate {
-    #[schema(value_type = String, example = "BTC/USD")]
     pub pair: Pair,
     /// The exchange's prices: `buy` is the raw ask, `sell` the raw bid.
     pub original: Sides,
@@ -62,13 +61,11 @@ pub struct LiveRate {
     pub current_spread: Option<Sides>,
     /// Exchange time of the rate.
     #[serde(with = "common::time::micros")]
-    #[schema(value_type = String)]
     pub ts: DateTime<Utc>,
     pub stale: bool,
     /// Why it is stale (`feed_silent`, `feed_maintenance`, `pair_silent`, `no_metadata`, ...);
     /// absent when fresh.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub stale_reason: Option<&'static str>,
     /// The pair's price tick (prices round to it); absent until the feed described the pair.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,11 +75,9 @@ pub struct LiveRate {
     /// sell price; `no_metadata`; `pricing_overflow`); absent when `withSpread` is set. A pair
     /// shown this way is refused as `unquotable` (422), not as stale.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub unpriced_reason: Option<&'static str>,
     /// The venues whose books make this price now; absent for a single-venue feed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<String>, example = json!(["kraken", "coinbase"]))]
     pub venues: Vec<Venue>,
     /// The price at size: each rung priced exactly as a quote of that amount would be now;
     /// `null` on a side the book cannot fill. Absent until the feed has sent the pair's book.
