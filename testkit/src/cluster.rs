@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use crate::process::Service;
 use crate::SioClient;
 use kraken_mock::{MockConfig, MockKraken, MockVenue, VenueKind};
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub const SECRET: &str = "cluster-secret-cluster-secret-0123456789";
 pub const ADMIN: (&str, &str) = ("cluster-admin@rategate.test", "Cluster-Admin-Passphrase-42");
-pub const TRADER_PASSWORD: &str = "correct horse battery staple";
+pub const TRADER_PASSWORD: &str = crate::http::PASSWORD;
 /// The feed lease in these runs (`FEED_LEASE_TTL_MS` overrides it, for the benchmark): 1 s
 /// by default, so a dead leader is replaced in about 1.25 s.
 pub fn lease_ttl_ms() -> u64 {
@@ -36,8 +35,8 @@ pub struct Cluster {
     pub db: String,
     feed_env: Vec<(&'static str, String)>,
     api_env: Vec<(&'static str, String)>,
-    /// The HTTP API of each API node, by index.
-    web: Vec<crate::http::Api>,
+    /// The HTTP API of each API node, by index (`cluster.web[0].quote(..)`).
+    pub web: Vec<crate::http::Api>,
 }
 
 impl Cluster {
@@ -153,18 +152,6 @@ impl Cluster {
         cluster
     }
 
-    /// `method path` on API node `node`.
-    pub async fn call(
-        &self,
-        node: usize,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        self.web[node].send(method, path, token, body).await
-    }
-
     /// Logs in on `node`; panics unless it works.
     pub async fn login(&self, node: usize, email: &str, password: &str) -> String {
         self.web[node].token(email, password).await
@@ -172,27 +159,9 @@ impl Cluster {
 
     /// Registers `email` on `node` and funds it with USD through node 0; returns its token.
     pub async fn funded_trader(&self, node: usize, email: &str) -> String {
-        let (code, body) = self
-            .call(
-                node,
-                Method::POST,
-                "/api/auth/register",
-                None,
-                Some(json!({"email": email, "password": TRADER_PASSWORD})),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
+        self.web[node].register(email).await;
         let admin = self.login(0, ADMIN.0, ADMIN.1).await;
-        let (code, body) = self
-            .call(
-                0,
-                Method::POST,
-                "/api/admin/deposits",
-                Some(&admin),
-                Some(json!({"email": email, "asset": "USD", "amount": "100000.00"})),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
+        self.web[0].deposit(&admin, email, "USD", "100000.00").await;
         self.login(node, email, TRADER_PASSWORD).await
     }
 
@@ -205,32 +174,17 @@ impl Cluster {
     pub async fn trade_with_quote(&self, node: usize, token: &str, key: &str) -> (Value, Value) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let quote = loop {
-            let (code, body) = self
-                .call(
-                    node,
-                    Method::POST,
-                    "/api/quotes",
-                    Some(token),
-                    Some(json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"})),
-                )
-                .await;
+            let (code, body) = self.web[node].quote(token, "BTC/USD", "buy", "0.01").await;
             match code {
                 201 => break body,
                 _ if Instant::now() > deadline => panic!("no quote on node {node}: {body}"),
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        let r = self.web[node]
-            .http
-            .post(format!("{}/api/orders", self.apis[node].base))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&json!({"quote_id": quote["id"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        (quote, r.json().await.unwrap())
+        let quote_id = quote["id"].as_str().unwrap_or_default();
+        let (code, order) = self.web[node].order(token, key, quote_id).await;
+        assert_eq!(code, 201, "{order}");
+        (quote, order)
     }
 
     /// Replaces feed node `i` (killed) with a fresh process, which joins as a standby.

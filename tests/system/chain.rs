@@ -6,7 +6,8 @@
 //!   SQLite file, the admin it bootstraps itself).
 
 use kraken_mock::{MockConfig, MockKraken};
-use serde_json::{json, Value};
+use serde_json::json;
+use testkit::http::PASSWORD;
 use testkit::{eventually, SioClient};
 
 const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456";
@@ -202,14 +203,7 @@ impl Chain {
 async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: Setup) {
     let chain = Chain::start(setup).await;
     let admin = chain.admin_token().await;
-    let (code, _) = chain
-        .put(
-            "/api/spreads/BTC_USD",
-            Some(&admin),
-            json!({"kind": "bps", "buy": "25", "sell": "25", "reason": "e2e"}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    chain.set_bps_spread(&admin, "BTC_USD", "25").await;
 
     let mut socket = SioClient::connect(&chain.base, None).await.unwrap();
     // Kraken's engine sends these exact numbers.
@@ -248,13 +242,7 @@ async fn kraken_price_reaches_a_socket_spread_adjusted_exact_to_the_tick(setup: 
 async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setup: Setup) {
     let chain = Chain::start(setup).await;
     let admin = chain.admin_token().await;
-    chain
-        .put(
-            "/api/spreads/default",
-            Some(&admin),
-            json!({"kind": "bps", "buy": "10", "sell": "10"}),
-        )
-        .await;
+    chain.set_bps_spread(&admin, "default", "10").await;
     chain.mock.push_ticker("ETH/USD", "3000.00", "3000.10");
     eventually("ETH rate", || async {
         chain.get("/api/rates/ETH_USD", None).await.1["original"]["sell"] == "3000.00"
@@ -263,27 +251,18 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
 
     // Register (asking to be admin is ignored), get funded, quote, trade.
     let (code, me) = chain
-        .post("/api/auth/register", None, json!({"email": "journey@x.io", "password": "correct horse battery staple", "role": "admin"}))
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "journey@x.io", "password": PASSWORD, "role": "admin"}),
+        )
         .await;
     assert_eq!((code, me["role"].as_str()), (201, Some("user")));
-    let trader = chain
-        .token("journey@x.io", "correct horse battery staple")
+    let trader = chain.token("journey@x.io", PASSWORD).await;
+    chain
+        .deposit(&admin, "journey@x.io", "USD", "10000.00")
         .await;
-    let (code, _) = chain
-        .post(
-            "/api/admin/deposits",
-            Some(&admin),
-            json!({"email": "journey@x.io", "asset": "USD", "amount": "10000.00"}),
-        )
-        .await;
-    assert_eq!(code, 201);
-    let (code, quote) = chain
-        .post(
-            "/api/quotes",
-            Some(&trader),
-            json!({"pair": "ETH/USD", "side": "buy", "amount": "1.5"}),
-        )
-        .await;
+    let (code, quote) = chain.quote(&trader, "ETH/USD", "buy", "1.5").await;
     assert_eq!(code, 201, "{quote}");
     // 3000.10 × 1.001 = 3003.1001 → up to 3003.11; 1.5 × 3003.11 = 4504.665 → pays 4504.67
     assert_eq!(
@@ -293,17 +272,9 @@ async fn a_trader_registers_is_funded_quotes_and_trades_at_the_quoted_price(setu
 
     // The market moves before the order: the quoted price still holds.
     chain.mock.push_ticker("ETH/USD", "3100.00", "3100.10");
-    let r = chain
-        .http
-        .post(format!("{}/api/orders", chain.base))
-        .bearer_auth(&trader)
-        .header("Idempotency-Key", "journey-1")
-        .json(&json!({"quote_id": quote["id"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let order: Value = r.json().await.unwrap();
+    let quote_id = quote["id"].as_str().unwrap_or_default();
+    let (code, order) = chain.order(&trader, "journey-1", quote_id).await;
+    assert_eq!(code, 201, "{order}");
     assert_eq!(
         (order["price"].as_str(), order["total"].as_str()),
         (Some("3003.11"), Some("4504.67"))

@@ -53,31 +53,19 @@ pub(crate) async fn nodes_share_private_events_sessions_spreads_and_the_login_bu
 
     // A session ended through node 0 ends on node 1 too: its token is refused there and its
     // socket there is disconnected; the account's other session carries on.
-    let login = json!({"email": "cross-a@x.io", "password": TRADER_PASSWORD});
-    let (_, ending) = cluster
-        .call(0, Method::POST, "/api/auth/login", None, Some(login))
-        .await;
+    let (_, ending) = cluster.web[0].login("cross-a@x.io", TRADER_PASSWORD).await;
     let ending_access = ending["access_token"].as_str().unwrap().to_string();
     let other_access = cluster.login(1, "cross-a@x.io", TRADER_PASSWORD).await;
     let mut on_node_1 = cluster.socket(1, Some(&ending_access)).await;
     let mut other_on_node_1 = cluster.socket(1, Some(&other_access)).await;
-    let (code, _) = cluster
-        .call(
-            0,
-            Method::POST,
-            "/api/auth/logout",
-            None,
-            Some(json!({"refresh_token": ending["refresh_token"]})),
-        )
-        .await;
+    let logout = json!({"refresh_token": ending["refresh_token"]});
+    let (code, _) = cluster.web[0].post("/api/auth/logout", None, logout).await;
     assert_eq!(code, 204);
     on_node_1
         .next_within(Duration::from_secs(5), |v| v["type"] == "disconnect")
         .await
         .expect("the ended session's socket on the other node is disconnected");
-    let (code, _) = cluster
-        .call(1, Method::GET, "/api/me", Some(&ending_access), None)
-        .await;
+    let (code, _) = cluster.web[1].get("/api/me", Some(&ending_access)).await;
     assert_eq!(code, 401);
     assert!(other_on_node_1
         .next_within(Duration::from_millis(500), |v| v["type"] == "disconnect")
@@ -88,13 +76,11 @@ pub(crate) async fn nodes_share_private_events_sessions_spreads_and_the_login_bu
     // A spread set through node 0 prices the rates node 1 streams.
     let mut watcher = cluster.socket(1, None).await;
     let admin = cluster.login(0, ADMIN.0, ADMIN.1).await;
-    let (code, body) = cluster
-        .call(
-            0,
-            Method::PUT,
-            "/api/spreads/BTC_USD",
-            Some(&admin),
-            Some(json!({"kind": "absolute", "buy": "1000", "sell": "0"})),
+    let (code, body) = cluster.web[0]
+        .set_spread(
+            &admin,
+            "BTC_USD",
+            json!({"kind": "absolute", "buy": "1000", "sell": "0"}),
         )
         .await;
     assert_eq!(code, 200, "{body}");
@@ -110,31 +96,18 @@ pub(crate) async fn nodes_share_private_events_sessions_spreads_and_the_login_bu
 
     // Failed logins spread over both nodes meet one budget (3 per account and address).
     // (An account nobody has logged into from here: successful logins count too.)
-    let wrong = json!({"email": "guessed@x.io", "password": "not the password at all"});
     let mut codes = Vec::new();
     for attempt in 0..4 {
-        let (code, _) = cluster
-            .call(
-                attempt % 2,
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(wrong.clone()),
-            )
-            .await;
-        codes.push(code);
+        let node = &cluster.web[attempt % 2];
+        codes.push(
+            node.login("guessed@x.io", "not the password at all")
+                .await
+                .0,
+        );
     }
     assert_eq!(codes, [401, 401, 401, 429]);
     // Another account from the same address is untouched.
-    let (code, _) = cluster
-        .call(
-            1,
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": "cross-b@x.io", "password": TRADER_PASSWORD})),
-        )
-        .await;
+    let (code, _) = cluster.web[1].login("cross-b@x.io", TRADER_PASSWORD).await;
     assert_eq!(code, 200);
     watcher.close().await;
 }

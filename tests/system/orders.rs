@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use common::Decimal;
-use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
-use testkit::cluster::{Cluster, ADMIN, TRADER_PASSWORD};
+use testkit::cluster::{Cluster, ADMIN};
 
 /// One order attempt: its key, its quote, and the answer if one came back before the crash.
 struct Attempt {
@@ -79,23 +78,10 @@ async fn an_api_node_killed_mid_batch_leaves_no_partial_order_and_retries_execut
     let mut tokens = Vec::new();
     for i in 0..traders {
         let email = format!("crash{i}@rategate.test");
-        let register = json!({"email": email, "password": TRADER_PASSWORD});
-        let (code, body) = cluster
-            .call(0, Method::POST, "/api/auth/register", None, Some(register))
+        let token = cluster.web[0]
+            .funded_user(&admin, &email, "USD", "100000.00")
             .await;
-        assert_eq!(code, 201, "{body}");
-        let deposit = json!({"email": email, "asset": "USD", "amount": "100000.00"});
-        let (code, body) = cluster
-            .call(
-                0,
-                Method::POST,
-                "/api/admin/deposits",
-                Some(&admin),
-                Some(deposit),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-        tokens.push(cluster.login(0, &email, TRADER_PASSWORD).await);
+        tokens.push(token);
     }
     // Rates reach the node before the load starts.
     cluster.trade(0, &tokens[0], "warm-up").await;
@@ -128,18 +114,7 @@ async fn an_api_node_killed_mid_batch_leaves_no_partial_order_and_retries_execut
     // key cut by the crash either executed (and replays) or executes now, once.
     let mut filled_quotes: HashMap<String, String> = HashMap::new();
     for a in &attempts {
-        let web = testkit::http::Api::new(cluster.apis[0].base.clone());
-        let r = web
-            .http
-            .post(format!("{}/api/orders", web.base))
-            .bearer_auth(&a.token)
-            .header("Idempotency-Key", &a.key)
-            .json(&json!({"quote_id": a.quote_id}))
-            .send()
-            .await
-            .expect("the respawned node answers");
-        let code = r.status().as_u16();
-        let body: Value = r.json().await.expect("json");
+        let (code, body) = cluster.web[0].order(&a.token, &a.key, &a.quote_id).await;
         if let Some(first) = &a.answer {
             assert_eq!(&(code, body.clone()), first, "key {} replays", a.key);
         }

@@ -45,9 +45,7 @@ async fn with_a_venue_killed_the_pair_stays_quotable_and_an_order_fills_from_the
         !venues.iter().any(|v| v == "kraken") && !venues.is_empty(),
         "filled from the venues still there: {quote}"
     );
-    let (_, book) = cluster
-        .call(0, reqwest::Method::GET, "/api/book/BTC_USD", None, None)
-        .await;
+    let (_, book) = cluster.web[0].get("/api/book/BTC_USD", None).await;
     assert!(
         book["asks"]
             .as_array()
@@ -65,14 +63,8 @@ async fn with_a_venue_killed_the_pair_stays_quotable_and_an_order_fills_from_the
         })
         .await
         .expect("BTC stale with no venue left");
-    let (code, refused) = cluster
-        .call(
-            0,
-            reqwest::Method::POST,
-            "/api/quotes",
-            Some(&trader),
-            Some(serde_json::json!({"pair": "BTC/USD", "side": "buy", "amount": "0.01"})),
-        )
+    let (code, refused) = cluster.web[0]
+        .quote(&trader, "BTC/USD", "buy", "0.01")
         .await;
     assert_eq!(
         (code, refused["code"].as_str()),

@@ -198,18 +198,7 @@ async fn over_http() {
     };
     let admin = web.token(ADMIN.0, ADMIN.1).await;
     let email = "depth-trader@bench.test";
-    http.post(format!("{base}/api/auth/register"))
-        .json(&json!({"email": email, "password": "correct horse battery staple"}))
-        .send()
-        .await
-        .expect("register");
-    http.post(format!("{base}/api/admin/deposits"))
-        .bearer_auth(&admin)
-        .json(&json!({"email": email, "asset": "USD", "amount": "10000000.00"}))
-        .send()
-        .await
-        .expect("deposit");
-    let trader = web.token(email, "correct horse battery staple").await;
+    let trader = web.funded_user(&admin, email, "USD", "10000000.00").await;
     // Keep the status fresh while we run.
     let pump = {
         let bus = bus.clone();

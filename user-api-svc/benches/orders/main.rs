@@ -139,26 +139,11 @@ async fn run_store(sqlite: bool, traders: usize, secs: u64) -> StoreRun {
         http: http.clone(),
         base: base.clone(),
     };
-    let login = |email: String, password: String| {
-        let web = web.clone();
-        async move { web.token(&email, &password).await }
-    };
-    let admin = login(ADMIN.0.into(), ADMIN.1.into()).await;
+    let admin = web.token(ADMIN.0, ADMIN.1).await;
     let mut tokens = Vec::new();
     for i in 0..traders {
         let email = format!("trader{i}@bench.test");
-        http.post(format!("{base}/api/auth/register"))
-            .json(&json!({"email": email, "password": "correct horse battery staple"}))
-            .send()
-            .await
-            .unwrap();
-        http.post(format!("{base}/api/admin/deposits"))
-            .bearer_auth(&admin)
-            .json(&json!({"email": email, "asset": "USD", "amount": "1000000.00"}))
-            .send()
-            .await
-            .unwrap();
-        tokens.push(login(email, "correct horse battery staple".into()).await);
+        tokens.push(web.funded_user(&admin, &email, "USD", "1000000.00").await);
     }
 
     let orders = Arc::new(AtomicU64::new(0));

@@ -5,7 +5,7 @@ use crate::support::{assert_problem, Backend, TestApi, ADMIN_EMAIL, ADMIN_PASSWO
 use base64::Engine;
 use serde_json::{json, Value};
 
-const PW: &str = "correct horse battery staple";
+use testkit::http::PASSWORD as PW;
 
 async fn registering_never_grants_admin_whatever_the_body_says(backend: Backend) {
     let api = TestApi::start_on(backend, |_| {}).await;

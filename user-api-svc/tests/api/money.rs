@@ -66,40 +66,15 @@ async fn trading_ready(api: &TestApi) -> crate::support::StatusPump {
     pump
 }
 
+/// A BTC/USD quote that must be given.
 async fn quote(api: &TestApi, token: &str, side: &str, amount: &str) -> Value {
-    let (code, q) = api
-        .post(
-            "/api/quotes",
-            Some(token),
-            json!({"pair": "BTC/USD", "side": side, "amount": amount}),
-        )
-        .await;
+    let (code, q) = api.quote(token, "BTC/USD", side, amount).await;
     assert_eq!(code, 201, "{q}");
     q
 }
 
 pub(crate) async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, Value) {
-    order_via(&api.http, &api.base, token, key, quote_id).await
-}
-
-/// [`order`] from a task that cannot borrow the [`TestApi`].
-async fn order_via(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    key: &str,
-    quote_id: &str,
-) -> (u16, Value) {
-    let r = http
-        .post(format!("{base}/api/orders"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"quote_id": quote_id}))
-        .send()
-        .await
-        .unwrap();
-    let code = r.status().as_u16();
-    (code, r.json().await.unwrap_or(Value::Null))
+    api.order(token, key, quote_id).await
 }
 
 pub(crate) async fn balance(api: &TestApi, token: &str, asset: &str) -> String {
@@ -385,17 +360,9 @@ async fn two_hundred_concurrent_orders_never_overdraw_one_balance(backend: Backe
     }
     let mut tasks = Vec::new();
     for (i, qid) in quotes.into_iter().enumerate() {
-        let (http, base, token) = (api.http.clone(), api.base.clone(), trader.clone());
+        let (web, token) = (api.api.clone(), trader.clone());
         tasks.push(tokio::spawn(async move {
-            let r = http
-                .post(format!("{base}/api/orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("c-{i}"))
-                .json(&json!({"quote_id": qid}))
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
+            web.order(&token, &format!("c-{i}"), &qid).await.0
         }));
     }
     let mut codes = std::collections::HashMap::new();
@@ -429,23 +396,9 @@ async fn one_idempotency_key_fired_fifty_times_makes_one_order(backend: Backend)
         .to_string();
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let (http, base, token, qid) = (
-            api.http.clone(),
-            api.base.clone(),
-            trader.clone(),
-            qid.clone(),
-        );
+        let (web, token, qid) = (api.api.clone(), trader.clone(), qid.clone());
         tasks.push(tokio::spawn(async move {
-            let r = http
-                .post(format!("{base}/api/orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", "same-key")
-                .json(&json!({"quote_id": qid}))
-                .send()
-                .await
-                .unwrap();
-            let code = r.status().as_u16();
-            (code, r.json::<Value>().await.unwrap())
+            web.order(&token, "same-key", &qid).await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -788,11 +741,11 @@ async fn one_batch_answers_each_order_on_its_own(backend: Backend) {
     ];
     let mut tasks = Vec::new();
     for (i, (token, key, qid)) in fired.iter().cloned().enumerate() {
-        let (http, base) = (api.http.clone(), api.base.clone());
+        let web = api.api.clone();
         tasks.push(tokio::spawn(async move {
             // In this order, inside the gathering window.
             tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
-            order_via(&http, &base, &token, key, &qid).await
+            web.order(&token, key, &qid).await
         }));
     }
     let mut answers = Vec::new();

@@ -20,7 +20,7 @@ use common::bus::memory::MemoryBus;
 use common::bus::{BookMsg, BusKeys, FeedState, PairState, RateMsg, StatusMsg};
 use common::{Decimal, Pair};
 use fred::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use user_api_svc::{Application, Config as ApiConfig};
 
 pub const ADMIN_EMAIL: &str = "root-admin@rategate.test";
@@ -434,63 +434,6 @@ impl TestApi {
             }
         });
         StatusPump { stop }
-    }
-
-    /// A spread of `bps` basis points on both sides of `pair` (`BTC_USD`), set by `admin`.
-    pub async fn set_bps_spread(&self, admin: &str, pair: &str, bps: &str) {
-        let (code, body) = self
-            .set_spread(admin, pair, json!({"kind": "bps", "buy": bps, "sell": bps}))
-            .await;
-        assert_eq!(code, 200, "{body}");
-    }
-
-    /// `PUT /api/spreads/{pair}` as `token`.
-    pub async fn set_spread(&self, token: &str, pair: &str, body: Value) -> (u16, Value) {
-        self.put(&format!("/api/spreads/{pair}"), Some(token), body)
-            .await
-    }
-
-    /// Funds `email` with `amount` of `asset` as the admin whose token is `admin`.
-    pub async fn deposit(&self, admin: &str, email: &str, asset: &str, amount: &str) {
-        let (code, body) = self
-            .post(
-                "/api/admin/deposits",
-                Some(admin),
-                json!({"email": email, "asset": asset, "amount": amount}),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-    }
-
-    /// `POST /api/quotes` for `amount` of `pair` on `side`, as `token`.
-    pub async fn quote(&self, token: &str, pair: &str, side: &str, amount: &str) -> (u16, Value) {
-        let body = json!({"pair": pair, "side": side, "amount": amount});
-        self.post("/api/quotes", Some(token), body).await
-    }
-
-    pub async fn register(&self, email: &str) -> Value {
-        let (code, body) = self
-            .post(
-                "/api/auth/register",
-                None,
-                json!({"email": email, "password": "correct horse battery staple"}),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-        body
-    }
-
-    /// Registers `email` and returns its access token.
-    pub async fn user_token(&self, email: &str) -> String {
-        self.register(email).await;
-        self.token(email, "correct horse battery staple").await
-    }
-
-    /// A new account's token, funded by `admin` with `amount` of `asset`.
-    pub async fn funded_user(&self, admin: &str, email: &str, asset: &str, amount: &str) -> String {
-        let token = self.user_token(email).await;
-        self.deposit(admin, email, asset, amount).await;
-        token
     }
 
     pub async fn admin_token(&self) -> String {
