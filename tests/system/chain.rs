@@ -389,6 +389,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// than spin, and serve again once connections close. The real binary, with a low file limit.
 #[tokio::test]
 async fn accept_errors_back_off_instead_of_spinning() {
+    use tokio::io::AsyncBufReadExt;
     common::tls::install_crypto_provider();
     let data = std::env::temp_dir().join(format!("rategate-fd-{}", uuid::Uuid::new_v4().simple()));
     let port = testkit::http::free_port();
@@ -404,16 +405,25 @@ async fn accept_errors_back_off_instead_of_spinning() {
         .env("RUST_LOG", "error")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    eventually("rategate listening", || async {
-        reqwest::get(format!("{base}/health")).await.is_ok()
-    })
-    .await;
+    // Every listener bound, not just the API's: the banner is printed once the feed's listens
+    // too (a /health answer alone let the flood below take the feed's descriptor first).
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            if line.contains(&format!("{base}/")) {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(matches!(banner.await, Ok(true)), "no banner from rategate");
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
     // Hold more connections than the process has descriptors left.
     let mut held = Vec::new();
     for _ in 0..200 {
@@ -439,6 +449,7 @@ async fn accept_errors_back_off_instead_of_spinning() {
     })
     .await;
     child.kill().await.unwrap();
+    drain.abort();
     let _ = std::fs::remove_dir_all(&data);
 }
 
