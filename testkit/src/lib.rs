@@ -4,7 +4,8 @@
 //!   that says how to start them; never a skip.
 //! - [`wait`]: polling and receiving with deadlines, so tests wait for behaviour, not sleeps.
 //! - [`proxy`]: a TCP proxy that makes a real dependency vanish at an exact moment.
-//! - [`http`]: one JSON request and its status, a page as text, a free port.
+//! - [`http`]: the API as tests call it ([`http::Api`]: the verbs, and a trader's journey:
+//!   register, fund, set a spread, quote, order), a page as text, a free port.
 //! - [`process`]: our binaries, a private redis-server and HAProxy as real processes.
 //! - [`bench`](mod@bench): the benchmarks' pairs and CPU accounting.
 //! - [`bus`]: messages for tests that write the bus themselves.
