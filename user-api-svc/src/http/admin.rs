@@ -61,7 +61,7 @@ pub struct VenuesView {
 
 /// The health of each venue and of its book per pair, as the feed last reported it (admin).
 #[utoipa::path(get, path = "/api/admin/venues", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = VenuesView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = VenuesView)))]
 pub async fn venues(State(state): State<AppState>, _admin: AdminUser) -> ApiJson<VenuesView> {
     let book = state.hub.book();
     let Some(status) = book.feed_status(std::time::Instant::now()) else {
@@ -123,8 +123,8 @@ pub struct DepositView {
 /// pairs this gateway carries, at most the asset's cap per deposit (`DEPOSIT_CAPS`), and never
 /// to the admin's own account unless `ADMIN_SELF_DEPOSIT=true`.
 #[utoipa::path(post, path = "/api/admin/deposits", tag = "admin", security(("bearer" = [])), request_body = DepositRequest,
-    responses((status = 201, body = DepositView), (status = 403, body = Problem, description = "forbidden, or self_deposit"),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DepositView),
+              (status = 403, body = Problem, description = "forbidden, or self_deposit")))]
 pub async fn deposit(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -202,7 +202,8 @@ pub struct Revenue {
 
 /// Spread earned per pair (admin): what users paid above the raw ask or received below the raw
 /// bid, times the amount, rounding included.
-#[utoipa::path(get, path = "/api/admin/revenue", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Revenue)))]
+#[utoipa::path(get, path = "/api/admin/revenue", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Revenue)))]
 pub async fn revenue(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -232,7 +233,8 @@ pub struct UserList {
 }
 
 /// Accounts (admin).
-#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), responses((status = 200, body = UserList)))]
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = UserList)))]
 pub async fn users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -248,7 +250,7 @@ pub async fn users(
 /// admin cannot disable their own account.
 #[utoipa::path(post, path = "/api/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
     params(("id" = u64, Path, description = "the account's id")),
-    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -274,7 +276,7 @@ pub async fn disable_user(
 /// Enable a disabled account again (admin); its owner signs in anew.
 #[utoipa::path(post, path = "/api/admin/users/{id}/enable", tag = "admin", security(("bearer" = [])),
     params(("id" = u64, Path, description = "the account's id")),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 pub async fn enable_user(
     State(state): State<AppState>,
     admin: AdminUser,

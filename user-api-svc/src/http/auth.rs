@@ -233,8 +233,8 @@ async fn check_second_factor(
 
 /// Register a trading account (always with role `user`).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = CredentialsBody,
-    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem),
-              (status = 429, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 201, body = UserView), (status = 409, body = Problem, description = "email_taken"),
+              (status = 422, body = Problem, description = "validation_failed, or weak_password")))]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -264,7 +264,7 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = TokenPair),
               (status = 401, body = Problem, description = "invalid_credentials, two_factor_required or invalid_two_factor_code"),
-              (status = 403, body = Problem, description = "account_disabled"), (status = 429, body = Problem)))]
+              (status = 403, body = Problem, description = "account_disabled")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -316,7 +316,7 @@ async fn check_password(
 
 /// Exchange a refresh token for a new pair. A token already used revokes its whole family.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem, description = "invalid_refresh_token")))]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -371,8 +371,9 @@ pub struct PasswordChange {
 /// must meet the policy. Every session of the account ends at once (refresh tokens revoked,
 /// access tokens refused, sockets disconnected on every node); this caller gets a new session.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 422, body = Problem),
-              (status = 429, body = Problem)))]
+    responses((status = 200, body = TokenPair),
+              (status = 401, body = Problem, description = "unauthorized, or invalid_credentials: the current password is wrong"),
+              (status = 422, body = Problem, description = "validation_failed, or weak_password")))]
 pub async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -392,7 +393,7 @@ pub async fn change_password(
 
 /// The caller's account, with its two-factor state (also with an enrol-only token).
 #[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = MeView), (status = 401, body = Problem)))]
+    responses((status = 200, body = MeView)))]
 pub async fn me(
     State(state): State<AppState>,
     EnrollingUser(claims): EnrollingUser,
@@ -442,7 +443,8 @@ pub struct DisableTwoFactor {
 /// Start enrolling in two-factor sign-in: a new secret (replacing an unconfirmed one). It counts
 /// once confirmed with a first code (`/api/auth/2fa/confirm`).
 #[utoipa::path(post, path = "/api/auth/2fa/enrol", tag = "auth", security(("bearer" = [])),
-    responses((status = 201, body = EnrolmentView), (status = 401, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 201, body = EnrolmentView),
+              (status = 409, body = Problem, description = "two_factor_enabled")))]
 pub async fn enrol_two_factor(
     State(state): State<AppState>,
     EnrollingUser(claims): EnrollingUser,
@@ -471,8 +473,9 @@ pub async fn enrol_two_factor(
 /// Confirm enrolment with a first code: two-factor sign-in is on, every other session of the
 /// account ends, and the recovery codes are shown (once). Throttled like a login.
 #[utoipa::path(post, path = "/api/auth/2fa/confirm", tag = "auth", security(("bearer" = [])), request_body = CodeBody,
-    responses((status = 200, body = Confirmed), (status = 401, body = Problem), (status = 409, body = Problem),
-              (status = 429, body = Problem)))]
+    responses((status = 200, body = Confirmed),
+              (status = 401, body = Problem, description = "unauthorized, or invalid_two_factor_code"),
+              (status = 409, body = Problem, description = "two_factor_not_enabled (nothing to confirm), or two_factor_enabled")))]
 pub async fn confirm_two_factor(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -522,8 +525,9 @@ pub async fn confirm_two_factor(
 /// Turn two-factor sign-in off: needs the password and a code (or a recovery code). Every
 /// session of the account ends; the caller gets a new one.
 #[utoipa::path(post, path = "/api/auth/2fa/disable", tag = "auth", security(("bearer" = [])), request_body = DisableTwoFactor,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 409, body = Problem),
-              (status = 429, body = Problem)))]
+    responses((status = 200, body = TokenPair),
+              (status = 401, body = Problem, description = "unauthorized, invalid_credentials, two_factor_required or invalid_two_factor_code"),
+              (status = 409, body = Problem, description = "two_factor_not_enabled")))]
 pub async fn disable_two_factor(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::candles::{Candle, Interval};
-use crate::http::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
 /// Most candles one request returns.
@@ -86,8 +86,7 @@ fn time(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError
 
 /// Price history of one pair: OHLC of the mid per minute, 5 minutes or hour.
 #[utoipa::path(get, path = "/api/candles", tag = "rates", params(CandlesQuery),
-    responses((status = 200, body = CandlePage), (status = 400, body = Problem), (status = 404, body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 200, body = CandlePage)))]
 pub async fn candles(
     State(state): State<AppState>,
     Query(q): Query<CandlesQuery>,

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::AuthUser;
 use super::orders::user_id;
-use crate::http::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson};
 use crate::money::AssetPrecision;
 use crate::state::AppState;
 use crate::store::LedgerLine;
@@ -93,7 +93,7 @@ pub fn page(
 
 /// Your ledger: every deposit and trade leg, newest first, with the running balance.
 #[utoipa::path(get, path = "/api/ledger", tag = "trading", security(("bearer" = [])), params(LedgerQuery),
-    responses((status = 200, body = LedgerPage), (status = 401, body = Problem)))]
+    responses((status = 200, body = LedgerPage)))]
 pub async fn ledger(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,

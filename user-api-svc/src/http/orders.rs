@@ -212,8 +212,10 @@ pub fn answer_renderer(precision: AssetPrecision, hub: Arc<RateHub>) -> Renderer
 /// A firm quote: executable at exactly this price until `expires_at`. Refused with
 /// `insufficient_funds` when the balance cannot pay for it now.
 #[utoipa::path(post, path = "/api/quotes", tag = "trading", security(("bearer" = [])), request_body = QuoteRequest,
-    responses((status = 201, body = QuoteView), (status = 400, body = Problem), (status = 422, body = Problem),
-              (status = 503, body = Problem)))]
+    responses((status = 201, body = QuoteView),
+              (status = 404, body = Problem, description = "unknown_pair"),
+              (status = 422, body = Problem, description = "validation_failed, unquotable, insufficient_funds, or insufficient_liquidity (with max_amount)"),
+              (status = 503, body = Problem, description = "rates_stale")))]
 pub async fn create_quote(
     State(state): State<AppState>,
     Trader(claims): QuoteTrader,
@@ -322,8 +324,12 @@ fn stored_response(Answer { status, body }: Answer) -> Response {
 /// return the first response; the same key with another body is refused.
 #[utoipa::path(post, path = "/api/orders", tag = "trading", security(("bearer" = [])), request_body = OrderRequest,
     params(("Idempotency-Key" = String, Header, description = "unique per intended order")),
-    responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
-              (status = 410, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 201, body = OrderView),
+              (status = 400, body = Problem, description = "idempotency_key_required, or invalid_body"),
+              (status = 404, body = Problem, description = "quote_not_found"),
+              (status = 422, body = Problem, description = "insufficient_funds, idempotency_key_reused (the same key with another body), or validation_failed"),
+              (status = 409, body = Problem, description = "quote_used, or request_in_progress (the same key's request is still executing)"),
+              (status = 410, body = Problem, description = "quote_expired")))]
 pub async fn create_order(
     State(state): State<AppState>,
     Trader(claims): OrderTrader,
@@ -398,7 +404,8 @@ fn to_value<T: Serialize>(value: &T) -> serde_json::Value {
 }
 
 /// Your balances.
-#[utoipa::path(get, path = "/api/balances", tag = "trading", security(("bearer" = [])), responses((status = 200, body = Balances)))]
+#[utoipa::path(get, path = "/api/balances", tag = "trading", security(("bearer" = [])),
+    responses((status = 200, body = Balances)))]
 pub async fn balances(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -426,7 +433,7 @@ pub struct OrderPage {
 
 /// Your orders, newest first, paginated with a cursor.
 #[utoipa::path(get, path = "/api/orders", tag = "trading", security(("bearer" = [])), params(OrdersQuery),
-    responses((status = 200, body = OrderPage), (status = 422, body = Problem)))]
+    responses((status = 200, body = OrderPage)))]
 pub async fn list_orders(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -462,7 +469,7 @@ pub async fn list_orders(
 
 /// One of your orders.
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "trading", security(("bearer" = [])),
-    responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
+    responses((status = 200, body = OrderView)))]
 pub async fn get_order(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AdminUser, KnownPair};
-use crate::http::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson};
 use crate::http::fields::DecimalField;
 use crate::money::MAX_AMOUNT;
 use crate::state::AppState;
@@ -69,7 +69,7 @@ fn view(state: &AppState, pair: &Pair, updated_at: Option<DateTime<Utc>>) -> Lim
 
 /// Every pair this gateway carries, with its limits now.
 #[utoipa::path(get, path = "/api/admin/pairs/limits", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = LimitsList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = LimitsList)))]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -104,8 +104,7 @@ fn amount(field: &DecimalField, name: &str) -> Result<Decimal, ApiError> {
 #[utoipa::path(put, path = "/api/admin/pairs/{pair}/limits", tag = "admin", security(("bearer" = [])),
     params(KnownPair),
     request_body = LimitsRequest,
-    responses((status = 200, body = LimitsView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = LimitsView)))]
 pub async fn set(
     State(state): State<AppState>,
     admin: AdminUser,

@@ -89,8 +89,7 @@ pub struct BookView {
 /// The consolidated order book behind a pair's price.
 #[utoipa::path(get, path = "/api/book/{pair}", tag = "rates",
     params(KnownPair),
-    responses((status = 200, body = BookView), (status = 400, body = Problem), (status = 404, body = Problem),
-              (status = 503, body = Problem)))]
+    responses((status = 200, body = BookView)))]
 pub async fn book(
     State(state): State<AppState>,
     KnownPair(pair): KnownPair,
@@ -127,7 +126,8 @@ pub struct Rates {
 }
 
 /// Every pair's spread-adjusted rate.
-#[utoipa::path(get, path = "/api/rates", tag = "rates", responses((status = 200, body = Rates)))]
+#[utoipa::path(get, path = "/api/rates", tag = "rates",
+    responses((status = 200, body = Rates)))]
 pub async fn all(State(state): State<AppState>) -> ApiJson<Rates> {
     ApiJson(Rates {
         rates: state.hub.book().snapshot(None, Instant::now()),
@@ -139,9 +139,8 @@ pub async fn all(State(state): State<AppState>) -> ApiJson<Rates> {
 /// quote itself (`POST /api/quotes`) is what holds a price.
 #[utoipa::path(get, path = "/api/rates/{pair}/price", tag = "rates",
     params(KnownPair, PriceQuery),
-    responses((status = 200, body = PriceAtSize), (status = 400, body = Problem), (status = 404, body = Problem),
-              (status = 422, body = Problem, description = "validation_failed, unquotable, or insufficient_liquidity (with max_amount)"),
-              (status = 503, body = Problem)))]
+    responses((status = 200, body = PriceAtSize),
+              (status = 422, body = Problem, description = "validation_failed, unquotable, or insufficient_liquidity (with max_amount)")))]
 pub async fn price_at_size(
     State(state): State<AppState>,
     KnownPair(pair): KnownPair,
@@ -175,8 +174,7 @@ pub async fn price_at_size(
 /// One pair's spread-adjusted rate.
 #[utoipa::path(get, path = "/api/rates/{pair}", tag = "rates",
     params(KnownPair),
-    responses((status = 200, body = LiveRate), (status = 400, body = Problem), (status = 404, body = Problem),
-              (status = 503, body = Problem)))]
+    responses((status = 200, body = LiveRate)))]
 pub async fn one(
     State(state): State<AppState>,
     KnownPair(pair): KnownPair,

@@ -184,8 +184,7 @@ fn actor(admin: &AdminUser) -> Result<Actor, ApiError> {
 /// are (admin; nothing is saved).
 #[utoipa::path(post, path = "/api/spreads/preview", tag = "spreads", security(("bearer" = [])),
     request_body = PreviewBody,
-    responses((status = 200, body = SpreadPreview), (status = 400, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem),
+    responses((status = 200, body = SpreadPreview),
               (status = 503, body = Problem, description = "rate_unavailable: no rate for the pair yet")))]
 pub async fn preview(
     State(state): State<AppState>,
@@ -220,7 +219,7 @@ pub async fn preview(
 
 /// Every spread (admin).
 #[utoipa::path(get, path = "/api/spreads", tag = "spreads", security(("bearer" = [])),
-    responses((status = 200, body = SpreadList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = SpreadList)))]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -249,8 +248,8 @@ pub async fn list(
 #[utoipa::path(put, path = "/api/spreads/{pair}", tag = "spreads", security(("bearer" = [])),
     params(("pair" = String, Path, description = "BTC_USD, BTC-USD, BTC%2FUSD or default")),
     request_body = SpreadBody,
-    responses((status = 200, body = SpreadValue), (status = 400, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem, description = "validation_failed, or unquotable_spread: the spread would leave the pair (or, for the default, a pair it applies to) with no positive sell price at the current rate")))]
+    responses((status = 200, body = SpreadValue),
+              (status = 422, body = Problem, description = "validation_failed, or unquotable_spread: the spread would leave the pair (or, for the default, a pair it applies to) with no positive sell price at the current rate")))]
 pub async fn put(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -283,7 +282,7 @@ pub async fn put(
 /// Remove a pair's (or the default) spread (admin).
 #[utoipa::path(delete, path = "/api/spreads/{pair}", tag = "spreads", security(("bearer" = [])),
     params(("pair" = String, Path), DeleteQuery),
-    responses((status = 204), (status = 404, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 204)))]
 pub async fn delete(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -311,7 +310,7 @@ pub async fn delete(
 /// The audit trail of a pair's (or the default) spread, newest first (admin).
 #[utoipa::path(get, path = "/api/spreads/{pair}/history", tag = "spreads", security(("bearer" = [])),
     params(("pair" = String, Path), HistoryQuery),
-    responses((status = 200, body = History), (status = 403, body = Problem)))]
+    responses((status = 200, body = History)))]
 pub async fn history(
     State(state): State<AppState>,
     _admin: AdminUser,

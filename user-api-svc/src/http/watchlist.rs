@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AuthUser, KnownPair, PathPair};
 use super::orders::user_id;
-use crate::http::error::{ApiError, ApiJson, Problem};
+use crate::http::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,7 +33,7 @@ async fn current(state: &AppState, uid: u64) -> Result<ApiJson<Watchlist>, ApiEr
 
 /// Your favourite pairs.
 #[utoipa::path(get, path = "/api/watchlist", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Watchlist), (status = 401, body = Problem)))]
+    responses((status = 200, body = Watchlist)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -44,8 +44,7 @@ pub async fn list(
 /// Adds a pair this gateway carries to your favourites; answers the whole list.
 #[utoipa::path(put, path = "/api/watchlist/{pair}", tag = "auth", security(("bearer" = [])),
     params(KnownPair),
-    responses((status = 200, body = Watchlist), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 404, body = Problem)))]
+    responses((status = 200, body = Watchlist)))]
 pub async fn add(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -59,7 +58,7 @@ pub async fn add(
 /// Removes a pair from your favourites; answers the whole list.
 #[utoipa::path(delete, path = "/api/watchlist/{pair}", tag = "auth", security(("bearer" = [])),
     params(PathPair),
-    responses((status = 200, body = Watchlist), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = Watchlist)))]
 pub async fn remove(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
