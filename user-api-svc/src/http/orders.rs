@@ -327,9 +327,9 @@ fn stored_response(Answer { status, body }: Answer) -> Response {
     responses((status = 201, body = OrderView),
               (status = 400, body = Problem, description = "idempotency_key_required, or invalid_body"),
               (status = 404, body = Problem, description = "quote_not_found"),
-              (status = 422, body = Problem, description = "insufficient_funds, idempotency_key_reused (the same key with another body), or validation_failed"),
               (status = 409, body = Problem, description = "quote_used, or request_in_progress (the same key's request is still executing)"),
-              (status = 410, body = Problem, description = "quote_expired")))]
+              (status = 410, body = Problem, description = "quote_expired"),
+              (status = 422, body = Problem, description = "insufficient_funds, idempotency_key_reused (the same key with another body), or validation_failed")))]
 pub async fn create_order(
     State(state): State<AppState>,
     Trader(claims): OrderTrader,
