@@ -50,11 +50,14 @@ async fn minutes_roll_up_exactly_and_silent_minutes_stay_gaps(backend: Backend) 
     let at = |m: i64, s: i64| base + TimeDelta::minutes(m) + TimeDelta::seconds(s);
     // Pub/sub is at-most-once: first make sure the node is subscribed. A first value may be
     // read from the last-value hash before the subscription holds; a second one seen after
-    // it proves the subscription (ticks of now, outside the hour under test).
+    // it proves the subscription. Both are stamped in one minute an hour before the hour under
+    // test: one candle whatever the clock does meanwhile (stamped now, two ticks that straddle
+    // a minute made two), and still in the future, so the scheduler never closes it.
     // With its tick described, every candle price reads at it (`110.0`, not `110`).
     api.feed.meta("BTC/USD", "0.1").await;
+    let warm_up = base - TimeDelta::hours(1) + TimeDelta::seconds(30);
     for bid in ["1.0", "2.0"] {
-        api.feed.rate("BTC/USD", bid, "2.2").await;
+        api.feed.rate_at("BTC/USD", bid, "2.2", warm_up).await;
         testkit::eventually("the node hears the bus", || async {
             api.get("/api/rates/BTC_USD", None).await.1["original"]["sell"] == bid
         })
