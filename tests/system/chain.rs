@@ -9,6 +9,7 @@ use kraken_mock::{MockConfig, MockKraken};
 use serde_json::json;
 use testkit::http::PASSWORD;
 use testkit::{eventually, SioClient};
+use tokio::io::AsyncBufReadExt;
 
 const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456";
 const ADMIN: (&str, &str) = ("e2e-admin@rategate.test", "E2e-Admin-Passphrase-42");
@@ -389,7 +390,6 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// than spin, and serve again once connections close. The real binary, with a low file limit.
 #[tokio::test]
 async fn accept_errors_back_off_instead_of_spinning() {
-    use tokio::io::AsyncBufReadExt;
     common::tls::install_crypto_provider();
     let data = std::env::temp_dir().join(format!("rategate-fd-{}", uuid::Uuid::new_v4().simple()));
     let port = testkit::http::free_port();
@@ -414,15 +414,9 @@ async fn accept_errors_back_off_instead_of_spinning() {
     // Every listener bound, not just the API's: the banner is printed once the feed's listens
     // too (a /health answer alone let the flood below take the feed's descriptor first).
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Ok(Some(line)) = stdout.next_line().await {
-            if line.contains(&format!("{base}/")) {
-                return true;
-            }
-        }
-        false
-    });
-    assert!(matches!(banner.await, Ok(true)), "no banner from rategate");
+    let page = format!("{base}/");
+    let banner = first_line_within_30s(&mut stdout, |line| line.contains(&page)).await;
+    assert!(banner.is_some(), "no banner from rategate");
     let drain = tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
     // Hold more connections than the process has descriptors left.
     let mut held = Vec::new();
@@ -470,13 +464,32 @@ fn rategate_with_stderr(env: &[(&str, String)]) -> (tokio::process::Child, std::
     (command.spawn().unwrap(), data)
 }
 
+/// The first line of a child's output that `wanted` accepts, within 30 s; `None` if the
+/// output ends or the time runs out first.
+async fn first_line_within_30s<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let found = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if wanted(&line) {
+                return Some(line);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), found)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// One socket sending 1,000 connects to namespaces that do not exist (`40/xN,`) wrote 567 ERROR
 /// lines. Against the real binary at its default log level: the flood adds no line to the log,
 /// and the server still serves sockets.
 #[tokio::test]
 async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio::io::AsyncBufReadExt;
     use tokio_tungstenite::tungstenite::Message;
     common::tls::install_crypto_provider();
     let port = testkit::http::free_port();
@@ -532,7 +545,6 @@ async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
 /// closed local ports, so the test means the same with or without internet.
 #[tokio::test]
 async fn offline_the_binary_says_no_venue_is_reachable_and_suggests_the_simulated_feed() {
-    use tokio::io::AsyncBufReadExt;
     let closed = format!("127.0.0.1:{}", testkit::http::free_port());
     let (mut child, data) = rategate_with_stderr(&[
         (
@@ -546,18 +558,10 @@ async fn offline_the_binary_says_no_venue_is_reachable_and_suggests_the_simulate
         ("BITSTAMP_REST_URL", format!("http://{closed}")),
     ]);
     let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let said = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Ok(Some(line)) = stderr.next_line().await {
-            if line.starts_with("rategate: no venue is reachable after 15 s") {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .expect("the offline hint within 30 s");
+    let hint = |line: &str| line.starts_with("rategate: no venue is reachable after 15 s");
+    let said = first_line_within_30s(&mut stderr, hint)
+        .await
+        .expect("the offline hint within 30 s");
     assert!(said.contains("FEED=sim"), "{said}");
     child.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&data);

@@ -5,7 +5,7 @@
 /// client's age of a value is publish → receive), a status every second, the metadata up
 /// front. Stops when the returned sender is dropped or set.
 pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sender<bool> {
-    use common::bus::{Bus, FeedState, PairMeta, PairState, RateMsg, StatusMsg, Update};
+    use common::bus::{Bus, FeedState, PairMeta, PairState, RateMsg, StatusMsg};
     use common::{Decimal, Pair};
     use std::sync::Arc;
     let bus = common::bus::redis::RedisBus::connect(
@@ -46,13 +46,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
         while !bus.is_connected() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let _ = sink
-            .write(Update {
-                rates: &[],
-                meta: Some(&meta),
-                status: Some(&status),
-            })
-            .await;
+        let _ = sink.publish_status(&status, Some(&meta)).await;
         // Ticks spread evenly, one pair at a time (as an exchange sends them), each pair `hz`
         // times a second.
         let every = 1_000_000 / (hz.max(1) * pairs.len().max(1) as u64);
@@ -63,7 +57,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = beat.tick() => { let _ = sink.write(Update { status: Some(&status), ..Update::default() }).await; }
+                _ = beat.tick() => { let _ = sink.publish_status(&status, None).await; }
                 _ = tick.tick() => {
                     let pair = &pairs[seq as usize % pairs.len()];
                     seq += 1;
@@ -82,7 +76,7 @@ pub fn publish(prefix: &str, pairs: &[&str], hz: u64) -> tokio::sync::watch::Sen
                         epoch: epoch.clone(),
                         venues: vec![],
                     });
-                    let _ = sink.write(Update::rates(&[msg])).await;
+                    let _ = sink.publish_rates(&[msg], None).await;
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::book::Venue::{Bitstamp, Coinbase, Kraken};
 use serde_json::json;
 
-use crate::money::{assert_ledger_invariants, balance, order};
+use crate::money::{assert_ledger_invariants, balance};
 use crate::support::{assert_problem, Backend, TestApi};
 
 use testkit::d;
@@ -72,7 +72,9 @@ async fn a_quote_for_size_is_priced_at_the_vwap_and_fills_at_exactly_that_price(
     assert_eq!(q["venues"], json!(["kraken", "coinbase"]));
     assert_eq!(q["raw_ask"], depth_price.normalize().to_string());
 
-    let (code, filled) = order(&api, &trader, "depth-1", q["id"].as_str().unwrap()).await;
+    let (code, filled) = api
+        .order(&trader, "depth-1", q["id"].as_str().unwrap())
+        .await;
     assert_eq!(code, 201, "{filled}");
     assert_eq!(
         (&filled["price"], &filled["total"]),

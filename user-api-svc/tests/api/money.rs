@@ -73,10 +73,6 @@ async fn quote(api: &TestApi, token: &str, side: &str, amount: &str) -> Value {
     q
 }
 
-pub(crate) async fn order(api: &TestApi, token: &str, key: &str, quote_id: &str) -> (u16, Value) {
-    api.order(token, key, quote_id).await
-}
-
 pub(crate) async fn balance(api: &TestApi, token: &str, asset: &str) -> String {
     let (_, b) = api.get("/api/balances", Some(token)).await;
     b["balances"]
@@ -105,7 +101,7 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
         (Some("97242.8"), Some("97.25"))
     );
     assert_eq!(q["raw_ask"], "97000.2");
-    let (code, filled) = order(&api, &trader, "k-1", q["id"].as_str().unwrap()).await;
+    let (code, filled) = api.order(&trader, "k-1", q["id"].as_str().unwrap()).await;
     assert_eq!(code, 201, "{filled}");
     assert_eq!(filled["price"], "97242.8");
     assert_eq!(filled["total"], "97.25");
@@ -139,7 +135,7 @@ async fn a_trader_buys_and_sells_at_exactly_the_quoted_price(backend: Backend) {
     assert_eq!(s["price"], "98752.5");
     // 0.0005 × 98752.5 = 49.37625 → the user receives 49.37
     assert_eq!(s["total"], "49.37");
-    let (code, _) = order(&api, &trader, "k-2", s["id"].as_str().unwrap()).await;
+    let (code, _) = api.order(&trader, "k-2", s["id"].as_str().unwrap()).await;
     assert_eq!(code, 201);
     assert_eq!(balance(&api, &trader, "USD").await, "952.12");
     assert_eq!(balance(&api, &trader, "BTC").await, "0.00050000");
@@ -242,15 +238,15 @@ async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend
     // A second quote while the funds still cover it: refused at order time below.
     let q2 = quote(&api, &alice, "buy", "0.001").await;
     let qid = q["id"].as_str().unwrap();
-    let (code, body) = order(&api, &mallory, "m-1", qid).await;
+    let (code, body) = api.order(&mallory, "m-1", qid).await;
     assert_eq!(
         (code, body["code"].as_str()),
         (404, Some("quote_not_found"))
     );
 
     // Used once, then refused.
-    assert_eq!(order(&api, &alice, "a-1", qid).await.0, 201);
-    let (code, body) = order(&api, &alice, "a-2", qid).await;
+    assert_eq!(api.order(&alice, "a-1", qid).await.0, 201);
+    let (code, body) = api.order(&alice, "a-2", qid).await;
     assert_eq!((code, body["code"].as_str()), (409, Some("quote_used")));
     let after_first = balance(&api, &alice, "USD").await;
 
@@ -262,13 +258,13 @@ async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend
 
     // Insufficient funds at order time (the quote came while funds sufficed): refused,
     // nothing moved, and the same key answers the same again.
-    let (code, body) = order(&api, &alice, "a-3", q2["id"].as_str().unwrap()).await;
+    let (code, body) = api.order(&alice, "a-3", q2["id"].as_str().unwrap()).await;
     assert_eq!(
         (code, body["code"].as_str()),
         (422, Some("insufficient_funds"))
     );
     assert_eq!(
-        order(&api, &alice, "a-3", q2["id"].as_str().unwrap()).await,
+        api.order(&alice, "a-3", q2["id"].as_str().unwrap()).await,
         (code, body)
     );
     assert_eq!(balance(&api, &alice, "USD").await, after_first);
@@ -276,14 +272,14 @@ async fn refused_orders_move_nothing_and_replay_the_same_answer(backend: Backend
     // Expired.
     let q3 = quote(&api, &alice, "sell", "0.0001").await;
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    let (code, body) = order(&api, &alice, "a-4", q3["id"].as_str().unwrap()).await;
+    let (code, body) = api.order(&alice, "a-4", q3["id"].as_str().unwrap()).await;
     assert_eq!((code, body["code"].as_str()), (410, Some("quote_expired")));
     assert_eq!(balance(&api, &alice, "BTC").await, "0.00100000");
 
     // Idempotency: same key + same body = the first response; another body = 422.
-    let (code, first) = order(&api, &alice, "a-1", qid).await;
+    let (code, first) = api.order(&alice, "a-1", qid).await;
     assert_eq!(code, 201, "a replay returns the original 201: {first}");
-    let (code, body) = order(&api, &alice, "a-1", q2["id"].as_str().unwrap()).await;
+    let (code, body) = api.order(&alice, "a-1", q2["id"].as_str().unwrap()).await;
     assert_eq!(
         (code, body["code"].as_str()),
         (422, Some("idempotency_key_reused"))
@@ -440,7 +436,7 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
     // The database disappears in the middle of the order's transaction: after the balances
     // and ledger lines were sent, just as the order row is about to be written.
     proxy.cut_on(b"INSERT INTO orders");
-    let (code, body) = order(&api, &trader, "k-1", &qid).await;
+    let (code, body) = api.order(&trader, "k-1", &qid).await;
     assert_problem(code, &body, 503, "unavailable");
     assert!(
         body.to_string().len() < 400 && !body.to_string().contains("sql"),
@@ -462,13 +458,13 @@ async fn mariadb_vanishing_mid_order_answers_503_and_leaves_no_partial_state() {
     assert!(orders["orders"].as_array().unwrap().is_empty());
     // The key's answer is written in the order's own transaction, so nothing of the failed
     // request remains: the same key, retried, executes the quote once...
-    let (code, first) = order(&api, &trader, "k-1", &qid).await;
+    let (code, first) = api.order(&trader, "k-1", &qid).await;
     assert_eq!(code, 201, "{first}");
     // ...and from then on replays that order.
-    let (code, again) = order(&api, &trader, "k-1", &qid).await;
+    let (code, again) = api.order(&trader, "k-1", &qid).await;
     assert_eq!((code, &again), (201, &first));
     assert_eq!(
-        order(&api, &trader, "k-2", &qid).await.0,
+        api.order(&trader, "k-2", &qid).await.0,
         409,
         "the quote fills once"
     );
@@ -487,7 +483,9 @@ async fn orders_page_newest_first_and_old_quotes_are_purged(backend: Backend) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let q = quote(&api, &trader, "buy", "0.0001").await;
-        let (_, o) = order(&api, &trader, &format!("p-{i}"), q["id"].as_str().unwrap()).await;
+        let (_, o) = api
+            .order(&trader, &format!("p-{i}"), q["id"].as_str().unwrap())
+            .await;
         ids.push(o["id"].as_str().unwrap().to_string());
     }
     let (_, page1) = api.get("/api/orders?limit=2", Some(&trader)).await;
@@ -668,13 +666,19 @@ async fn each_account_has_a_quote_and_an_order_budget(backend: Backend) {
     assert_eq!(stored[0][0], "3", "the refused quote wrote nothing");
     quote(&api, &other, "buy", "0.0001").await;
     // Orders: one fills, one is refused (a quote that is not the caller's), one replays.
-    let (code, filled) = order(&api, &greedy, "k1", quotes[0]["id"].as_str().unwrap()).await;
+    let (code, filled) = api
+        .order(&greedy, "k1", quotes[0]["id"].as_str().unwrap())
+        .await;
     assert_eq!(code, 201, "{filled}");
-    let (code, _) = order(&api, &greedy, "k2", "no-such-quote").await;
+    let (code, _) = api.order(&greedy, "k2", "no-such-quote").await;
     assert_eq!(code, 404);
-    let (code, _) = order(&api, &greedy, "k3", quotes[1]["id"].as_str().unwrap()).await;
+    let (code, _) = api
+        .order(&greedy, "k3", quotes[1]["id"].as_str().unwrap())
+        .await;
     assert_eq!(code, 201);
-    let (code, body) = order(&api, &greedy, "k4", quotes[2]["id"].as_str().unwrap()).await;
+    let (code, body) = api
+        .order(&greedy, "k4", quotes[2]["id"].as_str().unwrap())
+        .await;
     assert_problem(code, &body, 429, "too_many_requests");
     // Minutes later (QUOTE_PURGE_AFTER_S), the refused order's record and the unused quotes
     // go; the filled orders' records stay for their 24 h.
@@ -686,7 +690,9 @@ async fn each_account_has_a_quote_and_an_order_budget(backend: Backend) {
         .unwrap();
     assert_eq!((quotes_gone, keys_gone), (2, 1));
     tokio::time::sleep(Duration::from_millis(1100)).await; // one order back in the budget
-    let (code, replay) = order(&api, &greedy, "k1", quotes[0]["id"].as_str().unwrap()).await;
+    let (code, replay) = api
+        .order(&greedy, "k1", quotes[0]["id"].as_str().unwrap())
+        .await;
     assert_eq!((code, &replay["id"]), (201, &filled["id"]), "still replays");
     assert_ledger_invariants(&api).await;
     api.finish().await;
@@ -773,7 +779,7 @@ async fn one_batch_answers_each_order_on_its_own(backend: Backend) {
     assert_eq!(batches.len(), 1, "one batch, one transaction: {batches:?}");
     // Each answer replays as it was.
     for ((token, key, qid), first) in fired.iter().zip(&answers) {
-        assert_eq!(&order(&api, token, key, qid).await, first, "{key}");
+        assert_eq!(&api.order(token, key, qid).await, first, "{key}");
     }
     assert_eq!(balance(&api, &bob, "BTC").await, "0.00100000");
     assert_eq!(balance(&api, &alice, "BTC").await, "0.00100000");

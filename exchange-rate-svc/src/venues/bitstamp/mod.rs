@@ -1,8 +1,8 @@
 //! Bitstamp v2: a pair's book from the REST snapshot joined to the `diff_order_book` diffs.
 //!
 //! - [`wire`]: frames, the snapshot body, the pair ↔ market mapping.
-//! - [`connector`](mod@connector): Bitstamp as a `Protocol` on the shared session loop: the
-//!   a diff subscription per pair, its REST snapshot fetched beside the diffs, our own
+//! - [`connector`](mod@connector): Bitstamp as a `Protocol` on the shared session loop: a
+//!   diff subscription per pair, its REST snapshot fetched beside the diffs, our own
 //!   heartbeats, and the reconnect Bitstamp asks for before its maintenance.
 //! - [`SyncedBook`]: Bitstamp has no sequence numbers, so the book is built the documented
 //!   way: subscribe to the diffs first, buffer them, take the REST snapshot, then apply only
