@@ -24,6 +24,7 @@ use common::bus::memory::MemoryBus;
 use common::bus::redis::RedisBus;
 use common::bus::Bus;
 use common::config::{parse_or, var};
+use common::serve::Listeners;
 use rand::Rng;
 
 /// The admin created on first start when `ADMIN_EMAIL` is unset.
@@ -183,8 +184,10 @@ pub struct AllInOne {
 }
 
 impl AllInOne {
-    /// Opens the store, bootstraps the admin, starts user-api-svc, then the feed (so the
-    /// first tick already has a consumer).
+    /// Binds the feed's listeners, opens the store, bootstraps the admin, starts
+    /// user-api-svc, then the feed (so the first tick already has a consumer). The feed's port
+    /// is bound first so that the API never answers in a process about to exit because the
+    /// feed could not listen.
     pub async fn start(settings: Settings) -> anyhow::Result<AllInOne> {
         let Settings {
             data_dir,
@@ -193,6 +196,7 @@ impl AllInOne {
             use_redis,
             admin_from_env,
         } = settings;
+        let feed_listeners = Listeners::bind(feed.http_addr, feed.metrics_addr).await?;
         let bus: Arc<dyn Bus> = if use_redis {
             Arc::new(RedisBus::connect(
                 &feed.redis_target()?,
@@ -217,7 +221,8 @@ impl AllInOne {
         };
         let database_url = api.database_url.clone();
         let api = user_api_svc::Application::build_with(api, store, bus.clone()).await?;
-        let feed = exchange_rate_svc::Application::build_with_bus(feed, bus.clone()).await?;
+        let feed =
+            exchange_rate_svc::Application::build_on(feed, bus.clone(), feed_listeners).await?;
         Ok(AllInOne {
             feed,
             api,

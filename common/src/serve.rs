@@ -267,22 +267,74 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits, shut
     }
 }
 
-/// Binds `addr` and serves `/metrics` alone there (`METRICS_ADDR`) until `shutdown`; the bound
-/// address and the serving task.
-pub async fn spawn_metrics_listener(
-    addr: SocketAddr,
-    limits: ServeLimits,
-    shutdown: Shutdown,
-) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let task = tokio::spawn(serve(
-        listener,
-        crate::http::metrics_router(),
-        limits,
-        shutdown,
-    ));
-    Ok((bound, task))
+/// A service's listeners, bound before it does anything else: a port that is taken fails the
+/// start at once, and a process running several services (the all-in-one binary) binds them
+/// all before any of them answers, so nothing looks up that is about to exit.
+pub struct Listeners {
+    /// The API (or the feed's HTTP endpoints).
+    pub http: TcpListener,
+    /// `/metrics` alone (`METRICS_ADDR`), when set.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `http` and, when given, `metrics`; the error names the address that failed.
+    pub async fn bind(http: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<Listeners> {
+        use anyhow::Context as _;
+        let http = TcpListener::bind(http)
+            .await
+            .with_context(|| format!("cannot listen on {http}"))?;
+        let metrics = match metrics {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?,
+            ),
+            None => None,
+        };
+        Ok(Listeners { http, metrics })
+    }
+
+    /// Serves `app` on the HTTP listener and `/metrics` on the metrics one until `shutdown`:
+    /// the bound addresses and the serving tasks.
+    pub fn serve(
+        self,
+        app: Router,
+        limits: ServeLimits,
+        shutdown: &Shutdown,
+    ) -> io::Result<Served> {
+        let addr = self.http.local_addr()?;
+        let metrics_addr = match &self.metrics {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let mut tasks = vec![tokio::spawn(serve(
+            self.http,
+            app,
+            limits,
+            shutdown.clone(),
+        ))];
+        if let Some(listener) = self.metrics {
+            tasks.push(tokio::spawn(serve(
+                listener,
+                crate::http::metrics_router(),
+                limits,
+                shutdown.clone(),
+            )));
+        }
+        Ok(Served {
+            addr,
+            metrics_addr,
+            tasks,
+        })
+    }
+}
+
+/// What [`Listeners::serve`] started.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn admit(

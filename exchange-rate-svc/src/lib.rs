@@ -46,6 +46,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use common::bus::redis::RedisBus;
 use common::bus::Bus;
+use common::serve::Listeners;
 use common::shutdown::Shutdown;
 
 pub use config::{Config, FeedKind};
@@ -135,6 +136,17 @@ impl Application {
 
     /// Builds and starts everything, publishing to `bus`.
     pub async fn build_with_bus(config: Config, bus: Arc<dyn Bus>) -> anyhow::Result<Application> {
+        let listeners = Listeners::bind(config.http_addr, config.metrics_addr).await?;
+        Self::build_on(config, bus, listeners).await
+    }
+
+    /// Builds and starts everything on listeners bound beforehand (by the all-in-one binary,
+    /// before its API answers), publishing to `bus`.
+    pub async fn build_on(
+        config: Config,
+        bus: Arc<dyn Bus>,
+        listeners: Listeners,
+    ) -> anyhow::Result<Application> {
         common::tls::install_crypto_provider();
         let _ = common::telemetry::prometheus();
         let shutdown = Shutdown::new();
@@ -220,35 +232,17 @@ impl Application {
             None => None,
         };
 
-        let listener = tokio::net::TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-        let addr = listener.local_addr()?;
         let app = http::router(
             http::AppState {
                 feed: feed.clone(),
                 bus: bus.clone(),
             },
-            config.metrics_addr.is_none(),
+            listeners.metrics.is_none(),
         );
         let app = common::http::harden(app, &config.http_policy);
-        tasks.push(tokio::spawn(common::serve::serve(
-            listener,
-            app,
-            config.serve,
-            shutdown.clone(),
-        )));
-        let metrics_addr = match config.metrics_addr {
-            Some(at) => {
-                let (bound, task) =
-                    common::serve::spawn_metrics_listener(at, config.serve, shutdown.clone())
-                        .await
-                        .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
-                tasks.push(task);
-                Some(bound)
-            }
-            None => None,
-        };
+        let served = listeners.serve(app, config.serve, &shutdown)?;
+        tasks.extend(served.tasks);
+        let (addr, metrics_addr) = (served.addr, served.metrics_addr);
         tracing::info!(%addr, feed = feed.source(), venues = ?config.venues, pairs = config.pairs.len(), prefix = %config.redis_prefix, "exchange-rate-svc listening");
         Ok(Application {
             addr,

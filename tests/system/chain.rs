@@ -411,8 +411,7 @@ async fn accept_errors_back_off_instead_of_spinning() {
         .unwrap();
     let pid = child.id().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    // Every listener bound, not just the API's: the banner is printed once the feed's listens
-    // too (a /health answer alone let the flood below take the feed's descriptor first).
+    // Started: the banner is printed once every listener serves.
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let page = format!("{base}/");
     let banner = first_line_within_30s(&mut stdout, |line| line.contains(&page)).await;
@@ -537,6 +536,63 @@ async fn a_peer_flooding_bad_packets_cannot_flood_the_log() {
         added.first()
     );
     child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A feed port that is taken fails the start before the API has answered once: the binary exits
+/// with code 1 and names the address, and `/health` never said it was up (a supervisor that
+/// reads `/health` would otherwise send traffic to a process about to exit). The venues' REST
+/// is a port that accepts and never answers, which holds the feed's start for the REST timeout:
+/// the API used to serve all that time before the feed tried its port.
+#[tokio::test]
+async fn a_taken_feed_port_fails_the_start_before_the_api_answers() {
+    common::tls::install_crypto_provider();
+    let feed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = feed_port.local_addr().unwrap();
+    // Bound and never accepting: connections complete in the backlog and get no answer.
+    let rest = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = rest.local_addr().unwrap();
+    let closed = format!("127.0.0.1:{}", testkit::http::free_port());
+    let port = testkit::http::free_port();
+    let (mut child, data) = rategate_with_stderr(&[
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("FEED_HTTP_ADDR", taken.to_string()),
+        ("KRAKEN_REST_URL", format!("http://{silent}")),
+        ("BITSTAMP_REST_URL", format!("http://{silent}")),
+        ("KRAKEN_WS_URL", format!("ws://{closed}/v2")),
+        ("COINBASE_WS_URL", format!("ws://{closed}/")),
+        ("BITSTAMP_WS_URL", format!("ws://{closed}/")),
+    ]);
+    let health = format!("http://127.0.0.1:{port}/health");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut answered = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still running after 30 s"
+        );
+        if client.get(&health).send().await.is_ok() {
+            answered += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(answered, 0, "/health answered a process that then exited");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {taken}")),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 

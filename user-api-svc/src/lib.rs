@@ -47,6 +47,7 @@ use std::time::Duration;
 use anyhow::Context;
 use common::bus::redis::RedisBus;
 use common::bus::Bus;
+use common::serve::Listeners;
 use common::shutdown::Shutdown;
 
 pub use config::Config;
@@ -90,6 +91,7 @@ impl Application {
     ) -> anyhow::Result<Application> {
         common::tls::install_crypto_provider();
         let _ = common::telemetry::prometheus();
+        let listeners = Listeners::bind(config.http_addr, config.metrics_addr).await?;
         let shutdown = Shutdown::new();
         let audit = auth::audit_emails(store.as_ref())
             .await
@@ -235,28 +237,9 @@ impl Application {
             .layer(axum::middleware::map_request(
                 http::socket_admission::detach_head,
             ));
-        let listener = tokio::net::TcpListener::bind(state.config.http_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", state.config.http_addr))?;
-        let addr = listener.local_addr()?;
-        let limits = state.config.serve;
-        tasks.push(tokio::spawn(common::serve::serve(
-            listener,
-            app,
-            limits,
-            shutdown.clone(),
-        )));
-        let metrics_addr = match state.config.metrics_addr {
-            Some(at) => {
-                let (bound, task) =
-                    common::serve::spawn_metrics_listener(at, limits, shutdown.clone())
-                        .await
-                        .with_context(|| format!("cannot listen on METRICS_ADDR {at}"))?;
-                tasks.push(task);
-                Some(bound)
-            }
-            None => None,
-        };
+        let served = listeners.serve(app, state.config.serve, &shutdown)?;
+        tasks.extend(served.tasks);
+        let (addr, metrics_addr) = (served.addr, served.metrics_addr);
         tracing::info!(%addr, bus = state.bus.describe(), "user-api-svc listening");
         Ok(Application {
             addr,
