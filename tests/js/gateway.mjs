@@ -36,3 +36,17 @@ export function launchChromium() {
   return chromium.launch({ executablePath,
     args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"] });
 }
+
+/** The long tasks (ms) of one page load in a fresh 1200×850 context: `open(page)` loads it, then
+ *  until the chart says it is drawn (`#chart[data-candles]`) and 1.5 s more. */
+export async function longTasksOfOneLoad(browser, open) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 850 } });
+  const page = await context.newPage();
+  await page.addInitScript(() => { window.__lt = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lt.push(Math.round(e.duration)); }).observe({ type: "longtask", buffered: true }); });
+  await open(page);
+  await page.waitForSelector("#chart[data-candles]", { timeout: 30000 });
+  await page.waitForTimeout(1500);
+  const tasks = await page.evaluate(() => window.__lt);
+  await context.close();
+  return tasks;
+}

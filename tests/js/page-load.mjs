@@ -2,25 +2,18 @@
 // all-in-one gateway whose simulated feed ticks 20 pairs every 100 ms (BENCHMARKS.md, "The web
 // app"). Each load waits for the chart, then 1.5 s, and prints its long tasks in ms.
 //   node tests/js/page-load.mjs [path/to/rategate] [loads]
-import { launchChromium, startGateway, TWENTY_PAIRS } from "./gateway.mjs";
+import { launchChromium, longTasksOfOneLoad, startGateway, TWENTY_PAIRS } from "./gateway.mjs";
 
 const binary = process.argv[2] || "target/debug/rategate";
 const loads = Number(process.argv[3] || 5);
 const gateway = await startGateway(binary, { PAIRS: TWENTY_PAIRS.join(","), SIM_INTERVAL_MS: "100" });
-const base = gateway.base;
 try {
   const browser = await launchChromium();
   let total = 0;
   for (let n = 1; n <= loads; n++) {
-    const page = await (await browser.newContext({ viewport: { width: 1200, height: 850 } })).newPage();
-    await page.addInitScript(() => { window.__lt = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lt.push(Math.round(e.duration)); }).observe({ type: "longtask", buffered: true }); });
-    await page.goto(`${base}/`);
-    await page.waitForSelector("#chart[data-candles]", { timeout: 30000 });
-    await page.waitForTimeout(1500);
-    const tasks = await page.evaluate(() => window.__lt);
+    const tasks = await longTasksOfOneLoad(browser, (page) => page.goto(`${gateway.base}/`));
     total += tasks.length;
     console.log(`load ${n}: long tasks ${JSON.stringify(tasks)} ms`);
-    await page.context().close();
   }
   console.log(`${total} long tasks in ${loads} loads`);
   await browser.close();
