@@ -22,6 +22,9 @@
 //! - **hyper's own errors** (a header it cannot parse) answer problem+json like every other
 //!   error (`crate::parse_errors`).
 //!
+//! [`Listeners`] binds a service's ports (the API or feed, and `METRICS_ADDR`) before it does
+//! anything else, and serves them all at once when the service is ready.
+//!
 //! Every connection gets `TCP_NODELAY` (rates are many small frames) and its peer address as
 //! axum's `ConnectInfo<SocketAddr>`. On shutdown it stops accepting, lets in-flight requests
 //! finish (at most `drain_timeout`) and returns.
