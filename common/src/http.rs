@@ -9,8 +9,8 @@
 //!   with `frame-ancestors 'none'`, `Referrer-Policy`, `Cache-Control: no-store` unless a
 //!   handler chose otherwise); CORS, off unless origins are allowed by name; and a tracing span
 //!   per request (method, path, `x-request-id`: the client's, or a new UUID, echoed back).
-//! - [`metrics`](fn@metrics): the Prometheus `/metrics` handler, and [`metrics_router`] to serve it on a
-//!   listener of its own (`METRICS_ADDR`).
+//! - [`metrics`](fn@metrics): the Prometheus `/metrics` handler, and [`metrics_router`] to serve
+//!   it on a listener of its own (`METRICS_ADDR`).
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderName, HeaderValue};

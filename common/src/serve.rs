@@ -307,10 +307,11 @@ impl Listeners {
         shutdown: &Shutdown,
     ) -> io::Result<Served> {
         let addr = self.http.local_addr()?;
-        let metrics_addr = match &self.metrics {
-            Some(listener) => Some(listener.local_addr()?),
-            None => None,
-        };
+        let metrics_addr = self
+            .metrics
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let mut tasks = vec![tokio::spawn(serve(
             self.http,
             app,

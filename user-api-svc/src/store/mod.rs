@@ -1,11 +1,11 @@
 //! Storage behind a small trait, so handlers never see SQL. [`open`] picks the database by the
 //! `DATABASE_URL` scheme: MariaDB for deployments, SQLite for the all-in-one binary.
 //!
-//! The store is written once ([`backend::SqlStore`]): the flows and their SQL in
-//! `accounts`, `money`, `order_batch` (group commit) and `candles`, row mapping in `rows`, the invariants in [`rules`]. Each
-//! database is only a [`backend::Backend`]: its connection, its codec for decimals, times and
-//! ids, and the deposit's credit ([`mysql`], [`sqlite`]). Both keep the same money
-//! guarantees (ARCHITECTURE.md §8) and run the same test suites.
+//! The store is written once ([`backend::SqlStore`]): the flows and their SQL in `accounts`,
+//! `money`, `order_batch` (group commit) and `candles`, row mapping in `rows`, the invariants
+//! in [`rules`]. Each database is only a [`backend::Backend`]: its connection, its codec for
+//! decimals, times and ids, and the deposit's credit ([`mysql`], [`sqlite`]). Both keep the
+//! same money guarantees (ARCHITECTURE.md §8) and run the same test suites.
 
 mod accounts;
 pub mod backend;

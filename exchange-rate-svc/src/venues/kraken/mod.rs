@@ -2,8 +2,9 @@
 //!
 //! - [`wire`]: frame types and parsing (borrowed, exact decimals, tolerant of the real feed);
 //!   `fast_book` reads the live feed's compact `book` frames without serde's general scan.
-//! - [`connector`](mod@connector): Kraken as a `Protocol` on the shared session loop: the subscribes, acks
-//!   and their deadline, ping, book resubscribes, the longer wait during maintenance.
+//! - [`connector`](mod@connector): Kraken as a `Protocol` on the shared session loop: the
+//!   subscribes, acks and their deadline, ping, book resubscribes, the longer wait during
+//!   maintenance.
 //! - [`book`]: one symbol's L2 book from `book` snapshots and updates, checked against the
 //!   CRC32 checksum Kraken sends with each.
 //! - [`rest`]: `AssetPairs` (pair metadata) and `Ticker` (cross-check) over REST, as the

@@ -190,8 +190,8 @@ impl KrakenRest {
     }
 }
 
-/// Kraken's [`ExchangeRest`](crate::connector::ExchangeRest): `AssetPairs` for metadata, `Ticker` for the cross-check (by the
-/// REST names `AssetPairs` gave).
+/// Kraken's [`ExchangeRest`](crate::connector::ExchangeRest): `AssetPairs` for metadata,
+/// `Ticker` for the cross-check (by the REST names `AssetPairs` gave).
 pub struct KrakenExchangeRest {
     rest: KrakenRest,
     found: std::sync::Mutex<Vec<RestPair>>,
